@@ -1,0 +1,161 @@
+"""Name → object registries, so recipes can name every building block and plugins can add their own.
+
+Usage::
+
+    from distill.registry import DISTILLERS
+
+    @DISTILLERS.register              # registered as "mykd" (the class name, lower-cased)
+    class MyKD(Distiller): ...
+
+    @DISTILLERS.register("my_kd")     # or under an explicit name
+    class MyKD(Distiller): ...
+
+Third-party packages add entries without editing this project by declaring an entry point in the
+``distill.plugins`` group that points at a module (importing it registers its objects)::
+
+    [project.entry-points."distill.plugins"]
+    my_package = "my_package.distill_plugin"
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import logging
+from collections.abc import Callable, Iterator
+from importlib import metadata
+from typing import Any, Generic, TypeVar, overload
+
+from distill.errors import RegistryError
+
+T = TypeVar("T")
+PLUGIN_GROUP = "distill.plugins"
+_log = logging.getLogger(__name__)
+
+
+def first_doc_line(obj: Any) -> str:
+    """The first line of ``obj``'s docstring, or ``""``."""
+    doc = inspect.getdoc(obj) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+class Registry(Generic[T]):
+    """A named collection of classes or functions of one kind (``"distiller"``, ``"model"`` …)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+        self._descriptions: dict[str, str] = {}
+
+    @overload
+    def register(self, obj: T, *, name: str | None = None, description: str | None = None) -> T: ...
+
+    @overload
+    def register(
+        self, obj: str | None = None, *, name: str | None = None, description: str | None = None
+    ) -> Callable[[T], T]: ...
+
+    def register(self, obj: Any = None, *, name: str | None = None, description: str | None = None) -> Any:
+        """Register ``obj`` (decorator with or without arguments). The name defaults to ``obj.__name__.lower()``."""
+        if isinstance(obj, str):
+            name, obj = obj, None
+
+        def add(target: T) -> T:
+            key = name or getattr(target, "__name__", "").lower()
+            if not key:
+                raise ValueError(f"cannot infer a {self.kind} name for {target!r}; pass name=")
+            if key in self._entries and self._entries[key] is not target:
+                raise ValueError(f"{self.kind} '{key}' is already registered by {self._entries[key]!r}")
+            self._entries[key] = target
+            self._descriptions[key] = description or first_doc_line(target)
+            return target
+
+        return add if obj is None else add(obj)
+
+    def get(self, name: str) -> T:
+        """Look ``name`` up; an unknown name raises :class:`RegistryError` listing the valid ones."""
+        load_plugins()
+        if name in self._entries:
+            return self._entries[name]
+        raise RegistryError(self.unknown_message(name))
+
+    def unknown_message(self, name: object) -> str:
+        valid = sorted(self._entries)
+        close = difflib.get_close_matches(str(name), valid, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        return f"unknown {self.kind} '{name}'.{hint} Valid: {', '.join(valid) or '(none registered)'}"
+
+    def build(self, name: str, /, **kwargs: Any) -> Any:
+        """Call the registered object with ``kwargs`` (construct a class, call a factory)."""
+        return self.get(name)(**kwargs)  # type: ignore[operator]
+
+    def describe(self, name: str) -> str:
+        self.get(name)
+        return self._descriptions[name]
+
+    def names(self) -> list[str]:
+        load_plugins()
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        load_plugins()
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {sorted(self._entries)})"
+
+
+DISTILLERS: Registry[Any] = Registry("distiller")
+MODELS: Registry[Any] = Registry("model")
+DATASETS: Registry[Any] = Registry("dataset")
+LOSSES: Registry[Any] = Registry("loss")
+METRICS: Registry[Any] = Registry("metric")
+DISTORTIONS: Registry[Any] = Registry("distortion")
+
+REGISTRIES: dict[str, Registry[Any]] = {
+    "distillers": DISTILLERS,
+    "models": MODELS,
+    "datasets": DATASETS,
+    "losses": LOSSES,
+    "metrics": METRICS,
+    "distortions": DISTORTIONS,
+}
+
+_BUILTIN_MODULES = (
+    "distill.losses",
+    "distill.metrics",
+    "distill.models",
+    "distill.data",
+    "distill.distillers",
+)
+_loaded = False
+_loading = False
+
+
+def load_plugins() -> None:
+    """Import the built-in modules and every ``distill.plugins`` entry point once (idempotent)."""
+    global _loaded, _loading
+    if _loaded or _loading:
+        return
+    _loading = True
+    try:
+        for module in _BUILTIN_MODULES:
+            importlib.import_module(module)
+        for ep in metadata.entry_points(group=PLUGIN_GROUP):
+            try:
+                target = ep.load()
+            except Exception as err:  # a broken plugin must not break the toolkit
+                _log.warning("distill plugin %r (%s) failed to load: %s", ep.name, ep.value, err)
+                continue
+            if callable(target) and not inspect.isclass(target) and not inspect.ismodule(target):
+                target()
+        _loaded = True
+    finally:
+        _loading = False
