@@ -118,6 +118,7 @@ DATASETS: Registry[Any] = Registry("dataset")
 LOSSES: Registry[Any] = Registry("loss")
 METRICS: Registry[Any] = Registry("metric")
 DISTORTIONS: Registry[Any] = Registry("distortion")
+WRITERS: Registry[Any] = Registry("synthetic dataset writer")
 
 REGISTRIES: dict[str, Registry[Any]] = {
     "distillers": DISTILLERS,
@@ -126,6 +127,7 @@ REGISTRIES: dict[str, Registry[Any]] = {
     "losses": LOSSES,
     "metrics": METRICS,
     "distortions": DISTORTIONS,
+    "writers": WRITERS,
 }
 
 _BUILTIN_MODULES = (

@@ -1,1 +1,5 @@
-"""distill.models."""
+"""Model zoo; each model registers itself in :data:`~distill.registry.MODELS`."""
+
+from distill.models.iqa import ResNetRegressor
+
+__all__ = ["ResNetRegressor"]

@@ -1,1 +1,5 @@
-"""distill.models.iqa."""
+"""Image quality assessment models."""
+
+from distill.models.iqa.resnet import ResNetRegressor
+
+__all__ = ["ResNetRegressor"]

@@ -1,0 +1,99 @@
+"""``distill`` command line: run recipes, list registered components, write synthetic datasets.
+
+User errors (bad recipe, missing data, diverging loss …) print one line and exit with status 2; ``--debug`` shows
+the full traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from distill import __version__
+from distill.errors import DistillError
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from distill.build import run_recipe
+
+    run, result = run_recipe(args.recipe, args.set or [], args.out, args.resume)
+    print(run.report(result))
+    print(f"run folder: {run.out_dir} (recipe.yaml, metrics.jsonl, results.json, student.pt, checkpoints/)")
+    if result.skipped_steps:
+        print(f"note: {result.skipped_steps} steps were skipped for non-finite losses (train.nonfinite: skip)")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from distill.registry import REGISTRIES
+
+    kinds = [args.kind] if args.kind else list(REGISTRIES)
+    for kind in kinds:
+        if kind not in REGISTRIES:
+            raise DistillError(f"unknown kind '{kind}'; choose one of: {', '.join(REGISTRIES)}")
+        registry = REGISTRIES[kind]
+        names = registry.names()
+        print(f"{kind}:")
+        width = max((len(n) for n in names), default=0)
+        for name in names:
+            print(f"  {name.ljust(width)}  {registry.describe(name)}")
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from distill.config import ComponentSpec
+    from distill.recipe import _Checker, parse_override
+    from distill.registry import WRITERS
+
+    spec = ComponentSpec(args.writer, dict(parse_override(item) for item in args.set or []))
+    _Checker({k: "--set" for k in spec.args}, "distill data").component(WRITERS, spec, "data", skip=("out",))
+    path = WRITERS.build(args.writer, out=args.out, **spec.args)
+    print(f"wrote synthetic {args.writer} set to {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="distill", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"distill {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="train a recipe")
+    run.add_argument("recipe", help="recipe YAML file, e.g. recipes/quickstart.yaml")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key (repeatable)")
+    run.add_argument("--out", help="run folder (default: output.dir of the recipe)")
+    run.add_argument("--resume", action="store_true", help="continue the run in the output folder")
+    run.set_defaults(fn=_cmd_run)
+
+    lst = sub.add_parser("list", help="list registered components")
+    lst.add_argument("kind", nargs="?", help="distillers, models, datasets, losses, metrics, distortions, writers")
+    lst.set_defaults(fn=_cmd_list)
+
+    data = sub.add_parser("data", help="write a synthetic dataset in an official layout")
+    data.add_argument("writer", help="synthetic writer, e.g. kadid10k (see `distill list writers`)")
+    data.add_argument("out", help="folder to write")
+    data.add_argument("--set", action="append", metavar="KEY=VALUE", help="writer option, e.g. n_refs=8")
+    data.set_defaults(fn=_cmd_data)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.fn(args))
+    except DistillError as err:
+        if args.debug:
+            raise
+        print(f"distill: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("distill: interrupted; resume with `distill run RECIPE --out DIR --resume`", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

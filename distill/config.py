@@ -1,0 +1,136 @@
+"""Typed configuration objects shared by recipes and the Python API.
+
+Every field here is a recipe key; the recipe loader (:mod:`distill.recipe`) checks types and names against these
+dataclasses, so adding a field here is all it takes to add a recipe key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+OptimizerName = Literal["sgd", "adam", "adamw"]
+ScheduleName = Literal["constant", "cosine", "step", "multistep"]
+
+
+@dataclass
+class ComponentSpec:
+    """A registered component by ``name`` and the keyword ``args`` its constructor takes."""
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate schedule of one trainable group, a closed-form function of the iteration.
+
+    ``cosine`` is MRKD eq. 6: ``lr = eta_min + (lr0 - eta_min) * (1 + cos(pi * T / t_max)) / 2`` with ``T`` the
+    iterations since the end of warm-up, clamped at ``t_max`` (default: all remaining iterations).
+    ``step`` multiplies by ``gamma`` every ``step_size`` and ``multistep`` at each of ``milestones``.
+    ``unit`` says whether ``t_max``, ``step_size``, ``milestones`` and ``warmup`` count iterations or epochs.
+    Warm-up ramps linearly from ``warmup_start * lr0`` to ``lr0``.
+    """
+
+    name: ScheduleName = "constant"
+    unit: Literal["iteration", "epoch"] = "iteration"
+    eta_min: float = 0.0
+    t_max: int | None = None
+    step_size: int = 1
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
+    warmup: int = 0
+    warmup_start: float = 0.0
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer, learning rate, weight decay, schedule and gradient clipping of one trainable group."""
+
+    optimizer: OptimizerName = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    clip_grad_norm: float | None = None
+
+
+@dataclass
+class TrainConfig:
+    """How long and how the engine trains: length, batches, devices, precision, logging and failure policy."""
+
+    epochs: int | None = None
+    iterations: int | None = None
+    batch_size: int = 16
+    eval_batch_size: int | None = None
+    num_workers: int = 0
+    drop_last: bool = True
+    seed: int = 0
+    deterministic: bool = False
+    device: str = "auto"
+    precision: Literal["fp32", "fp16", "bf16"] = "fp32"
+    log_every: int = 10
+    eval_every: int = 1
+    checkpoint_every: int | None = None
+    nonfinite: Literal["stop", "skip"] = "stop"
+    max_skipped: int = 10
+    progress: bool = True
+
+
+@dataclass
+class EvalConfig:
+    """What evaluation computes and how the reported result is selected.
+
+    ``selection: last`` reports the final evaluation (the MRKD paper's policy); ``best_val`` reports the test
+    results at the evaluation where ``select_metric`` of ``select_model`` was best on the ``select_split`` split
+    (a validation split carved from train, never the test split).
+    """
+
+    metrics: list[str] = field(default_factory=lambda: ["srcc", "plcc"])
+    metric_args: dict[str, dict[str, Any]] = field(default_factory=dict)
+    group_by: str | None = None
+    models: list[str] | None = None
+    selection: Literal["last", "best_val"] = "last"
+    select_split: str = "val"
+    select_metric: str | None = None
+    select_model: str | None = None
+
+
+@dataclass
+class DataConfig:
+    """Datasets of the run. ``root`` is passed to every dataset that does not set its own.
+
+    When ``synthetic`` is set and ``root`` does not exist yet, that writer creates a synthetic stand-in there first
+    (reported as synthetic in every table).
+    """
+
+    train: ComponentSpec
+    eval: dict[str, ComponentSpec] = field(default_factory=dict)
+    root: str | None = None
+    synthetic: ComponentSpec | None = None
+
+
+@dataclass
+class OutputConfig:
+    """Where a run writes (``{name}`` expands to the recipe name) and optional TensorBoard logging."""
+
+    dir: str = "runs/{name}"
+    tensorboard: Literal["auto", "on", "off"] = "auto"
+
+
+@dataclass
+class Recipe:
+    """A complete, validated experiment: models, distiller, data, per-group optimisation, training and evaluation."""
+
+    name: str
+    models: dict[str, ComponentSpec]
+    distiller: ComponentSpec
+    data: DataConfig
+    optim: dict[str, OptimConfig]
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    description: str = ""
+    source: str | None = None

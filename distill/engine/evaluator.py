@@ -1,0 +1,131 @@
+"""Evaluation of every reported model on a split, overall and per group (e.g. per distortion type)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+import numpy as np
+import torch
+
+from distill.distillers.base import Distiller
+from distill.metrics.base import Metric
+from distill.registry import METRICS
+
+Results = dict[str, Any]
+
+
+def move_to(batch: Any, device: torch.device) -> Any:
+    """Move every tensor of a (nested) batch to ``device``; other values pass through."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, Mapping):
+        return {k: move_to(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(move_to(v, device) for v in batch)
+    return batch
+
+
+def _as_keys(values: Any) -> list[str]:
+    if isinstance(values, torch.Tensor):
+        values = values.tolist()
+    return [str(v) for v in values]
+
+
+class Evaluator:
+    """Runs the distiller's evaluated models over a loader and computes the recipe's metrics.
+
+    Set metrics (SRCC, PLCC …) see all predictions of the split at once; sample metrics (PSNR, top-1 …) are
+    averaged over samples. With ``group_by`` set, each metric is also computed within each value of
+    ``batch["meta"][group_by]``.
+    """
+
+    def __init__(
+        self,
+        metrics: Sequence[str],
+        metric_args: Mapping[str, Mapping[str, Any]] | None = None,
+        group_by: str | None = None,
+        roles: Sequence[str] | None = None,
+    ) -> None:
+        self.metrics: dict[str, Metric] = {name: METRICS.get(name) for name in metrics}
+        self.metric_args = {k: dict(v) for k, v in (metric_args or {}).items()}
+        self.group_by = group_by
+        self.roles = tuple(roles) if roles else None
+        self.has_set_metrics = any(m.kind == "set" for m in self.metrics.values())
+
+    @torch.no_grad()
+    def evaluate(
+        self,
+        distiller: Distiller,
+        batches: Iterable[dict[str, Any]],
+        device: torch.device,
+        autocast: AbstractContextManager[Any] | None = None,
+    ) -> Results:
+        """``{role: {"overall": {metric: value}, "groups": {key: {metric: value, "n": n}}, "n": n}}``."""
+        was_training = distiller.training
+        distiller.eval()
+        set_preds: dict[str, list[torch.Tensor]] = defaultdict(list)
+        sample_vals: dict[tuple[str, str], list[torch.Tensor]] = defaultdict(list)
+        targets: list[torch.Tensor] = []
+        groups: list[str] = []
+        try:
+            for batch in batches:
+                batch = move_to(batch, device)
+                with autocast or nullcontext():
+                    outputs = distiller.eval_outputs(batch)
+                target = batch["target"]
+                if self.group_by is not None:
+                    groups.extend(_as_keys(batch["meta"][self.group_by]))
+                if self.has_set_metrics:
+                    targets.append(target.detach().float().reshape(len(target)).cpu())
+                for role, out in outputs.items():
+                    if self.roles and role not in self.roles:
+                        continue
+                    out = out.float()
+                    if self.has_set_metrics:
+                        set_preds[role].append(out.detach().reshape(len(out)).cpu())
+                    for name, metric in self.metrics.items():
+                        if metric.kind == "sample":
+                            vals = metric(out, target, **self.metric_args.get(name, {}))
+                            sample_vals[(role, name)].append(vals.detach().double().reshape(-1).cpu())
+        finally:
+            distiller.train(was_training)
+        roles = list(dict.fromkeys([*set_preds, *(r for r, _ in sample_vals)]))
+        return {role: self._compute(role, set_preds, sample_vals, targets, groups) for role in roles}
+
+    def _compute(
+        self,
+        role: str,
+        set_preds: Mapping[str, list[torch.Tensor]],
+        sample_vals: Mapping[tuple[str, str], list[torch.Tensor]],
+        targets: list[torch.Tensor],
+        groups: list[str],
+    ) -> Results:
+        preds = torch.cat(set_preds[role]).double().numpy() if set_preds.get(role) else None
+        target = torch.cat(targets).double().numpy() if targets else None
+        per_sample = {
+            name: torch.cat(sample_vals[(role, name)]).numpy()
+            for name, m in self.metrics.items()
+            if m.kind == "sample" and (role, name) in sample_vals
+        }
+        n = len(preds) if preds is not None else len(next(iter(per_sample.values())))
+
+        def compute(mask: np.ndarray | slice) -> dict[str, float]:
+            values: dict[str, float] = {}
+            for name, metric in self.metrics.items():
+                if metric.kind == "set":
+                    assert preds is not None and target is not None
+                    values[name] = float(metric(preds[mask], target[mask], **self.metric_args.get(name, {})))
+                else:
+                    values[name] = float(np.mean(per_sample[name][mask]))
+            return values
+
+        result: Results = {"overall": compute(slice(None)), "n": n}
+        if self.group_by is not None:
+            keys = np.asarray(groups)
+            result["groups"] = {
+                key: {**compute(keys == key), "n": int((keys == key).sum())} for key in sorted(set(groups))
+            }
+        return result

@@ -1,0 +1,498 @@
+"""The one training loop every distiller runs in.
+
+The trainer owns everything that is not the method: data order, per-group optimizers and schedules, precision,
+gradient clipping, non-finite detection, evaluation and model selection, logging, atomic checkpoints and resume.
+Resuming continues to the same weights as an uninterrupted run (bit-identical on CPU with the same seed) because
+the data order is a function of (seed, epoch), augmentation draws from per-item generators, the learning rate is a
+function of the step, and checkpoints carry the optimizer, scaler and global RNG states.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm import tqdm
+
+from distill.config import EvalConfig, OptimConfig, TrainConfig
+from distill.distillers.base import Distiller
+from distill.engine.checkpoint import (
+    CHECKPOINT_FORMAT,
+    MODEL_FORMAT,
+    atomic_save,
+    load_checkpoint,
+    preserved_rng,
+    rng_state,
+    set_rng_state,
+)
+from distill.engine.evaluator import Evaluator, Results, move_to
+from distill.engine.optim import build_optimizer
+from distill.engine.run_log import RunLogger
+from distill.engine.schedules import Schedule
+from distill.errors import CheckpointError, DistillError, NonFiniteLossError, RecipeError
+
+# Recipe keys that may change between a run and its resume without changing the result.
+RESUME_SAFE_KEYS = ("train.progress", "train.num_workers", "train.log_every", "output", "source", "description")
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed python, numpy and torch; with ``deterministic`` also force deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        torch.use_deterministic_algorithms(True)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; otherwise the named device (checked to exist)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RecipeError(f"train.device: '{name}' requested but CUDA is not available; use 'cpu' or 'auto'")
+    return device
+
+
+class _EpochBatches(Sampler[list[int]]):
+    """The batches of one epoch: a permutation seeded by (seed, epoch), optionally skipping finished batches."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, epoch: int, drop_last: bool, skip: int = 0) -> None:
+        g = torch.Generator()
+        g.manual_seed(seed * 1_000_003 + epoch)
+        order = torch.randperm(n, generator=g).tolist()
+        stop = n - n % batch_size if drop_last else n
+        self.batches = [order[i : i + batch_size] for i in range(0, stop, batch_size)][skip:]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+@dataclass
+class RunResult:
+    """What :meth:`Trainer.fit` returns: the selected results and where the run's files are."""
+
+    results: dict[str, Results]
+    selected_step: int
+    steps: int
+    out_dir: Path | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    skipped_steps: int = 0
+
+    def metric(self, split: str, role: str, name: str, group: str | None = None) -> float:
+        """One number: e.g. ``result.metric("test", "student", "srcc")``."""
+        res = self.results[split][role]
+        return float(res["groups"][group][name] if group is not None else res["overall"][name])
+
+
+class Trainer:
+    """Trains a :class:`Distiller` on a dataset; identical for every distillation method.
+
+    Args:
+        distiller: the method (models, trainable groups, loss terms).
+        train_set: the training dataset (items as in :mod:`distill.data.base`).
+        eval_sets: named evaluation splits, e.g. ``{"val": ..., "test": ...}``.
+        optim: one :class:`OptimConfig` per trainable group of the distiller.
+        config: loop settings (length, batch size, device, precision, seed, logging, failure policy).
+        evaluation: metrics, grouping and the selection policy.
+        out_dir: where checkpoints, ``metrics.jsonl``, ``results.json`` and ``student.pt`` go (None: nowhere).
+        recipe: the resolved recipe mapping, stored in checkpoints to refuse resuming under a different recipe.
+    """
+
+    def __init__(
+        self,
+        distiller: Distiller,
+        train_set: Dataset,
+        eval_sets: Mapping[str, Dataset] | None = None,
+        *,
+        optim: Mapping[str, OptimConfig],
+        config: TrainConfig,
+        evaluation: EvalConfig | None = None,
+        out_dir: str | Path | None = None,
+        recipe: dict[str, Any] | None = None,
+        tensorboard: str = "auto",
+    ) -> None:
+        self.distiller = distiller
+        self.train_set = train_set
+        self.eval_sets = dict(eval_sets or {})
+        self.config = config
+        self.evaluation = evaluation or EvalConfig()
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.recipe = recipe
+        self.tensorboard = tensorboard
+        self.device = resolve_device(config.device)
+        if (config.epochs is None) == (config.iterations is None):
+            raise RecipeError("train: set exactly one of epochs or iterations")
+        if len(train_set) < config.batch_size and config.drop_last:  # type: ignore[arg-type]
+            raise DistillError(
+                f"the training split has {len(train_set)} samples, fewer than one batch of {config.batch_size}; "  # type: ignore[arg-type]
+                "lower train.batch_size or set train.drop_last: false"
+            )
+        groups = distiller.param_groups()
+        missing = [g for g in groups if g not in optim]
+        extra = [g for g in optim if g not in groups]
+        if missing or extra:
+            raise RecipeError(
+                f"optim: distiller '{type(distiller).__name__}' trains groups {list(groups)}; the recipe "
+                f"configures {list(optim)}"
+                + (f" (missing: {missing})" if missing else "")
+                + (f" (not trained by this distiller: {extra})" if extra else "")
+            )
+        self.distiller.to(self.device)
+        self.optim_cfg = {g: optim[g] for g in groups}
+        self.optimizers = {g: build_optimizer(params, optim[g]) for g, params in groups.items()}
+        self.group_params = groups
+        self.steps_per_epoch = self._steps_per_epoch()
+        self.total_steps = config.iterations or config.epochs * self.steps_per_epoch  # type: ignore[operator]
+        self.schedules = {
+            g: Schedule(cfg.lr, cfg.schedule, self.total_steps, self.steps_per_epoch)
+            for g, cfg in self.optim_cfg.items()
+        }
+        self.evaluator = Evaluator(
+            self.evaluation.metrics, self.evaluation.metric_args, self.evaluation.group_by, self.evaluation.models
+        )
+        self.scaler = self._make_scaler()
+        self.step = 0
+        self.epoch = 0
+        self.step_in_epoch = 0
+        self.skipped = 0
+        self.history: list[dict[str, Any]] = []
+        self.selected: dict[str, Any] = {"step": -1, "score": None, "results": {}}
+
+    # ------------------------------------------------------------------------------------------------ set-up bits
+    def _steps_per_epoch(self) -> int:
+        n, bs = len(self.train_set), self.config.batch_size  # type: ignore[arg-type]
+        return n // bs if self.config.drop_last else math.ceil(n / bs)
+
+    def _make_scaler(self) -> torch.amp.GradScaler | None:
+        precision = self.config.precision
+        if precision == "fp32":
+            return None
+        if self.device.type != "cuda":
+            if precision == "fp16":
+                raise RecipeError("train.precision: fp16 autocast needs CUDA; use bf16 or fp32 on CPU")
+            return None
+        return torch.amp.GradScaler("cuda") if precision == "fp16" else None
+
+    def autocast(self) -> AbstractContextManager[Any]:
+        """The forward-pass precision context (autocast for fp16/bf16, nothing for fp32)."""
+        if self.config.precision == "fp32":
+            return nullcontext()
+        dtype = torch.float16 if self.config.precision == "fp16" else torch.bfloat16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _loader(self, dataset: Dataset, batch_sampler: Sampler[list[int]] | None = None, **kw: Any) -> DataLoader:
+        # A private generator keeps DataLoader's worker-seed draw off the global RNG, which resume restores.
+        generator = torch.Generator()
+        generator.manual_seed(self.config.seed * 7919 + self.epoch)
+        return DataLoader(
+            dataset,
+            batch_sampler=batch_sampler,
+            num_workers=self.config.num_workers,
+            pin_memory=self.device.type == "cuda",
+            generator=generator,
+            **kw,
+        )
+
+    def _checkpoint_path(self) -> Path | None:
+        return self.out_dir / "checkpoints" / "last.pt" if self.out_dir else None
+
+    # --------------------------------------------------------------------------------------------------- fitting
+    def fit(self, resume: bool = False) -> RunResult:
+        """Train to the configured length (continuing from the last checkpoint when ``resume``)."""
+        seed_everything(self.config.seed, self.config.deterministic)
+        ckpt_path = self._checkpoint_path()
+        if self.out_dir is not None:
+            if ckpt_path is not None and ckpt_path.exists() and not resume:
+                raise DistillError(
+                    f"{self.out_dir}: already holds a run ({ckpt_path}); pass --resume to continue it or choose "
+                    "another output folder with --out (nothing was overwritten)"
+                )
+            if resume and (ckpt_path is None or not ckpt_path.exists()):
+                raise CheckpointError(f"{self.out_dir}: nothing to resume (no checkpoints/last.pt)")
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        logger = RunLogger(self.out_dir, self.tensorboard)  # type: ignore[arg-type]
+        if resume:
+            self.load_state(load_checkpoint(ckpt_path, self.device))  # type: ignore[arg-type]
+            logger.truncate_after(self.step)
+        try:
+            self._train(logger)
+        finally:
+            logger.close()
+        return self._finish()
+
+    def _train(self, logger: RunLogger) -> None:
+        cfg = self.config
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.step,
+            disable=not cfg.progress,
+            dynamic_ncols=True,
+            desc="train",
+            file=sys.stderr,
+        )
+        running: dict[str, float] = {}
+        n_running = 0
+        try:
+            while self.step < self.total_steps:
+                if hasattr(self.train_set, "set_epoch"):
+                    self.train_set.set_epoch(self.epoch)
+                if hasattr(self.train_set, "set_seed"):
+                    self.train_set.set_seed(cfg.seed)
+                sampler = _EpochBatches(
+                    len(self.train_set),  # type: ignore[arg-type]
+                    cfg.batch_size,
+                    cfg.seed,
+                    self.epoch,
+                    cfg.drop_last,
+                    skip=self.step_in_epoch,
+                )
+                self.distiller.train()
+                for batch in self._loader(self.train_set, sampler):
+                    values = self._train_step(batch)
+                    self.step += 1
+                    self.step_in_epoch += 1
+                    if values is not None:
+                        for k, v in values.items():
+                            running[k] = running.get(k, 0.0) + v
+                        n_running += 1
+                        bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()}, refresh=False)
+                    bar.update(1)
+                    if self.step % cfg.log_every == 0 and n_running:
+                        logger.log(self._train_record({k: v / n_running for k, v in running.items()}))
+                        running, n_running = {}, 0
+                    last = self.step >= self.total_steps
+                    if cfg.iterations is not None and (self.step % cfg.eval_every == 0 or last):
+                        self._evaluate(logger)
+                        self.save()
+                    elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                        self.save()
+                    if last:
+                        break
+                if self.step_in_epoch >= self.steps_per_epoch:
+                    self.epoch += 1
+                    self.step_in_epoch = 0
+                    if cfg.epochs is not None and (self.epoch % cfg.eval_every == 0 or self.step >= self.total_steps):
+                        self._evaluate(logger)
+                        self.save()
+        finally:
+            bar.close()
+
+    def _train_step(self, batch: dict[str, Any]) -> dict[str, float] | None:
+        batch = move_to(batch, self.device)
+        for group, opt in self.optimizers.items():
+            lr = self.schedules[group].lr(self.step)
+            for pg in opt.param_groups:
+                pg["lr"] = lr
+        with self.autocast():
+            terms = self.distiller.training_step(batch)
+        if not terms:
+            raise DistillError(f"{type(self.distiller).__name__}.training_step returned no loss terms")
+        stacked = torch.stack([t.detach().float().reshape(()) for t in terms.values()])
+        values = stacked.tolist()
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        bad = [(name, v) for name, v in zip(terms, values) if not math.isfinite(v)]
+        if bad:
+            name, value = bad[0]
+            if self.config.nonfinite == "stop":
+                raise NonFiniteLossError(
+                    self.step + 1,
+                    name,
+                    value,
+                    hint="Lower the learning rate, set optim.<group>.clip_grad_norm, or train.nonfinite: skip",
+                )
+            self.skipped += 1
+            if self.skipped > self.config.max_skipped:
+                raise NonFiniteLossError(
+                    self.step + 1, name, value, hint=f"more than train.max_skipped={self.config.max_skipped} skipped"
+                )
+            return None
+        total = sum(terms.values())
+        if self.scaler is not None:
+            self.scaler.scale(total).backward()  # type: ignore[arg-type]
+        else:
+            total.backward()  # type: ignore[union-attr]
+        for group, opt in self.optimizers.items():
+            clip = self.optim_cfg[group].clip_grad_norm
+            if clip:
+                if self.scaler is not None:
+                    self.scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(self.group_params[group], clip)
+            if self.scaler is not None:
+                self.scaler.step(opt)
+            else:
+                opt.step()
+        if self.scaler is not None:
+            self.scaler.update()
+        return dict(zip(terms, values))
+
+    def _train_record(self, losses: dict[str, float]) -> dict[str, Any]:
+        return {
+            "kind": "train",
+            "step": self.step,
+            "epoch": self.epoch,
+            "loss": {**losses, "total": sum(losses.values())},
+            "lr": {g: s.lr(self.step - 1) for g, s in self.schedules.items()},
+        }
+
+    # ------------------------------------------------------------------------------------------------ evaluation
+    def evaluate(self, splits: Sequence[str] | None = None) -> dict[str, Results]:
+        """Evaluate the distiller's reported models on the named splits (all by default), RNG-neutrally."""
+        out: dict[str, Results] = {}
+        bs = self.config.eval_batch_size or self.config.batch_size
+        with preserved_rng():
+            for split in splits or list(self.eval_sets):
+                loader = self._loader(self.eval_sets[split], batch_size=bs, shuffle=False)
+                out[split] = self.evaluator.evaluate(self.distiller, loader, self.device, self.autocast())
+        return out
+
+    def _evaluate(self, logger: RunLogger) -> None:
+        if not self.eval_sets:
+            self.selected = {"step": self.step, "score": None, "results": {}}
+            return
+        results = self.evaluate()
+        for split, res in results.items():
+            record = {"kind": "eval", "step": self.step, "epoch": self.epoch, "split": split, "results": res}
+            logger.log(record)
+            self.history.append(record)
+        ev = self.evaluation
+        if ev.selection == "last":
+            self.selected = {"step": self.step, "score": None, "results": results}
+            return
+        role = ev.select_model or self.distiller.student_role
+        metric = ev.select_metric or ev.metrics[0]
+        from distill.registry import METRICS
+
+        score = results[ev.select_split][role]["overall"][metric]
+        sign = 1.0 if METRICS.get(metric).higher_is_better else -1.0
+        best = self.selected["score"]
+        if best is None or (math.isfinite(score) and sign * score > sign * best):
+            self.selected = {"step": self.step, "score": score, "results": results}
+            if self.out_dir is not None:
+                atomic_save(self.export_state(), self.out_dir / "checkpoints" / "best_student.pt")
+
+    # ----------------------------------------------------------------------------------------- checkpoints/resume
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the run exactly."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "step": self.step,
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "skipped": self.skipped,
+            "distiller": self.distiller.state_dict(),
+            "optimizers": {g: o.state_dict() for g, o in self.optimizers.items()},
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": rng_state(),
+            "selected": self.selected,
+            "recipe": self.recipe,
+        }
+
+    def save(self) -> None:
+        path = self._checkpoint_path()
+        if path is not None:
+            atomic_save(self.state_dict(), path)
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; refuses checkpoints of another model or an incompatible recipe."""
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"not a distill training checkpoint (format {state.get('format')!r})")
+        if self.recipe is not None and state.get("recipe") is not None:
+            diff = recipe_differences(state["recipe"], self.recipe)
+            if diff:
+                raise CheckpointError(
+                    "cannot resume: the recipe differs from the one the checkpoint was trained with at "
+                    + ", ".join(diff[:8])
+                    + ". Resume with the original recipe, or start a new run with --out"
+                )
+        try:
+            self.distiller.load_state_dict(state["distiller"])
+        except RuntimeError as err:
+            raise CheckpointError(
+                f"checkpoint does not fit this distiller's models: {str(err).splitlines()[0]}"
+            ) from None
+        for group, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][group])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.step_in_epoch, self.skipped = int(state["step_in_epoch"]), int(state["skipped"])
+        self.selected = state["selected"]
+        set_rng_state(state["rng"])
+
+    def export_state(self) -> dict[str, Any]:
+        """The deployable model alone, with the registry spec needed to rebuild it."""
+        model: nn.Module = self.distiller.deployable()
+        return {
+            "format": MODEL_FORMAT,
+            "role": self.distiller.student_role,
+            "model": getattr(model, "distill_spec", None),
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "recipe": self.recipe,
+            "step": self.step,
+        }
+
+    def _finish(self) -> RunResult:
+        if self.evaluation.selection == "last" or not self.eval_sets:
+            self.selected = {"step": self.step, "score": None, "results": self.selected.get("results", {})}
+        result = RunResult(
+            results=self.selected["results"],
+            selected_step=int(self.selected["step"]),
+            steps=self.step,
+            out_dir=self.out_dir,
+            history=self.history,
+            skipped_steps=self.skipped,
+        )
+        if self.out_dir is not None:
+            best = self.out_dir / "checkpoints" / "best_student.pt"
+            if self.evaluation.selection == "best_val" and best.exists():
+                atomic_save(load_checkpoint(best), self.out_dir / "student.pt")
+            else:
+                atomic_save(self.export_state(), self.out_dir / "student.pt")
+            summary = {
+                "selected_step": result.selected_step,
+                "steps": result.steps,
+                "skipped_steps": result.skipped_steps,
+                "selection": self.evaluation.selection,
+                "results": result.results,
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            }
+            tmp = self.out_dir / ".results.json.tmp"
+            tmp.write_text(json.dumps(summary, indent=2, default=float))
+            os.replace(tmp, self.out_dir / "results.json")
+        return result
+
+
+def recipe_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two resolved recipes (ignoring :data:`RESUME_SAFE_KEYS`)."""
+    diffs: list[str] = []
+    for key in sorted(set(old) | set(new)):
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if any(dotted == k or dotted.startswith(f"{k}.") for k in RESUME_SAFE_KEYS):
+            continue
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            diffs.extend(recipe_differences(a, b, dotted))
+        elif a != b:
+            diffs.append(f"{dotted} ({a!r} -> {b!r})")
+    return diffs

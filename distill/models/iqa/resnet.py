@@ -1,0 +1,51 @@
+"""ResNet quality regressor: a torchvision ResNet trunk, global average pooling and a linear head to one score."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from distill._compat import import_torchvision
+from distill.models.weights import load_local_weights
+from distill.registry import MODELS
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DEPTHS = (10, 18, 34, 50, 101, 152)
+
+
+def resnet_trunk(depth: int) -> nn.Module:
+    """A torchvision ResNet of ``depth`` layers (10 = BasicBlock ×[1,1,1,1], a CPU-friendly size) with ``fc`` kept."""
+    tv_models = import_torchvision().models
+    if depth == 10:
+        from torchvision.models.resnet import BasicBlock, ResNet
+
+        return ResNet(BasicBlock, [1, 1, 1, 1])
+    if depth not in DEPTHS:
+        raise ValueError(f"unsupported ResNet depth {depth}; choose one of {DEPTHS}")
+    return getattr(tv_models, f"resnet{depth}")(weights=None)
+
+
+@MODELS.register("resnet_regressor")
+class ResNetRegressor(nn.Module):
+    """ResNet-{10,18,34,50,101,152} trunk → global pool → linear → one quality score per image.
+
+    Inputs are RGB in [0, 1]; ImageNet normalisation happens inside, so the exported model takes raw images.
+    ``pretrained`` is a local torchvision state dict for the trunk (its ``fc`` is ignored).
+    """
+
+    def __init__(self, depth: int = 50, pretrained: str | None = None, dropout: float = 0.0) -> None:
+        super().__init__()
+        trunk = resnet_trunk(depth)
+        if pretrained:
+            load_local_weights(trunk, pretrained, ignore_prefixes=("fc.",), what=f"ResNet-{depth} weights")
+        features = trunk.fc.in_features
+        trunk.fc = nn.Identity()
+        self.trunk = trunk
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(features, 1)) if dropout else nn.Linear(features, 1)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scores of shape ``[B]``."""
+        return self.head(self.trunk((x - self.mean) / self.std)).squeeze(-1)

@@ -1,0 +1,336 @@
+"""YAML recipes → validated :class:`~distill.config.Recipe` objects.
+
+* YAML is read with ``yaml.safe_load``: recipes are data, never code.
+* ``_base_: other.yaml`` (or a list) inherits from other recipes, resolved relative to the including file; mappings
+  merge recursively, and a mapping holding ``_replace_: true`` replaces its base instead of merging.
+* ``overrides`` (``--set a.b=c`` on the CLI) are parsed as YAML scalars and type-checked like file keys.
+* Every error is a :class:`~distill.errors.RecipeError` naming the file the key came from, the dotted key, the
+  value given and what is allowed.
+* Component ``args`` are checked against the registered constructor's signature and type hints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from distill.config import ComponentSpec, Recipe
+from distill.errors import RecipeError, RegistryError
+from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS, Registry
+
+BASE_KEY = "_base_"
+REPLACE_KEY = "_replace_"
+Provenance = dict[str, str]
+
+
+# ----------------------------------------------------------------------------------------------------------- loading
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise RecipeError(f"{path}: recipe file not found") from None
+    except OSError as err:
+        raise RecipeError(f"{path}: cannot read recipe: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise RecipeError(f"{path}{where}: malformed YAML: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def _mark(data: Any, source: str, prefix: str, prov: Provenance) -> None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            dotted = f"{prefix}.{key}" if prefix else str(key)
+            prov[dotted] = source
+            _mark(value, source, dotted, prov)
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and value.get(REPLACE_KEY):
+            out[key] = {k: v for k, v in value.items() if k != REPLACE_KEY}
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Provenance]:
+    """Read a recipe file with its ``_base_`` chain resolved; returns the merged mapping and key provenance."""
+    path = Path(path)
+    resolved = path.resolve()
+    if resolved in _chain:
+        cycle = " -> ".join(str(p) for p in (*_chain, resolved))
+        raise RecipeError(f"{path}: {BASE_KEY} inheritance cycle: {cycle}")
+    data = _read_yaml(path)
+    bases = data.pop(BASE_KEY, [])
+    bases = [bases] if isinstance(bases, str) else bases
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise RecipeError(f"{path}: {BASE_KEY}: expected a file name or a list of file names, got {bases!r}")
+    merged: dict[str, Any] = {}
+    prov: Provenance = {}
+    for base in bases:
+        base_data, base_prov = load_raw(path.parent / base, (*_chain, resolved))
+        merged = _merge(merged, base_data)
+        prov.update(base_prov)
+    _mark(data, str(path), "", prov)
+    return _merge(merged, data), prov
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """Split ``a.b=c`` into the dotted key and the YAML-parsed value."""
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise RecipeError(f"--set {item}: expected KEY=VALUE with a dotted KEY, e.g. train.epochs=3")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    return key, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str], prov: Provenance) -> dict[str, Any]:
+    """Apply ``--set`` overrides in order (creating intermediate mappings)."""
+    for item in overrides:
+        key, value = parse_override(item)
+        node = data
+        parts = key.split(".")
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                where = ".".join(parts[: depth + 1])
+                raise RecipeError(f"--set {item}: {where} is {child!r}, not a mapping, so it has no key '{part}'")
+            node = child
+        node[parts[-1]] = value
+        prov[key] = "--set"
+        _mark(value, "--set", key, prov)
+    return data
+
+
+# -------------------------------------------------------------------------------------------------------- checking
+class _Checker:
+    """Coerces plain YAML data into typed values, raising errors that name file, key, value and the allowed set."""
+
+    def __init__(self, prov: Provenance, default_source: str) -> None:
+        self.prov = prov
+        self.default_source = default_source
+
+    def source(self, key: str) -> str:
+        parts = key.split(".")
+        for n in range(len(parts), 0, -1):
+            hit = self.prov.get(".".join(parts[:n]))
+            if hit:
+                return hit
+        return self.default_source
+
+    def fail(self, key: str, message: str) -> typing.NoReturn:
+        raise RecipeError(f"{self.source(key)}: {key}: {message}")
+
+    def unknown_keys(self, key: str, given: Iterable[str], allowed: Iterable[str], what: str) -> None:
+        allowed = list(allowed)
+        for name in given:
+            if name not in allowed:
+                dotted = f"{key}.{name}" if key else str(name)
+                close = difflib.get_close_matches(str(name), allowed, n=1)
+                hint = f" Did you mean '{close[0]}'?" if close else ""
+                self.fail(dotted, f"unknown key for {what}.{hint} Allowed: {', '.join(allowed) or '(none)'}")
+
+    def coerce(self, value: Any, hint: Any, key: str) -> Any:
+        origin = typing.get_origin(hint)
+        args = typing.get_args(hint)
+        if hint is Any or hint is inspect.Parameter.empty:
+            return value
+        if origin in (Union, types.UnionType):
+            if value is None and type(None) in args:
+                return None
+            options = [a for a in args if a is not type(None)]
+            errors = []
+            for option in options:
+                try:
+                    return self.coerce(value, option, key)
+                except RecipeError as err:
+                    errors.append(err)
+            if len(options) == 1:
+                raise errors[0]
+            self.fail(key, f"got {value!r}, expected {self._describe(hint)}")
+        if origin is Literal:
+            if value in args:
+                return value
+            close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
+            hint_text = f" Did you mean '{close[0]}'?" if close else ""
+            self.fail(key, f"got {value!r}.{hint_text} Allowed: {', '.join(map(str, args))}")
+        if dataclasses.is_dataclass(hint):
+            return self.dataclass(hint, value, key)
+        if origin in (list, tuple, typing.Sequence, Iterable) or hint in (list, tuple):
+            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+                self.fail(key, f"got {value!r}, expected a list")
+            item = args[0] if args else Any
+            out = [self.coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+            return tuple(out) if origin is tuple or hint is tuple else out
+        if origin in (dict, Mapping) or hint is dict:
+            if not isinstance(value, dict):
+                self.fail(key, f"got {value!r}, expected a mapping")
+            item = args[1] if len(args) == 2 else Any
+            return {str(k): self.coerce(v, item, f"{key}.{k}") for k, v in value.items()}
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            self.fail(key, f"got {value!r}, expected true or false")
+        if hint is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            self.fail(key, f"got {value!r}, expected an integer")
+        if hint is float:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+            if isinstance(value, str):  # YAML 1.1 reads "1e-2" as a string
+                try:
+                    return float(value)
+                except ValueError:
+                    pass
+            self.fail(key, f"got {value!r}, expected a number")
+        if hint is str:
+            if isinstance(value, str):
+                return value
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return str(value)
+            self.fail(key, f"got {value!r}, expected a string")
+        if isinstance(hint, type) and not isinstance(value, hint):
+            self.fail(key, f"got {value!r}, expected {hint.__name__}")
+        return value
+
+    @staticmethod
+    def _describe(hint: Any) -> str:
+        return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+    def dataclass(self, cls: Any, value: Any, key: str) -> Any:
+        if not isinstance(value, dict):
+            self.fail(key or "(top level)", f"got {value!r}, expected a mapping of {cls.__name__} keys")
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        self.unknown_keys(key, value, fields, cls.__name__)
+        kwargs = {}
+        for name, fld in fields.items():
+            dotted = f"{key}.{name}" if key else name
+            if name in value:
+                kwargs[name] = self.coerce(value[name], hints[name], dotted)
+            elif fld.default is dataclasses.MISSING and fld.default_factory is dataclasses.MISSING:
+                self.fail(dotted, f"required key is missing ({cls.__name__} needs: {', '.join(fields)})")
+        return cls(**kwargs)
+
+    def component(self, registry: Registry[Any], spec: ComponentSpec, key: str, skip: Iterable[str] = ()) -> None:
+        """Check ``spec.name`` exists in ``registry`` and ``spec.args`` fit its constructor's signature."""
+        try:
+            target = registry.get(spec.name)
+        except RegistryError as err:
+            self.fail(f"{key}.name", str(err))
+        params, hints, takes_kwargs = signature_of(target)
+        allowed = [p for p in params if p not in skip]
+        if not takes_kwargs:
+            self.unknown_keys(f"{key}.args", spec.args, allowed, f"{registry.kind} '{spec.name}'")
+        for name, value in list(spec.args.items()):
+            if name in hints:
+                spec.args[name] = self.coerce(value, hints[name], f"{key}.args.{name}")
+
+
+def signature_of(target: Callable[..., Any]) -> tuple[dict[str, inspect.Parameter], dict[str, Any], bool]:
+    """Keyword parameters, their resolved type hints, and whether ``**kwargs`` is accepted."""
+    fn = target.__init__ if inspect.isclass(target) else target
+    sig = inspect.signature(fn)
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:
+        hints = {}
+    params = {
+        n: p for n, p in sig.parameters.items() if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+    takes_kwargs = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+    return params, {n: h for n, h in hints.items() if n in params}, takes_kwargs
+
+
+# --------------------------------------------------------------------------------------------------------- public
+def recipe_from_dict(data: dict[str, Any], prov: Provenance | None = None, source: str = "<dict>") -> Recipe:
+    """Validate a plain mapping into a :class:`Recipe` (types, names, component args)."""
+    checker = _Checker(prov or {}, source)
+    recipe: Recipe = checker.dataclass(Recipe, data, "")
+    recipe.source = recipe.source or source
+    for role, spec in recipe.models.items():
+        checker.component(MODELS, spec, f"models.{role}")
+    checker.component(DISTILLERS, recipe.distiller, "distiller", skip=("models",))
+    checker.component(DATASETS, recipe.data.train, "data.train", skip=("root",) if recipe.data.root else ())
+    for split, spec in recipe.data.eval.items():
+        checker.component(DATASETS, spec, f"data.eval.{split}", skip=("root",) if recipe.data.root else ())
+    if recipe.data.synthetic is not None:
+        checker.component(WRITERS, recipe.data.synthetic, "data.synthetic", skip=("out",))
+        if not recipe.data.root:
+            checker.fail("data.synthetic", "needs data.root: the folder the synthetic set is written to")
+    _check_cross_fields(recipe, checker)
+    return recipe
+
+
+def _check_cross_fields(recipe: Recipe, checker: _Checker) -> None:
+    train = recipe.train
+    if (train.epochs is None) == (train.iterations is None):
+        checker.fail("train", "set exactly one of train.epochs or train.iterations")
+    for key in ("epochs", "iterations", "batch_size", "log_every", "eval_every", "checkpoint_every"):
+        value = getattr(train, key)
+        if value is not None and value <= 0:
+            checker.fail(f"train.{key}", f"got {value}, expected a positive integer")
+    from distill.registry import METRICS
+
+    for i, metric in enumerate(recipe.eval.metrics):
+        if metric not in METRICS:
+            checker.fail(f"eval.metrics[{i}]", METRICS.unknown_message(metric))
+    checker.unknown_keys("eval.metric_args", recipe.eval.metric_args, recipe.eval.metrics, "eval.metrics")
+    if recipe.eval.selection == "best_val" and recipe.eval.select_split not in recipe.data.eval:
+        checker.fail(
+            "eval.select_split",
+            f"selection best_val needs a '{recipe.eval.select_split}' split in data.eval "
+            f"(have: {', '.join(recipe.data.eval) or 'none'}); carve it from train with val_fraction",
+        )
+    for group, cfg in recipe.optim.items():
+        if cfg.lr <= 0:
+            checker.fail(f"optim.{group}.lr", f"got {cfg.lr}, expected a positive learning rate")
+
+
+def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> tuple[Recipe, dict[str, Any]]:
+    """Load, merge, override and validate a recipe file; returns the recipe and its resolved plain mapping."""
+    data, prov = load_raw(path)
+    data = apply_overrides(data, overrides, prov)
+    data.setdefault("source", str(path))
+    recipe = recipe_from_dict(data, prov, str(path))
+    return recipe, recipe_to_dict(recipe)
+
+
+def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
+    """The fully resolved recipe as plain data (what is saved as ``recipe.yaml`` beside every run)."""
+    return dataclasses.asdict(recipe)
+
+
+def dump_recipe(recipe: Recipe | dict[str, Any], path: str | Path) -> None:
+    """Write the resolved recipe as YAML."""
+    data = recipe_to_dict(recipe) if isinstance(recipe, Recipe) else recipe
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
