@@ -1,0 +1,131 @@
+"""Recipes: inheritance, overrides, type checking and the promised error messages."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from distill.config import Recipe
+from distill.errors import RecipeError
+from distill.recipe import load_recipe
+
+BASE = """
+name: base_run
+models:
+  teacher: {name: resnet_regressor, args: {depth: 10}}
+  student: {name: resnet_regressor, args: {depth: 10}}
+distiller: {name: mrkd, args: {alpha: 1.0}}
+data:
+  root: data/x
+  train: {name: kadid10k, args: {split: train, crop: 32}}
+  eval:
+    test: {name: kadid10k, args: {split: test}}
+optim:
+  teacher: {lr: 0.2, schedule: {name: cosine}}
+  student: {lr: 0.05, schedule: {name: cosine}}
+train: {epochs: 2, batch_size: 4}
+eval: {metrics: [srcc, plcc], group_by: distortion}
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> Path:
+    return write(tmp_path, "base.yaml", BASE)
+
+
+def test_base_recipe_loads_typed(base):
+    recipe, resolved = load_recipe(base)
+    assert isinstance(recipe, Recipe)
+    assert recipe.optim["teacher"].lr == 0.2 and recipe.optim["teacher"].schedule.name == "cosine"
+    assert recipe.train.epochs == 2 and recipe.train.iterations is None
+    assert resolved["models"]["student"]["args"] == {"depth": 10}
+
+
+def test_inheritance_overrides_only_what_changes(tmp_path, base):
+    child = write(tmp_path, "urkd.yaml", "_base_: base.yaml\nname: urkd\noptim: {teacher: {lr: 0.05}}\n")
+    recipe, _ = load_recipe(child)
+    assert recipe.name == "urkd"
+    assert recipe.optim["teacher"].lr == 0.05
+    assert recipe.optim["teacher"].schedule.name == "cosine"  # merged, not replaced
+    assert recipe.optim["student"].lr == 0.05
+
+
+def test_replace_marker_replaces_a_mapping(tmp_path, base):
+    child = write(tmp_path, "c.yaml", "_base_: base.yaml\ndistiller: {_replace_: true, name: mrkd}\n")
+    recipe, _ = load_recipe(child)
+    assert recipe.distiller.args == {}
+
+
+def test_set_overrides_are_type_checked(base):
+    recipe, _ = load_recipe(base, ["train.epochs=5", "optim.student.lr=1e-3", "distiller.args.detach_teacher=true"])
+    assert recipe.train.epochs == 5 and recipe.optim["student"].lr == 1e-3
+    assert recipe.distiller.args["detach_teacher"] is True
+    with pytest.raises(RecipeError, match=r"^--set: train.epochs: got 'many', expected an integer"):
+        load_recipe(base, ["train.epochs=many"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "pattern"),
+    [
+        ("train: {epoch: 3}", r"base.yaml: train.epoch: unknown key for TrainConfig. Did you mean 'epochs'\?"),
+        ("train: {batch_size: big}", r"train.batch_size: got 'big', expected an integer"),
+        ("optim: {teacher: {optimizer: sgdd}}", r"optim.teacher.optimizer: got 'sgdd'. Did you mean 'sgd'\? Allowed: sgd, adam, adamw"),
+        ("distiller: {name: mrdk}", r"distiller.name: unknown distiller 'mrdk'. Did you mean 'mrkd'\? Valid: .*mrkd"),
+        ("distiller: {args: {alpah: 2}}", r"distiller.args.alpah: unknown key for distiller 'mrkd'. Did you mean 'alpha'\?"),
+        ("models: {student: {args: {depth: deep}}}", r"models.student.args.depth: got 'deep', expected an integer"),
+        ("eval: {metrics: [srcc, srocc]}", r"eval.metrics\[1\]: unknown metric 'srocc'. Did you mean 'srcc'\?"),
+        ("train: {iterations: 10}", r"train: set exactly one of train.epochs or train.iterations"),
+        ("eval: {selection: best_val}", r"eval.select_split: selection best_val needs a 'val' split"),
+    ],
+)
+def test_bad_keys_name_file_key_value_and_choices(tmp_path, base, extra, pattern):
+    child = write(tmp_path, "bad.yaml", f"_base_: base.yaml\n{extra}\n")
+    with pytest.raises(RecipeError, match=pattern) as info:
+        load_recipe(child)
+    assert str(info.value).startswith(str(tmp_path)), "the message starts with the file the key came from"
+
+
+def test_error_points_at_the_base_file_when_the_bad_key_lives_there(tmp_path):
+    write(tmp_path, "base.yaml", BASE.replace("batch_size: 4", "batch_size: four"))
+    child = write(tmp_path, "child.yaml", "_base_: base.yaml\nname: child\n")
+    with pytest.raises(RecipeError, match=r"base.yaml: train.batch_size: got 'four'"):
+        load_recipe(child)
+
+
+def test_malformed_yaml_names_line(tmp_path):
+    path = write(tmp_path, "broken.yaml", "name: x\ntrain: {epochs: 2\n")
+    with pytest.raises(RecipeError, match=r"broken.yaml \(line \d+, column \d+\): malformed YAML"):
+        load_recipe(path)
+
+
+def test_missing_file_and_base_cycle(tmp_path):
+    with pytest.raises(RecipeError, match="recipe file not found"):
+        load_recipe(tmp_path / "nope.yaml")
+    write(tmp_path, "a.yaml", "_base_: b.yaml\n")
+    write(tmp_path, "b.yaml", "_base_: a.yaml\n")
+    with pytest.raises(RecipeError, match="inheritance cycle"):
+        load_recipe(tmp_path / "a.yaml")
+
+
+def test_yaml_tags_are_not_executed(tmp_path):
+    path = write(tmp_path, "evil.yaml", "name: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(RecipeError, match="malformed YAML"):
+        load_recipe(path)
+
+
+def test_shipped_recipes_all_validate():
+    recipes = sorted(Path(__file__).parent.parent.joinpath("recipes").glob("*.yaml"))
+    assert recipes, "the project ships recipes"
+    for path in recipes:
+        recipe, resolved = load_recipe(path)
+        assert yaml.safe_load(yaml.safe_dump(resolved)) == resolved
+        assert recipe.eval.selection in ("last", "best_val")
