@@ -1,5 +1,42 @@
-"""distill: knowledge distillation for low-level and degraded-image vision (MRKD, MiPKD, CQD)."""
+"""distill: knowledge distillation for low-level and degraded-image vision (MRKD, MiPKD, CQD).
+
+The public API is importable from the top level (loaded lazily, so ``import distill`` stays cheap)::
+
+    from distill import Trainer, MRKD, ResNetRegressor, Kadid10k, OptimConfig, TrainConfig
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "Trainer": "distill.engine",
+    "RunResult": "distill.engine",
+    "seed_everything": "distill.engine",
+    "Distiller": "distill.distillers",
+    "MRKD": "distill.distillers",
+    "Supervised": "distill.distillers",
+    "LogitsKD": "distill.distillers",
+    "ResNetRegressor": "distill.models",
+    "Kadid10k": "distill.data",
+    "write_synthetic_kadid": "distill.data",
+    "OptimConfig": "distill.config",
+    "ScheduleConfig": "distill.config",
+    "TrainConfig": "distill.config",
+    "EvalConfig": "distill.config",
+    "Recipe": "distill.config",
+    "load_recipe": "distill.recipe",
+    "run_recipe": "distill.build",
+    "build_run": "distill.build",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'distill' has no attribute {name!r}")

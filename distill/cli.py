@@ -44,11 +44,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_data(args: argparse.Namespace) -> int:
     from distill.config import ComponentSpec
-    from distill.recipe import _Checker, parse_override
+    from distill.recipe import RecipeChecker, parse_override
     from distill.registry import WRITERS
 
     spec = ComponentSpec(args.writer, dict(parse_override(item) for item in args.set or []))
-    _Checker({k: "--set" for k in spec.args}, "distill data").component(WRITERS, spec, "data", skip=("out",))
+    RecipeChecker({k: "--set" for k in spec.args}, "distill data").component(WRITERS, spec, "data", skip=("out",))
     path = WRITERS.build(args.writer, out=args.out, **spec.args)
     print(f"wrote synthetic {args.writer} set to {path}")
     return 0

@@ -129,7 +129,7 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], prov: Proven
 
 
 # -------------------------------------------------------------------------------------------------------- checking
-class _Checker:
+class RecipeChecker:
     """Coerces plain YAML data into typed values, raising errors that name file, key, value and the allowed set."""
 
     def __init__(self, prov: Provenance, default_source: str) -> None:
@@ -274,7 +274,7 @@ def signature_of(target: Callable[..., Any]) -> tuple[dict[str, inspect.Paramete
 # --------------------------------------------------------------------------------------------------------- public
 def recipe_from_dict(data: dict[str, Any], prov: Provenance | None = None, source: str = "<dict>") -> Recipe:
     """Validate a plain mapping into a :class:`Recipe` (types, names, component args)."""
-    checker = _Checker(prov or {}, source)
+    checker = RecipeChecker(prov or {}, source)
     recipe: Recipe = checker.dataclass(Recipe, data, "")
     recipe.source = recipe.source or source
     for role, spec in recipe.models.items():
@@ -291,7 +291,7 @@ def recipe_from_dict(data: dict[str, Any], prov: Provenance | None = None, sourc
     return recipe
 
 
-def _check_cross_fields(recipe: Recipe, checker: _Checker) -> None:
+def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
     train = recipe.train
     if (train.epochs is None) == (train.iterations is None):
         checker.fail("train", "set exactly one of train.epochs or train.iterations")
