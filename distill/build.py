@@ -19,7 +19,6 @@ from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS
 from distill.report import group_table, overall_table
 
 _log = logging.getLogger(__name__)
-SYNTHETIC_MARKER = "SYNTHETIC.json"
 
 
 def build_model(spec: ComponentSpec) -> nn.Module:
@@ -34,15 +33,11 @@ def build_distiller(recipe: Recipe) -> Distiller:
     return DISTILLERS.get(recipe.distiller.name)(models=models, **recipe.distiller.args)
 
 
-def ensure_data(data: DataConfig) -> bool:
-    """Write the recipe's synthetic stand-in when its root does not exist yet; True if the root is synthetic."""
-    if data.root is None:
-        return False
-    root = Path(data.root)
-    if data.synthetic is not None and not root.exists():
-        _log.warning("writing a synthetic %s stand-in to %s", data.synthetic.name, root)
-        WRITERS.build(data.synthetic.name, out=str(root), **data.synthetic.args)
-    return (root / SYNTHETIC_MARKER).exists()
+def ensure_data(data: DataConfig) -> None:
+    """Write the recipe's synthetic stand-in when ``data.synthetic`` is set and its root does not exist yet."""
+    if data.root is not None and data.synthetic is not None and not Path(data.root).exists():
+        _log.warning("writing a synthetic %s stand-in to %s", data.synthetic.name, data.root)
+        WRITERS.build(data.synthetic.name, out=str(data.root), **data.synthetic.args)
 
 
 def build_dataset(spec: ComponentSpec, data: DataConfig) -> Dataset:
@@ -50,11 +45,6 @@ def build_dataset(spec: ComponentSpec, data: DataConfig) -> Dataset:
     if data.root is not None:
         args.setdefault("root", data.root)
     return DATASETS.build(spec.name, **args)
-
-
-def is_synthetic(dataset: Any) -> bool:
-    root = getattr(dataset, "root", None)
-    return root is not None and (Path(root) / SYNTHETIC_MARKER).exists()
 
 
 @dataclass
@@ -72,7 +62,8 @@ class Run:
         """Dataset (real or synthetic), split, seed and selection policy of the numbers of ``split``."""
         ds = self.eval_sets[split]
         spec = self.recipe.data.eval[split]
-        kind = "SYNTHETIC (objective pseudo-labels, not human scores)" if is_synthetic(ds) else "real"
+        synthetic = getattr(ds, "is_synthetic", False)
+        kind = "SYNTHETIC (objective pseudo-labels, not human scores)" if synthetic else "real"
         split_args = {k: v for k, v in spec.args.items() if k.startswith("split") or k.endswith("fraction")}
         ev = self.recipe.eval
         selection = "last evaluation" if ev.selection == "last" else f"best {ev.select_split} {ev.select_metric}"

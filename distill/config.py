@@ -114,10 +114,10 @@ class DataConfig:
 
 @dataclass
 class OutputConfig:
-    """Where a run writes (``{name}`` expands to the recipe name) and optional TensorBoard logging."""
+    """Where a run writes (``{name}`` expands to the recipe name) and TensorBoard logging (``auto``: if installed)."""
 
     dir: str = "runs/{name}"
-    tensorboard: Literal["auto", "on", "off"] = "auto"
+    tensorboard: bool | Literal["auto"] = "auto"
 
 
 @dataclass

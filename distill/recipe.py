@@ -186,8 +186,8 @@ class RecipeChecker:
             if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
                 self.fail(key, f"got {value!r}, expected a list")
             item = args[0] if args else Any
-            out = [self.coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
-            return tuple(out) if origin is tuple or hint is tuple else out
+            # tuples stay lists so the resolved recipe round-trips through yaml.safe_dump
+            return [self.coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
         if origin in (dict, Mapping) or hint is dict:
             if not isinstance(value, dict):
                 self.fail(key, f"got {value!r}, expected a mapping")

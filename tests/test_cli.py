@@ -39,7 +39,7 @@ def test_list_unknown_kind_is_a_user_error(capsys):
 
 def test_bad_recipe_exits_2_with_one_line(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("_base_: " + str((tmp_path / "../../../nonexistent.yaml")) + "\n")
+    bad.write_text("_base_: " + str(tmp_path / "../../../nonexistent.yaml") + "\n")
     proc = run_cli("run", str(bad))
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

@@ -37,7 +37,7 @@ def mrkd_trainer(tmp_path=None, *, epochs=2, detach=False, seed=0, **train_kw) -
         config=cfg,
         evaluation=EvalConfig(metrics=["srcc", "plcc"], group_by="distortion"),
         out_dir=tmp_path,
-        tensorboard="off",
+        tensorboard=False,
     )
 
 
@@ -202,7 +202,7 @@ def test_best_val_selection_reports_test_at_best_validation_step(tmp_path):
         config=TrainConfig(epochs=4, batch_size=4, progress=False),
         evaluation=ev,
         out_dir=tmp_path,
-        tensorboard="off",
+        tensorboard=False,
     )
     result = t.fit()
     vals = {r["step"]: r["results"]["student"]["overall"]["rmse"] for r in result.history if r["split"] == "val"}

@@ -76,11 +76,17 @@ def test_set_overrides_are_type_checked(base):
 @pytest.mark.parametrize(
     ("extra", "pattern"),
     [
-        ("train: {epoch: 3}", r"base.yaml: train.epoch: unknown key for TrainConfig. Did you mean 'epochs'\?"),
+        ("train: {epoch: 3}", r"bad.yaml: train.epoch: unknown key for TrainConfig. Did you mean 'epochs'\?"),
         ("train: {batch_size: big}", r"train.batch_size: got 'big', expected an integer"),
-        ("optim: {teacher: {optimizer: sgdd}}", r"optim.teacher.optimizer: got 'sgdd'. Did you mean 'sgd'\? Allowed: sgd, adam, adamw"),
+        (
+            "optim: {teacher: {optimizer: sgdd}}",
+            r"optim.teacher.optimizer: got 'sgdd'. Did you mean 'sgd'\? Allowed: sgd, adam, adamw",
+        ),
         ("distiller: {name: mrdk}", r"distiller.name: unknown distiller 'mrdk'. Did you mean 'mrkd'\? Valid: .*mrkd"),
-        ("distiller: {args: {alpah: 2}}", r"distiller.args.alpah: unknown key for distiller 'mrkd'. Did you mean 'alpha'\?"),
+        (
+            "distiller: {args: {alpah: 2}}",
+            r"distiller.args.alpah: unknown key for distiller 'mrkd'. Did you mean 'alpha'\?",
+        ),
         ("models: {student: {args: {depth: deep}}}", r"models.student.args.depth: got 'deep', expected an integer"),
         ("eval: {metrics: [srcc, srocc]}", r"eval.metrics\[1\]: unknown metric 'srocc'. Did you mean 'srcc'\?"),
         ("train: {iterations: 10}", r"train: set exactly one of train.epochs or train.iterations"),

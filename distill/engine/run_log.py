@@ -29,17 +29,17 @@ def _json_safe(value: Any) -> Any:
 class RunLogger:
     """Appends records to ``<out>/metrics.jsonl`` and mirrors scalars to TensorBoard when enabled and installed."""
 
-    def __init__(self, out_dir: Path | None, tensorboard: Literal["auto", "on", "off"] = "auto") -> None:
+    def __init__(self, out_dir: Path | None, tensorboard: bool | Literal["auto"] = "auto") -> None:
         self.path = out_dir / "metrics.jsonl" if out_dir else None
         self.tb = None
-        if out_dir is not None and tensorboard != "off":
+        if out_dir is not None and tensorboard is not False:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
                 self.tb = SummaryWriter(str(out_dir / "tensorboard"))
             except Exception as err:  # tensorboard is optional
-                if tensorboard == "on":
-                    raise RuntimeError(f"output.tensorboard is 'on' but TensorBoard is unavailable: {err}") from err
+                if tensorboard is True:
+                    raise RuntimeError(f"output.tensorboard is true but TensorBoard is unavailable: {err}") from err
 
     def truncate_after(self, step: int) -> None:
         """Drop records logged after ``step`` (they belong to the part of a killed run that is redone on resume)."""

@@ -129,7 +129,7 @@ class Trainer:
         evaluation: EvalConfig | None = None,
         out_dir: str | Path | None = None,
         recipe: dict[str, Any] | None = None,
-        tensorboard: str = "auto",
+        tensorboard: bool | str = "auto",
     ) -> None:
         self.distiller = distiller
         self.train_set = train_set
