@@ -404,7 +404,9 @@ def format_table(res: dict[str, Any]) -> str:
         ("result", "PASS" if res["passed"] else "MISS"),
         (
             "noise",
-            f"round-to-round spread engine {e['spread']:.1%}, hand {h['spread']:.1%}"
+            "n/a (one round)"
+            if c["repeats"] < 2
+            else f"round-to-round spread engine {e['spread']:.1%}, hand {h['spread']:.1%}"
             + (
                 f" (> the {res['target'] - 1:.0%} margin: the verdict is within noise; rerun on an idle machine or "
                 "with more --repeats)"

@@ -23,7 +23,7 @@ def move_to(batch: Any, device: torch.device) -> Any:
         return batch.to(device, non_blocking=True)
     if isinstance(batch, Mapping):
         return {k: move_to(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
+    if isinstance(batch, (list, tuple)) and any(isinstance(v, (torch.Tensor, Mapping, list, tuple)) for v in batch):
         return type(batch)(move_to(v, device) for v in batch)
     return batch
 

@@ -49,7 +49,10 @@ RESUME_SAFE_KEYS = ("train.progress", "train.num_workers", "train.log_every", "o
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
-    """Seed python, numpy and torch; with ``deterministic`` also force deterministic kernels."""
+    """Seed python, numpy and torch; with ``deterministic`` also ask for deterministic kernels.
+
+    Operations without a deterministic kernel (e.g. adaptive pooling's CUDA backward) warn instead of failing.
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -57,7 +60,7 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
-        torch.use_deterministic_algorithms(True)
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def resolve_device(name: str) -> torch.device:
