@@ -58,3 +58,15 @@ def test_unknown_override_key_names_it(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--set: train.epochz: unknown key for TrainConfig. Did you mean 'epochs'?" in err
     assert not (tmp_path / "r").exists(), "a rejected recipe writes nothing"
+
+
+def test_data_command_writes_a_synthetic_set_and_checks_options(tmp_path, capsys):
+    out = tmp_path / "k"
+    args = ["data", "kadid10k", str(out), "--set", "n_refs=2", "--set", "size=[32, 32]"]
+    assert main([*args, "--set", "distortions=[gaussian_blur, white_noise]"]) == 0
+    assert (out / "dmos.csv").read_text().count("\n") == 1 + 2 * 2 * 5
+    assert main(["data", "kadid10k", str(tmp_path / "k2"), "--set", "n_ref=2"]) == 2
+    err = capsys.readouterr().err
+    assert "n_ref: unknown key for synthetic dataset writer 'kadid10k'. Did you mean 'n_refs'?" in err
+    assert main([*args]) == 2, "an existing set is not overwritten"
+    assert "overwrite" in capsys.readouterr().err

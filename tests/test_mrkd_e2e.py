@@ -23,6 +23,7 @@ def tiny(tmp_path: Path, *extra: str) -> list[str]:
         "data.synthetic.args.size=[48, 48]",
         f"data.synthetic.args.distortions={TYPES}",
         "data.train.args.crop=32",
+        "train.eval_every=1",
         "train.epochs=2",
         "train.batch_size=8",
         "train.progress=false",
@@ -58,7 +59,7 @@ def test_exported_student_loads_into_a_plain_model(finished_run):
     exported = torch.load(out / "student.pt", weights_only=True)
     assert exported["model"] == {
         "name": "resnet_regressor",
-        "args": {"depth": 10, "pretrained": None, "feature_norm": "l2"},
+        "args": {"depth": 10, "pretrained": None},
     }
     model = ResNetRegressor(**exported["model"]["args"])
     model.load_state_dict(exported["state_dict"])  # strict: no helper or teacher keys
@@ -78,7 +79,7 @@ def test_resume_with_a_changed_recipe_is_refused(finished_run, capsys):
     tmp, out, _ = finished_run
     code = main(["run", RECIPE, "--out", str(out), "--resume", *tiny(tmp, "optim.student.lr=0.01")])
     assert code == 2
-    assert "optim.student.lr (0.05 -> 0.01)" in capsys.readouterr().err
+    assert "optim.student.lr (0.005 -> 0.01)" in capsys.readouterr().err
 
 
 def test_missing_dataset_names_the_folder_and_what_to_do(tmp_path, capsys):

@@ -110,6 +110,7 @@ def fit_logistic(pred: Any, target: Any, kind: FitKind | str) -> np.ndarray:
 def _quiet(fn: Callable[..., Any], *args: Any) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        warnings.simplefilter("ignore", stats.NearConstantInputWarning)  # early-training predictions; still computed
         with np.errstate(all="ignore"):
             return float(fn(*args)[0])
 

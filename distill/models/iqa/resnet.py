@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from distill._compat import import_torchvision
@@ -35,8 +32,6 @@ class ResNetRegressor(nn.Module):
 
     Inputs are RGB in [0, 1]; ImageNet normalisation happens inside, so the exported model takes raw images.
     ``pretrained`` is a local torchvision state dict for the trunk (its ``fc`` is ignored).
-    ``feature_norm: l2`` L2-normalises the pooled feature before the head (as DBCNN does after bilinear pooling),
-    which keeps plain SGD stable at the large learning rates MRKD uses when the trunk is not pre-trained.
     """
 
     def __init__(
@@ -44,10 +39,8 @@ class ResNetRegressor(nn.Module):
         depth: int = 50,
         pretrained: str | None = None,
         dropout: float = 0.0,
-        feature_norm: Literal["none", "l2"] = "none",
     ) -> None:
         super().__init__()
-        self.feature_norm = feature_norm
         trunk = resnet_trunk(depth)
         if pretrained:
             load_local_weights(trunk, pretrained, ignore_prefixes=("fc.",), what=f"ResNet-{depth} weights")
@@ -60,7 +53,4 @@ class ResNetRegressor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scores of shape ``[B]``."""
-        features = self.trunk((x - self.mean) / self.std)
-        if self.feature_norm == "l2":
-            features = F.normalize(features, dim=1)
-        return self.head(features).squeeze(-1)
+        return self.head(self.trunk((x - self.mean) / self.std)).squeeze(-1)
