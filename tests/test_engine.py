@@ -210,3 +210,45 @@ def test_best_val_selection_reports_test_at_best_validation_step(tmp_path):
     assert result.selected_step == best_step
     tests = {r["step"]: r["results"] for r in result.history if r["split"] == "test"}
     assert result.results["test"] == tests[best_step]
+
+
+def test_iteration_based_training_evaluates_every_n_iterations(tmp_path):
+    t = mrkd_trainer(tmp_path, epochs=None, iterations=10, eval_every=4)
+    result = t.fit()
+    assert result.steps == 10
+    assert sorted({r["step"] for r in result.history}) == [4, 8, 10]
+    assert t.epoch == 1 and t.step_in_epoch == 2  # 8 batches per epoch: the run wrapped into a second epoch
+
+
+def test_gradient_clipping_bounds_each_groups_update():
+    seed_everything(0)
+    d = Supervised({"student": TinyRegressor(dropout=0)})
+    before = [p.detach().clone() for p in d.parameters()]
+    cfg = OptimConfig(optimizer="sgd", lr=1.0, momentum=0.0, clip_grad_norm=1e-3)
+    Trainer(d, ToyIQA(4), optim={"student": cfg}, config=TrainConfig(iterations=1, batch_size=4, progress=False)).fit()
+    step = torch.sqrt(sum(((p - b) ** 2).sum() for p, b in zip(d.parameters(), before)))
+    assert step.item() == pytest.approx(1e-3, rel=1e-3)  # lr 1 × clipped gradient norm
+
+
+def test_fp16_on_cpu_is_a_clear_error():
+    d = Supervised({"student": TinyRegressor()})
+    with pytest.raises(RecipeError, match="fp16 autocast needs CUDA"):
+        Trainer(d, ToyIQA(8), optim={"student": OptimConfig()}, config=TrainConfig(epochs=1, batch_size=4, device="cpu", precision="fp16"))
+
+
+def test_bf16_autocast_runs_on_cpu():
+    seed_everything(0)
+    d = Supervised({"student": TinyRegressor()})
+    cfg = TrainConfig(epochs=1, batch_size=4, precision="bf16", progress=False)
+    Trainer(d, ToyIQA(8), {"test": ToyIQA(8)}, optim={"student": OptimConfig()}, config=cfg).fit()
+    assert all(p.dtype == torch.float32 for p in d.parameters())  # weights stay fp32 under autocast
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "bf16"])
+def test_cuda_training_with_amp(precision, tmp_path):
+    t = mrkd_trainer(tmp_path, epochs=1, device="cuda", precision=precision)
+    result = t.fit()
+    assert next(t.distiller.parameters()).is_cuda
+    assert result.steps == t.total_steps and set(result.results["test"]) == {"teacher", "student"}
+    assert all(torch.isfinite(p).all() for p in t.distiller.parameters())

@@ -135,3 +135,9 @@ def test_shipped_recipes_all_validate():
         recipe, resolved = load_recipe(path)
         assert yaml.safe_load(yaml.safe_dump(resolved)) == resolved
         assert recipe.eval.selection in ("last", "best_val")
+
+
+def test_model_arg_choices_come_from_the_signature(tmp_path, base):
+    child = write(tmp_path, "d.yaml", "_base_: base.yaml\nmodels: {student: {args: {depth: 12}}}\n")
+    with pytest.raises(RecipeError, match=r"models.student.args.depth: got 12. Allowed: 10, 18, 34, 50, 101, 152"):
+        load_recipe(child)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import typing
+from typing import Literal
+
 import torch
 from torch import nn
 
@@ -11,10 +14,11 @@ from distill.registry import MODELS
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-DEPTHS = (10, 18, 34, 50, 101, 152)
+ResNetDepth = Literal[10, 18, 34, 50, 101, 152]
+DEPTHS: tuple[int, ...] = typing.get_args(ResNetDepth)
 
 
-def resnet_trunk(depth: int) -> nn.Module:
+def resnet_trunk(depth: ResNetDepth) -> nn.Module:
     """A torchvision ResNet of ``depth`` layers (10 = BasicBlock ×[1,1,1,1], a CPU-friendly size) with ``fc`` kept."""
     tv_models = import_torchvision().models
     if depth == 10:
@@ -36,7 +40,7 @@ class ResNetRegressor(nn.Module):
 
     def __init__(
         self,
-        depth: int = 50,
+        depth: ResNetDepth = 50,
         pretrained: str | None = None,
         dropout: float = 0.0,
     ) -> None:

@@ -1,0 +1,78 @@
+"""Image files ↔ float tensors ``[3, H, W]`` in [0, 1], with corrupt files reported by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+
+from distill.errors import DataError
+
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError)
+
+
+def _to_rgb_array(img: Image.Image) -> np.ndarray:
+    """Decoded Pillow image → float32 ``[H, W, 3]`` in [0, 1] (grey replicated, alpha dropped, 16-bit scaled)."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float32) / 65535.0
+        return np.repeat(np.clip(arr, 0, 1)[..., None], 3, axis=2)
+    if img.mode == "F":
+        return np.repeat(np.clip(np.asarray(img, dtype=np.float32), 0, 1)[..., None], 3, axis=2)
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return np.asarray(img, dtype=np.float32) / 255.0
+
+
+def load_rgb(path: str | Path) -> Tensor:
+    """Decode an image file into a float tensor ``[3, H, W]`` in [0, 1].
+
+    Raises :class:`DataError` naming the file when it is missing, unreadable, corrupt or truncated.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"image not found: {path}. Check the dataset folder (re-extract the archive if files are lost)")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            arr = _to_rgb_array(img)
+    except _DECODE_ERRORS as err:
+        raise DataError(
+            f"cannot decode image {path}: {err}. The file is corrupt or truncated; replace it from the original "
+            "archive (or delete it and let the dataset skip it)"
+        ) from err
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+
+
+def verify_image(path: str | Path) -> str | None:
+    """Cheap integrity check without a full decode (Pillow ``verify``): ``None`` if fine, else the reason."""
+    try:
+        with Image.open(path) as img:
+            img.verify()
+    except _DECODE_ERRORS as err:
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def to_uint8(tensor: Tensor) -> np.ndarray:
+    """Float tensor ``[3, H, W]`` / ``[1, H, W]`` / ``[H, W]`` in [0, 1] → uint8 array ``[H, W, 3]`` or ``[H, W]``."""
+    t = tensor.detach().float().cpu()
+    if t.ndim == 3 and t.shape[0] == 1:
+        t = t[0]
+    if t.ndim == 3:
+        if t.shape[0] != 3:
+            raise ValueError(f"expected a [3, H, W] image tensor, got {tuple(tensor.shape)}")
+        t = t.permute(1, 2, 0)
+    elif t.ndim != 2:
+        raise ValueError(f"expected a [3, H, W] or [H, W] image tensor, got {tuple(tensor.shape)}")
+    return (t.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+
+def save_rgb(tensor: Tensor, path: str | Path) -> Path:
+    """Write a float image tensor in [0, 1] to ``path`` (format from the suffix; 8 bits per channel)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(to_uint8(tensor)).save(path)
+    return path
