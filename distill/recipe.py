@@ -177,7 +177,8 @@ class RecipeChecker:
         if origin is Literal:
             if value in args:
                 return value
-            close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
+            strings = [a for a in args if isinstance(a, str)]
+            close = difflib.get_close_matches(value, strings, n=1) if isinstance(value, str) else []
             hint_text = f" Did you mean '{close[0]}'?" if close else ""
             self.fail(key, f"got {value!r}.{hint_text} Allowed: {', '.join(map(str, args))}")
         if dataclasses.is_dataclass(hint):

@@ -87,7 +87,7 @@ def test_set_overrides_are_type_checked(base):
             "distiller: {args: {alpah: 2}}",
             r"distiller.args.alpah: unknown key for distiller 'mrkd'. Did you mean 'alpha'\?",
         ),
-        ("models: {student: {args: {depth: deep}}}", r"models.student.args.depth: got 'deep', expected an integer"),
+        ("models: {student: {args: {dropout: high}}}", r"models.student.args.dropout: got 'high', expected a number"),
         ("eval: {metrics: [srcc, srocc]}", r"eval.metrics\[1\]: unknown metric 'srocc'. Did you mean 'srcc'\?"),
         ("train: {iterations: 10}", r"train: set exactly one of train.epochs or train.iterations"),
         ("eval: {selection: best_val}", r"eval.select_split: selection best_val needs a 'val' split"),
