@@ -6,6 +6,21 @@ Everything a *user* can cause (a bad recipe, a missing dataset, a diverging loss
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+
+def check_names(what: str, expected: Iterable[str], given: Iterable[str], extra_label: str = "unexpected") -> None:
+    """Raise :class:`RecipeError` ``"{what} {expected}; got {given} (missing: …) ({extra_label}: …)"`` on a mismatch."""
+    expected, given = list(expected), list(given)
+    missing = [n for n in expected if n not in given]
+    extra = [n for n in given if n not in expected]
+    if missing or extra:
+        raise RecipeError(
+            f"{what} {expected}; got {given}"
+            + (f" (missing: {missing})" if missing else "")
+            + (f" ({extra_label}: {extra})" if extra else "")
+        )
+
 
 class DistillError(Exception):
     """Base class of user-facing errors: the message alone must tell the user what is wrong and what to do."""

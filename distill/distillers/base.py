@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from distill.errors import RecipeError
+from distill.errors import check_names
 
 
 class Distiller(nn.Module):
@@ -29,15 +29,7 @@ class Distiller(nn.Module):
 
     def __init__(self, models: Mapping[str, nn.Module]) -> None:
         super().__init__()
-        missing = [r for r in self.roles if r not in models]
-        extra = [r for r in models if r not in self.roles]
-        if missing or extra:
-            raise RecipeError(
-                f"distiller '{type(self).__name__}' needs models {list(self.roles)}; "
-                f"got {list(models)}"
-                + (f" (missing: {missing})" if missing else "")
-                + (f" (unexpected: {extra})" if extra else "")
-            )
+        check_names(f"distiller '{type(self).__name__}' needs models", self.roles, models)
         self.models = nn.ModuleDict({r: models[r] for r in self.roles})
         for role in self.frozen_roles:
             self.models[role].requires_grad_(False)

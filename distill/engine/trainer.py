@@ -42,7 +42,7 @@ from distill.engine.evaluator import Evaluator, Results, move_to
 from distill.engine.optim import build_optimizer
 from distill.engine.run_log import RunLogger
 from distill.engine.schedules import Schedule
-from distill.errors import CheckpointError, DistillError, NonFiniteLossError, RecipeError
+from distill.errors import CheckpointError, DistillError, NonFiniteLossError, RecipeError, check_names
 
 # Recipe keys that may change between a run and its resume without changing the result.
 RESUME_SAFE_KEYS = ("train.progress", "train.num_workers", "train.log_every", "output", "source", "description")
@@ -151,15 +151,12 @@ class Trainer:
                 "lower train.batch_size or set train.drop_last: false"
             )
         groups = distiller.param_groups()
-        missing = [g for g in groups if g not in optim]
-        extra = [g for g in optim if g not in groups]
-        if missing or extra:
-            raise RecipeError(
-                f"optim: distiller '{type(distiller).__name__}' trains groups {list(groups)}; the recipe "
-                f"configures {list(optim)}"
-                + (f" (missing: {missing})" if missing else "")
-                + (f" (not trained by this distiller: {extra})" if extra else "")
-            )
+        check_names(
+            f"optim: distiller '{type(distiller).__name__}' trains groups",
+            groups,
+            optim,
+            extra_label="not trained by this distiller",
+        )
         self.distiller.to(self.device)
         self.optim_cfg = {g: optim[g] for g in groups}
         self.optimizers = {g: build_optimizer(params, optim[g]) for g, params in groups.items()}
