@@ -20,6 +20,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     run, result = run_recipe(args.recipe, args.set or [], args.out, args.resume)
     print(run.report(result))
+    for path in run.write_plots(result):
+        print(f"plot: {path}")
     print(f"run folder: {run.out_dir} (recipe.yaml, metrics.jsonl, results.json, student.pt, checkpoints/)")
     if result.skipped_steps:
         print(f"note: {result.skipped_steps} steps were skipped for non-finite losses (train.nonfinite: skip)")

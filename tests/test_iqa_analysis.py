@@ -1,0 +1,64 @@
+"""Hard/easy distortion selection, the Fig. 1 plot, and the N-seed repeat runner."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+
+import pytest
+
+from distill.iqa_analysis import hardest_and_easiest, plot_per_distortion, rank_groups
+from distill.repeats import Aggregate, aggregate, run_repeats, split_overrides
+from tests.test_mrkd_e2e import RECIPE, tiny
+
+GROUPS = {
+    "01": {"srcc": 0.9, "plcc": 0.8},
+    "02": {"srcc": 0.1, "plcc": 0.2},
+    "11": {"srcc": math.nan, "plcc": math.nan},
+    "20": {"srcc": -0.3, "plcc": 0.0},
+    "22": {"srcc": 0.95, "plcc": 0.9},
+}
+
+
+def test_hardest_and_easiest_ignore_nan_groups():
+    assert [k for k, _ in rank_groups(GROUPS)] == ["20", "02", "01", "22"]
+    assert hardest_and_easiest(GROUPS, "srcc", 2) == (["20", "02"], ["22", "01"])
+    assert hardest_and_easiest(GROUPS, "plcc", 1) == (["20"], ["22"])
+
+
+def test_per_distortion_plot_is_written(tmp_path):
+    pytest.importorskip("matplotlib")
+    history = [
+        {"split": "test", "step": s, "results": {r: {"groups": GROUPS} for r in ("teacher", "student")}}
+        for s in (1, 2, 3)
+    ]
+    path = plot_per_distortion(history, "test", tmp_path / "fig1.png", names={"01": "gaussian_blur"})
+    assert path is not None and path.stat().st_size > 1000 and path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_aggregate_matches_statistics():
+    agg = Aggregate([0.5, 0.7, 0.6, math.nan])
+    assert agg.mean == pytest.approx(0.6) and agg.median == pytest.approx(0.6)
+    assert agg.std == pytest.approx(statistics.stdev([0.5, 0.7, 0.6]))
+    assert str(agg) == "0.6000 ± 0.1000"
+
+
+def test_split_overrides_vary_train_and_split_seeds():
+    sets = split_overrides(RECIPE, 3, vary_split=True)
+    assert sets == ["train.seed=3", "data.train.args.split_seed=3", "data.eval.test.args.split_seed=3"]
+    assert split_overrides(RECIPE, 3, vary_split=False) == ["train.seed=3"]
+
+
+def test_repeats_run_each_seed_once_and_aggregate(tmp_path):
+    sets = [s for s in tiny(tmp_path, "train.epochs=1") if s != "--set"]
+    runs = run_repeats(RECIPE, [0, 1], tmp_path / "rep", sets)
+    assert [r["seed"] for r in runs] == [0, 1]
+    first = Path(tmp_path / "rep" / "seed0" / "results.json").stat().st_mtime_ns
+    again = run_repeats(RECIPE, [0, 1], tmp_path / "rep", sets)  # finished repeats are reused, not retrained
+    assert Path(tmp_path / "rep" / "seed0" / "results.json").stat().st_mtime_ns == first
+    assert again == runs
+    agg = aggregate(runs, "test", "student", "srcc")
+    assert len(agg.values) == 2 and agg.mean == pytest.approx(statistics.fmean(agg.values))
+    seed1 = runs[1]["results"]["test"]["student"]["n"]
+    assert seed1 > 0
