@@ -15,8 +15,31 @@ from distill import __version__
 from distill.errors import DistillError
 
 
+def _cmd_repeats(args: argparse.Namespace) -> int:
+    from distill.recipe import load_recipe
+    from distill.repeats import aggregate, run_repeats
+    from distill.report import table
+
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    recipe, _ = load_recipe(args.recipe, args.set or [])
+    out = args.out or recipe.output.dir.format(name=recipe.name)
+    runs = run_repeats(args.recipe, seeds, out, args.set or [])
+    for split, by_role in runs[0]["results"].items():
+        rows = []
+        for role in by_role:
+            aggs = [aggregate(runs, split, role, m) for m in recipe.eval.metrics]
+            rows.append([role, *(f"{a} (median {a.median:.4f})" for a in aggs)])
+        caption = f"{recipe.name} | split '{split}' | seeds {seeds} (split seed = train seed) | mean ± std over seeds"
+        print(table(["model", *recipe.eval.metrics], rows, caption), end="\n\n")
+    print(f"runs: {out}/seed*/")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from distill.build import run_recipe
+
+    if args.seeds:
+        return _cmd_repeats(args)
 
     run, result = run_recipe(args.recipe, args.set or [], args.out, args.resume)
     print(run.report(result))
@@ -67,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key (repeatable)")
     run.add_argument("--out", help="run folder (default: output.dir of the recipe)")
     run.add_argument("--resume", action="store_true", help="continue the run in the output folder")
+    run.add_argument(
+        "--seeds", help="comma-separated seeds: one run per seed (train and split seed), then mean ± std and median"
+    )
     run.set_defaults(fn=_cmd_run)
 
     lst = sub.add_parser("list", help="list registered components")

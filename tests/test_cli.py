@@ -70,3 +70,15 @@ def test_data_command_writes_a_synthetic_set_and_checks_options(tmp_path, capsys
     assert "n_ref: unknown key for synthetic dataset writer 'kadid10k'. Did you mean 'n_refs'?" in err
     assert main([*args]) == 2, "an existing set is not overwritten"
     assert "overwrite" in capsys.readouterr().err
+
+
+def test_run_over_seeds_prints_mean_std_and_median(tmp_path, capsys):
+    from tests.test_mrkd_e2e import RECIPE, tiny
+
+    code = main(["run", RECIPE, "--seeds", "0,1", "--out", str(tmp_path / "rep"), *tiny(tmp_path, "train.epochs=1")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "seeds [0, 1]" in out and "±" in out and "median" in out
+    assert (tmp_path / "rep" / "seed0" / "results.json").exists() and (
+        tmp_path / "rep" / "seed1" / "results.json"
+    ).exists()
