@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from distill import __version__
 from distill.errors import DistillError
@@ -79,6 +80,24 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from distill.deploy import predict_to_csv
+
+    out = predict_to_csv(args.checkpoint, args.inputs, args.out, batch_size=args.batch_size, device=args.device)
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from distill.deploy import export_model
+
+    suffix = {"torchscript": ".ts", "pt2": ".pt2", "onnx": ".onnx"}[args.format]
+    out = args.out or str(Path(args.checkpoint).with_suffix("")) + suffix
+    path, diff = export_model(args.checkpoint, args.format, out, size=args.size)
+    print(f"wrote {path} ({args.format}); max |difference| to the checkpoint on sample inputs: {diff:.2e}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="distill", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"distill {__version__}")
@@ -104,6 +123,20 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("out", help="folder to write")
     data.add_argument("--set", action="append", metavar="KEY=VALUE", help="writer option, e.g. n_refs=8")
     data.set_defaults(fn=_cmd_data)
+    pred = sub.add_parser("predict", help="score images with a trained student (IQA: CSV of path,score)")
+    pred.add_argument("checkpoint", help="student.pt or checkpoints/last.pt of a run")
+    pred.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    pred.add_argument("--out", default="predictions.csv", help="CSV file to write (default predictions.csv)")
+    pred.add_argument("--batch-size", type=int, default=16)
+    pred.add_argument("--device", default="cpu")
+    pred.set_defaults(fn=_cmd_predict)
+
+    exp = sub.add_parser("export", help="export the student alone, checked against the checkpoint")
+    exp.add_argument("checkpoint", help="student.pt or checkpoints/last.pt of a run")
+    exp.add_argument("--format", choices=["torchscript", "pt2", "onnx"], default="torchscript")
+    exp.add_argument("--out", help="output file (default: beside the checkpoint)")
+    exp.add_argument("--size", type=int, default=64, help="side of the sample inputs used to trace and check")
+    exp.set_defaults(fn=_cmd_export)
     return parser
 
 

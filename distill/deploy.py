@@ -1,0 +1,161 @@
+"""Use a distilled model: load it from a run, score images with it, export it.
+
+``student.pt`` (written by every run) holds the deployable model's state dict and its registry spec; a training
+checkpoint (``checkpoints/last.pt``) holds the resolved recipe, from which the distiller is rebuilt. Either way
+the model is rebuilt without its ``pretrained`` files (the state dict replaces them), so deployment needs no
+weights but the run's own.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from distill.config import ComponentSpec
+from distill.data.images import load_rgb
+from distill.engine.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, load_checkpoint
+from distill.errors import CheckpointError, DataError, DistillError
+from distill.registry import MODELS
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _without_pretrained(args: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if "pretrained" in k else v) for k, v in args.items()}
+
+
+def load_deployable(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """The deployable model of ``student.pt`` or of a training checkpoint, in eval mode, on the CPU."""
+    state = load_checkpoint(path)
+    if state.get("format") == MODEL_FORMAT:
+        spec = state.get("model")
+        if not spec:
+            raise CheckpointError(
+                f"{path}: the model was exported without a registry spec (built in Python, not from a recipe); "
+                "rebuild it in Python and call load_state_dict(torch.load(path)['state_dict'])"
+            )
+        model = MODELS.build(spec["name"], **_without_pretrained(spec["args"]))
+        model.load_state_dict(state["state_dict"])
+        model.distill_spec = spec
+    elif state.get("format") == CHECKPOINT_FORMAT:
+        from distill.build import build_model
+        from distill.recipe import recipe_from_dict
+
+        recipe = recipe_from_dict(dict(state["recipe"]), source=str(path))
+        from distill.registry import DISTILLERS
+
+        models = {
+            role: build_model(ComponentSpec(spec.name, _without_pretrained(spec.args)))
+            for role, spec in recipe.models.items()
+        }
+        distiller = DISTILLERS.get(recipe.distiller.name)(models=models, **recipe.distiller.args)
+        distiller.load_state_dict(state["distiller"])
+        model = distiller.deployable()
+    else:
+        raise CheckpointError(f"{path}: neither a distill model export nor a training checkpoint")
+    return model.eval(), state
+
+
+def expand_inputs(inputs: Iterable[str]) -> list[Path]:
+    """Files, folders (their images, sorted) and glob patterns → image paths; nothing found is a DataError."""
+    paths: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            paths.extend(sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES))
+        elif p.is_file():
+            paths.append(p)
+        else:
+            matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
+            if not matches:
+                raise DataError(f"{item}: no such file, folder or glob match")
+            paths.extend(m for m in matches if m.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise DataError(f"no images found in {', '.join(inputs)} (looked for {', '.join(IMAGE_SUFFIXES)})")
+    return paths
+
+
+@torch.no_grad()
+def score_images(
+    model: nn.Module, paths: Sequence[Path], batch_size: int = 16, device: str = "cpu", progress: bool = True
+) -> list[float]:
+    """One quality score per image; images of equal size are batched together, order is preserved."""
+    model = model.to(device)
+    scores: list[float] = [0.0] * len(paths)
+    batch: list[tuple[int, torch.Tensor]] = []
+
+    def flush() -> None:
+        x = torch.stack([t for _, t in batch]).to(device)
+        for (i, _), s in zip(batch, model(x).float().reshape(-1).tolist()):
+            scores[i] = s
+        batch.clear()
+
+    for i, path in enumerate(tqdm(paths, desc="predict", disable=not progress)):
+        img = load_rgb(path)
+        if batch and (len(batch) == batch_size or batch[0][1].shape != img.shape):
+            flush()
+        batch.append((i, img))
+    if batch:
+        flush()
+    return scores
+
+
+def predict_to_csv(checkpoint: str | Path, inputs: Sequence[str], out: str | Path, **kw: Any) -> Path:
+    """Score every input image with the checkpoint's student and write ``path,score`` rows to ``out``."""
+    model, _ = load_deployable(checkpoint)
+    paths = expand_inputs(inputs)
+    scores = score_images(model, paths, **kw)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "score"])
+        writer.writerows([str(p), f"{s:.6f}"] for p, s in zip(paths, scores))
+    return out
+
+
+ExportFormat = Literal["torchscript", "pt2", "onnx"]
+
+
+@torch.no_grad()
+def export_model(
+    checkpoint: str | Path, fmt: ExportFormat, out: str | Path, size: int = 64, atol: float = 1e-4
+) -> tuple[Path, float]:
+    """Export the student alone and check it reproduces the checkpoint's outputs; returns (path, max |diff|)."""
+    model, _ = load_deployable(checkpoint)
+    torch.manual_seed(0)
+    example = torch.rand(2, 3, size, size)
+    expected = model(example)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "torchscript":
+        torch.jit.save(torch.jit.trace(model, example), str(out))
+        got = torch.jit.load(str(out))(example)
+    elif fmt == "pt2":
+        torch.export.save(torch.export.export(model, (example,)), str(out))
+        got = torch.export.load(str(out)).module()(example)
+    elif fmt == "onnx":
+        try:
+            import onnx  # noqa: F401
+            import onnxruntime
+        except ImportError:
+            raise DistillError(
+                "ONNX export needs the `onnx` and `onnxruntime` packages (pip install onnx onnxruntime); "
+                "torchscript and pt2 need nothing extra"
+            ) from None
+        torch.onnx.export(model, (example,), str(out), input_names=["image"], output_names=["output"])
+        session = onnxruntime.InferenceSession(str(out))
+        got = torch.from_numpy(session.run(None, {"image": example.numpy()})[0])
+    else:
+        raise DistillError(f"unknown export format '{fmt}'; choose torchscript, pt2 or onnx")
+    diff = float((got - expected).abs().max())
+    if diff > atol:
+        raise DistillError(f"exported {fmt} model differs from the checkpoint by {diff:.3g} (> {atol:g})")
+    return out, diff
