@@ -281,9 +281,9 @@ def recipe_from_dict(data: dict[str, Any], prov: Provenance | None = None, sourc
     for role, spec in recipe.models.items():
         checker.component(MODELS, spec, f"models.{role}")
     checker.component(DISTILLERS, recipe.distiller, "distiller", skip=("models",))
-    checker.component(DATASETS, recipe.data.train, "data.train", skip=("root",) if recipe.data.root else ())
+    checker.component(DATASETS, recipe.data.train, "data.train")
     for split, spec in recipe.data.eval.items():
-        checker.component(DATASETS, spec, f"data.eval.{split}", skip=("root",) if recipe.data.root else ())
+        checker.component(DATASETS, spec, f"data.eval.{split}")
     if recipe.data.synthetic is not None:
         checker.component(WRITERS, recipe.data.synthetic, "data.synthetic", skip=("out",))
         if not recipe.data.root:
