@@ -1,4 +1,4 @@
-"""KADID-10k distortions: registry, determinism, shape/range, severity order, batching."""
+"""KADID-10k and TID2013 distortions: registry, determinism, shape/range, severity order, batching."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from distill.data import distortions as D
+from distill.data import distortions_tid as T
 from distill.errors import RegistryError
 from distill.registry import DISTORTIONS
 
@@ -48,7 +49,7 @@ def _psnr(y: torch.Tensor, x: torch.Tensor) -> float:
 
 def test_types_table_and_registry() -> None:
     assert sorted(D.KADID_TYPES) == [f"{i:02d}" for i in range(1, 26)]
-    assert set(CODES) >= REQUIRED
+    assert set(CODES) >= REQUIRED and len(CODES) == 25  # all KADID-10k types, 15 (denoise) included
     for code in CODES:
         fn = DISTORTIONS.get(D.KADID_TYPES[code])
         assert fn.code == code and fn.name == D.KADID_TYPES[code]
@@ -119,8 +120,6 @@ def test_apply_distortion_forms(photo: torch.Tensor) -> None:
 def test_errors(photo: torch.Tensor) -> None:
     with pytest.raises(RegistryError, match="gaussian_blur"):
         D.apply_distortion("gausian_blur", photo, 1)
-    with pytest.raises(RegistryError, match="not implemented"):
-        D.apply_distortion("15", photo, 1)
     with pytest.raises(RegistryError):
         D.apply_distortion("26", photo, 1)
     with pytest.raises(ValueError, match="level"):
@@ -142,3 +141,81 @@ def test_known_values(photo: torch.Tensor) -> None:
     # saturation factor 0 (level 4) gives grey pixels
     grey = D.colour_saturation(photo, 4, None)
     assert float((grey.amax(1) - grey.amin(1)).max()) < 1e-5
+
+
+def test_denoise_reduces_noise(photo: torch.Tensor) -> None:
+    # KADID 15 adds noise of variance v and denoises: the result is closer to the input than the noise alone
+    for level, var in enumerate(D.denoise.params, start=1):
+        assert _psnr(D.denoise(photo, level, _gen(3)), photo) > 10 * np.log10(1 / var) + 2
+
+
+# ----------------------------------------------------------------------------------------------------- TID2013
+TID_CODES = tuple(c for c in T.TID_TYPES if c not in T.TID_FROM_KADID)
+
+
+def test_tid_tables_and_registry() -> None:
+    assert sorted(T.TID_TYPES) == [f"{i:02d}" for i in range(1, 25)] and sorted(T.TID_SOURCES) == sorted(T.TID_TYPES)
+    assert len(TID_CODES) == 13
+    for code in T.TID_TYPES:
+        fn = T.tid_distortion(code)
+        assert fn.name == T.TID_SOURCES[code] and DISTORTIONS.get(fn.name) is fn and len(fn.params) == 5
+        assert T.tid_distortion(int(code)) is fn and T.tid_distortion(f"i{code}") is fn
+        assert T.tid_distortion(T.TID_TYPES[code]) is fn
+        if code in TID_CODES:
+            assert fn.name == f"tid_{T.TID_TYPES[code]}" and fn.code == code
+            assert "Approximation" in (fn.__doc__ or ""), f"{fn.name} must state its approximation"
+            assert pickle.loads(pickle.dumps(fn)) is fn and T.tid_distortion(fn.name) is fn
+        else:
+            assert fn.code == D.kadid_code(T.TID_FROM_KADID[code])
+    with pytest.raises(RegistryError, match="unknown TID2013 distortion type 'i25'"):
+        T.tid_code("i25")
+
+
+@pytest.mark.parametrize("code", TID_CODES)
+def test_tid_deterministic_shape_dtype_range(code: str, photo: torch.Tensor) -> None:
+    fn = T.tid_distortion(code)
+    x = photo.repeat(2, 1, 1, 1)
+    for level in (1, 5):
+        a, b = fn(x, level, _gen(7)), fn(x, level, _gen(7))
+        assert torch.equal(a, b)
+        assert a.shape == x.shape and a.dtype == x.dtype
+        assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
+    assert fn(x.double(), 3, _gen(7)).dtype == torch.float64
+    assert fn(photo[:, :, :20, :28], 5, _gen(7)).shape == (1, 3, 20, 28)  # smaller than its blocks
+    if fn.random:
+        assert not torch.equal(fn(x, 5, _gen(1)), fn(x, 5, _gen(2)))
+    else:
+        batched = fn(torch.cat([photo, photo.flip(-1) * 0.8]), 4, _gen(0))
+        torch.testing.assert_close(batched[1:], fn(photo.flip(-1) * 0.8, 4, _gen(0)), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("code", TID_CODES)
+def test_tid_degrades_with_level(code: str, photo: torch.Tensor) -> None:
+    fn = T.tid_distortion(code)
+    assert fn.monotone
+    x = photo.repeat(2, 1, 1, 1)
+    psnr = [_psnr(fn(x, level, _gen(0)), x) for level in range(1, 6)]
+    assert all(a > b for a, b in itertools.pairwise(psnr)), psnr
+    assert psnr[0] < 40, psnr  # level 1 is visible
+
+
+def test_tid_known_values(photo: torch.Tensor) -> None:
+    # uniform quantisation to n levels per channel leaves at most n values
+    assert len(torch.unique(T.quantisation_noise(photo, 5, None))) <= 4
+    # mean shift alternates sign with growing magnitude
+    diffs = [float((T.mean_shift(photo * 0.5 + 0.25, level, None) - (photo * 0.5 + 0.25)).mean()) for level in (1, 2)]
+    assert diffs[0] > 0 > diffs[1] and abs(diffs[1]) > diffs[0]
+    # chromatic aberration leaves green untouched
+    assert torch.equal(T.chromatic_aberrations(photo, 5, None)[:, 1], photo[:, 1])
+    # the transmission-error levels are nested: a stronger level damages every block a milder one does
+    coded = T._jpeg(photo, 75)
+    mild, strong = ((T.jpeg_transmission_errors(photo, level, _gen(4)) != coded).any(1) for level in (1, 5))
+    assert mild.any() and bool((strong | ~mild).all()) and strong.sum() > mild.sum()
+
+
+def test_tid_global_rng_untouched(photo: torch.Tensor) -> None:
+    state = torch.random.get_rng_state()
+    for code in TID_CODES:
+        T.tid_distortion(code)(photo, 3, _gen(0))
+        T.tid_distortion(code)(photo, 3, None)
+    assert torch.equal(state, torch.random.get_rng_state())

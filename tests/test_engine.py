@@ -233,7 +233,8 @@ def test_gradient_clipping_bounds_each_groups_update():
 def test_fp16_on_cpu_is_a_clear_error():
     d = Supervised({"student": TinyRegressor()})
     with pytest.raises(RecipeError, match="fp16 autocast needs CUDA"):
-        Trainer(d, ToyIQA(8), optim={"student": OptimConfig()}, config=TrainConfig(epochs=1, batch_size=4, device="cpu", precision="fp16"))
+        cfg = TrainConfig(epochs=1, batch_size=4, device="cpu", precision="fp16")
+        Trainer(d, ToyIQA(8), optim={"student": OptimConfig()}, config=cfg)
 
 
 def test_bf16_autocast_runs_on_cpu():

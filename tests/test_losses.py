@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from distill.losses import hinton_kd, l1, mse, soft_target_ce
+from distill.losses.functional import cross_entropy
 from distill.registry import LOSSES
 
 LN3 = math.log(3.0)
@@ -133,3 +134,18 @@ def test_registry_lookup_and_descriptions() -> None:
     assert LOSSES.get("l1") is l1
     for name in ("mse", "l1", "hinton_kd", "soft_target_ce"):
         assert LOSSES.describe(name)  # a one-line description from the docstring
+
+
+def test_cross_entropy_by_hand() -> None:
+    logits = _t([[LN3, 0.0, 0.0], [0.0, 0.0, 0.0]]).requires_grad_(True)
+    labels = torch.tensor([0, 2])
+    # row 1: softmax (3/5, 1/5, 1/5), -ln(3/5) = ln(5/3); row 2: uniform, -ln(1/3) = ln 3; mean = ln(5) / 2
+    loss = cross_entropy(logits, labels)
+    assert loss.item() == pytest.approx(math.log(5.0) / 2, abs=1e-14)
+    loss.backward()  # d/dz = (softmax - one_hot) / B
+    expected = np.array([[-0.4, 0.2, 0.2], [1 / 3, 1 / 3, -2 / 3]]) / 2
+    np.testing.assert_allclose(logits.grad.numpy(), expected, rtol=1e-12, atol=1e-15)
+    assert cross_entropy(logits, labels.double()).item() == pytest.approx(loss.item())  # float labels accepted
+    assert LOSSES.get("cross_entropy") is cross_entropy and LOSSES.describe("cross_entropy")
+    with pytest.raises(ValueError, match="labels for 2 logit rows"):
+        cross_entropy(logits, torch.tensor([0]))

@@ -16,8 +16,9 @@ run from one direction through 0 to the other).
 The definitions follow the KADID-10k generator (Lin, Hosu & Saupe, QoMEX 2019; MATLAB ``imdist_generator``) and its
 public reconstructions; where its exact MATLAB code is not known to us the docstring says ``Approximation``.
 Two global differences: KADID's generator min–max stretches every output (``mapmm``); here outputs are only clamped
-(the stretch would undo mean shift), except quantisation, whose labels the stretch defines.  Type 15 (denoise, which
-needs KADID's learned denoiser) is not implemented.
+(the stretch would undo mean shift), except quantisation, whose labels the stretch defines.  Type 15 (denoise)
+replaces KADID's learned denoiser by non-local means (see :func:`denoise`).  TID2013's types that KADID lacks live in
+:mod:`distill.data.distortions_tid` (registered as ``tid_<name>``).
 """
 
 from __future__ import annotations
@@ -379,6 +380,26 @@ def multiplicative_noise(x: Tensor, var: float, g: torch.Generator) -> Tensor:
     Approximation: MATLAB ``imnoise(x, 'speckle', v)`` (uniform noise) is assumed.
     """
     return x + x * math.sqrt(12 * var) * (_rand(g, tuple(x.shape), x) - 0.5)
+
+
+@_distortion("15", (0.01, 0.03, 0.05, 0.1, 0.15), random=True)
+def denoise(x: Tensor, var: float, g: torch.Generator) -> Tensor:
+    """Denoise (KADID 15): Gaussian noise of variance 0.01–0.15 (clipped to [0, 1]), then a denoiser.
+
+    Approximation: KADID denoises with a learned CNN (MATLAB ``denoiseImage`` with DnCNN); here scikit-image's
+    ``denoise_nl_means`` (non-local means, Buades et al. 2005; fast mode, 5×5 patches, 13×13 search window,
+    h = 0.8·sigma with the known noise sigma) runs per image in float64 on the CPU.
+    """
+    from skimage.restoration import denoise_nl_means
+
+    sigma = math.sqrt(var)
+    noisy = (x + sigma * _randn(g, tuple(x.shape), x)).clamp(0.0, 1.0)
+    arr = noisy.permute(0, 2, 3, 1).cpu().double().numpy()
+    out = [
+        denoise_nl_means(a, h=0.8 * sigma, sigma=sigma, fast_mode=True, patch_size=5, patch_distance=6, channel_axis=-1)
+        for a in arr
+    ]
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(x.device, x.dtype)
 
 
 # ------------------------------------------------------------------------------------------------ brightness

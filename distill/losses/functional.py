@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from distill.registry import LOSSES
 
-__all__ = ["hinton_kd", "l1", "mse", "soft_target_ce"]
+__all__ = ["cross_entropy", "hinton_kd", "l1", "mse", "soft_target_ce"]
 
 
 def _check_logits(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> None:
@@ -46,6 +46,24 @@ def l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     Source: the L1 reconstruction loss of EDSR (Lim et al., CVPR-W 2017), also MiPKD's reconstruction term.
     """
     return F.l1_loss(pred, target, reduction="mean")
+
+
+@LOSSES.register("cross_entropy")
+def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of class logits against integer class labels (the classification task loss).
+
+    ``L = (1/B) Σ_b −log softmax(z_b)[y_b] = (1/B) Σ_b (log Σ_c exp z_bc − z_b,y_b)`` for logits ``z`` of shape
+    ``(B, C)`` and labels ``y`` in ``0 … C−1`` (any integer-valued dtype).
+
+    Source: the softmax classification loss; here SCNN's distortion type × level pre-training (Zhang et al.,
+    "Blind image quality assessment using a deep bilinear convolutional neural network", TCSVT 2020).
+    """
+    if logits.dim() != 2:
+        raise ValueError(f"logits must be (B, C), got shape {tuple(logits.shape)}")
+    target = target.reshape(-1)
+    if target.numel() != logits.shape[0]:
+        raise ValueError(f"{target.numel()} labels for {logits.shape[0]} logit rows")
+    return F.cross_entropy(logits, target.long(), reduction="mean")
 
 
 @LOSSES.register("hinton_kd")

@@ -1,5 +1,5 @@
 """Model zoo; each model registers itself in :data:`~distill.registry.MODELS`."""
 
-from distill.models.iqa import ResNetRegressor
+from distill.models.iqa import DBCNN, SCNN, HyperIQA, IQAModel, ResNetRegressor
 
-__all__ = ["ResNetRegressor"]
+__all__ = ["DBCNN", "SCNN", "HyperIQA", "IQAModel", "ResNetRegressor"]

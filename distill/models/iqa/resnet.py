@@ -9,11 +9,11 @@ import torch
 from torch import nn
 
 from distill._compat import import_torchvision
+from distill.models.iqa.base import IMAGENET_MEAN, IMAGENET_STD, IQAModel
 from distill.models.weights import load_local_weights
 from distill.registry import MODELS
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+__all__ = ["DEPTHS", "IMAGENET_MEAN", "IMAGENET_STD", "ResNetRegressor", "resnet_trunk"]
 ResNetDepth = Literal[10, 18, 34, 50, 101, 152]
 DEPTHS: tuple[int, ...] = typing.get_args(ResNetDepth)
 
@@ -31,10 +31,11 @@ def resnet_trunk(depth: ResNetDepth) -> nn.Module:
 
 
 @MODELS.register("resnet_regressor")
-class ResNetRegressor(nn.Module):
+class ResNetRegressor(IQAModel):
     """ResNet-{10,18,34,50,101,152} trunk → global pool → linear → one quality score per image.
 
-    Inputs are RGB in [0, 1]; ImageNet normalisation happens inside, so the exported model takes raw images.
+    Inputs are RGB in [0, 1] (``[B, 3, H, W]`` or patches ``[B, P, 3, H, W]``, see :class:`IQAModel`); ImageNet
+    normalisation happens inside, so the exported model takes raw images.
     ``pretrained`` is a local torchvision state dict for the trunk (its ``fc`` is ignored).
     """
 
@@ -52,9 +53,7 @@ class ResNetRegressor(nn.Module):
         trunk.fc = nn.Identity()
         self.trunk = trunk
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(features, 1)) if dropout else nn.Linear(features, 1)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Scores of shape ``[B]``."""
-        return self.head(self.trunk((x - self.mean) / self.std)).squeeze(-1)
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """Scores ``[N]`` of normalised images (``forward`` normalises and averages patches)."""
+        return self.head(self.trunk(x)).squeeze(-1)

@@ -1,0 +1,249 @@
+"""IQA models (DBCNN + SCNN, HyperIQA, the shared base) and SCNN's distortion-class pre-training data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from distill._compat import import_torchvision
+from distill.data.distortion_classes import LEVELS, DistortionClasses
+from distill.data.distortions import apply_distortion
+from distill.data.images import save_rgb
+from distill.engine.checkpoint import MODEL_FORMAT
+from distill.errors import CheckpointError, DataError
+from distill.models import DBCNN, SCNN, HyperIQA, IQAModel, ResNetRegressor
+from distill.recipe import load_recipe
+from distill.registry import DATASETS, MODELS
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def dbcnn() -> DBCNN:
+    torch.manual_seed(0)
+    return DBCNN(backbone="vgg11")
+
+
+@pytest.fixture(scope="module")
+def hyperiqa() -> HyperIQA:
+    torch.manual_seed(0)
+    return HyperIQA(depth=18)
+
+
+def _grads_everywhere(model: torch.nn.Module, x: torch.Tensor) -> None:
+    model.train()
+    model.zero_grad(set_to_none=True)
+    model(x).sum().backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"no gradient reached {missing[:5]}"
+
+
+# ----------------------------------------------------------------------------------------------------- shapes
+@pytest.mark.parametrize("name", ["dbcnn", "hyperiqa", "resnet"])
+def test_scores_for_images_and_patch_means(name: str, dbcnn: DBCNN, hyperiqa: HyperIQA) -> None:
+    model: IQAModel = {"dbcnn": dbcnn, "hyperiqa": hyperiqa, "resnet": ResNetRegressor(depth=10)}[name]
+    assert MODELS.get(name if name != "resnet" else "resnet_regressor") is type(model)
+    model.eval()  # BN on running statistics, so a patch's score does not depend on its batch
+    with torch.no_grad():
+        assert model(torch.rand(2, 3, 64, 64)).shape == (2,)
+        assert model(torch.rand(1, 3, 64, 80)).shape == (1,)  # any size, not only square
+        patches = torch.rand(2, 3, 3, 64, 64)
+        per_patch = model(patches.flatten(0, 1)).view(2, 3)
+        torch.testing.assert_close(model(patches), per_patch.mean(dim=1))
+    with pytest.raises(ValueError, match=r"\[B, P, 3, H, W\]"):
+        model(torch.rand(3, 64, 64))
+
+
+def test_hyperiqa_target_network_is_per_image(hyperiqa: HyperIQA) -> None:
+    hyperiqa.eval()
+    with torch.no_grad():
+        vec, layers = hyperiqa.target_params(hyperiqa.normalize(torch.rand(2, 3, 64, 64)))
+    assert vec.shape == (2, 224)
+    widths = [(w.shape[1:], b.shape[1:]) for w, b in layers]
+    assert widths == [((112, 224), (112,)), ((56, 112), (56,)), ((28, 56), (28,)), ((14, 28), (14,)), ((1, 14), (1,))]
+    assert not torch.allclose(layers[0][0][0], layers[0][0][1])  # each image gets its own target weights
+
+
+def test_scnn_logits_and_features() -> None:
+    scnn = SCNN(num_classes=10).eval()
+    x = torch.rand(2, 3, 64, 48)
+    assert scnn(x).shape == (2, 10)
+    assert scnn.features(x).shape == (2, 128, 4, 3)
+    with pytest.raises(RuntimeError, match="no classification head"):
+        SCNN(num_classes=None)(x)
+
+
+# --------------------------------------------------------------------------------------------------- training
+def test_dbcnn_backward_reaches_scnn_vgg_and_head(dbcnn: DBCNN) -> None:
+    _grads_everywhere(dbcnn, torch.rand(2, 3, 64, 64))
+    for part in (dbcnn.scnn.trunk[0].weight, dbcnn.vgg[0].weight, dbcnn.fc.weight):
+        assert part.grad is not None and part.grad.abs().sum() > 0
+
+
+def test_hyperiqa_backward_reaches_backbone_lda_and_hyper_network(hyperiqa: HyperIQA) -> None:
+    _grads_everywhere(hyperiqa, torch.rand(2, 3, 64, 64))
+    for part in (
+        hyperiqa.backbone.conv1.weight,
+        hyperiqa.lda[0].conv.weight,
+        hyperiqa.hyper_in[0].weight,
+        hyperiqa.weight_convs[0].weight,
+        hyperiqa.bias_fcs[-1].weight,
+    ):
+        assert part.grad is not None and part.grad.abs().sum() > 0
+
+
+def test_freeze_backbones_trains_the_head_only() -> None:
+    model = DBCNN(backbone="vgg11", freeze_backbones=True)
+    model.train()
+    assert not model.vgg.training and not model.scnn.training and model.training  # frozen BN statistics
+    model(torch.rand(2, 3, 64, 64)).sum().backward()
+    assert all(p.grad is None for p in (*model.vgg.parameters(), *model.scnn.parameters()))
+    assert model.fc.weight.grad is not None
+    assert [n for n, p in model.named_parameters() if p.requires_grad] == ["fc.weight", "fc.bias"]
+
+
+def test_dbcnn_bilinear_feature_is_l2_normalised(dbcnn: DBCNN) -> None:
+    dbcnn.eval()
+    with torch.no_grad():
+        z = dbcnn.bilinear(dbcnn.normalize(torch.rand(3, 3, 64, 96)))
+    assert z.shape == (3, 512 * 128)
+    torch.testing.assert_close(z.norm(dim=1), torch.ones(3))
+
+
+# ---------------------------------------------------------------------------------------------------- weights
+def test_local_vgg_and_scnn_export_are_loaded(tmp_path: Path) -> None:
+    import_torchvision()
+    from torchvision.models.vgg import cfgs, make_layers
+
+    reference = make_layers(cfgs["A"])  # vgg11().features, saved under torchvision's key names
+    vgg_file = tmp_path / "vgg11.pth"
+    state = {f"features.{k}": v for k, v in reference.state_dict().items()}
+    torch.save({**state, "classifier.6.weight": torch.zeros(1000, 4096)}, vgg_file)  # classifier is ignored
+
+    scnn = SCNN(num_classes=5 * LEVELS)
+    with torch.no_grad():
+        scnn.trunk[4].running_mean.fill_(0.25)
+    export = tmp_path / "student.pt"
+    torch.save({"format": MODEL_FORMAT, "model": {"name": "scnn", "args": {}}, "state_dict": scnn.state_dict()}, export)
+    raw = tmp_path / "scnn_raw.pt"
+    torch.save(scnn.state_dict(), raw)
+
+    for scnn_file in (export, raw):
+        model = DBCNN(backbone="vgg11", pretrained=str(vgg_file), scnn_pretrained=str(scnn_file))
+        assert torch.equal(model.vgg[0].weight, reference[0].weight)
+        assert torch.equal(model.vgg[-2].bias, reference[-3].bias)  # last conv (vgg drops the final max-pool)
+        assert torch.equal(model.scnn.trunk[0].weight, scnn.trunk[0].weight)
+        assert torch.equal(model.scnn.trunk[4].running_mean, scnn.trunk[4].running_mean)
+        assert model.scnn.head is None
+
+
+def test_local_resnet_is_loaded_into_hyperiqa(tmp_path: Path) -> None:
+    reference = import_torchvision().models.resnet18(weights=None)
+    path = tmp_path / "resnet18.pth"
+    torch.save(reference.state_dict(), path)
+    model = HyperIQA(depth=18, pretrained=str(path))
+    assert torch.equal(model.backbone.layer4[1].conv2.weight, reference.layer4[1].conv2.weight)
+
+
+@pytest.mark.parametrize(
+    ("build", "arg"),
+    [
+        (lambda p: DBCNN(backbone="vgg11", pretrained=p), "vgg11 weights"),
+        (lambda p: DBCNN(backbone="vgg11", scnn_pretrained=p), "SCNN weights"),
+        (lambda p: HyperIQA(depth=18, pretrained=p), "ResNet-18 weights"),
+    ],
+)
+def test_missing_weight_file_is_a_checkpoint_error_naming_it(tmp_path: Path, build, arg: str) -> None:
+    path = tmp_path / "absent.pth"
+    with pytest.raises(CheckpointError, match=f"{path}: {arg} file not found"):
+        build(str(path))
+
+
+def test_weights_of_another_network_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "resnet18.pth"
+    torch.save(import_torchvision().models.resnet18(weights=None).state_dict(), path)
+    with pytest.raises(CheckpointError, match="do not fit this model"):
+        DBCNN(backbone="vgg11", scnn_pretrained=str(path))
+
+
+# ------------------------------------------------------------------------------------------ distortion classes
+@pytest.fixture(scope="module")
+def reference_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("refs")
+    g = torch.Generator().manual_seed(0)
+    for i in range(5):
+        coarse = torch.rand(1, 3, 6, 6, generator=g)
+        img = torch.nn.functional.interpolate(coarse, size=(48, 40 + 4 * i), mode="bicubic").clamp(0, 1)[0]
+        save_rgb(img + 0.05 * torch.rand(img.shape, generator=g), folder / f"ref{i}.png")
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def test_distortion_classes_labels_decode_to_the_applied_distortion(reference_folder: Path) -> None:
+    ds = DATASETS.build("distortion_classes", root=str(reference_folder), length=40, size=32, seed=3)
+    assert ds.num_classes == len(ds.codes) * LEVELS and len(ds.ref_names) == 5
+    changed = 0
+    for i in range(len(ds)):
+        item = ds[i]
+        code, level = ds.decode(int(item["target"]))
+        assert (item["meta"]["distortion"], item["meta"]["level"]) == (code, level)
+        assert ds.label(code, level) == int(item["target"])
+        draw = ds.draw(i)
+        clean = ds.clean(draw)
+        assert item["meta"]["ref"] == ds.ref_names[draw.ref] and item["input"].shape == (3, 32, 32)
+        torch.testing.assert_close(item["input"], apply_distortion(code, clean, level, draw.generator))
+        changed += not torch.allclose(item["input"], clean, atol=1e-3)
+    assert changed >= 30  # a few (type, level) pairs barely change a smooth crop
+    assert item["target"].dtype == torch.long
+
+
+def test_distortion_classes_is_deterministic_per_seed_epoch_and_split(reference_folder: Path) -> None:
+    def items(ds: DistortionClasses) -> list[tuple[int, str]]:
+        return [(int(ds[i]["target"]), ds[i]["meta"]["name"]) for i in range(12)]
+
+    a = DistortionClasses(str(reference_folder), length=12, size=32, distortions=["01", "jpeg", "11"])
+    b = DistortionClasses(str(reference_folder), length=12, size=32, distortions=["01", "jpeg", "11"])
+    assert a.codes == ("01", "10", "11") and a.num_classes == 15
+    assert items(a) == items(b)
+    torch.testing.assert_close(a[5]["input"], b[5]["input"], rtol=0, atol=0)
+    b.set_epoch(1)
+    assert items(a) != items(b)
+    b.set_epoch(0)
+    b.set_seed(1)
+    assert items(a) != items(b)
+
+    train = DistortionClasses(str(reference_folder), length=4, size=32, split="train", train_fraction=0.6)
+    test = DistortionClasses(str(reference_folder), length=4, size=32, split="test", train_fraction=0.6)
+    assert len(train.ref_names) == 3 and len(test.ref_names) == 2
+    assert not set(train.ref_names) & set(test.ref_names)
+
+
+def test_distortion_classes_errors(tmp_path: Path, reference_folder: Path) -> None:
+    with pytest.raises(DataError, match="does not exist"):
+        DistortionClasses(str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match="no images"):
+        DistortionClasses(str(tmp_path))
+    with pytest.raises(DataError, match="smaller than size"):
+        DistortionClasses(str(reference_folder), size=64)
+    with pytest.raises(DataError, match="unknown KADID-10k distortion type"):
+        DistortionClasses(str(reference_folder), size=32, distortions=["blurry"])
+    with pytest.raises(IndexError):
+        DistortionClasses(str(reference_folder), size=32, length=2)[2]
+
+
+def test_scnn_pretrain_recipe_validates() -> None:
+    recipe, _ = load_recipe(RECIPES / "scnn_pretrain.yaml")
+    assert recipe.models["student"].name == "scnn" and recipe.distiller.args == {"loss": "cross_entropy"}
+    assert recipe.data.train.args["seed"] != recipe.data.eval["test"].args["seed"]
+    assert recipe.data.eval["test"].args["split"] == "test"
