@@ -19,12 +19,10 @@ from torch import nn
 from tqdm import tqdm
 
 from distill.config import ComponentSpec
-from distill.data.images import load_rgb
+from distill.data.images import IMAGE_SUFFIXES, load_rgb
 from distill.engine.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, load_checkpoint
 from distill.errors import CheckpointError, DataError, DistillError
 from distill.registry import MODELS
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def _without_pretrained(args: dict[str, Any]) -> dict[str, Any]:

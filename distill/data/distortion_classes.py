@@ -20,8 +20,9 @@ import torch.nn.functional as F
 
 from distill.data.base import SeededDataset
 from distill.data.distortions import IMPLEMENTED_CODES, KADID_TYPES, apply_distortion, kadid_code
-from distill.data.images import load_rgb
+from distill.data.images import IMAGE_SUFFIXES, load_rgb
 from distill.data.splits import split_indices
+from distill.data.synthetic.common import PHOTOS
 from distill.errors import DataError, DistillError
 from distill.registry import DATASETS
 
@@ -29,17 +30,7 @@ __all__ = ["LEVELS", "SKIMAGE_PHOTOS", "DistortionClasses", "DistortionDraw"]
 
 LEVELS = 5
 #: scikit-image's bundled colour photographs (offline; grey ones would make colour distortions invisible).
-SKIMAGE_PHOTOS: tuple[str, ...] = (
-    "astronaut",
-    "chelsea",
-    "coffee",
-    "rocket",
-    "hubble_deep_field",
-    "immunohistochemistry",
-    "retina",
-    "stereo_motorcycle",
-)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+SKIMAGE_PHOTOS: tuple[str, ...] = PHOTOS[:8]
 _CROP_TRIES = 8
 
 

@@ -14,6 +14,10 @@ from distill.errors import DataError
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError)
 
 
+#: File suffixes treated as images when a folder is scanned.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
 def _to_rgb_array(img: Image.Image) -> np.ndarray:
     """Decoded Pillow image → float32 ``[H, W, 3]`` in [0, 1] (grey replicated, alpha dropped, 16-bit scaled)."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
