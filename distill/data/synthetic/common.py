@@ -11,7 +11,7 @@ import hashlib
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -184,3 +184,13 @@ def staged_output(out: Path, overwrite: bool, title: str) -> Iterator[Path]:
         raise
     finally:
         torch.set_num_threads(threads)
+
+
+def image_size(size: Sequence[int], minimum: int) -> tuple[int, int]:
+    """``(height, width)`` from a writer's ``size``; a wrong length or a side below ``minimum`` is a DataError."""
+    if len(size) != 2:
+        raise DataError(f"size must be (height, width), got {size!r}")
+    h, w = (int(v) for v in size)
+    if h < minimum or w < minimum:
+        raise DataError(f"size must be at least {minimum}×{minimum}, got {h}×{w}")
+    return h, w

@@ -18,6 +18,7 @@ from PIL import Image
 from distill.data.distortions import IMPLEMENTED_CODES, KADID_TYPES, get_distortion, kadid_code
 from distill.data.synthetic.common import (
     SYNTHETIC_MARKER,
+    image_size,
     pseudo_mos,
     pseudo_mos_formula,
     reference_crops,
@@ -69,13 +70,9 @@ def write_synthetic_kadid(
     an existing non-empty ``out`` is replaced only with ``overwrite=True`` and only if it is itself a synthetic set.
     """
     out = Path(out).expanduser()
-    if len(size) != 2:
-        raise DataError(f"size must be (height, width), got {size!r}")
-    h, w = (int(v) for v in size)
+    h, w = image_size(size, minimum=8)
     if n_refs < 1:
         raise DataError(f"n_refs must be at least 1, got {n_refs}")
-    if h < 8 or w < 8:
-        raise DataError(f"size must be at least 8×8, got {h}×{w}")
     if not 1 <= levels <= 5:
         raise DataError(f"levels must be in 1..5, got {levels}")
     try:

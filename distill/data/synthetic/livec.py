@@ -21,6 +21,7 @@ from distill.data.distortions_tid import TID_FROM_KADID, TID_SOURCES
 from distill.data.livec import MOS_KEY, NAMES_KEY
 from distill.data.synthetic.common import (
     SYNTHETIC_MARKER,
+    image_size,
     pseudo_mos,
     pseudo_mos_formula,
     reference_crops,
@@ -85,13 +86,9 @@ def write_synthetic_livec(
     existing non-empty ``out`` is replaced only with ``overwrite=True`` and only if it is itself a synthetic set.
     """
     out = Path(out).expanduser()
-    if len(size) != 2:
-        raise DataError(f"size must be (height, width), got {size!r}")
-    h, w = (int(v) for v in size)
+    h, w = image_size(size, minimum=16)
     if n_images < 1:
         raise DataError(f"n_images must be at least 1, got {n_images}")
-    if h < 16 or w < 16:
-        raise DataError(f"size must be at least 16×16, got {h}×{w}")
     if not 1 <= max_distortions <= len(POOL):
         raise DataError(f"max_distortions must be in 1..{len(POOL)}, got {max_distortions}")
 

@@ -20,6 +20,7 @@ from PIL import Image
 from distill.data.distortions_tid import TID_SOURCES, TID_TYPES, tid_code, tid_distortion
 from distill.data.synthetic.common import (
     SYNTHETIC_MARKER,
+    image_size,
     pseudo_mos,
     pseudo_mos_formula,
     reference_crops,
@@ -73,13 +74,9 @@ def write_synthetic_tid2013(
     existing non-empty ``out`` is replaced only with ``overwrite=True`` and only if it is itself a synthetic set.
     """
     out = Path(out).expanduser()
-    if len(size) != 2:
-        raise DataError(f"size must be (height, width), got {size!r}")
-    h, w = (int(v) for v in size)
+    h, w = image_size(size, minimum=16)
     if not 1 <= n_refs <= 99:
         raise DataError(f"n_refs must be in 1..99 (TID names have two reference digits), got {n_refs}")
-    if h < 16 or w < 16:
-        raise DataError(f"size must be at least 16×16, got {h}×{w}")
     if not 1 <= levels <= 5:
         raise DataError(f"levels must be in 1..5, got {levels}")
     try:
