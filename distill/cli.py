@@ -98,6 +98,36 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_profile(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    from distill.profile import example_input, models_of, profile_models, profile_table
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    models, reference = models_of(args.target)
+    shape = _parse_shape(args.shape) if args.shape else None
+    example = example_input(next(reversed(models.values())), shape, args.batch, args.device)
+    profiles = profile_models(models, example, warmup=args.warmup, repeats=args.repeats)
+    print(profile_table(profiles, reference))
+    if args.json:
+        Path(args.json).write_text(json.dumps([p.as_dict() for p in profiles], indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise DistillError(f"--shape {text!r}: expected C,H,W of one input, e.g. 3,224,224")
+    return shape
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="distill", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"distill {__version__}")
@@ -137,6 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", help="output file (default: beside the checkpoint)")
     exp.add_argument("--size", type=int, default=64, help="side of the sample inputs used to trace and check")
     exp.set_defaults(fn=_cmd_export)
+
+    prof = sub.add_parser("profile", help="parameters, FLOPs, latency and peak memory, teacher vs student")
+    prof.add_argument("target", help="a recipe YAML, student.pt or checkpoints/last.pt")
+    prof.add_argument("--shape", help="C,H,W of one input (default: the model's profile_input_shape or 3,224,224)")
+    prof.add_argument("--batch", type=int, default=1)
+    prof.add_argument("--device", default="cpu")
+    prof.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    prof.add_argument("--warmup", type=int, default=2)
+    prof.add_argument("--repeats", type=int, default=10)
+    prof.add_argument("--json", help="also write the profiles to this JSON file")
+    prof.set_defaults(fn=_cmd_profile)
     return parser
 
 

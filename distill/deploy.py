@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from distill.config import ComponentSpec
+from distill.config import ComponentSpec, Recipe
 from distill.data.images import IMAGE_SUFFIXES, load_rgb
 from distill.engine.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, load_checkpoint
 from distill.errors import CheckpointError, DataError, DistillError
@@ -27,6 +27,14 @@ from distill.registry import MODELS
 
 def _without_pretrained(args: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if "pretrained" in k else v) for k, v in args.items()}
+
+
+def models_without_weights(recipe: Recipe) -> dict[str, nn.Module]:
+    """Every model of ``recipe`` by role, built without its ``pretrained`` files (a state dict replaces them)."""
+    from distill.build import build_model
+
+    specs = recipe.models.items()
+    return {role: build_model(ComponentSpec(spec.name, _without_pretrained(spec.args))) for role, spec in specs}
 
 
 def load_deployable(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
@@ -43,16 +51,12 @@ def load_deployable(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         model.load_state_dict(state["state_dict"])
         model.distill_spec = spec
     elif state.get("format") == CHECKPOINT_FORMAT:
-        from distill.build import build_model
         from distill.recipe import recipe_from_dict
 
         recipe = recipe_from_dict(dict(state["recipe"]), source=str(path))
         from distill.registry import DISTILLERS
 
-        models = {
-            role: build_model(ComponentSpec(spec.name, _without_pretrained(spec.args)))
-            for role, spec in recipe.models.items()
-        }
+        models = models_without_weights(recipe)
         distiller = DISTILLERS.get(recipe.distiller.name)(models=models, **recipe.distiller.args)
         distiller.load_state_dict(state["distiller"])
         model = distiller.deployable()
