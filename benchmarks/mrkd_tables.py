@@ -1,16 +1,23 @@
-"""MRKD paper tables, reproduced by running recipes, printed beside the published numbers.
+"""MRKD paper tables 1–7, reproduced by running recipes, printed beside the published numbers.
 
-    python benchmarks/mrkd_tables.py --scale smoke|small|paper [--seeds N] [--tables 1,hard,7] [--out DIR]
+    python benchmarks/mrkd_tables.py --scale smoke|small|paper [--seeds N] [--tables 1,hard,5,6,7] [--out DIR]
 
-* ``smoke``: seconds; a tiny synthetic KADID-10k-layout set, one seed — proves the pipeline, numbers meaningless.
-* ``small``: minutes on 2 CPU cores; the quickstart's synthetic set (32 refs, 64 px, 8 types), ResNet-10
-  regressors from scratch, 8 epochs, 3 seeds (train seed and split seed both vary).
-* ``paper``: the real KADID-10k at ``data/kadid10k`` with the paper's ResNet50 recipes (GPU).
+Scales
+------
+* ``smoke``: seconds per run; tiny synthetic sets in each official layout, one seed, one epoch — proves that every
+  table's pipeline runs; the numbers mean nothing.
+* ``small``: minutes on 2 CPU cores; synthetic TID2013-, KADID-10k- and LIVEC-layout sets (32 references, 64 px,
+  8 distortion types), ResNet-10 regressors from scratch as a stand-in for the paper's models (compared with the
+  paper's ResNet50 rows), 8 epochs, 3 seeds. Default tables: 1, hard, 7; add ``--tables 5,6`` for LIVEC and
+  cross-dataset.
+* ``paper``: the real datasets under ``data/`` with the paper's DBCNN, ResNet50 and HyperIQA recipes (GPU).
 
-Tables: ``1`` (overall SRCC/PLCC: baseline, URKD, MRKD), ``hard`` (the Tables 2–4 analysis: the two hardest and two
-easiest distortion types, found automatically from the baseline) and ``7`` (teacher learning-rate grid, both
-models). Every number is a mean ± std over seeds of runs made by :func:`distill.repeats.run_repeats` — the
-benchmark has no training loop of its own. Finished runs under ``--out`` are reused; delete the folder to rerun.
+Tables: ``1`` (overall SRCC/PLCC, baseline/URKD/MRKD per model on TID2013 and KADID-10k), ``hard`` (Tables 2–4:
+two hardest and two easiest distortion types, found automatically from our baseline), ``5`` (LIVEC), ``6``
+(cross-dataset TID2013 ↔ KADID-10k) and ``7`` (teacher learning-rate grid on TID2013, both models). Every number is
+a mean ± std over seeds of runs made by :func:`distill.repeats.run_repeats` — the benchmark has no training loop of
+its own; at the synthetic scales it only composes recipes (``_base_`` = the quickstart recipes plus the dataset,
+written under ``--out/recipes``). Finished runs under ``--out`` are reused; delete the folder to rerun.
 """
 
 from __future__ import annotations
@@ -19,10 +26,12 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -30,20 +39,63 @@ sys.path.insert(0, str(ROOT))
 from distill.errors import DistillError  # noqa: E402
 from distill.iqa_analysis import hardest_and_easiest  # noqa: E402
 from distill.recipe import load_recipe  # noqa: E402
+from distill.registry import WRITERS, load_plugins  # noqa: E402
 from distill.repeats import aggregate, run_repeats  # noqa: E402
 from distill.report import table  # noqa: E402
 
 RECIPES = ROOT / "recipes"
+METHODS = ("baseline", "urkd", "mrkd")
+LABEL = {"dbcnn": "DBCNN", "resnet50": "ResNet50", "hyperiqa": "HyperIQA", "resnet10": "ResNet-10*"}
+DATASET = {"tid": "TID2013", "kadid": "KADID-10k", "livec": "LIVEC"}
 
-# Published numbers (Yuan, MRKD): Table 1 ResNet50 on KADID-10k, Table 3 DBCNN on KADID-10k, Table 7 DBCNN on TID2013.
-PAPER_T1 = {"baseline": (0.7117, 0.7139), "urkd": (0.7188, 0.7218), "mrkd": (0.7447, 0.7530)}
-PAPER_T3 = {  # type code → {method: (SRCC, PLCC)}; hard: 20 non-eccentricity patch, 07 colour saturation 1
-    "20": {"baseline": (0.2430, 0.2082), "urkd": (0.2456, 0.2088), "mrkd": (0.3024, 0.2796)},
-    "07": {"baseline": (0.3333, 0.3505), "urkd": (0.3400, 0.3581), "mrkd": (0.4208, 0.4661)},
-    "01": {"baseline": (0.8710, 0.8795), "urkd": (0.8726, 0.8808), "mrkd": (0.8830, 0.8905)},
-    "02": {"baseline": (0.7697, 0.8069), "urkd": (0.7736, 0.8093), "mrkd": (0.8776, 0.8505)},
+# ---------------------------------------------------------------------------------------- published numbers (Yuan)
+PAPER_T1 = {  # (model, dataset) → method → (SRCC, PLCC)
+    ("dbcnn", "tid"): {"baseline": (0.8043, 0.8303), "urkd": (0.8074, 0.8331), "mrkd": (0.8397, 0.8633)},
+    ("dbcnn", "kadid"): {"baseline": (0.8148, 0.8077), "urkd": (0.8152, 0.8085), "mrkd": (0.8258, 0.8231)},
+    ("resnet50", "tid"): {"baseline": (0.7278, 0.7725), "urkd": (0.7284, 0.7726), "mrkd": (0.7700, 0.8063)},
+    ("resnet50", "kadid"): {"baseline": (0.7117, 0.7139), "urkd": (0.7188, 0.7218), "mrkd": (0.7447, 0.7530)},
+    ("hyperiqa", "tid"): {"baseline": (0.7764, 0.8081), "urkd": (0.7608, 0.8062), "mrkd": (0.7974, 0.8296)},
+    ("hyperiqa", "kadid"): {"baseline": (0.7818, 0.7595), "urkd": (0.7862, 0.7626), "mrkd": (0.8011, 0.7875)},
 }
-PAPER_T7 = {  # teacher/student lr ratio (student 1e-2) → (large SRCC, large PLCC, small SRCC, small PLCC)
+PAPER_HARD = {  # (model, dataset) → (paper table, {type code → method → (SRCC, PLCC)})
+    ("dbcnn", "tid"): (
+        "Table 2",
+        {
+            "14": {"baseline": (0.0969, 0.0328), "urkd": (0.0869, 0.0385), "mrkd": (0.4277, 0.4014)},
+            "16": {"baseline": (0.1523, 0.1274), "urkd": (0.1546, 0.1332), "mrkd": (0.2285, 0.1550)},
+            "01": {"baseline": (0.8892, 0.8806), "urkd": (0.8900, 0.8817), "mrkd": (0.9069, 0.8934)},
+            "12": {"baseline": (0.9423, 0.9385), "urkd": (0.9423, 0.9387), "mrkd": (0.9700, 0.9582)},
+        },
+    ),
+    ("dbcnn", "kadid"): (
+        "Table 3",
+        {
+            "20": {"baseline": (0.2430, 0.2082), "urkd": (0.2456, 0.2088), "mrkd": (0.3024, 0.2796)},
+            "07": {"baseline": (0.3333, 0.3505), "urkd": (0.3400, 0.3581), "mrkd": (0.4208, 0.4661)},
+            "01": {"baseline": (0.8710, 0.8795), "urkd": (0.8726, 0.8808), "mrkd": (0.8830, 0.8905)},
+            "02": {"baseline": (0.7697, 0.8069), "urkd": (0.7736, 0.8093), "mrkd": (0.8776, 0.8505)},
+        },
+    ),
+    ("resnet50", "tid"): (
+        "Table 4",
+        {
+            "14": {"baseline": (0.3838, 0.4561), "urkd": (0.3646, 0.4583), "mrkd": (0.4262, 0.4603)},
+            "16": {"baseline": (0.1008, 0.0495), "urkd": (0.1100, 0.0625), "mrkd": (0.4000, 0.3245)},
+            "08": {"baseline": (0.8585, 0.8588), "urkd": (0.8608, 0.8595), "mrkd": (0.8946, 0.8817)},
+            "11": {"baseline": (0.9346, 0.9335), "urkd": (0.9285, 0.9320), "mrkd": (0.9485, 0.9450)},
+        },
+    ),
+}
+PAPER_T5 = {  # model → method → (SRCC, PLCC) on LIVEC
+    "resnet50": {"baseline": (0.7814, 0.8215), "urkd": (0.7834, 0.8235), "mrkd": (0.8312, 0.8552)},
+    "dbcnn": {"baseline": (0.7812, 0.8296), "urkd": (0.7780, 0.8325), "mrkd": (0.8199, 0.8491)},
+    "hyperiqa": {"baseline": (0.7875, 0.8015), "urkd": (0.7813, 0.8075), "mrkd": (0.8297, 0.8671)},
+}
+PAPER_T6 = {  # DBCNN, cross-dataset
+    "tid_to_kadid": {"baseline": (0.5347, 0.5678), "mrkd": (0.6013, 0.6140)},
+    "kadid_to_tid": {"baseline": (0.6240, 0.6423), "mrkd": (0.6433, 0.6670)},
+}
+PAPER_T7 = {  # DBCNN on TID2013, teacher lr / student lr 1e-2 → (large SRCC, large PLCC, small SRCC, small PLCC)
     1: (0.8074, 0.8331, 0.8074, 0.8331),
     3: (0.8292, 0.8558, 0.8119, 0.8415),
     5: (0.8159, 0.8394, 0.8239, 0.8519),
@@ -54,49 +106,98 @@ PAPER_T7 = {  # teacher/student lr ratio (student 1e-2) → (large SRCC, large P
     70: (0.7728, 0.8166, 0.8397, 0.8633),
 }
 
+# -------------------------------------------------------------------------------- synthetic datasets of the scales
+TID_TYPES = ["01", "08", "10", "11", "12", "14", "16", "17"]  # includes the paper's hard (14, 16) and easy types
+KADID_SMOKE = ["gaussian_blur", "lens_blur", "white_noise", "jpeg", "darken", "quantisation"]
+
+
+def synthetic_sets(scale: str, out: Path) -> dict[str, dict[str, Any]]:
+    """Root and writer of each synthetic dataset of a scale (``smoke`` sets are tiny and live under ``out``)."""
+    if scale == "smoke":
+        return {
+            "kadid": {"root": str(out / "data" / "kadid"), "name": "kadid10k",
+                      "args": {"n_refs": 5, "size": [48, 48], "seed": 0, "distortions": KADID_SMOKE}},
+            "tid": {"root": str(out / "data" / "tid"), "name": "tid2013",
+                    "args": {"n_refs": 5, "size": [48, 48], "seed": 1, "distortions": TID_TYPES[:6]}},
+            "livec": {"root": str(out / "data" / "livec"), "name": "livec",
+                      "args": {"n_images": 40, "size": [48, 48], "seed": 2}},
+        }  # fmt: skip
+    quick, _ = load_recipe(RECIPES / "quickstart.yaml")
+    assert quick.data.synthetic is not None
+    return {
+        "kadid": {"root": str(quick.data.root), "name": "kadid10k", "args": dict(quick.data.synthetic.args)},
+        "tid": {"root": "data/tid2013_synthetic", "name": "tid2013",
+                "args": {"n_refs": 32, "size": [64, 64], "seed": 1, "distortions": TID_TYPES}},
+        "livec": {"root": "data/livec_synthetic", "name": "livec",
+                  "args": {"n_images": 400, "size": [64, 64], "seed": 2}},
+    }  # fmt: skip
+
+
+def _iqa_split(name: str, split: str, mode: str, **extra: Any) -> dict[str, Any]:
+    args = {"split": split, "split_mode": mode, "train_fraction": 0.8, "split_seed": 0, **extra}
+    return {"name": name, "args": args}
+
+
+def synthetic_data_section(cell: str, sets: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The ``data:`` (and ``eval:``) keys that put a quickstart recipe on the synthetic set(s) of ``cell``."""
+    train_key, _, test_key = cell.partition("_to_")
+    test_key = test_key or train_key
+    train, test = sets[train_key], sets[test_key]
+    mode = "random" if train_key == "livec" else "by_reference"
+    cross = train_key != test_key
+    train_split = _iqa_split(train["name"], "all" if cross else "train", mode, hflip=True, crop=None)
+    test_split = _iqa_split(test["name"], "all" if cross else "test", mode, root=test["root"])
+    section: dict[str, Any] = {
+        "data": {
+            "root": train["root"],
+            "synthetic": {"_replace_": True, "name": train["name"], "args": train["args"]},
+            "train": {"_replace_": True, **train_split},
+            "eval": {"_replace_": True, "test": test_split},
+        }
+    }
+    if test_key == "livec":
+        section["eval"] = {"group_by": None}
+    return section
+
 
 @dataclass(frozen=True)
 class Scale:
-    """Which recipes a scale runs, with which overrides, over how many seeds."""
+    """Models, seeds and training overrides of one scale; where its recipes come from."""
 
     name: str
-    recipes: dict[str, str]  # method → recipe file
+    models: tuple[str, ...]
     overrides: tuple[str, ...]
     seeds: int
+    tables: str
+    grid_model: str
     student_lr: float
     lr_ratios: tuple[int, ...]
-    dataset: str
+
+    @property
+    def synthetic(self) -> bool:
+        return self.name != "paper"
 
 
-SMOKE_DATA = (
-    "data.synthetic.args.n_refs=5",
-    "data.synthetic.args.size=[48, 48]",
-    "data.synthetic.args.distortions=[gaussian_blur, lens_blur, white_noise, jpeg, darken, quantisation]",
-)
-QUICK = {m: f"quickstart{s}.yaml" for m, s in (("baseline", "_baseline"), ("urkd", "_urkd"), ("mrkd", ""))}
 SCALES = {
     "smoke": Scale(
-        "smoke",
-        QUICK,
-        (*SMOKE_DATA, "train.epochs=1", "train.batch_size=8", "train.eval_every=1"),
-        1,
-        0.005,
-        (1, 4),
-        "{out}/data",
+        "smoke", ("resnet10",), ("train.epochs=1", "train.batch_size=8", "train.eval_every=1"), 1,
+        "1,hard,5,6,7", "resnet10", 0.005, (1, 4),
     ),
     "small": Scale(
-        "small", QUICK, ("train.epochs=8", "train.eval_every=2"), 3, 0.005, (1, 3, 4, 10, 30), "data/kadid10k_synthetic"
+        "small", ("resnet10",), ("train.epochs=8", "train.eval_every=2"), 3, "1,hard,7", "resnet10", 0.005,
+        (1, 3, 4, 10),
     ),
     "paper": Scale(
-        "paper",
-        {"baseline": "baseline_kadid.yaml", "urkd": "urkd_kadid.yaml", "mrkd": "mrkd_kadid.yaml"},
-        (),
-        5,
-        0.05,
-        (1, 3, 10),
-        "data/kadid10k",
+        "paper", ("dbcnn", "resnet50", "hyperiqa"), (), 5, "1,hard,5,6,7", "dbcnn", 0.01,
+        (1, 3, 5, 7, 10, 30, 50, 70),
     ),
-}
+}  # fmt: skip
+MODEL_SUFFIX = {"dbcnn": "", "resnet50": "_resnet50", "hyperiqa": "_hyperiqa"}
+
+
+def paper_model(model: str) -> str:
+    """The paper's model a stand-in is compared with (ResNet-10* → ResNet50)."""
+    return "resnet50" if model == "resnet10" else model
 
 
 class Bench:
@@ -104,93 +205,147 @@ class Bench:
 
     def __init__(self, scale: Scale, seeds: int, out: Path) -> None:
         self.scale, self.seeds, self.out = scale, list(range(seeds)), out
-        self.dataset = scale.dataset.format(out=out)
+        self.sets = synthetic_sets(scale.name, out) if scale.synthetic else {}
         self.runs: dict[str, list[dict[str, Any]] | None] = {}
-        mrkd, _ = load_recipe(RECIPES / scale.recipes["mrkd"])
-        self.mrkd_ratio = round(mrkd.optim["teacher"].lr / scale.student_lr, 6)
 
-    def common(self) -> list[str]:
-        return [*self.scale.overrides, f"data.root={self.dataset}", "train.progress=false", "output.tensorboard=false"]
+    # --------------------------------------------------------------------------------------------------- recipes
+    def recipe(self, method: str, model: str, cell: str) -> Path:
+        """The recipe file of one configuration (composed under ``out/recipes`` at the synthetic scales)."""
+        if not self.scale.synthetic:
+            suffix = MODEL_SUFFIX[model]
+            return RECIPES / (f"{method}_{cell}.yaml" if "_to_" in cell else f"{method}_{cell}{suffix}.yaml")
+        quick = {"baseline": "quickstart_baseline.yaml", "urkd": "quickstart_urkd.yaml", "mrkd": "quickstart.yaml"}
+        doc = {"_base_": str(RECIPES / quick[method]), "name": f"bench_{method}_{cell}"}
+        doc.update(synthetic_data_section(cell, self.sets))
+        path = self.out / "recipes" / f"{method}_{cell}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# composed by benchmarks/mrkd_tables.py --scale {self.scale.name}\n" + yaml.safe_dump(doc))
+        return path
 
-    def method(self, key: str, recipe: str, extra: Sequence[str] = ()) -> list[dict[str, Any]] | None:
+    def prepare_test_sets(self, cell: str) -> None:
+        """Cross-dataset cells test on a second synthetic set; write it if missing (training writes only its own)."""
+        _, _, test_key = cell.partition("_to_")
+        if self.scale.synthetic and test_key and not Path(self.sets[test_key]["root"]).exists():
+            spec = self.sets[test_key]
+            WRITERS.build(spec["name"], out=spec["root"], **spec["args"])
+
+    def method(
+        self, method: str, model: str, cell: str, extra: Sequence[str] = (), key: str | None = None
+    ) -> list[dict[str, Any]] | None:
         """The repeats of one configuration; ``None`` when it diverged (reported, never hidden)."""
+        key = key or f"{method}_{cell}" + ("" if self.scale.synthetic else f"_{model}")
         if key not in self.runs:
+            self.prepare_test_sets(cell)
+            overrides = [*self.scale.overrides, "train.progress=false", "output.tensorboard=false", *extra]
             try:
-                self.runs[key] = run_repeats(RECIPES / recipe, self.seeds, self.out / key, [*self.common(), *extra])
+                self.runs[key] = run_repeats(self.recipe(method, model, cell), self.seeds, self.out / key, overrides)
             except DistillError as err:
                 print(f"[{key}] stopped: {err}", file=sys.stderr)
                 self.runs[key] = None
         return self.runs[key]
 
-    def caption(self, title: str, runs: list[dict[str, Any]]) -> str:
-        kind = "SYNTHETIC KADID-10k layout, objective pseudo-MOS" if self.scale.name != "paper" else "real KADID-10k"
+    def ours(self, runs: list[dict[str, Any]] | None, role: str = "student", group: str | None = None) -> list[str]:
+        if runs is None:
+            return ["diverged", ""]
+        return [str(aggregate(runs, "test", role, m, group)) for m in ("srcc", "plcc")]
+
+    def caption(self, title: str, datasets: str, split: str) -> str:
+        if self.scale.synthetic:
+            data = f"SYNTHETIC {datasets} layout(s), objective pseudo-MOS, not human scores"
+            model = "ResNet-10* = ResNet-10 regressor from scratch, a CPU stand-in compared with the paper's ResNet50"
+        else:
+            data, model = f"real {datasets} under data/", "the paper's models and learning rates"
         return (
-            f"{title}\n  data: {kind} ({self.dataset}); split: by_reference 80/20, split seed = train seed; "
-            f"seeds {self.seeds}; selection: {runs[0].get('selection', 'last')}; "
-            f"scale: {self.scale.name}; ours = mean ± std over seeds"
+            f"{title}\n  data: {data}; split: {split}, split seed = train seed; seeds {self.seeds}; "
+            f"selection: last evaluation (the paper's final-epoch policy); scale: {self.scale.name}; {model}; "
+            "ours = mean ± std over seeds"
         )
 
-    # ------------------------------------------------------------------------------------------------- tables
+    # ---------------------------------------------------------------------------------------------------- tables
     def table1(self) -> str:
-        rows, first = [], None
-        for method in ("baseline", "urkd", "mrkd"):
-            runs = self.method(method, self.scale.recipes[method])
-            if runs is None:
-                rows.append([method, "diverged", "", *PAPER_T1[method]])
-                continue
-            first = first or runs
-            srcc, plcc = (aggregate(runs, "test", "student", m) for m in ("srcc", "plcc"))
-            rows.append([method, str(srcc), str(plcc), *PAPER_T1[method]])
-        caption = self.caption("Table 1 — overall, student model (paper: ResNet50 on KADID-10k)", first or [{}])
-        return table(["method", "SRCC (ours)", "PLCC (ours)", "SRCC (paper)", "PLCC (paper)"], rows, caption)
+        rows = []
+        for model in self.scale.models:
+            for method in METHODS:
+                cells = [self.ours(self.method(method, model, ds)) for ds in ("tid", "kadid")]
+                paper = [PAPER_T1[(paper_model(model), ds)][method] for ds in ("tid", "kadid")]
+                rows.append([LABEL[model], method, *cells[0], *cells[1], *paper[0], *paper[1]])
+        headers = ["model", "method", "TID SRCC", "TID PLCC", "KADID SRCC", "KADID PLCC"]
+        caption = self.caption("Table 1 — overall, student model", "TID2013 / KADID-10k", "by_reference 80/20")
+        return table([*headers, *(f"{h} (paper)" for h in headers[2:])], rows, caption)
 
     def table_hard(self) -> str:
-        base = self.method("baseline", self.scale.recipes["baseline"])
-        if base is None:
-            return "Tables 2-4 analog: baseline diverged"
-        groups = base[0]["results"]["test"]["student"]["groups"]
-        mean_groups = {g: {"srcc": aggregate(base, "test", "student", "srcc", g).mean} for g in groups}
-        hard, easy = hardest_and_easiest(mean_groups, "srcc", 2)
+        out = []
+        for model in self.scale.models:
+            for ds in ("tid", "kadid"):
+                ref = (paper_model(model), ds) if (paper_model(model), ds) in PAPER_HARD else ("dbcnn", ds)
+                name, paper = PAPER_HARD[ref]
+                base = self.method("baseline", model, ds)
+                if base is None:
+                    out.append(f"{name} analog ({LABEL[model]}, {DATASET[ds]}): baseline diverged")
+                    continue
+                groups = base[0]["results"]["test"]["student"]["groups"]
+                mean = {g: {"srcc": aggregate(base, "test", "student", "srcc", g).mean} for g in groups}
+                hard, easy = hardest_and_easiest(mean, "srcc", 2)
+                rows = []
+                for label, keys in (("hard", hard), ("easy", easy)):
+                    for g in keys:
+                        for method in METHODS:
+                            ours = self.ours(self.method(method, model, ds), group=g)
+                            rows.append([f"{label} {g}", method, *ours, *paper.get(g, {}).get(method, (None, None))])
+                title = (
+                    f"{name} analog — {LABEL[model]} on {DATASET[ds]}: the two hardest / easiest types of OUR "
+                    f"baseline (mean SRCC over seeds); paper numbers ({LABEL[ref[0]]}) only where it picked the "
+                    f"same type ({', '.join(paper)})"
+                )
+                headers = ["type", "method", "SRCC (ours)", "PLCC (ours)", "SRCC (paper)", "PLCC (paper)"]
+                out.append(table(headers, rows, self.caption(title, DATASET[ds], "by_reference 80/20")))
+        return "\n\n".join(out)
+
+    def table5(self) -> str:
         rows = []
-        for label, keys in (("hard", hard), ("easy", easy)):
-            for g in keys:
-                for method in ("baseline", "urkd", "mrkd"):
-                    runs = self.method(method, self.scale.recipes[method])
-                    ours = (
-                        [str(aggregate(runs, "test", "student", m, g)) for m in ("srcc", "plcc")]
-                        if runs
-                        else ["diverged", ""]
-                    )
-                    paper = PAPER_T3.get(g, {}).get(method, (None, None))
-                    rows.append([f"{label} {g}", method, *ours, *paper])
+        for model in self.scale.models:
+            ours = [c for method in METHODS for c in self.ours(self.method(method, model, "livec"))]
+            paper = [c for method in METHODS for c in PAPER_T5[paper_model(model)][method]]
+            rows.append([LABEL[model], *ours, *paper])
+        headers = [f"{m.upper()} {k}" for m in ("ori", "urkd", "mrkd") for k in ("SRCC", "PLCC")]
+        caption = self.caption("Table 5 — LIVE Challenge, student model", "LIVEC", "random 80/20")
+        return table(["model", *headers, *(f"{h} (paper)" for h in headers)], rows, caption)
+
+    def table6(self) -> str:
+        rows = []
+        model = "dbcnn" if "dbcnn" in self.scale.models else self.scale.models[0]
+        for cell in ("tid_to_kadid", "kadid_to_tid"):
+            train, test = cell.split("_to_")
+            for method in ("baseline", "mrkd"):
+                ours = self.ours(self.method(method, model, cell))
+                rows.append([f"{DATASET[train]} → {DATASET[test]}", method, *ours, *PAPER_T6[cell][method]])
         caption = self.caption(
-            "Tables 2-4 analog — the two hardest / easiest types of OUR baseline (mean SRCC over seeds); paper "
-            "numbers (DBCNN, KADID-10k, Table 3) only where the paper picked the same type",
-            base,
+            f"Table 6 — cross-dataset, {LABEL[model]} (paper: DBCNN), student model",
+            "TID2013 / KADID-10k",
+            "train on all of one set, test on all of the other",
         )
-        return table(["type", "method", "SRCC (ours)", "PLCC (ours)", "SRCC (paper)", "PLCC (paper)"], rows, caption)
+        return table(["train → test", "method", "SRCC", "PLCC", "SRCC (paper)", "PLCC (paper)"], rows, caption)
 
     def table7(self) -> str:
-        rows, first = [], None
+        model, rows = self.scale.grid_model, []
+        mrkd, _ = load_recipe(self.recipe("mrkd", model, "tid"))
+        mrkd_ratio = round(mrkd.optim["teacher"].lr / self.scale.student_lr, 6)
         for ratio in self.scale.lr_ratios:
             lr = self.scale.student_lr * ratio
             if ratio == 1:  # equal learning rates: the URKD runs of Table 1
-                runs = self.method("urkd", self.scale.recipes["urkd"])
-            elif ratio == self.mrkd_ratio:  # the MRKD recipe's own ratio: the MRKD runs of Table 1
-                runs = self.method("mrkd", self.scale.recipes["mrkd"])
+                runs = self.method("urkd", model, "tid")
+            elif ratio == mrkd_ratio:  # the MRKD recipe's own ratio: the MRKD runs of Table 1
+                runs = self.method("mrkd", model, "tid")
             else:
-                runs = self.method(f"lr_x{ratio}", self.scale.recipes["mrkd"], [f"optim.teacher.lr={lr:g}"])
-            paper = PAPER_T7.get(ratio, (None,) * 4)
-            if runs is None:
-                rows.append([f"x{ratio} ({lr:g})", "diverged", "", "", "", *paper])
-                continue
-            first = first or runs
-            ours = [str(aggregate(runs, "test", r, m)) for r in ("teacher", "student") for m in ("srcc", "plcc")]
-            rows.append([f"x{ratio} ({lr:g})", *ours, *paper])
+                key = f"lr_x{ratio}_tid" + ("" if self.scale.synthetic else f"_{model}")
+                runs = self.method("mrkd", model, "tid", [f"optim.teacher.lr={lr:g}"], key=key)
+            ours = self.ours(runs, "teacher") + self.ours(runs, "student") if runs else ["diverged", "", "", ""]
+            rows.append([f"x{ratio} ({lr:g})", *ours, *PAPER_T7.get(ratio, (None,) * 4)])
         caption = self.caption(
-            f"Table 7 analog — teacher lr = ratio × student lr {self.scale.student_lr:g} (x1 = URKD); "
+            f"Table 7 — teacher lr = ratio × student lr {self.scale.student_lr:g} (x1 = URKD), {LABEL[model]}; "
             "paper: DBCNN on TID2013 at the same ratios to its 1e-2",
-            first or [{}],
+            "TID2013",
+            "by_reference 80/20",
         )
         headers = ["teacher lr", "large SRCC", "large PLCC", "small SRCC", "small PLCC"]
         return table([*headers, *(f"{h} (paper)" for h in headers[1:])], rows, caption)
@@ -200,16 +355,23 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=list(SCALES), default="smoke")
     parser.add_argument("--seeds", type=int, help="number of seeds (default: the scale's)")
-    parser.add_argument("--tables", default="1,hard,7", help="comma-separated: 1, hard, 7")
+    parser.add_argument("--tables", help="comma-separated from 1, hard, 5, 6, 7 (default: the scale's)")
     parser.add_argument("--out", type=Path, help="folder for the runs (default runs/bench_mrkd_<scale>)")
     args = parser.parse_args(argv)
+    load_plugins()
     scale = SCALES[args.scale]
     bench = Bench(scale, args.seeds or scale.seeds, args.out or Path(f"runs/bench_mrkd_{scale.name}"))
+    makers: dict[str, Callable[[], str]] = {
+        "1": bench.table1, "hard": bench.table_hard, "5": bench.table5, "6": bench.table6, "7": bench.table7,
+    }  # fmt: skip
+    names = [n.strip() for n in (args.tables or scale.tables).split(",")]
+    unknown = [n for n in names if n not in makers]
+    if unknown:
+        parser.error(f"--tables: unknown {', '.join(unknown)}; choose from {', '.join(makers)}")
     started = time.time()
     printed: dict[str, str] = {}
-    makers = {"1": bench.table1, "hard": bench.table_hard, "7": bench.table7}
-    for name in args.tables.split(","):
-        printed[name] = makers[name.strip()]()
+    for name in names:
+        printed[name] = makers[name]()
         print(printed[name], end="\n\n", flush=True)
     print(f"benchmark time: {time.time() - started:.0f} s (finished runs under {bench.out} are reused)")
     (bench.out / "tables.json").write_text(json.dumps(printed, indent=2))

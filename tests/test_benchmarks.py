@@ -16,8 +16,21 @@ def test_mrkd_tables_smoke_runs_recipes_and_prints_paper_numbers(tmp_path):
     from benchmarks.mrkd_tables import main as mrkd_tables
 
     printed = mrkd_tables(["--scale", "smoke", "--out", str(tmp_path)])
-    assert set(printed) == {"1", "hard", "7"}
+    assert set(printed) == {"1", "hard", "5", "6", "7"}
     assert "SYNTHETIC" in printed["1"] and "0.7447" in printed["1"]  # caption says synthetic; paper's MRKD SRCC
     assert "seeds [0]" in printed["1"] and "selection: last" in printed["1"]
-    # the table-7 rows at ratio 1 and at the MRKD recipe's ratio reuse the Table 1 runs instead of retraining
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["baseline", "data", "mrkd", "urkd"]
+    assert "Table 4 analog" in printed["hard"] and "Table 3 analog" in printed["hard"]
+    assert "0.8312" in printed["5"] and "random 80/20" in printed["5"]  # LIVEC: paper's ResNet50 MRKD SRCC
+    assert "TID2013 → KADID-10k" in printed["6"] and "0.6013" in printed["6"]
+    # table-7 rows at ratio 1 and at the MRKD recipe's ratio reuse the Table 1 runs instead of retraining
+    runs = sorted(p.name for p in tmp_path.iterdir() if p.is_dir() and p.name not in ("data", "recipes"))
+    cells = ("tid", "kadid", "livec")
+    assert runs == sorted(
+        [f"{m}_{c}" for m in ("baseline", "urkd", "mrkd") for c in cells]
+        + [f"{m}_{c}" for m in ("baseline", "mrkd") for c in ("tid_to_kadid", "kadid_to_tid")]
+    )
+    # every run is a composed recipe on the quickstart, trained and evaluated on the dataset its table names
+    import yaml
+
+    recipe = yaml.safe_load((tmp_path / "mrkd_tid_to_kadid" / "seed0" / "recipe.yaml").read_text())
+    assert recipe["data"]["train"]["name"] == "tid2013" and recipe["data"]["eval"]["test"]["name"] == "kadid10k"
