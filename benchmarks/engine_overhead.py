@@ -44,8 +44,6 @@ import gc
 import itertools
 import json
 import math
-import os
-import platform
 import statistics
 import sys
 import time
@@ -59,6 +57,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from benchmarks._common import machine_info
 from distill.config import OptimConfig, ScheduleConfig, TrainConfig
 from distill.data.base import SeededDataset
 from distill.distillers.mrkd import MRKD
@@ -296,21 +295,6 @@ def _summary(runs: list[RunTiming]) -> dict[str, Any]:
     }
 
 
-def machine_info(cfg: BenchConfig) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "device": cfg.device,
-    }
-    if cfg.device == "cuda":
-        info["gpu"] = torch.cuda.get_device_name()
-    return info
-
-
 def benchmark(cfg: BenchConfig) -> dict[str, Any]:
     """Interleaved rounds of both loops; returns the results dict (raises if the loops' weights disagree)."""
     if cfg.device == "cuda":
@@ -355,7 +339,7 @@ def benchmark(cfg: BenchConfig) -> dict[str, Any]:
     }
     return {
         "benchmark": "engine_overhead",
-        "machine": machine_info(cfg),
+        "machine": machine_info(cfg.device),
         "config": {
             **asdict(cfg),
             "teacher_lr": TEACHER_LR,

@@ -34,3 +34,14 @@ def test_mrkd_tables_smoke_runs_recipes_and_prints_paper_numbers(tmp_path):
 
     recipe = yaml.safe_load((tmp_path / "mrkd_tid_to_kadid" / "seed0" / "recipe.yaml").read_text())
     assert recipe["data"]["train"]["name"] == "tid2013" and recipe["data"]["eval"]["test"]["name"] == "kadid10k"
+
+
+def test_metrics_speed_compares_at_equal_results(capsys):
+    from benchmarks.metrics_speed import main as metrics_speed
+
+    out = metrics_speed(["--quick", "--threads", "1"])
+    for metric in ("psnr", "ssim"):
+        row = out["results"][metric]
+        assert set(row) == {"distill", "basicsr", "scikit-image"}
+        assert all(r["max_abs_diff_to_distill"] <= 1e-6 and r["images_per_s"] > 0 for r in row.values())
+    assert "distill speed-up" in capsys.readouterr().out

@@ -1,0 +1,143 @@
+"""Image-metric throughput: distill's batched PSNR/SSIM versus basicsr's and scikit-image's, at equal results.
+
+What is measured
+----------------
+``--images`` pairs of RGB images (crops of scikit-image's bundled photographs and a noisy, blurred copy of each,
+``--size`` square, fixed seed) are scored three ways with the SR convention of the MiPKD recipes
+(``crop_border = --crop``, luma Y of ITU-R BT.601, 8-bit range):
+
+* **distill** — :func:`distill.metrics.psnr` / :func:`~distill.metrics.ssim` on the whole batch at once
+  (float64 torch, one call);
+* **basicsr** — ``basicsr.metrics.calculate_psnr`` / ``calculate_ssim`` image by image (their HWC BGR [0, 255]
+  convention; ``test_y_channel=True``);
+* **scikit-image** — ``peak_signal_noise_ratio`` / ``structural_similarity`` image by image on the same cropped Y
+  planes (Gaussian window σ = 1.5, population covariance, ``data_range=255``: BasicSR's SSIM definition).
+
+Each is timed as the median over ``--repeats`` calls of scoring all images; the script prints images/s, the
+speed-up of distill over each reference and the largest absolute difference between distill's values and each
+reference's (the speed comparison is only made at equal results; a difference above ``1e-6`` dB / SSIM is an error).
+
+Run ``python -m benchmarks.metrics_speed`` (defaults: 16 images of 256², crop 4, 5 repeats) or ``--quick``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from skimage import color
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from benchmarks._common import machine_info, median_seconds
+from distill._compat import import_basicsr
+from distill.data.synthetic.common import reference_crops
+from distill.metrics import psnr, ssim
+
+TOLERANCE = 1e-6
+
+
+def image_pairs(n: int, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` reference crops in [0, 1] and a blurred, noisy copy of each, as ``[n, 3, size, size]`` float64."""
+    crops, _ = reference_crops(n, (size, size), seed, tag="metrics-speed")
+    refs = torch.stack([torch.from_numpy(c).permute(2, 0, 1) for c in crops]).double() / 255.0
+    g = torch.Generator().manual_seed(seed)
+    blurred = torch.nn.functional.avg_pool2d(refs, 3, stride=1, padding=1, count_include_pad=False)
+    return refs, (blurred + 0.03 * torch.randn(refs.shape, generator=g, dtype=refs.dtype)).clamp(0, 1)
+
+
+def _skimage_y(x: torch.Tensor, crop: int) -> np.ndarray:
+    y = color.rgb2ycbcr(x.permute(1, 2, 0).numpy())[..., 0]
+    return y[crop:-crop, crop:-crop] if crop else y
+
+
+def scorers(crop: int) -> dict[str, dict[str, Callable[[torch.Tensor, torch.Tensor], np.ndarray]]]:
+    """metric → implementation → ``f(pred, target) -> per-image values``."""
+    import_basicsr()
+    from basicsr.metrics import calculate_psnr, calculate_ssim
+
+    def bgr(t: torch.Tensor) -> np.ndarray:
+        return t.permute(1, 2, 0).numpy()[..., ::-1] * 255.0
+
+    def per_image(fn: Callable[..., float], prep: Callable[[torch.Tensor], Any], **kw: Any) -> Callable[..., Any]:
+        return lambda p, t: np.array([fn(prep(a), prep(b), **kw) for a, b in zip(p, t)])
+
+    sk_ssim = {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False, "data_range": 255}
+    return {
+        "psnr": {
+            "distill": lambda p, t: psnr(p, t, crop_border=crop, test_y_channel=True).numpy(),
+            "basicsr": per_image(calculate_psnr, bgr, crop_border=crop, test_y_channel=True),
+            "scikit-image": per_image(peak_signal_noise_ratio, lambda x: _skimage_y(x, crop), data_range=255),
+        },
+        "ssim": {
+            "distill": lambda p, t: ssim(p, t, crop_border=crop, test_y_channel=True).numpy(),
+            "basicsr": per_image(calculate_ssim, bgr, crop_border=crop, test_y_channel=True),
+            "scikit-image": per_image(structural_similarity, lambda x: _skimage_y(x, crop), **sk_ssim),
+        },
+    }
+
+
+def benchmark(images: int, size: int, crop: int, repeats: int) -> dict[str, Any]:
+    pred_target = image_pairs(images, size)
+    pred, target = pred_target[1], pred_target[0]
+    results: dict[str, Any] = {}
+    for metric, impls in scorers(crop).items():
+        ours = impls["distill"](pred, target)
+        row: dict[str, Any] = {}
+        for name, fn in impls.items():
+            values = fn(pred, target)
+            diff = float(np.max(np.abs(values - ours)))
+            if diff > TOLERANCE:
+                raise AssertionError(f"{metric}: {name} differs from distill by {diff:.2e} (> {TOLERANCE})")
+            seconds = median_seconds(lambda fn=fn: fn(pred, target), repeats)
+            row[name] = {"images_per_s": images / seconds, "max_abs_diff_to_distill": diff}
+        for name in impls:
+            row[name]["distill_speedup"] = row["distill"]["images_per_s"] / row[name]["images_per_s"]
+        results[metric] = row
+    return results
+
+
+def report(results: dict[str, Any], cfg: dict[str, Any]) -> str:
+    lines = [
+        f"PSNR/SSIM throughput, {cfg['images']} images of {cfg['size']}², Y channel, crop_border {cfg['crop']}, "
+        f"median of {cfg['repeats']} | {cfg['machine']['processor']}, {cfg['machine']['threads']} threads",
+        f"{'metric':6}  {'implementation':14}  {'images/s':>10}  {'distill speed-up':>16}  {'max |diff|':>10}",
+    ]
+    for metric, row in results.items():
+        for name, r in row.items():
+            lines.append(
+                f"{metric:6}  {name:14}  {r['images_per_s']:10.1f}  {r['distill_speedup']:16.2f}  "
+                f"{r['max_abs_diff_to_distill']:10.1e}"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=16)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--crop", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="4 images of 64², 2 repeats")
+    parser.add_argument("--json", help="write the results here too")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.images, args.size, args.repeats = 4, 64, 2
+    torch.set_num_threads(args.threads)
+    cfg = {"images": args.images, "size": args.size, "crop": args.crop, "repeats": args.repeats}
+    cfg["machine"] = machine_info()
+    results = benchmark(args.images, args.size, args.crop, args.repeats)
+    print(report(results, cfg))
+    out = {"config": cfg, "results": results}
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(out, fh, indent=2)
+    return out
+
+
+if __name__ == "__main__":
+    main()
