@@ -45,3 +45,22 @@ def test_metrics_speed_compares_at_equal_results(capsys):
         assert set(row) == {"distill", "basicsr", "scikit-image"}
         assert all(r["max_abs_diff_to_distill"] <= 1e-6 and r["images_per_s"] > 0 for r in row.values())
     assert "distill speed-up" in capsys.readouterr().out
+
+
+def test_data_pipeline_measures_every_distortion_and_reader(tmp_path, capsys):
+    from benchmarks.data_pipeline import READERS
+    from benchmarks.data_pipeline import main as data_pipeline
+    from distill.data.distortions import KADID_TYPES
+
+    out = data_pipeline(["--quick", "--threads", "1", "--workers", "0", "--data", str(tmp_path)])
+    assert len(out["distortions"]) == len(KADID_TYPES)
+    # deterministic types are checked equal batched vs per image; random ones are marked, never silently compared
+    assert all((r["equal_outputs"] is None) == get for r, get in zip(out["distortions"].values(), _randomness()))
+    assert set(out["readers"]) == set(READERS) and out["model_images_per_s"] > 0
+    assert "reader / model" in capsys.readouterr().out
+
+
+def _randomness() -> list[bool]:
+    from distill.data.distortions import KADID_TYPES, get_distortion
+
+    return [get_distortion(code).random for code in KADID_TYPES]
