@@ -1,0 +1,235 @@
+"""Engine overhead for every distiller, and what MRKD's second model costs, from the recipes users run.
+
+What is measured
+----------------
+For each recipe (default: the quickstart recipes of MRKD, URKD's baseline and — when they exist — the SR and CQD
+quickstarts), two loops train the same distiller from the same initial weights on the same batches:
+
+* **engine** — :class:`~distill.engine.Trainer` unmodified (``Trainer.fit`` with no evaluation set and no output
+  folder, progress bar off), for ``warmup + steps`` iterations;
+* **hand** — a plain PyTorch loop over the exact batches the engine drew: the same optimizers (one per trainable
+  group), the group's learning rate set each step from the same closed-form schedule, ``distiller.training_step``
+  for the loss terms, ``zero_grad`` / ``backward`` / per-group ``clip_grad_norm_`` / ``step``.
+
+Both read the recipe's own dataset (synthetic stand-in written under ``--data``) with ``num_workers=0``. The window
+of a run starts when the first item of batch ``warmup`` is fetched and ends when the loop returns; rounds alternate
+which loop goes first. Printed per recipe: seconds per step of each loop (median over rounds), **engine / hand**
+(target ≤ 1.03) and whether both ended with the same weights (bit-identical on CPU with deterministic kernels;
+recipes with stochastic distillers consume the global RNG identically in both loops).
+
+The MRKD recipe trains two networks where its baseline trains one: **MRKD step / single-model step** is the ratio of
+the hand-loop step times of ``quickstart.yaml`` and ``quickstart_baseline.yaml`` (same ResNet-10, same data; the
+limit is 2.0 — two models' forward and backward).
+
+Run ``python -m benchmarks.distiller_overhead`` (defaults: 20 steps after 3 warm-up, 3 rounds, 2 threads) or
+``--quick``; :func:`main` returns the results dict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from benchmarks._common import machine_info
+from distill.build import build_dataset, build_distiller, ensure_data
+from distill.config import Recipe
+from distill.engine import Trainer, seed_everything
+from distill.engine.optim import build_optimizer
+from distill.engine.schedules import Schedule
+from distill.recipe import load_recipe
+from distill.registry import load_plugins
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPES = ["quickstart.yaml", "quickstart_baseline.yaml", "quickstart_sr.yaml", "quickstart_cqd.yaml"]
+TARGET = 1.03
+MRKD_LIMIT = 2.0
+
+
+class Stamped(Dataset):
+    """A dataset that records which item was fetched and when (the timing window and the batches to replay)."""
+
+    def __init__(self, inner: Dataset) -> None:
+        self.inner = inner
+        self.fetches: list[tuple[int, float]] = []
+
+    def __len__(self) -> int:
+        return len(self.inner)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        self.fetches.append((index, time.perf_counter()))
+        return self.inner[index]
+
+    def __getattr__(self, name: str) -> Any:  # set_epoch, set_seed … of the wrapped dataset
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+def _weights(distiller: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in distiller.state_dict().items()}
+
+
+def _window(data: Stamped, batch: int, warmup: int, steps: int, t_end: float) -> float:
+    if len(data.fetches) != (warmup + steps) * batch:
+        raise RuntimeError(f"expected {(warmup + steps) * batch} fetches, saw {len(data.fetches)}")
+    return (t_end - data.fetches[warmup * batch][1]) / steps
+
+
+def run_engine(recipe: Recipe, data: Stamped) -> tuple[float, list[list[int]], dict[str, torch.Tensor]]:
+    cfg = recipe.train
+    seed_everything(cfg.seed, cfg.deterministic)
+    distiller = build_distiller(recipe)
+    trainer = Trainer(distiller, data, None, optim=recipe.optim, config=cfg, out_dir=None, tensorboard="off")
+    data.fetches = []
+    trainer.fit()
+    t_end = time.perf_counter()
+    fetched = [i for i, _ in data.fetches]
+    batches = [fetched[k : k + cfg.batch_size] for k in range(0, len(fetched), cfg.batch_size)]
+    return t_end, batches, _weights(distiller)
+
+
+def run_hand(recipe: Recipe, data: Stamped, batches: list[list[int]]) -> tuple[float, dict[str, torch.Tensor]]:
+    cfg = recipe.train
+    seed_everything(cfg.seed, cfg.deterministic)
+    distiller = build_distiller(recipe)
+    groups = distiller.param_groups()
+    optims = {g: build_optimizer(params, recipe.optim[g]) for g, params in groups.items()}
+    total = len(batches)
+    schedules = {g: Schedule(recipe.optim[g].lr, recipe.optim[g].schedule, total, total) for g in groups}
+    if hasattr(data, "set_epoch"):
+        data.set_epoch(0)
+    if hasattr(data, "set_seed"):
+        data.set_seed(cfg.seed)
+    loader = DataLoader(data, batch_sampler=batches, num_workers=0)
+    distiller.train()
+    data.fetches = []
+    for step, batch in enumerate(loader):
+        for g, opt in optims.items():
+            for pg in opt.param_groups:
+                pg["lr"] = schedules[g].lr(step)
+        loss = sum(distiller.training_step(batch).values())
+        for opt in optims.values():
+            opt.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[union-attr]
+        for g, opt in optims.items():
+            if recipe.optim[g].clip_grad_norm:
+                torch.nn.utils.clip_grad_norm_(groups[g], recipe.optim[g].clip_grad_norm)
+            opt.step()
+    return time.perf_counter(), _weights(distiller)
+
+
+def bench_recipe(
+    path: Path, data_dir: Path, steps: int, warmup: int, rounds: int, extra: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Both loops on one recipe; ``extra`` are further ``--set`` overrides (e.g. a smaller synthetic set)."""
+    overrides = [
+        f"train.iterations={warmup + steps}", "train.epochs=null", "train.num_workers=0", "train.progress=false",
+        "train.deterministic=true", "train.device=cpu", "train.precision=fp32", *extra,
+    ]  # fmt: skip
+    recipe, _ = load_recipe(path, overrides)
+    if recipe.data.synthetic is not None:  # recipes on the same synthetic set share one copy
+        args = json.dumps(recipe.data.synthetic.args, sort_keys=True).encode()
+        recipe.data.root = str(data_dir / f"{recipe.data.synthetic.name}_{hashlib.md5(args).hexdigest()[:8]}")
+    recipe.train.eval_every = warmup + steps
+    ensure_data(recipe.data)
+    data = Stamped(build_dataset(recipe.data.train, recipe.data))
+    batch = recipe.train.batch_size
+    engine_s, hand_s, same = [], [], []
+    batches: list[list[int]] = []
+    for r in range(rounds):
+        order = ("engine", "hand") if r % 2 == 0 else ("hand", "engine")  # round 0: the engine draws the batches
+        results: dict[str, Any] = {}
+        for loop in order:
+            if loop == "engine":
+                t_end, drawn, w = run_engine(recipe, data)
+                if batches and drawn != batches:
+                    raise RuntimeError(f"{path.name}: the engine drew different batches in round {r}")
+                batches = drawn
+                results["engine"] = (_window(data, batch, warmup, steps, t_end), w)
+            else:
+                t_end, w = run_hand(recipe, data, batches)
+                results["hand"] = (_window(data, batch, warmup, steps, t_end), w)
+        engine_s.append(results["engine"][0])
+        hand_s.append(results["hand"][0])
+        a, b = results["engine"][1], results["hand"][1]
+        same.append(all(torch.equal(a[k], b[k]) for k in a))
+    return {
+        "recipe": path.name,
+        "distiller": recipe.distiller.name,
+        "batch": batch,
+        "engine_s_per_step": statistics.median(engine_s),
+        "hand_s_per_step": statistics.median(hand_s),
+        "ratio": statistics.median(engine_s) / statistics.median(hand_s),
+        "paired_ratios": [e / h for e, h in zip(engine_s, hand_s)],
+        "same_weights": all(same),
+    }
+
+
+def report(res: dict[str, Any]) -> str:
+    cfg, m = res["config"], res["config"]["machine"]
+    lines = [
+        f"Engine vs hand-written loop, {cfg['steps']} steps after {cfg['warmup']} warm-up, median of {cfg['rounds']} "
+        f"rounds | {m['processor']}, {m['threads']} threads, torch {m['torch']}",
+        f"{'recipe':28} {'distiller':10} {'engine s/step':>13} {'hand s/step':>11} {'ratio':>6} {'target':>6} "
+        "same weights",
+    ]
+    for r in res["recipes"]:
+        lines.append(
+            f"{r['recipe']:28} {r['distiller']:10} {r['engine_s_per_step']:13.4f} {r['hand_s_per_step']:11.4f} "
+            f"{r['ratio']:6.3f} {TARGET:6.2f} {'yes' if r['same_weights'] else 'NO'}"
+        )
+    if "mrkd_vs_single" in res:
+        lines.append(
+            f"MRKD step / single-model step (hand loops, same ResNet-10 and data): {res['mrkd_vs_single']:.3f} "
+            f"(limit {MRKD_LIMIT})"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("recipes", nargs="*", help="recipe files (default: the quickstarts that exist)")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--data", type=Path, help="folder for the synthetic sets (default: a temporary folder)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every recipe")
+    parser.add_argument("--quick", action="store_true", help="3 steps after 1 warm-up, 1 round")
+    parser.add_argument("--json", help="write the results here too")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.steps, args.warmup, args.rounds = 3, 1, 1
+    load_plugins()
+    torch.set_num_threads(args.threads)
+    paths = [Path(p) for p in args.recipes] or [
+        ROOT / "recipes" / n for n in RECIPES if (ROOT / "recipes" / n).exists()
+    ]
+    cfg = {"steps": args.steps, "warmup": args.warmup, "rounds": args.rounds, "machine": machine_info()}
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = args.data or Path(tmp)
+        rows = [bench_recipe(p, data_dir, args.steps, args.warmup, args.rounds, args.set) for p in paths]
+    res: dict[str, Any] = {"config": cfg, "recipes": rows}
+    by_name = {r["recipe"]: r for r in rows}
+    if {"quickstart.yaml", "quickstart_baseline.yaml"} <= by_name.keys():
+        res["mrkd_vs_single"] = (
+            by_name["quickstart.yaml"]["hand_s_per_step"] / by_name["quickstart_baseline.yaml"]["hand_s_per_step"]
+        )
+    print(report(res))
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=2))
+    return res
+
+
+if __name__ == "__main__":
+    main()
