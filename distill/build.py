@@ -13,7 +13,8 @@ from torch.utils.data import Dataset
 
 from distill.config import ComponentSpec, DataConfig, Recipe
 from distill.distillers.base import Distiller
-from distill.engine.trainer import RunResult, Trainer, seed_everything
+from distill.engine import distributed
+from distill.engine.trainer import RunResult, Trainer, resolve_device, seed_everything
 from distill.iqa_analysis import hardest_and_easiest, plot_per_distortion
 from distill.recipe import dump_recipe, load_recipe, recipe_to_dict
 from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS
@@ -116,7 +117,10 @@ def build_run(recipe: Recipe, resolved: dict[str, Any] | None = None, out: str |
     """Seed, write synthetic data if asked, build datasets, models, distiller and the trainer."""
     resolved = resolved or recipe_to_dict(recipe)
     seed_everything(recipe.train.seed, recipe.train.deterministic)
-    ensure_data(recipe.data)
+    distributed.init_distributed(resolve_device(recipe.train.device))  # no-op outside torchrun
+    if distributed.is_main():  # one process writes the synthetic stand-in, the others wait for it
+        ensure_data(recipe.data)
+    distributed.barrier()
     train_set = build_dataset(recipe.data.train, recipe.data)
     eval_sets = {split: build_dataset(spec, recipe.data) for split, spec in recipe.data.eval.items()}
     seed_everything(recipe.train.seed, recipe.train.deterministic)  # model init independent of data building
@@ -142,7 +146,7 @@ def run_recipe(
     """Load a recipe file and train it: what ``distill run`` does."""
     recipe, resolved = load_recipe(path, overrides)
     run = build_run(recipe, resolved, out)
-    if not resume:
+    if not resume and distributed.is_main():
         ckpt = run.out_dir / "checkpoints" / "last.pt"
         if not ckpt.exists():
             run.out_dir.mkdir(parents=True, exist_ok=True)

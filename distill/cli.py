@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from distill import __version__
-from distill.errors import DistillError
+from distill.errors import DistillError, one_line
 
 
 def _cmd_repeats(args: argparse.Namespace) -> int:
@@ -25,6 +25,10 @@ def _cmd_repeats(args: argparse.Namespace) -> int:
     recipe, _ = load_recipe(args.recipe, args.set or [])
     out = args.out or recipe.output.dir.format(name=recipe.name)
     runs = run_repeats(args.recipe, seeds, out, args.set or [])
+    from distill.engine.distributed import is_main
+
+    if not is_main():  # under torchrun, rank 0 alone reports
+        return 0
     for split, by_role in runs[0]["results"].items():
         rows = []
         for role in by_role:
@@ -42,13 +46,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.seeds:
         return _cmd_repeats(args)
 
+    from distill.engine.distributed import is_main
+
     run, result = run_recipe(args.recipe, args.set or [], args.out, args.resume)
+    if not is_main():  # under torchrun, rank 0 alone reports
+        return 0
     print(run.report(result))
     for path in run.write_plots(result):
         print(f"plot: {path}")
     print(f"run folder: {run.out_dir} (recipe.yaml, metrics.jsonl, results.json, student.pt, checkpoints/)")
     if result.skipped_steps:
         print(f"note: {result.skipped_steps} steps were skipped for non-finite losses (train.nonfinite: skip)")
+    for split, files in result.corrupt_skipped.items():
+        shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        print(f"note: {len(files)} corrupt images skipped in '{split}' (on_corrupt: skip): {shown}")
     return 0
 
 
@@ -190,11 +201,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DistillError as err:
         if args.debug:
             raise
-        print(f"distill: error: {err}", file=sys.stderr)
+        dist = sys.modules.get("distill.engine.distributed")  # imported only by commands that train
+        rank = dist.rank() if dist is not None else 0
+        print(f"distill: error: {'' if rank == 0 else f'[rank {rank}] '}{one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("distill: interrupted; resume with `distill run RECIPE --out DIR --resume`", file=sys.stderr)
         return 130
+    finally:
+        dist = sys.modules.get("distill.engine.distributed")
+        if dist is not None:  # leave torchrun's process group cleanly
+            dist.cleanup()
 
 
 if __name__ == "__main__":

@@ -77,6 +77,12 @@ class TrainConfig:
     nonfinite: Literal["stop", "skip"] = "stop"
     max_skipped: int = 10
     progress: bool = True
+    # multi-process (torchrun) only: batch_size above is the global batch, split across processes
+    find_unused_parameters: bool | None = None  # DDP flag; None: the distiller's has_stochastic_paths
+    sync_batchnorm: bool = False  # BatchNorm statistics over the global batch (CUDA only)
+    # outputs of frozen roles a distiller declares cacheable (engine/teacher_cache.py): auto | cached | online
+    teacher_cache: Literal["auto", "cached", "online"] = "auto"
+    teacher_cache_dir: str | None = None  # default: <out_dir>/teacher_cache
 
 
 @dataclass

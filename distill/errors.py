@@ -22,6 +22,20 @@ def check_names(what: str, expected: Iterable[str], given: Iterable[str], extra_
         )
 
 
+def one_line(err: BaseException) -> str:
+    """The user-facing message of ``err`` on one line.
+
+    A DataLoader worker re-raises a dataset's error with the worker's traceback in the message; only the original
+    message (its last line, without the ``module.Class:`` prefix) is kept.
+    """
+    text = str(err).strip()
+    if "Original Traceback" in text:
+        last = text.splitlines()[-1]
+        prefix = f"{type(err).__module__}.{type(err).__name__}: "
+        text = last.removeprefix(prefix).removeprefix(f"{type(err).__name__}: ")
+    return " ".join(text.split("\n")).strip()
+
+
 class DistillError(Exception):
     """Base class of user-facing errors: the message alone must tell the user what is wrong and what to do."""
 

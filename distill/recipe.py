@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import os
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -332,6 +333,9 @@ def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
 
 
 def dump_recipe(recipe: Recipe | dict[str, Any], path: str | Path) -> None:
-    """Write the resolved recipe as YAML."""
+    """Write the resolved recipe as YAML (through a temporary file, so a killed run never leaves half of it)."""
     data = recipe_to_dict(recipe) if isinstance(recipe, Recipe) else recipe
-    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+    os.replace(tmp, path)

@@ -44,8 +44,7 @@ def load_rgb(path: str | Path) -> Tensor:
             arr = _to_rgb_array(img)
     except _DECODE_ERRORS as err:
         raise DataError(
-            f"cannot decode image {path}: {err}. The file is corrupt or truncated; replace it from the original "
-            "archive (or delete it and let the dataset skip it)"
+            f"cannot decode image {path}: {err}. The file is corrupt or truncated; replace it from the original archive"
         ) from err
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
 

@@ -246,7 +246,14 @@ class IQADataset(SeededDataset):
     # ------------------------------------------------------------------------------------------------- items
     def _load(self, index: int) -> tuple[int, torch.Tensor]:
         if self.on_corrupt == "error":
-            return index, load_rgb(self.samples[index].path)
+            try:
+                return index, load_rgb(self.samples[index].path)
+            except DataError as err:
+                where = "data.train" if self.training else "data.eval.<split>"
+                raise DataError(
+                    f"{self.key}: {err}, or skip and count corrupt images with on_corrupt: skip in the dataset's "
+                    f"args (e.g. --set {where}.args.on_corrupt=skip)"
+                ) from None
         for step in range(len(self.samples)):  # skip mode: a file that passed verify() but fails to decode
             i = (index + step) % len(self.samples)
             try:

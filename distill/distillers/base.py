@@ -26,6 +26,9 @@ class Distiller(nn.Module):
     roles: ClassVar[tuple[str, ...]] = ("student",)
     frozen_roles: ClassVar[tuple[str, ...]] = ()
     student_role: ClassVar[str] = "student"
+    #: True when a step may leave some trainable parameters without a gradient (randomly chosen paths or
+    #: branches); multi-process training then tells DistributedDataParallel to look for unused parameters.
+    has_stochastic_paths: ClassVar[bool] = False
 
     def __init__(self, models: Mapping[str, nn.Module]) -> None:
         super().__init__()

@@ -19,6 +19,8 @@ from distill.errors import CheckpointError
 
 CHECKPOINT_FORMAT = "distill-checkpoint/1"
 MODEL_FORMAT = "distill-model/1"
+# files of a run folder that are written through a temporary file (see remove_stale_temp_files)
+_RUN_FILES = ("last.pt", "best_student.pt", "student.pt", "results.json")
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
@@ -43,6 +45,22 @@ def atomic_save(obj: Any, path: str | Path) -> None:
         raise
 
 
+def remove_stale_temp_files(*folders: str | Path) -> list[Path]:
+    """Delete the temporary files that a write killed mid-way left in ``folders`` (``.NAME.*.tmp`` / ``.NAME.tmp``).
+
+    Only names written by :func:`atomic_save` and the run's ``results.json`` writer are touched. Returns them.
+    """
+    removed = []
+    for folder in map(Path, folders):
+        if not folder.is_dir():
+            continue
+        for path in folder.glob(".*.tmp"):
+            if path.is_file() and any(path.name.startswith(f".{n}.") for n in _RUN_FILES):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint without unpickling code; a missing or corrupt file is a :class:`CheckpointError`."""
     path = Path(path)
@@ -52,7 +70,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint ({first}); it may be truncated or corrupt") from None
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({first}); it may be truncated or corrupt: restore it from a copy, "
+            "or start a new run with --out"
+        ) from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: not a distill checkpoint (top level is {type(data).__name__})")
     return data

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from distill.distillers.base import Distiller
+from distill.engine.distributed import all_gather_objects, is_distributed
 from distill.metrics.base import Metric
 from distill.registry import METRICS
 
@@ -34,12 +35,41 @@ def _as_keys(values: Any) -> list[str]:
     return [str(v) for v in values]
 
 
+def _gather(
+    set_preds: Mapping[str, list[torch.Tensor]],
+    sample_vals: Mapping[tuple[str, str], list[torch.Tensor]],
+    targets: list[torch.Tensor],
+    groups: list[str],
+) -> tuple[dict[str, list[torch.Tensor]], dict[tuple[str, str], list[torch.Tensor]], list[torch.Tensor], list[str]]:
+    """Per-sample predictions, metric values, targets and group keys of every rank, concatenated in rank order."""
+    local = (
+        {k: [torch.cat(v)] for k, v in set_preds.items() if v},
+        {k: [torch.cat(v)] for k, v in sample_vals.items() if v},
+        [torch.cat(targets)] if targets else [],
+        list(groups),
+    )
+    all_preds: dict[str, list[torch.Tensor]] = defaultdict(list)
+    all_vals: dict[tuple[str, str], list[torch.Tensor]] = defaultdict(list)
+    all_targets: list[torch.Tensor] = []
+    all_groups: list[str] = []
+    for preds, vals, tgts, grps in all_gather_objects(local):
+        for k, v in preds.items():
+            all_preds[k].extend(v)
+        for k, v in vals.items():
+            all_vals[k].extend(v)
+        all_targets.extend(tgts)
+        all_groups.extend(grps)
+    return all_preds, all_vals, all_targets, all_groups
+
+
 class Evaluator:
     """Runs the distiller's evaluated models over a loader and computes the recipe's metrics.
 
     Set metrics (SRCC, PLCC …) see all predictions of the split at once; sample metrics (PSNR, top-1 …) are
     averaged over samples. With ``group_by`` set, each metric is also computed within each value of
-    ``batch["meta"][group_by]``.
+    ``batch["meta"][group_by]``. Under ``torch.distributed`` every rank passes the batches of its own contiguous shard
+    (:class:`~distill.engine.distributed.ShardSampler`, in rank order) and :meth:`evaluate` gathers the per-sample
+    values of all ranks before computing any metric, so every rank returns the single-process numbers.
     """
 
     def __init__(
@@ -92,6 +122,8 @@ class Evaluator:
                             sample_vals[(role, name)].append(vals.detach().double().reshape(-1).cpu())
         finally:
             distiller.train(was_training)
+        if is_distributed():  # every rank evaluated a contiguous shard: gather all of them, in rank order
+            set_preds, sample_vals, targets, groups = _gather(set_preds, sample_vals, targets, groups)
         roles = list(dict.fromkeys([*set_preds, *(r for r, _ in sample_vals)]))
         return {role: self._compute(role, set_preds, sample_vals, targets, groups) for role in roles}
 

@@ -15,7 +15,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +29,14 @@ from tqdm import tqdm
 
 from distill.config import EvalConfig, OptimConfig, TrainConfig
 from distill.distillers.base import Distiller
+from distill.engine import distributed as dist_utils
 from distill.engine.checkpoint import (
     CHECKPOINT_FORMAT,
     MODEL_FORMAT,
     atomic_save,
     load_checkpoint,
     preserved_rng,
+    remove_stale_temp_files,
     rng_state,
     set_rng_state,
 )
@@ -42,10 +44,21 @@ from distill.engine.evaluator import Evaluator, Results, move_to
 from distill.engine.optim import build_optimizer
 from distill.engine.run_log import RunLogger
 from distill.engine.schedules import Schedule
+from distill.engine.teacher_cache import TeacherOutputs
+from distill.engine.teacher_cache import prepare as prepare_teacher_cache
 from distill.errors import CheckpointError, DistillError, NonFiniteLossError, RecipeError, check_names
 
 # Recipe keys that may change between a run and its resume without changing the result.
-RESUME_SAFE_KEYS = ("train.progress", "train.num_workers", "train.log_every", "output", "source", "description")
+RESUME_SAFE_KEYS = (
+    "train.progress",
+    "train.num_workers",
+    "train.log_every",
+    "train.find_unused_parameters",
+    "train.teacher_cache_dir",
+    "output",
+    "source",
+    "description",
+)
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -73,23 +86,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-class _EpochBatches(Sampler[list[int]]):
-    """The batches of one epoch: a permutation seeded by (seed, epoch), optionally skipping finished batches."""
-
-    def __init__(self, n: int, batch_size: int, seed: int, epoch: int, drop_last: bool, skip: int = 0) -> None:
-        g = torch.Generator()
-        g.manual_seed(seed * 1_000_003 + epoch)
-        order = torch.randperm(n, generator=g).tolist()
-        stop = n - n % batch_size if drop_last else n
-        self.batches = [order[i : i + batch_size] for i in range(0, stop, batch_size)][skip:]
-
-    def __iter__(self) -> Iterator[list[int]]:
-        return iter(self.batches)
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-
 @dataclass
 class RunResult:
     """What :meth:`Trainer.fit` returns: the selected results and where the run's files are."""
@@ -100,6 +96,7 @@ class RunResult:
     out_dir: Path | None
     history: list[dict[str, Any]] = field(default_factory=list)
     skipped_steps: int = 0
+    corrupt_skipped: dict[str, list[str]] = field(default_factory=dict)  # split → corrupt files skipped
 
     def metric(self, split: str, role: str, name: str, group: str | None = None) -> float:
         """One number: e.g. ``result.metric("test", "student", "srcc")``."""
@@ -142,9 +139,15 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.recipe = recipe
         self.tensorboard = tensorboard
-        self.device = resolve_device(config.device)
+        self.dist = dist_utils.init_distributed(resolve_device(config.device))
+        self.device = self.dist.device
         if (config.epochs is None) == (config.iterations is None):
             raise RecipeError("train: set exactly one of epochs or iterations")
+        if config.batch_size % self.dist.world_size:
+            raise RecipeError(
+                f"train.batch_size: {config.batch_size} is the global batch and must be divisible by the "
+                f"{self.dist.world_size} processes; change it or --nproc_per_node"
+            )
         if len(train_set) < config.batch_size and config.drop_last:  # type: ignore[arg-type]
             raise DistillError(
                 f"the training split has {len(train_set)} samples, fewer than one batch of {config.batch_size}; "  # type: ignore[arg-type]
@@ -161,6 +164,12 @@ class Trainer:
         self.optim_cfg = {g: optim[g] for g in groups}
         self.optimizers = {g: build_optimizer(params, optim[g]) for g, params in groups.items()}
         self.group_params = groups
+        self.ddp: nn.Module | None = None
+        if self.dist.enabled:
+            find_unused = config.find_unused_parameters
+            if find_unused is None:
+                find_unused = bool(getattr(distiller, "has_stochastic_paths", False))
+            self.ddp = dist_utils.wrap_ddp(distiller, self.dist, find_unused, config.sync_batchnorm)
         self.steps_per_epoch = self._steps_per_epoch()
         self.total_steps = config.iterations or config.epochs * self.steps_per_epoch  # type: ignore[operator]
         self.schedules = {
@@ -177,11 +186,12 @@ class Trainer:
         self.skipped = 0
         self.history: list[dict[str, Any]] = []
         self.selected: dict[str, Any] = {"step": -1, "score": None, "results": {}}
+        self.teacher_outputs: TeacherOutputs | None = None  # cached frozen-teacher outputs (teacher_cache.py)
 
     # ------------------------------------------------------------------------------------------------ set-up bits
     def _steps_per_epoch(self) -> int:
-        n, bs = len(self.train_set), self.config.batch_size  # type: ignore[arg-type]
-        return n // bs if self.config.drop_last else math.ceil(n / bs)
+        n = len(self.train_set)  # type: ignore[arg-type]
+        return dist_utils.batches_per_epoch(n, self.config.batch_size, self.config.drop_last, self.dist.world_size)
 
     def _make_scaler(self) -> torch.amp.GradScaler | None:
         precision = self.config.precision
@@ -219,7 +229,7 @@ class Trainer:
     # --------------------------------------------------------------------------------------------------- fitting
     def fit(self, resume: bool = False) -> RunResult:
         """Train to the configured length (continuing from the last checkpoint when ``resume``)."""
-        seed_everything(self.config.seed, self.config.deterministic)
+        seed_everything(dist_utils.derived_seed(self.config.seed, self.dist.rank), self.config.deterministic)
         ckpt_path = self._checkpoint_path()
         if self.out_dir is not None:
             if ckpt_path is not None and ckpt_path.exists() and not resume:
@@ -228,12 +238,22 @@ class Trainer:
                     "another output folder with --out (nothing was overwritten)"
                 )
             if resume and (ckpt_path is None or not ckpt_path.exists()):
-                raise CheckpointError(f"{self.out_dir}: nothing to resume (no checkpoints/last.pt)")
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-        logger = RunLogger(self.out_dir, self.tensorboard)  # type: ignore[arg-type]
+                raise CheckpointError(
+                    f"{self.out_dir}: nothing to resume (no checkpoints/last.pt: the run stopped before its first "
+                    "checkpoint); start it again without --resume"
+                )
+            dist_utils.barrier()  # every rank has checked the folder before rank 0 writes to it
+            if self.dist.is_main:
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+                remove_stale_temp_files(self.out_dir, self.out_dir / "checkpoints")  # left by a killed write
+        # only rank 0 logs; the others get a logger that writes nowhere
+        logger = RunLogger(self.out_dir if self.dist.is_main else None, self.tensorboard)  # type: ignore[arg-type]
         if resume:
             self.load_state(load_checkpoint(ckpt_path, self.device))  # type: ignore[arg-type]
             logger.truncate_after(self.step)
+        else:  # records of an earlier attempt that died before its first checkpoint
+            logger.truncate_after(0)
+        self.teacher_outputs = prepare_teacher_cache(self)
         try:
             self._train(logger)
         finally:
@@ -245,7 +265,7 @@ class Trainer:
         bar = tqdm(
             total=self.total_steps,
             initial=self.step,
-            disable=not cfg.progress,
+            disable=not cfg.progress or not self.dist.is_main,
             dynamic_ncols=True,
             desc="train",
             file=sys.stderr,
@@ -258,13 +278,15 @@ class Trainer:
                     self.train_set.set_epoch(self.epoch)
                 if hasattr(self.train_set, "set_seed"):
                     self.train_set.set_seed(cfg.seed)
-                sampler = _EpochBatches(
+                sampler = dist_utils.EpochBatches(
                     len(self.train_set),  # type: ignore[arg-type]
                     cfg.batch_size,
                     cfg.seed,
                     self.epoch,
                     cfg.drop_last,
                     skip=self.step_in_epoch,
+                    rank=self.dist.rank,
+                    world=self.dist.world_size,
                 )
                 self.distiller.train()
                 for batch in self._loader(self.train_set, sampler):
@@ -299,16 +321,22 @@ class Trainer:
 
     def _train_step(self, batch: dict[str, Any]) -> dict[str, float] | None:
         batch = move_to(batch, self.device)
+        if self.teacher_outputs is not None:
+            batch = self.teacher_outputs.attach(batch)
         for group, opt in self.optimizers.items():
             lr = self.schedules[group].lr(self.step)
             for pg in opt.param_groups:
                 pg["lr"] = lr
         with self.autocast():
-            terms = self.distiller.training_step(batch)
+            terms = self.distiller.training_step(batch) if self.ddp is None else self._ddp_step(batch)
         if not terms:
             raise DistillError(f"{type(self.distiller).__name__}.training_step returned no loss terms")
         stacked = torch.stack([t.detach().float().reshape(()) for t in terms.values()])
-        values = stacked.tolist()
+        scale = 1.0
+        if self.ddp is None:
+            values = stacked.tolist()
+        else:  # global-batch means of the terms: every rank sees the same values and takes the same decisions
+            values, scale = self._global_values(stacked, batch)
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
         bad = [(name, v) for name, v in zip(terms, values) if not math.isfinite(v)]
@@ -328,6 +356,8 @@ class Trainer:
                 )
             return None
         total = sum(terms.values())
+        if scale != 1.0:  # DDP averages gradients over ranks; weight each rank by its share of the global batch
+            total = total * scale
         if self.scaler is not None:
             self.scaler.scale(total).backward()  # type: ignore[arg-type]
         else:
@@ -346,6 +376,28 @@ class Trainer:
             self.scaler.update()
         return dict(zip(terms, values))
 
+    def _ddp_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        assert self.ddp is not None
+        try:
+            return self.ddp(batch)
+        except RuntimeError as err:
+            if "find_unused_parameters" not in str(err):
+                raise
+            raise RecipeError(
+                f"train.find_unused_parameters: {type(self.distiller).__name__} left some trainable parameters "
+                "without a gradient in the previous step, which DistributedDataParallel must be told about; set "
+                "train.find_unused_parameters: true (or declare has_stochastic_paths = True on the distiller)"
+            ) from None
+
+    def _global_values(self, stacked: torch.Tensor, batch: dict[str, Any]) -> tuple[list[float], float]:
+        """Loss terms averaged over the global batch, and this rank's gradient weight ``n_local * world / n``."""
+        n_local = _batch_len(batch)
+        packed = torch.cat([stacked.double() * n_local, stacked.new_tensor([n_local], dtype=torch.float64)])
+        dist_utils.all_reduce_sum(packed)
+        n_total = float(packed[-1])
+        values = (packed[:-1] / n_total).tolist()
+        return values, n_local * self.dist.world_size / n_total
+
     def _train_record(self, losses: dict[str, float]) -> dict[str, Any]:
         return {
             "kind": "train",
@@ -360,9 +412,15 @@ class Trainer:
         """Evaluate the distiller's reported models on the named splits (all by default), RNG-neutrally."""
         out: dict[str, Results] = {}
         bs = self.config.eval_batch_size or self.config.batch_size
+        dist_utils.broadcast_buffers(self.distiller)  # every rank evaluates rank 0's BatchNorm statistics
         with preserved_rng():
             for split in splits or list(self.eval_sets):
-                loader = self._loader(self.eval_sets[split], batch_size=bs, shuffle=False)
+                ds = self.eval_sets[split]
+                if self.dist.enabled:  # a contiguous shard per rank; the evaluator gathers before any metric
+                    shard = dist_utils.ShardSampler(len(ds), self.dist.rank, self.dist.world_size)  # type: ignore[arg-type]
+                    loader = self._loader(ds, batch_size=bs, sampler=shard)
+                else:
+                    loader = self._loader(ds, batch_size=bs, shuffle=False)
                 out[split] = self.evaluator.evaluate(self.distiller, loader, self.device, self.autocast())
         return out
 
@@ -388,12 +446,13 @@ class Trainer:
         best = self.selected["score"]
         if best is None or (math.isfinite(score) and sign * score > sign * best):
             self.selected = {"step": self.step, "score": score, "results": results}
-            if self.out_dir is not None:
+            if self.out_dir is not None and self.dist.is_main:
                 atomic_save(self.export_state(), self.out_dir / "checkpoints" / "best_student.pt")
 
     # ----------------------------------------------------------------------------------------- checkpoints/resume
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue the run exactly."""
+        """Everything needed to continue the run exactly (a collective call when distributed)."""
+        rng = rng_state()
         return {
             "format": CHECKPOINT_FORMAT,
             "step": self.step,
@@ -403,20 +462,31 @@ class Trainer:
             "distiller": self.distiller.state_dict(),
             "optimizers": {g: o.state_dict() for g, o in self.optimizers.items()},
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "rng": rng_state(),
+            "rng": rng,
+            "world_size": self.dist.world_size,
+            # each rank's own global RNG stream (dropout, stochastic paths), restored rank by rank on resume
+            "rng_ranks": dist_utils.all_gather_objects(rng) if self.dist.enabled else None,
             "selected": self.selected,
             "recipe": self.recipe,
         }
 
     def save(self) -> None:
+        """Write ``checkpoints/last.pt`` atomically from rank 0; the other ranks wait until it is on disk."""
         path = self._checkpoint_path()
         if path is not None:
-            atomic_save(self.state_dict(), path)
+            dist_utils.broadcast_buffers(self.distiller)
+            state = self.state_dict()
+            if self.dist.is_main:
+                atomic_save(state, path)
+            dist_utils.barrier()
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`; refuses checkpoints of another model or an incompatible recipe."""
         if state.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"not a distill training checkpoint (format {state.get('format')!r})")
+            raise CheckpointError(
+                f"not a distill training checkpoint (format {state.get('format')!r}); --resume needs the "
+                "checkpoints/last.pt that a run wrote (student.pt holds the exported model only)"
+            )
         if self.recipe is not None and state.get("recipe") is not None:
             diff = recipe_differences(state["recipe"], self.recipe)
             if diff:
@@ -425,12 +495,13 @@ class Trainer:
                     + ", ".join(diff[:8])
                     + ". Resume with the original recipe, or start a new run with --out"
                 )
-        try:
-            self.distiller.load_state_dict(state["distiller"])
-        except RuntimeError as err:
+        mismatch = _state_mismatch(self.distiller.state_dict(), state["distiller"])
+        if mismatch:
             raise CheckpointError(
-                f"checkpoint does not fit this distiller's models: {str(err).splitlines()[0]}"
-            ) from None
+                f"checkpoint does not fit this distiller's models ({mismatch}); it was written by another model or "
+                "method: resume with the recipe it came from, or start a new run with --out"
+            )
+        self.distiller.load_state_dict(state["distiller"])
         for group, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][group])
         if self.scaler is not None and state.get("scaler"):
@@ -438,7 +509,12 @@ class Trainer:
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.step_in_epoch, self.skipped = int(state["step_in_epoch"]), int(state["skipped"])
         self.selected = state["selected"]
-        set_rng_state(state["rng"])
+        ranks = state.get("rng_ranks")
+        if ranks and len(ranks) == self.dist.world_size:
+            set_rng_state(ranks[self.dist.rank])
+        elif self.dist.is_main:
+            set_rng_state(state["rng"])
+        # else: another process count than the checkpoint's; ranks > 0 keep their fresh per-rank seeds
 
     def export_state(self) -> dict[str, Any]:
         """The deployable model alone, with the registry spec needed to rebuild it."""
@@ -463,7 +539,10 @@ class Trainer:
             history=self.history,
             skipped_steps=self.skipped,
         )
-        if self.out_dir is not None:
+        corrupt = self._corrupt_counts()
+        if corrupt:
+            result.corrupt_skipped = corrupt
+        if self.out_dir is not None and self.dist.is_main:
             best = self.out_dir / "checkpoints" / "best_student.pt"
             if self.evaluation.selection == "best_val" and best.exists():
                 atomic_save(load_checkpoint(best), self.out_dir / "student.pt")
@@ -473,6 +552,7 @@ class Trainer:
                 "selected_step": result.selected_step,
                 "steps": result.steps,
                 "skipped_steps": result.skipped_steps,
+                **({"corrupt_skipped": corrupt} if corrupt else {}),
                 "selection": self.evaluation.selection,
                 "results": result.results,
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -480,7 +560,45 @@ class Trainer:
             tmp = self.out_dir / ".results.json.tmp"
             tmp.write_text(json.dumps(summary, indent=2, default=float))
             os.replace(tmp, self.out_dir / "results.json")
+        dist_utils.barrier()  # the run's files are complete before any rank returns
         return result
+
+    def _corrupt_counts(self) -> dict[str, list[str]]:
+        """Corrupt files each dataset skipped (``on_corrupt: skip``), gathered from every rank."""
+        sets = {"train": self.train_set, **self.eval_sets}
+        local = {name: list(getattr(ds, "corrupt_files", None) or []) for name, ds in sets.items()}
+        merged: dict[str, list[str]] = {}
+        for part in dist_utils.all_gather_objects(local) if self.dist.enabled else [local]:
+            for name, files in part.items():
+                merged.setdefault(name, [])
+                merged[name].extend(f for f in files if f not in merged[name])
+        return {name: sorted(files) for name, files in merged.items() if files}
+
+
+def _state_mismatch(own: Mapping[str, torch.Tensor], theirs: Mapping[str, Any]) -> str:
+    """What keeps ``theirs`` from loading into a module whose state dict is ``own`` ("" when it fits)."""
+    missing = [k for k in own if k not in theirs]
+    unexpected = [k for k in theirs if k not in own]
+    shapes = [
+        f"{k} {tuple(theirs[k].shape)} vs {tuple(own[k].shape)}"
+        for k in own
+        if k in theirs and isinstance(theirs[k], torch.Tensor) and theirs[k].shape != own[k].shape
+    ]
+    parts = [
+        f"{len(missing)} missing keys, e.g. {missing[0]}" if missing else "",
+        f"{len(unexpected)} unexpected keys, e.g. {unexpected[0]}" if unexpected else "",
+        f"shape mismatch at {shapes[0]}" if shapes else "",
+    ]
+    return "; ".join(p for p in parts if p)
+
+
+def _batch_len(batch: dict[str, Any]) -> int:
+    """Number of samples in a collated batch (the leading dimension of its target, else of its input)."""
+    for key in ("target", "input"):
+        value = batch.get(key)
+        if isinstance(value, torch.Tensor) and value.ndim:
+            return int(value.shape[0])
+    raise DistillError("cannot tell the batch size: the batch has no 'target' or 'input' tensor")
 
 
 def recipe_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
