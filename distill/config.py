@@ -80,6 +80,8 @@ class TrainConfig:
     # multi-process (torchrun) only: batch_size above is the global batch, split across processes
     find_unused_parameters: bool | None = None  # DDP flag; None: the distiller's has_stochastic_paths
     sync_batchnorm: bool = False  # BatchNorm statistics over the global batch (CUDA only)
+    channels_last: bool = False  # models and 4-D inputs in channels_last memory format (faster convs on GPU)
+    compile: bool = False  # torch.compile the training step (the models' state-dict keys are unchanged)
     # outputs of frozen roles a distiller declares cacheable (engine/teacher_cache.py): auto | cached | online
     teacher_cache: Literal["auto", "cached", "online"] = "auto"
     teacher_cache_dir: str | None = None  # default: <out_dir>/teacher_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -253,3 +254,29 @@ def test_cuda_training_with_amp(precision, tmp_path):
     assert next(t.distiller.parameters()).is_cuda
     assert result.steps == t.total_steps and set(result.results["test"]) == {"teacher", "student"}
     assert all(torch.isfinite(p).all() for p in t.distiller.parameters())
+
+
+def _trained_weights(**train: Any) -> tuple[dict[str, torch.Tensor], Trainer]:
+    seed_everything(0)
+    d = Supervised({"student": TinyRegressor(dropout=0)})
+    cfg = TrainConfig(iterations=3, batch_size=4, progress=False, **train)
+    trainer = Trainer(d, ToyIQA(8), {"test": ToyIQA(8)}, optim={"student": OptimConfig()}, config=cfg)
+    trainer.fit()
+    return {k: v.detach().clone() for k, v in d.state_dict().items()}, trainer
+
+
+def test_channels_last_trains_the_same_model_in_the_other_layout():
+    plain, _ = _trained_weights()
+    fast, trainer = _trained_weights(channels_last=True)
+    conv = trainer.distiller.models["student"].conv.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    assert plain.keys() == fast.keys()
+    assert all(torch.allclose(plain[k], fast[k], atol=1e-6) for k in plain)
+
+
+@pytest.mark.slow
+def test_compiled_step_trains_the_same_model_and_keeps_state_dict_keys():
+    plain, _ = _trained_weights()
+    compiled, _ = _trained_weights(compile=True)
+    assert plain.keys() == compiled.keys()  # no `_orig_mod.` prefixes: checkpoints stay loadable without compile
+    assert all(torch.allclose(plain[k], compiled[k], atol=1e-5) for k in plain)

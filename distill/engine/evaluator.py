@@ -29,6 +29,19 @@ def move_to(batch: Any, device: torch.device) -> Any:
     return batch
 
 
+def channels_last(batch: Any) -> Any:
+    """Every 4-D floating tensor of a (nested) batch in ``torch.channels_last`` memory format."""
+    if isinstance(batch, torch.Tensor):
+        if batch.ndim == 4 and batch.is_floating_point():
+            return batch.contiguous(memory_format=torch.channels_last)
+        return batch
+    if isinstance(batch, Mapping):
+        return {k: channels_last(v) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)) and any(isinstance(v, (torch.Tensor, Mapping, list, tuple)) for v in batch):
+        return type(batch)(channels_last(v) for v in batch)
+    return batch
+
+
 def _as_keys(values: Any) -> list[str]:
     if isinstance(values, torch.Tensor):
         values = values.tolist()
@@ -83,6 +96,7 @@ class Evaluator:
         self.metric_args = {k: dict(v) for k, v in (metric_args or {}).items()}
         self.group_by = group_by
         self.roles = tuple(roles) if roles else None
+        self.channels_last = False  # the trainer sets it from train.channels_last
         self.has_set_metrics = any(m.kind == "set" for m in self.metrics.values())
 
     @torch.no_grad()
@@ -103,6 +117,8 @@ class Evaluator:
         try:
             for batch in batches:
                 batch = move_to(batch, device)
+                if self.channels_last:
+                    batch = channels_last(batch)
                 with autocast or nullcontext():
                     outputs = distiller.eval_outputs(batch)
                 target = batch["target"]

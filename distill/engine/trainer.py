@@ -15,7 +15,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +40,7 @@ from distill.engine.checkpoint import (
     rng_state,
     set_rng_state,
 )
-from distill.engine.evaluator import Evaluator, Results, move_to
+from distill.engine.evaluator import Evaluator, Results, channels_last, move_to
 from distill.engine.optim import build_optimizer
 from distill.engine.run_log import RunLogger
 from distill.engine.schedules import Schedule
@@ -54,6 +54,8 @@ RESUME_SAFE_KEYS = (
     "train.num_workers",
     "train.log_every",
     "train.find_unused_parameters",
+    "train.channels_last",
+    "train.compile",
     "train.teacher_cache_dir",
     "output",
     "source",
@@ -161,6 +163,8 @@ class Trainer:
             extra_label="not trained by this distiller",
         )
         self.distiller.to(self.device)
+        if config.channels_last:
+            self.distiller.to(memory_format=torch.channels_last)
         self.optim_cfg = {g: optim[g] for g in groups}
         self.optimizers = {g: build_optimizer(params, optim[g]) for g, params in groups.items()}
         self.group_params = groups
@@ -170,6 +174,12 @@ class Trainer:
             if find_unused is None:
                 find_unused = bool(getattr(distiller, "has_stochastic_paths", False))
             self.ddp = dist_utils.wrap_ddp(distiller, self.dist, find_unused, config.sync_batchnorm)
+        self._step_fn: Callable[[dict[str, Any]], dict[str, torch.Tensor]] = distiller.training_step
+        if config.compile:  # compiles the step, not the modules: checkpoints keep the models' own keys
+            if self.ddp is not None:
+                self.ddp = torch.compile(self.ddp)  # type: ignore[assignment]
+            else:
+                self._step_fn = torch.compile(distiller.training_step)  # type: ignore[assignment]
         self.steps_per_epoch = self._steps_per_epoch()
         self.total_steps = config.iterations or config.epochs * self.steps_per_epoch  # type: ignore[operator]
         self.schedules = {
@@ -179,6 +189,7 @@ class Trainer:
         self.evaluator = Evaluator(
             self.evaluation.metrics, self.evaluation.metric_args, self.evaluation.group_by, self.evaluation.models
         )
+        self.evaluator.channels_last = config.channels_last
         self.scaler = self._make_scaler()
         self.step = 0
         self.epoch = 0
@@ -321,6 +332,8 @@ class Trainer:
 
     def _train_step(self, batch: dict[str, Any]) -> dict[str, float] | None:
         batch = move_to(batch, self.device)
+        if self.config.channels_last:
+            batch = channels_last(batch)
         if self.teacher_outputs is not None:
             batch = self.teacher_outputs.attach(batch)
         for group, opt in self.optimizers.items():
@@ -328,7 +341,7 @@ class Trainer:
             for pg in opt.param_groups:
                 pg["lr"] = lr
         with self.autocast():
-            terms = self.distiller.training_step(batch) if self.ddp is None else self._ddp_step(batch)
+            terms = self._step_fn(batch) if self.ddp is None else self._ddp_step(batch)
         if not terms:
             raise DistillError(f"{type(self.distiller).__name__}.training_step returned no loss terms")
         stacked = torch.stack([t.detach().float().reshape(()) for t in terms.values()])
