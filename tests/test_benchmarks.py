@@ -76,3 +76,13 @@ def test_distiller_overhead_compares_engine_and_hand_loops_on_recipes(tmp_path, 
     assert all(r["same_weights"] and r["ratio"] > 0 for r in out["recipes"])
     assert len(list(tmp_path.iterdir())) == 1  # both recipes read one shared synthetic set
     assert out["mrkd_vs_single"] > 1.0 and "MRKD step / single-model step" in capsys.readouterr().out
+
+
+def test_gpu_path_skips_cleanly_without_cuda(monkeypatch, capsys):
+    import torch
+
+    from benchmarks.gpu_path import main as gpu_path
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert "skipped" in gpu_path(["--quick"])
+    assert "no CUDA device" in capsys.readouterr().out
