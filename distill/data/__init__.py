@@ -6,7 +6,7 @@ Importing this package registers the built-in datasets (``DATASETS``: kadid10k, 
 
 from __future__ import annotations
 
-from distill.data import distortions, distortions_tid, images, iqa, kadid, livec, splits, synthetic, tid2013
+from distill.data import distortions, distortions_tid, images, iqa, kadid, livec, splits, sr, synthetic, tid2013
 from distill.data.base import SeededDataset
 from distill.data.distortion_classes import DistortionClasses  # noqa: F401  (registers "distortion_classes")
 from distill.data.distortions import KADID_TYPES, apply_distortion
@@ -16,15 +16,19 @@ from distill.data.iqa import IQADataset
 from distill.data.kadid import Kadid10k
 from distill.data.livec import LiveChallenge
 from distill.data.splits import split_indices
+from distill.data.sr import DIV2K, SRBenchmark, SRDataset
 from distill.data.synthetic import write_synthetic_kadid, write_synthetic_livec, write_synthetic_tid2013
 from distill.data.tid2013 import Tid2013
 
 __all__ = [
+    "DIV2K",
     "KADID_TYPES",
     "TID_TYPES",
     "IQADataset",
     "Kadid10k",
     "LiveChallenge",
+    "SRBenchmark",
+    "SRDataset",
     "SeededDataset",
     "Tid2013",
     "apply_distortion",
@@ -38,6 +42,7 @@ __all__ = [
     "save_rgb",
     "split_indices",
     "splits",
+    "sr",
     "synthetic",
     "tid2013",
     "tid_distortion",

@@ -2,7 +2,20 @@
 
 from distill.distillers.base import Distiller
 from distill.distillers.kd import LogitsKD
+from distill.distillers.mipkd import MiPKD
 from distill.distillers.mrkd import MRKD
+from distill.distillers.sr_baselines import SRFAKD, SRAttention, SRFitNet, SRLogitsKD, SRSupervised
 from distill.distillers.supervised import Supervised
 
-__all__ = ["MRKD", "Distiller", "LogitsKD", "Supervised"]
+__all__ = [
+    "MRKD",
+    "SRFAKD",
+    "Distiller",
+    "LogitsKD",
+    "MiPKD",
+    "SRAttention",
+    "SRFitNet",
+    "SRLogitsKD",
+    "SRSupervised",
+    "Supervised",
+]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from distill.losses import functional
+from distill.losses import feature, functional
+from distill.losses.feature import attention_transfer, fakd, fitnet
 from distill.losses.functional import hinton_kd, l1, mse, soft_target_ce
 
-__all__ = ["functional", "hinton_kd", "l1", "mse", "soft_target_ce"]
+__all__ = ["attention_transfer", "fakd", "feature", "fitnet", "functional", "hinton_kd", "l1", "mse", "soft_target_ce"]
