@@ -44,7 +44,7 @@ from distill.distillers import MiPKD, SRLogitsKD
 from distill.distillers.base import Distiller
 from distill.engine.checkpoint import preserved_rng
 from distill.models.sr import edsr
-from distill.profile import _LiveStorageBytes
+from distill.profile import LiveTensorBytes
 
 DEFAULTS: dict[str, Any] = {
     "teacher_feat": 64,
@@ -168,7 +168,7 @@ def peak_step_memory(distiller: Distiller, batch: dict[str, torch.Tensor]) -> in
         return int(torch.cuda.max_memory_allocated(device))
     state = [t for s in optimizer.state.values() for t in s.values() if isinstance(t, torch.Tensor)]
     resident = [*distiller.parameters(), *distiller.buffers(), *state, *batch.values()]
-    tracker = _LiveStorageBytes(resident)
+    tracker = LiveTensorBytes(resident)
     with tracker:
         _step(distiller, optimizer, batch)
     seen = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in resident}

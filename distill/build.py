@@ -65,7 +65,8 @@ class Run:
         ds = self.eval_sets[split]
         spec = self.recipe.data.eval[split]
         synthetic = getattr(ds, "is_synthetic", False)
-        kind = "SYNTHETIC (objective pseudo-labels, not human scores)" if synthetic else "real"
+        note = getattr(ds, "synthetic_note", "a synthetic stand-in, not the real dataset")
+        kind = f"SYNTHETIC ({note})" if synthetic else "real"
         split_args = {k: v for k, v in spec.args.items() if k.startswith("split") or k.endswith("fraction")}
         ev = self.recipe.eval
         selection = "last evaluation" if ev.selection == "last" else f"best {ev.select_split} {ev.select_metric}"

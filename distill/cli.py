@@ -92,10 +92,13 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from distill.deploy import predict_to_csv
+    from distill.deploy import predict
 
-    out = predict_to_csv(args.checkpoint, args.inputs, args.out, batch_size=args.batch_size, device=args.device)
-    print(f"wrote {out}")
+    task, out = predict(
+        args.checkpoint, args.inputs, args.out, args.batch_size, args.device, self_ensemble=args.self_ensemble
+    )
+    what = {"iqa": "path,score", "sr": "one PNG per image", "classify": "path,label,probability"}[task]
+    print(f"wrote {out} ({what})")
     return 0
 
 
@@ -164,10 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("out", help="folder to write")
     data.add_argument("--set", action="append", metavar="KEY=VALUE", help="writer option, e.g. n_refs=8")
     data.set_defaults(fn=_cmd_data)
-    pred = sub.add_parser("predict", help="score images with a trained student (IQA: CSV of path,score)")
+    pred = sub.add_parser(
+        "predict", help="run a trained student on images: IQA scores / classes to CSV, SR upscaled PNGs"
+    )
     pred.add_argument("checkpoint", help="student.pt or checkpoints/last.pt of a run")
     pred.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
-    pred.add_argument("--out", default="predictions.csv", help="CSV file to write (default predictions.csv)")
+    pred.add_argument(
+        "--out", help="CSV file (IQA, classification; default predictions.csv) or folder (SR; default predictions/)"
+    )
+    pred.add_argument("--self-ensemble", action="store_true", help="SR: average the 8 flips/rotations")
     pred.add_argument("--batch-size", type=int, default=16)
     pred.add_argument("--device", default="cpu")
     pred.set_defaults(fn=_cmd_predict)

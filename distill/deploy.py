@@ -109,18 +109,110 @@ def score_images(
     return scores
 
 
-def predict_to_csv(checkpoint: str | Path, inputs: Sequence[str], out: str | Path, **kw: Any) -> Path:
-    """Score every input image with the checkpoint's student and write ``path,score`` rows to ``out``."""
+Task = Literal["iqa", "sr", "classify"]
+
+
+def model_task(model: nn.Module) -> Task:
+    """What a deployable model does: score quality (``iqa``), upscale (``sr``) or classify (``classify``)."""
+    from distill.models.iqa import IQAModel
+
+    if isinstance(model, IQAModel):
+        return "iqa"
+    try:
+        from distill.models.sr import sr_family
+
+        sr_family(model)
+        return "sr"
+    except TypeError:
+        pass
+    if getattr(model, "num_classes", None) is not None:
+        return "classify"
+    raise DistillError(f"distill predict does not know what a {type(model).__name__} predicts (IQA, SR, classifier)")
+
+
+@torch.no_grad()
+def upscale_images(
+    model: nn.Module,
+    paths: Sequence[Path],
+    out_dir: str | Path,
+    device: str = "cpu",
+    self_ensemble: bool = False,
+    progress: bool = True,
+) -> list[Path]:
+    """Super-resolve each image (one at a time: sizes differ) and write ``<out_dir>/<stem>.png``; returns the files."""
+    from distill.data.images import save_rgb
+    from distill.models.sr import super_resolve
+
+    out_dir = Path(out_dir)
+    if len({p.stem for p in paths}) < len(paths):
+        raise DataError(f"inputs share file names, so their outputs in {out_dir} would overwrite each other")
+    model = model.to(device)
+    written = []
+    for path in tqdm(paths, desc="upscale", disable=not progress):
+        sr = super_resolve(model, load_rgb(path)[None].to(device), self_ensemble=self_ensemble)
+        written.append(save_rgb(sr[0].clamp(0, 1).cpu(), out_dir / f"{path.stem}.png"))
+    return written
+
+
+def predict(
+    checkpoint: str | Path,
+    inputs: Sequence[str],
+    out: str | Path | None = None,
+    batch_size: int = 16,
+    device: str = "cpu",
+    self_ensemble: bool = False,
+    progress: bool = True,
+) -> tuple[Task, Path]:
+    """Run the checkpoint's student on images: a CSV for IQA/classification, a folder of PNGs for SR."""
     model, _ = load_deployable(checkpoint)
+    task = model_task(model)
     paths = expand_inputs(inputs)
-    scores = score_images(model, paths, **kw)
-    out = Path(out)
+    if task == "sr":
+        out_dir = Path(out or "predictions")
+        if out_dir.suffix.lower() == ".csv":
+            raise DataError(f"--out {out_dir}: an SR student writes images; give a folder")
+        upscale_images(model, paths, out_dir, device, self_ensemble, progress)
+        return task, out_dir
+    out = Path(out or "predictions.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
+    if task == "iqa":
+        rows = [[str(p), f"{s:.6f}"] for p, s in zip(paths, score_images(model, paths, batch_size, device, progress))]
+        header = ["path", "score"]
+    else:
+        labels, probs = classify_images(model, paths, batch_size, device, progress)
+        names = getattr(model, "class_names", None)
+        rows = [[str(p), names[k] if names else str(k), f"{q:.6f}"] for p, k, q in zip(paths, labels, probs)]
+        header = ["path", "label", "probability"]
     with out.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["path", "score"])
-        writer.writerows([str(p), f"{s:.6f}"] for p, s in zip(paths, scores))
-    return out
+        writer.writerow(header)
+        writer.writerows(rows)
+    return task, out
+
+
+@torch.no_grad()
+def classify_images(
+    model: nn.Module, paths: Sequence[Path], batch_size: int = 16, device: str = "cpu", progress: bool = True
+) -> tuple[list[int], list[float]]:
+    """Top-1 class index and its softmax probability per image; images of equal size are batched, order kept."""
+    model = model.to(device)
+    labels, probs = [0] * len(paths), [0.0] * len(paths)
+    batch: list[tuple[int, torch.Tensor]] = []
+
+    def flush() -> None:
+        p = torch.softmax(model(torch.stack([t for _, t in batch]).to(device)).float(), dim=1).max(dim=1)
+        for (i, _), k, q in zip(batch, p.indices.tolist(), p.values.tolist()):
+            labels[i], probs[i] = k, q
+        batch.clear()
+
+    for i, path in enumerate(tqdm(paths, desc="classify", disable=not progress)):
+        img = load_rgb(path)
+        if batch and (len(batch) == batch_size or batch[0][1].shape != img.shape):
+            flush()
+        batch.append((i, img))
+    if batch:
+        flush()
+    return labels, probs
 
 
 ExportFormat = Literal["torchscript", "pt2", "onnx"]

@@ -71,8 +71,13 @@ def count_flops(model: nn.Module, example: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
-class _LiveStorageBytes(TorchDispatchMode):
-    """Tracks the bytes of every tensor storage created inside the mode while it is alive; keeps the peak."""
+class LiveTensorBytes(TorchDispatchMode):
+    """Peak bytes of the CPU tensor storages created inside the mode (``with LiveTensorBytes(resident) as t: …``).
+
+    Every storage an operator returns is counted from its creation until it is freed; ``resident`` tensors (weights,
+    inputs) and storages that existed before are not counted. ``t.peak`` is the high-water mark, ``t.live`` what is
+    still alive. Works for forward passes and whole training steps (autograd's saved tensors included).
+    """
 
     def __init__(self, resident: Sequence[Tensor] = ()) -> None:
         super().__init__()
@@ -115,7 +120,7 @@ def peak_forward_memory(model: nn.Module, example: torch.Tensor) -> int:
         torch.cuda.synchronize(example.device)
         return int(torch.cuda.max_memory_allocated(example.device))
     tensors = [*model.parameters(), *model.buffers(), example]
-    tracker = _LiveStorageBytes(tensors)
+    tracker = LiveTensorBytes(tensors)
     with torch.inference_mode(), tracker:
         out = model(example)
     del out

@@ -58,3 +58,50 @@ def test_export_reproduces_the_checkpoint(run_dir, fmt, capsys):
 def test_onnx_without_its_packages_says_what_to_install(run_dir, capsys):
     assert main(["export", str(run_dir / "run" / "student.pt"), "--format", "onnx"]) == 2
     assert "pip install onnx onnxruntime" in capsys.readouterr().err
+
+
+@pytest.fixture()
+def sr_student(tmp_path):
+    from distill.build import build_model
+    from distill.config import ComponentSpec
+    from distill.engine.checkpoint import MODEL_FORMAT
+
+    torch.manual_seed(0)
+    model = build_model(ComponentSpec("edsr", {"num_feat": 8, "num_block": 1, "upscale": 2}))
+    path = tmp_path / "sr_student.pt"
+    state = {k: v.detach() for k, v in model.state_dict().items()}
+    torch.save({"format": MODEL_FORMAT, "role": "student", "model": model.distill_spec, "state_dict": state}, path)
+    return path, model.eval()
+
+
+def test_predict_with_an_sr_student_writes_one_upscaled_png_per_image(sr_student, tmp_path, capsys):
+    from distill.data.images import load_rgb, save_rgb
+
+    path, model = sr_student
+    images = tmp_path / "lr"
+    for i in range(3):
+        save_rgb(torch.rand(3, 10 + i, 12), images / f"img{i}.png")
+    out = tmp_path / "sr_out"
+    assert main(["predict", str(path), str(images), "--out", str(out)]) == 0
+    assert "one PNG per image" in capsys.readouterr().out
+    written = sorted(out.iterdir())
+    assert [p.name for p in written] == ["img0.png", "img1.png", "img2.png"]
+    lr = load_rgb(images / "img1.png")
+    sr = load_rgb(out / "img1.png")
+    assert sr.shape == (3, 22, 24)  # x2
+    expected = model(lr[None])[0].clamp(0, 1)
+    assert (sr - expected).abs().max() <= 1 / 255 + 1e-6  # equal up to 8-bit rounding
+
+
+def test_predict_sr_refuses_a_csv_target(sr_student, tmp_path, capsys):
+    from distill.data.images import save_rgb
+
+    path, _ = sr_student
+    save_rgb(torch.rand(3, 8, 8), tmp_path / "a.png")
+    assert main(["predict", str(path), str(tmp_path / "a.png"), "--out", str(tmp_path / "x.csv")]) == 2
+    assert "writes images; give a folder" in capsys.readouterr().err
+
+
+def test_export_of_an_sr_student_reproduces_it(sr_student, tmp_path):
+    path, _ = sr_student
+    assert main(["export", str(path), "--format", "torchscript", "--out", str(tmp_path / "sr.ts"), "--size", "16"]) == 0

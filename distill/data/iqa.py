@@ -86,6 +86,8 @@ class IQADataset(SeededDataset):
     key: ClassVar[str] = "iqa"
     #: the official dataset name (``"KADID-10k"``)
     title: ClassVar[str] = "IQA dataset"
+    #: What the captions say about a synthetic stand-in of this layout.
+    synthetic_note: ClassVar[str] = "objective pseudo-MOS, not human scores"
     #: :attr:`label_kind` of the real dataset
     human_label_kind: ClassVar[str] = "MOS (human)"
     #: type code → name

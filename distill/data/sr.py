@@ -82,6 +82,8 @@ class SRDataset(SeededDataset):
     """
 
     title: ClassVar[str] = "SR dataset"
+    #: What the captions say about a synthetic stand-in of this layout.
+    synthetic_note: ClassVar[str] = "HR crops of scikit-image's photos with bicubic LR, not the real images"
 
     def __init__(
         self,
