@@ -14,6 +14,7 @@ from pathlib import Path
 
 from distill import __version__
 from distill.errors import DistillError, one_line
+from distill.registry import REGISTRIES
 
 
 def _cmd_repeats(args: argparse.Namespace) -> int:
@@ -159,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(fn=_cmd_run)
 
     lst = sub.add_parser("list", help="list registered components")
-    lst.add_argument("kind", nargs="?", help="distillers, models, datasets, losses, metrics, distortions, writers")
+    lst.add_argument("kind", nargs="?", help=f"one of: {', '.join(REGISTRIES)}")
     lst.set_defaults(fn=_cmd_list)
 
     data = sub.add_parser("data", help="write a synthetic dataset in an official layout")

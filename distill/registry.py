@@ -119,6 +119,7 @@ LOSSES: Registry[Any] = Registry("loss")
 METRICS: Registry[Any] = Registry("metric")
 DISTORTIONS: Registry[Any] = Registry("distortion")
 WRITERS: Registry[Any] = Registry("synthetic dataset writer")
+DEGRADATIONS: Registry[Any] = Registry("degradation")
 
 REGISTRIES: dict[str, Registry[Any]] = {
     "distillers": DISTILLERS,
@@ -128,6 +129,7 @@ REGISTRIES: dict[str, Registry[Any]] = {
     "metrics": METRICS,
     "distortions": DISTORTIONS,
     "writers": WRITERS,
+    "degradations": DEGRADATIONS,
 }
 
 _BUILTIN_MODULES = (

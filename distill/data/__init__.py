@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from distill.data import distortions, distortions_tid, images, iqa, kadid, livec, splits, sr, synthetic, tid2013
 from distill.data.base import SeededDataset
+from distill.data.cub import CUB200, CUB200Paired
 from distill.data.distortion_classes import DistortionClasses  # noqa: F401  (registers "distortion_classes")
 from distill.data.distortions import KADID_TYPES, apply_distortion
 from distill.data.distortions_tid import TID_TYPES, tid_distortion
@@ -21,9 +22,11 @@ from distill.data.synthetic import write_synthetic_kadid, write_synthetic_livec,
 from distill.data.tid2013 import Tid2013
 
 __all__ = [
+    "CUB200",
     "DIV2K",
     "KADID_TYPES",
     "TID_TYPES",
+    "CUB200Paired",
     "IQADataset",
     "Kadid10k",
     "LiveChallenge",

@@ -1,6 +1,8 @@
 """Model zoo; each model registers itself in :data:`~distill.registry.MODELS`."""
 
+from distill.models.classification import ImageClassifier, resnet_classifier, vgg16, vgg_m
 from distill.models.iqa import DBCNN, SCNN, HyperIQA, IQAModel, ResNetRegressor
+from distill.models.router import QualityPredictor, RoutedClassifier, routed_classifier
 from distill.models.sr import StagedView, edsr, rcan, swinir
 
 __all__ = [
@@ -8,9 +10,16 @@ __all__ = [
     "SCNN",
     "HyperIQA",
     "IQAModel",
+    "ImageClassifier",
+    "QualityPredictor",
     "ResNetRegressor",
+    "RoutedClassifier",
     "StagedView",
     "edsr",
     "rcan",
+    "resnet_classifier",
+    "routed_classifier",
     "swinir",
+    "vgg16",
+    "vgg_m",
 ]
