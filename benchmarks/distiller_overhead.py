@@ -11,7 +11,10 @@ quickstarts), two loops train the same distiller from the same initial weights o
   group), the group's learning rate set each step from the same closed-form schedule, ``distiller.training_step``
   for the loss terms, ``zero_grad`` / ``backward`` / per-group ``clip_grad_norm_`` / ``step``.
 
-Both read the recipe's own dataset (synthetic stand-in written under ``--data``) with ``num_workers=0``. The window
+Both read the recipe's own dataset (synthetic stand-in written under ``--data``) with ``num_workers=0``; models are
+built without their ``pretrained`` files (cost does not depend on the weights) and CQD's teacher runs online, so
+both loops do the same per-step work (the cached path has its own benchmark, ``cqd_cache_speed``). Every item is
+read once before timing, so datasets with in-memory caches are equally warm for both loops. The window
 of a run starts when the first item of batch ``warmup`` is fetched and ends when the loop returns; rounds alternate
 which loop goes first. Printed per recipe: seconds per step of each loop (median over rounds), **engine / hand**
 (target ≤ 1.03) and whether both ended with the same weights (bit-identical on CPU with deterministic kernels;
@@ -110,8 +113,10 @@ def run_hand(recipe: Recipe, data: Stamped, batches: list[list[int]]) -> tuple[f
         data.set_epoch(0)
     if hasattr(data, "set_seed"):
         data.set_seed(cfg.seed)
-    loader = DataLoader(data, batch_sampler=batches, num_workers=0)
+    # a private generator, like the engine's: creating the iterator must not draw from the global RNG
+    loader = DataLoader(data, batch_sampler=batches, num_workers=0, generator=torch.Generator())
     distiller.train()
+    torch.manual_seed(cfg.seed)  # like Trainer.fit: the training steps' random draws start from the run seed
     data.fetches = []
     for step, batch in enumerate(loader):
         for g, opt in optims.items():
@@ -134,9 +139,12 @@ def bench_recipe(
     """Both loops on one recipe; ``extra`` are further ``--set`` overrides (e.g. a smaller synthetic set)."""
     overrides = [
         f"train.iterations={warmup + steps}", "train.epochs=null", "train.num_workers=0", "train.progress=false",
-        "train.deterministic=true", "train.device=cpu", "train.precision=fp32", *extra,
+        "train.deterministic=true", "train.device=cpu", "train.precision=fp32", "train.teacher_cache=online", *extra,
     ]  # fmt: skip
     recipe, _ = load_recipe(path, overrides)
+    for spec in recipe.models.values():  # cost does not depend on the weights: no teacher run needed
+        if "pretrained" in spec.args:
+            spec.args["pretrained"] = None
     if recipe.data.synthetic is not None:  # recipes on the same synthetic set share one copy
         args = json.dumps(recipe.data.synthetic.args, sort_keys=True).encode()
         recipe.data.root = str(data_dir / f"{recipe.data.synthetic.name}_{hashlib.md5(args).hexdigest()[:8]}")
@@ -144,6 +152,8 @@ def bench_recipe(
     ensure_data(recipe.data)
     data = Stamped(build_dataset(recipe.data.train, recipe.data))
     batch = recipe.train.batch_size
+    for i in range(len(data.inner)):  # fill in-memory image caches first, so neither loop pays for decoding
+        data.inner[i]
     engine_s, hand_s, same = [], [], []
     batches: list[list[int]] = []
     for r in range(rounds):
