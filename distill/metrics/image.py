@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from distill.metrics.base import register_metric
 
@@ -83,6 +82,20 @@ def _gaussian_1d(device: torch.device) -> torch.Tensor:
     return g / g.sum()
 
 
+def _valid_filter_1d(x: torch.Tensor, taps: torch.Tensor, dim: int) -> torch.Tensor:
+    """Correlate ``x`` with ``taps`` along ``dim`` over fully-inside windows, as a sum of shifted slices.
+
+    float64 convolutions have no fast CPU kernel; 11 fused multiply-adds over views are several times faster and
+    keep float64 accuracy.
+    """
+    k = taps.numel()
+    out_len = x.shape[dim] - k + 1
+    out = x.narrow(dim, 0, out_len) * taps[0]
+    for i in range(1, k):
+        out.add_(x.narrow(dim, i, out_len), alpha=float(taps[i]))
+    return out
+
+
 @register_metric("ssim", "sample")
 def ssim(pred: torch.Tensor, target: torch.Tensor, crop_border: int = 0, test_y_channel: bool = False) -> torch.Tensor:
     """Structural similarity per image (BasicSR's ``calculate_ssim``: 11×11 Gaussian σ=1.5, 'valid' window).
@@ -95,12 +108,10 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, crop_border: int = 0, test_y_
     c, h, w = x.shape[1:]
     if h < _SSIM_SIZE or w < _SSIM_SIZE:
         raise ValueError(f"SSIM needs images of at least {_SSIM_SIZE}×{_SSIM_SIZE} after cropping, got {h}×{w}")
-    # the five moment maps of every channel, filtered at once by a separable (grouped) Gaussian
+    # the five moment maps of every channel, filtered at once by the separable Gaussian ('valid' windows)
     maps = torch.cat([x, y, x * x, y * y, x * y], dim=1)
     g = _gaussian_1d(x.device)
-    n = maps.shape[1]
-    maps = F.conv2d(maps, g.view(1, 1, -1, 1).expand(n, 1, -1, 1), groups=n)
-    maps = F.conv2d(maps, g.view(1, 1, 1, -1).expand(n, 1, 1, -1), groups=n)
+    maps = _valid_filter_1d(_valid_filter_1d(maps, g, dim=2), g, dim=3)
     mu_x, mu_y, e_xx, e_yy, e_xy = maps.split(c, dim=1)
     mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
     var_x, var_y, cov = e_xx - mu_xx, e_yy - mu_yy, e_xy - mu_xy
