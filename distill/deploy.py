@@ -85,18 +85,18 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
 
 
 @torch.no_grad()
-def score_images(
+def batched_outputs(
     model: nn.Module, paths: Sequence[Path], batch_size: int = 16, device: str = "cpu", progress: bool = True
-) -> list[float]:
-    """One quality score per image; images of equal size are batched together, order is preserved."""
+) -> list[torch.Tensor]:
+    """The model's float output for each image, on the CPU; images of equal size are batched, order is kept."""
     model = model.to(device)
-    scores: list[float] = [0.0] * len(paths)
+    outputs: list[torch.Tensor] = [torch.empty(0)] * len(paths)
     batch: list[tuple[int, torch.Tensor]] = []
 
     def flush() -> None:
-        x = torch.stack([t for _, t in batch]).to(device)
-        for (i, _), s in zip(batch, model(x).float().reshape(-1).tolist()):
-            scores[i] = s
+        out = model(torch.stack([t for _, t in batch]).to(device)).float().cpu()
+        for (i, _), o in zip(batch, out):
+            outputs[i] = o
         batch.clear()
 
     for i, path in enumerate(tqdm(paths, desc="predict", disable=not progress)):
@@ -106,7 +106,14 @@ def score_images(
         batch.append((i, img))
     if batch:
         flush()
-    return scores
+    return outputs
+
+
+def score_images(
+    model: nn.Module, paths: Sequence[Path], batch_size: int = 16, device: str = "cpu", progress: bool = True
+) -> list[float]:
+    """One quality score per image."""
+    return [float(o.reshape(-1)[0]) for o in batched_outputs(model, paths, batch_size, device, progress)]
 
 
 Task = Literal["iqa", "sr", "classify"]
@@ -190,29 +197,12 @@ def predict(
     return task, out
 
 
-@torch.no_grad()
 def classify_images(
     model: nn.Module, paths: Sequence[Path], batch_size: int = 16, device: str = "cpu", progress: bool = True
 ) -> tuple[list[int], list[float]]:
-    """Top-1 class index and its softmax probability per image; images of equal size are batched, order kept."""
-    model = model.to(device)
-    labels, probs = [0] * len(paths), [0.0] * len(paths)
-    batch: list[tuple[int, torch.Tensor]] = []
-
-    def flush() -> None:
-        p = torch.softmax(model(torch.stack([t for _, t in batch]).to(device)).float(), dim=1).max(dim=1)
-        for (i, _), k, q in zip(batch, p.indices.tolist(), p.values.tolist()):
-            labels[i], probs[i] = k, q
-        batch.clear()
-
-    for i, path in enumerate(tqdm(paths, desc="classify", disable=not progress)):
-        img = load_rgb(path)
-        if batch and (len(batch) == batch_size or batch[0][1].shape != img.shape):
-            flush()
-        batch.append((i, img))
-    if batch:
-        flush()
-    return labels, probs
+    """Top-1 class index and its softmax probability per image."""
+    top = [torch.softmax(o, dim=0).max(dim=0) for o in batched_outputs(model, paths, batch_size, device, progress)]
+    return [int(t.indices) for t in top], [float(t.values) for t in top]
 
 
 ExportFormat = Literal["torchscript", "pt2", "onnx"]
