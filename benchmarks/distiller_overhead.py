@@ -95,6 +95,8 @@ def run_engine(recipe: Recipe, data: Stamped) -> tuple[float, list[list[int]], d
     trainer = Trainer(distiller, data, None, optim=recipe.optim, config=cfg, out_dir=None, tensorboard="off")
     data.fetches = []
     trainer.fit()
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize()
     t_end = time.perf_counter()
     fetched = [i for i, _ in data.fetches]
     batches = [fetched[k : k + cfg.batch_size] for k in range(0, len(fetched), cfg.batch_size)]
@@ -133,10 +135,12 @@ def run_hand(recipe: Recipe, data: Stamped, batches: list[list[int]]) -> tuple[f
     return time.perf_counter(), _weights(distiller)
 
 
-def bench_recipe(
-    path: Path, data_dir: Path, steps: int, warmup: int, rounds: int, extra: Sequence[str] = ()
-) -> dict[str, Any]:
-    """Both loops on one recipe; ``extra`` are further ``--set`` overrides (e.g. a smaller synthetic set)."""
+def prepare(path: Path, data_dir: Path, steps: int, warmup: int, extra: Sequence[str] = ()) -> tuple[Recipe, Stamped]:
+    """The recipe set up for ``warmup + steps`` timed iterations (no teacher file, online teacher, no evaluation
+    until the end) and its training set, written under ``data_dir`` if synthetic and read once to warm caches.
+
+    ``extra`` are further ``--set`` overrides; they come last, so they win (e.g. ``train.device=cuda``).
+    """
     overrides = [
         f"train.iterations={warmup + steps}", "train.epochs=null", "train.num_workers=0", "train.progress=false",
         "train.deterministic=true", "train.device=cpu", "train.precision=fp32", "train.teacher_cache=online", *extra,
@@ -151,9 +155,17 @@ def bench_recipe(
     recipe.train.eval_every = warmup + steps
     ensure_data(recipe.data)
     data = Stamped(build_dataset(recipe.data.train, recipe.data))
-    batch = recipe.train.batch_size
-    for i in range(len(data.inner)):  # fill in-memory image caches first, so neither loop pays for decoding
+    for i in range(len(data.inner)):  # fill in-memory image caches first, so no timed loop pays for decoding
         data.inner[i]
+    return recipe, data
+
+
+def bench_recipe(
+    path: Path, data_dir: Path, steps: int, warmup: int, rounds: int, extra: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Both loops on one recipe; ``extra`` are further ``--set`` overrides (e.g. a smaller synthetic set)."""
+    recipe, data = prepare(path, data_dir, steps, warmup, extra)
+    batch = recipe.train.batch_size
     engine_s, hand_s, same = [], [], []
     batches: list[list[int]] = []
     for r in range(rounds):

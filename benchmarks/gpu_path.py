@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,7 @@ from typing import Any
 import torch
 
 from benchmarks._common import machine_info
-from benchmarks.distiller_overhead import ROOT, Stamped
-from distill.build import build_dataset, build_distiller, ensure_data
-from distill.engine import Trainer, seed_everything
-from distill.recipe import load_recipe
+from benchmarks.distiller_overhead import ROOT, prepare, run_engine
 from distill.registry import load_plugins
 
 RECIPES = ["quickstart.yaml", "quickstart_sr.yaml"]
@@ -45,28 +41,15 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 def run_variant(path: Path, data_dir: Path, steps: int, warmup: int, variant: dict[str, Any]) -> dict[str, Any]:
+    """``Trainer.fit`` under one variant on CUDA: seconds per measured step and the final weights."""
     sets = [f"train.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in variant.items()]
-    overrides = [
-        f"train.iterations={warmup + steps}", "train.epochs=null", "train.num_workers=0", "train.progress=false",
-        "train.device=cuda", f"data.root={data_dir / path.stem}", *sets,
-    ]  # fmt: skip
-    recipe, _ = load_recipe(path, overrides)
-    recipe.train.eval_every = warmup + steps
-    ensure_data(recipe.data)
-    data = Stamped(build_dataset(recipe.data.train, recipe.data))
-    seed_everything(recipe.train.seed)
-    distiller = build_distiller(recipe)
-    trainer = Trainer(distiller, data, None, optim=recipe.optim, config=recipe.train, out_dir=None, tensorboard="off")
-    trainer.fit()
-    torch.cuda.synchronize()
-    t_end = time.perf_counter()
+    recipe, data = prepare(path, data_dir, steps, warmup, ["train.device=cuda", "train.deterministic=false", *sets])
+    t_end, _, weights = run_engine(recipe, data)
     start = data.fetches[warmup * recipe.train.batch_size][1]
-    last = trainer.history[-1]["loss"] if trainer.history else {}
     return {
         "s_per_step": (t_end - start) / steps,
-        "finite": all(torch.isfinite(p).all().item() for p in distiller.parameters()),
-        "last_loss": last,
-        "weights": {k: v.detach().float().cpu() for k, v in distiller.state_dict().items()},
+        "finite": all(torch.isfinite(w).all().item() for w in weights.values() if w.is_floating_point()),
+        "weights": {k: v.float() for k, v in weights.items() if v.is_floating_point()},
     }
 
 
