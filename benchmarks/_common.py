@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -41,3 +42,23 @@ def median_seconds(fn: Callable[[], Any], repeats: int, warmup: int = 1, sync: b
         if i >= warmup:
             times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def size_options(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    defaults: Mapping[str, float],
+    quick: Mapping[str, float],
+    minimum: Callable[[str], float] = lambda key: 0 if key == "warmup" else 1,
+) -> dict[str, Any]:
+    """The benchmark's size options: each given flag, else the ``--quick`` or default value; too small is an error.
+
+    ``--threads`` is checked too (at least 1). Errors go through ``parser.error`` (usage line, exit status 2).
+    """
+    base = quick if args.quick else defaults
+    values = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in base.items()}
+    for key, value in [*values.items(), ("threads", args.threads)]:
+        low = 1 if key == "threads" else minimum(key)
+        if value < low:
+            parser.error(f"--{key.replace('_', '-')} must be at least {low}, got {value}")
+    return values

@@ -46,7 +46,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from benchmarks._common import machine_info
+from benchmarks._common import machine_info, size_options
 from distill.config import OptimConfig, TrainConfig
 from distill.data.base import SeededDataset
 from distill.distillers.cqd import CQD
@@ -237,11 +237,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[BenchConfig, Path | None]:
     p.add_argument("--json", type=Path, help="write the results dict to this file")
     p.add_argument("--quick", action="store_true", help="smoke size: tiny widths, batch 8, 4 steps, 1 round")
     args = p.parse_args(argv)
-    base = QUICK if args.quick else DEFAULTS
-    values = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in base.items()}
-    for k, v in [*values.items(), ("threads", args.threads)]:
-        if v < (0 if k == "warmup" else 1 if k not in ("student_width", "teacher_width") else 1e-3):
-            p.error(f"--{k.replace('_', '-')} is too small: {v}")
+    widths = ("student_width", "teacher_width")
+    values = size_options(p, args, DEFAULTS, QUICK, lambda k: 0 if k == "warmup" else 1e-3 if k in widths else 1)
     if values["size"] < 64:
         p.error("--size must be at least 64 (VGG-M's five poolings)")
     return BenchConfig(**values, threads=args.threads, quick=args.quick), args.json

@@ -57,7 +57,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from benchmarks._common import machine_info
+from benchmarks._common import machine_info, size_options
 from distill.config import OptimConfig, ScheduleConfig, TrainConfig
 from distill.data.base import SeededDataset
 from distill.distillers.mrkd import MRKD
@@ -424,11 +424,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[BenchConfig, Path | None]:
     p.add_argument("--json", type=Path, help="write the results dict to this file")
     p.add_argument("--quick", action="store_true", help="smoke size: depth 10, 32px, batch 4, 5 steps, 1 round")
     args = p.parse_args(argv)
-    base = QUICK if args.quick else DEFAULTS
-    values = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in base.items()}
-    for k, v in [*values.items(), ("threads", args.threads)]:
-        if v < (0 if k == "warmup" else 1):
-            p.error(f"--{k} must be at least {0 if k == 'warmup' else 1}, got {v}")
+    values = size_options(p, args, DEFAULTS, QUICK)
     if args.clip < 0:
         p.error(f"--clip must be >= 0, got {args.clip}")
     return BenchConfig(**values, clip=args.clip, threads=args.threads, device=args.device, quick=args.quick), args.json

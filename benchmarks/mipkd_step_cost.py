@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -40,6 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from benchmarks._common import machine_info, size_options
 from distill.distillers import MiPKD, SRLogitsKD
 from distill.distillers.base import Distiller
 from distill.engine.checkpoint import preserved_rng
@@ -192,14 +191,7 @@ def benchmark(cfg: StepConfig) -> dict[str, Any]:
     }
     return {
         "benchmark": "mipkd_step_cost",
-        "machine": {
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "device": cfg.device,
-            **({"gpu": torch.cuda.get_device_name()} if device.type == "cuda" else {}),
-        },
+        "machine": machine_info(cfg.device),
         "config": asdict(cfg),
         "s_per_step": {m: {"median": medians[m], "per_round": times[m]} for m in METHODS},
         "time_ratio": medians["mipkd"] / medians["logits_kd"],
@@ -247,11 +239,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[StepConfig, Path | None]:
     p.add_argument("--json", type=Path, help="write the results dict to this file")
     p.add_argument("--quick", action="store_true", help="a seconds-long smoke run with tiny models")
     args = p.parse_args(argv)
-    base = QUICK if args.quick else DEFAULTS
-    values = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in base.items()}
-    for k, v in [*values.items(), ("threads", args.threads)]:
-        if v < (0 if k == "warmup" else 1):
-            p.error(f"--{k.replace('_', '-')} must be at least {0 if k == 'warmup' else 1}, got {v}")
+    values = size_options(p, args, DEFAULTS, QUICK)
     return StepConfig(**values, threads=args.threads, device=args.device, quick=args.quick), args.json
 
 
