@@ -53,7 +53,7 @@ from distill.distillers.cqd import CQD
 from distill.distillers.supervised import Supervised
 from distill.engine import Trainer
 from distill.engine.checkpoint import preserved_rng
-from distill.models.classification import vgg_m
+from distill.models.recognition.classification import vgg_m
 
 TARGET_RATIO = 1.05
 MODEL_SEED = 0

@@ -30,8 +30,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from benchmarks._common import machine_info, median_seconds
-from distill.data.distortions import KADID_TYPES, get_distortion
-from distill.data.synthetic.common import reference_crops
+from distill.data.iqa.distortions import KADID_TYPES, get_distortion
+from distill.data.synthetic_common import reference_crops
 from distill.distillers.mrkd import MRKD
 from distill.models.iqa.resnet import ResNetRegressor
 from distill.registry import DATASETS, WRITERS, load_plugins

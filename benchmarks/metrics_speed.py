@@ -34,7 +34,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from benchmarks._common import machine_info, median_seconds
 from distill._compat import import_basicsr
-from distill.data.synthetic.common import reference_crops
+from distill.data.synthetic_common import reference_crops
 from distill.metrics import psnr, ssim
 
 TOLERANCE = 1e-6

@@ -4,7 +4,7 @@
                                       [--out DIR] [--data DIR] [--teacher PATH]
 
 Every number comes from :func:`distill.repeats.run_repeats` over the repository's recipes — the same files a user
-runs (``recipes/sr_teacher_edsr_x4.yaml``, ``mipkd_edsr_x4.yaml`` and the baselines ``{scratch,logitskd,fitnet,
+runs (``recipes/mipkd_teacher_edsr_x4.yaml``, ``mipkd_edsr_x4.yaml`` and the baselines ``mipkd_{scratch,logitskd,fitnet,
 at,fakd}_edsr_x4.yaml``); the benchmark has no training loop of its own.
 
 * ``smoke``: seconds. Tiny synthetic sets, EDSR c8 b2 teacher → c4 b2 student, a few iterations, one seed; proves
@@ -71,11 +71,11 @@ class Method:
 
 
 METHODS: dict[str, Method] = {
-    "scratch": Method("scratch", "scratch_edsr_x4.yaml"),
-    "logitskd": Method("logits KD", "logitskd_edsr_x4.yaml"),
-    "fitnet": Method("FitNet", "fitnet_edsr_x4.yaml", helpers=True, staged=True),
-    "at": Method("AT", "at_edsr_x4.yaml", staged=True),
-    "fakd": Method("FAKD", "fakd_edsr_x4.yaml", staged=True),
+    "scratch": Method("scratch", "mipkd_scratch_edsr_x4.yaml"),
+    "logitskd": Method("logits KD", "mipkd_logitskd_edsr_x4.yaml"),
+    "fitnet": Method("FitNet", "mipkd_fitnet_edsr_x4.yaml", helpers=True, staged=True),
+    "at": Method("AT", "mipkd_at_edsr_x4.yaml", staged=True),
+    "fakd": Method("FAKD", "mipkd_fakd_edsr_x4.yaml", staged=True),
     "mipkd": Method("MiPKD", "mipkd_edsr_x4.yaml", helpers=True, staged=True),
 }
 _MIPKD = METHODS["mipkd"]
@@ -178,7 +178,7 @@ class Bench:
                     "benchmark/"
                 )
             return
-        from distill.data.synthetic.sr import write_synthetic_div2k, write_synthetic_sr_benchmark
+        from distill.data.sr.synthetic import write_synthetic_div2k, write_synthetic_sr_benchmark
 
         d, s = self.scale.data, [self.scale.sr_scale]
         if not div2k.exists():
@@ -234,7 +234,7 @@ class Bench:
             sets = [*self.common(), *self._budget(sc.teacher_iterations, ["student"])]
             if sc.teacher:
                 sets.append(f"models.student.args={_flow({**sc.teacher, 'upscale': sc.sr_scale})}")
-            self.teacher_runs = run_repeats(RECIPES / "sr_teacher_edsr_x4.yaml", [0], self.out / "teacher", sets)
+            self.teacher_runs = run_repeats(RECIPES / "mipkd_teacher_edsr_x4.yaml", [0], self.out / "teacher", sets)
         return self.out / "teacher" / "seed0" / "student.pt"
 
     def method(self, key: str, m: Method) -> list[dict[str, Any]] | None:
@@ -245,7 +245,7 @@ class Bench:
         sets = [*self.common(), *self._budget(sc.iterations, ["student", "helpers"] if m.helpers else ["student"])]
         if sc.student:
             sets.append(f"models.student.args={_flow({**sc.student, 'upscale': sc.sr_scale})}")
-        if m.recipe != "scratch_edsr_x4.yaml":
+        if m.recipe != "mipkd_scratch_edsr_x4.yaml":
             teacher = {**sc.teacher, "upscale": sc.sr_scale} if sc.teacher else None
             if teacher is not None:
                 sets.append(f"models.teacher.args={_flow({**teacher, 'pretrained': str(self.teacher_file())})}")

@@ -213,7 +213,8 @@ class Bench:
         """The recipe file of one configuration (composed under ``out/recipes`` at the synthetic scales)."""
         if not self.scale.synthetic:
             suffix = MODEL_SUFFIX[model]
-            return RECIPES / (f"{method}_{cell}.yaml" if "_to_" in cell else f"{method}_{cell}{suffix}.yaml")
+            prefix = "mrkd" if method == "mrkd" else f"mrkd_{method}"
+            return RECIPES / (f"{prefix}_{cell}.yaml" if "_to_" in cell else f"{prefix}_{cell}{suffix}.yaml")
         quick = {"baseline": "quickstart_baseline.yaml", "urkd": "quickstart_urkd.yaml", "mrkd": "quickstart.yaml"}
         doc = {"_base_": str(RECIPES / quick[method]), "name": f"bench_{method}_{cell}"}
         doc.update(synthetic_data_section(cell, self.sets))

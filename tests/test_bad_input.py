@@ -20,8 +20,8 @@ import pytest
 import torch
 
 from distill.cli import main
-from distill.data.kadid import Kadid10k
-from distill.data.synthetic.kadid import write_synthetic_kadid
+from distill.data.iqa.kadid import Kadid10k
+from distill.data.iqa.synthetic_kadid import write_synthetic_kadid
 from distill.engine.checkpoint import CHECKPOINT_FORMAT
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -50,7 +50,7 @@ def test_metrics_speed_compares_at_equal_results(capsys):
 def test_data_pipeline_measures_every_distortion_and_reader(tmp_path, capsys):
     from benchmarks.data_pipeline import READERS
     from benchmarks.data_pipeline import main as data_pipeline
-    from distill.data.distortions import KADID_TYPES
+    from distill.data.iqa.distortions import KADID_TYPES
 
     out = data_pipeline(["--quick", "--threads", "1", "--workers", "0", "--data", str(tmp_path)])
     assert len(out["distortions"]) == len(KADID_TYPES)
@@ -61,7 +61,7 @@ def test_data_pipeline_measures_every_distortion_and_reader(tmp_path, capsys):
 
 
 def _randomness() -> list[bool]:
-    from distill.data.distortions import KADID_TYPES, get_distortion
+    from distill.data.iqa.distortions import KADID_TYPES, get_distortion
 
     return [get_distortion(code).random for code in KADID_TYPES]
 

@@ -15,7 +15,7 @@ from distill.cli import main
 from distill.distillers.cqd import CQD
 from distill.errors import CheckpointError, DataError
 from distill.losses.functional import soft_target_ce
-from distill.models.classification import resnet_classifier, vgg16, vgg_m
+from distill.models.recognition.classification import resnet_classifier, vgg16, vgg_m
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 RECIPES = Path(__file__).parent.parent / "recipes"

@@ -9,10 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from distill.data.cub import CUB200, CUB200Paired, read_cub
-from distill.data.degradations import build_degradation
 from distill.data.images import load_rgb
-from distill.data.synthetic.cub import class_attributes, write_synthetic_cub
+from distill.data.recognition.cub import CUB200, CUB200Paired, read_cub
+from distill.data.recognition.degradations import build_degradation
+from distill.data.recognition.synthetic import class_attributes, write_synthetic_cub
 from distill.errors import DataError
 from distill.registry import DATASETS, WRITERS
 

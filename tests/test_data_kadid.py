@@ -16,9 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
-from distill.data.kadid import Kadid10k, parse_kadid_name
+from distill.data import write_synthetic_kadid
+from distill.data.iqa.kadid import Kadid10k, parse_kadid_name
 from distill.data.splits import split_indices
-from distill.data.synthetic import write_synthetic_kadid
 from distill.errors import DataError
 from distill.registry import DATASETS
 
@@ -244,7 +244,7 @@ def test_crop_and_flip_are_seeded(synth: Path) -> None:
 
 
 def test_patches_and_base_class(synth: Path, tmp_path: Path) -> None:
-    from distill.data.iqa import IQADataset
+    from distill.data.iqa.dataset import IQADataset
 
     test = Kadid10k(str(synth), split="test", crop=32, patches=3)
     assert isinstance(test, IQADataset) and test[0]["input"].shape == (3, 3, 32, 32)

@@ -14,8 +14,8 @@ import torch
 from PIL import Image
 from scipy.io import loadmat, savemat
 
-from distill.data.livec import LiveChallenge
-from distill.data.synthetic import write_synthetic_livec
+from distill.data import write_synthetic_livec
+from distill.data.iqa.livec import LiveChallenge
 from distill.errors import DataError
 from distill.registry import DATASETS, WRITERS
 

@@ -15,9 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
-from distill.data.distortions_tid import TID_TYPES
-from distill.data.synthetic import write_synthetic_tid2013
-from distill.data.tid2013 import Tid2013, parse_tid_name, read_mos_with_names
+from distill.data import write_synthetic_tid2013
+from distill.data.iqa.distortions_tid import TID_TYPES
+from distill.data.iqa.tid2013 import Tid2013, parse_tid_name, read_mos_with_names
 from distill.errors import DataError
 from distill.registry import DATASETS, WRITERS
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from distill.data.degradations import (
+from distill.data.recognition.degradations import (
     DEGRADATIONS,
     build_degradation,
     crop_box,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from distill.data import distortions as D
-from distill.data import distortions_tid as T
+from distill.data.iqa import distortions as D
+from distill.data.iqa import distortions_tid as T
 from distill.errors import RegistryError
 from distill.registry import DISTORTIONS
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from distill._compat import import_torchvision
-from distill.data.distortion_classes import LEVELS, DistortionClasses
-from distill.data.distortions import apply_distortion
 from distill.data.images import save_rgb
+from distill.data.iqa.distortion_classes import LEVELS, DistortionClasses
+from distill.data.iqa.distortions import apply_distortion
 from distill.engine.checkpoint import MODEL_FORMAT
 from distill.errors import CheckpointError, DataError
 from distill.models import DBCNN, SCNN, HyperIQA, IQAModel, ResNetRegressor

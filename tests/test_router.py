@@ -14,7 +14,7 @@ from distill.data.base import SeededDataset
 from distill.deploy import load_deployable
 from distill.distillers.cqd import QualityRouter
 from distill.engine import Trainer
-from distill.models.router import QualityPredictor, RoutedClassifier, routed_classifier
+from distill.models.recognition.router import QualityPredictor, RoutedClassifier, routed_classifier
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

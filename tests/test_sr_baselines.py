@@ -134,7 +134,7 @@ BASELINES = {
 def test_baseline_recipes_share_data_taps_and_budget_with_mipkd():
     mipkd, resolved = load_recipe(RECIPES / "mipkd_edsr_x4.yaml")
     for key, distiller in BASELINES.items():
-        recipe, other = load_recipe(RECIPES / f"{key}_edsr_x4.yaml")
+        recipe, other = load_recipe(RECIPES / ("mipkd_edsr_x4.yaml" if key == "mipkd" else f"mipkd_{key}_edsr_x4.yaml"))
         assert recipe.distiller.name == distiller
         for section in ("data", "eval", "train"):
             assert other[section] == resolved[section], (key, section)
@@ -150,7 +150,7 @@ def test_baseline_recipes_share_data_taps_and_budget_with_mipkd():
     "name",
     sorted(
         p.name
-        for pattern in ("mipkd_*.yaml", "*_edsr_x4.yaml", "sr_teacher_*.yaml", "quickstart_sr.yaml")
+        for pattern in ("mipkd_*.yaml", "*_edsr_x4.yaml", "mipkd_teacher_*.yaml", "quickstart_sr.yaml")
         for p in RECIPES.glob(pattern)
     ),
 )

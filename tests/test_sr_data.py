@@ -12,8 +12,8 @@ import torch
 
 from distill._compat import import_basicsr
 from distill.data.images import load_rgb, save_rgb
-from distill.data.sr import DIV2K, SRBenchmark, bicubic_downsample
-from distill.data.synthetic.sr import (
+from distill.data.sr.dataset import DIV2K, SRBenchmark, bicubic_downsample
+from distill.data.sr.synthetic import (
     BENCHMARK_PHOTOS,
     TRAIN_PHOTOS,
     write_synthetic_div2k,

@@ -1,25 +1,35 @@
-"""distill.data: real dataset readers (official layouts), splits, distortions and synthetic writers.
+"""distill.data: dataset readers in the official layouts, grouped by task (``iqa``, ``sr``, ``recognition``), with
+the shared seeded-dataset base, image I/O, splits and the synthetic-writer skeleton.
 
-Importing this package registers the built-in datasets (``DATASETS``: kadid10k, tid2013, livec), distortions
-(``DISTORTIONS``: the KADID-10k types and the TID2013-only ``tid_*`` ones) and synthetic writers (``WRITERS``).
+Importing this package registers the built-in datasets (``DATASETS``), distortions (``DISTORTIONS``: the KADID-10k
+types and the TID2013-only ``tid_*`` ones), degradations and synthetic writers (``WRITERS``).
 """
 
 from __future__ import annotations
 
-from distill.data import distortions, distortions_tid, images, iqa, kadid, livec, splits, sr, synthetic, tid2013
+from distill.data import images, iqa, recognition, splits, sr, synthetic_common
 from distill.data.base import SeededDataset
-from distill.data.cub import CUB200, CUB200Paired
-from distill.data.distortion_classes import DistortionClasses  # noqa: F401  (registers "distortion_classes")
-from distill.data.distortions import KADID_TYPES, apply_distortion
-from distill.data.distortions_tid import TID_TYPES, tid_distortion
 from distill.data.images import load_rgb, save_rgb
-from distill.data.iqa import IQADataset
-from distill.data.kadid import Kadid10k
-from distill.data.livec import LiveChallenge
+from distill.data.iqa import (
+    KADID_TYPES,
+    TID_TYPES,
+    DistortionClasses,
+    IQADataset,
+    Kadid10k,
+    LiveChallenge,
+    Tid2013,
+    apply_distortion,
+    distortions,
+    distortions_tid,
+    tid_distortion,
+    write_synthetic_kadid,
+    write_synthetic_livec,
+    write_synthetic_tid2013,
+)
+from distill.data.recognition import CUB200, CUB200Paired, write_synthetic_cub
 from distill.data.splits import split_indices
-from distill.data.sr import DIV2K, SRBenchmark, SRDataset
-from distill.data.synthetic import write_synthetic_kadid, write_synthetic_livec, write_synthetic_tid2013
-from distill.data.tid2013 import Tid2013
+from distill.data.sr import DIV2K, SRBenchmark, SRDataset, write_synthetic_div2k, write_synthetic_sr_benchmark
+from distill.data.synthetic_common import pseudo_mos
 
 __all__ = [
     "CUB200",
@@ -27,6 +37,7 @@ __all__ = [
     "KADID_TYPES",
     "TID_TYPES",
     "CUB200Paired",
+    "DistortionClasses",
     "IQADataset",
     "Kadid10k",
     "LiveChallenge",
@@ -39,17 +50,19 @@ __all__ = [
     "distortions_tid",
     "images",
     "iqa",
-    "kadid",
-    "livec",
     "load_rgb",
+    "pseudo_mos",
+    "recognition",
     "save_rgb",
     "split_indices",
     "splits",
     "sr",
-    "synthetic",
-    "tid2013",
+    "synthetic_common",
     "tid_distortion",
+    "write_synthetic_cub",
+    "write_synthetic_div2k",
     "write_synthetic_kadid",
     "write_synthetic_livec",
+    "write_synthetic_sr_benchmark",
     "write_synthetic_tid2013",
 ]

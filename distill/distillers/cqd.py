@@ -28,7 +28,7 @@ from torch import nn
 from distill.distillers.base import Distiller
 from distill.errors import DataError
 from distill.losses.functional import cross_entropy, soft_target_ce
-from distill.models.router import RoutedClassifier
+from distill.models.recognition.router import RoutedClassifier
 from distill.registry import DISTILLERS
 
 __all__ = ["CQD", "QualityRouter"]
@@ -92,7 +92,7 @@ class QualityRouter(Distiller):
     and the frozen experts ``high`` (e.g. the model trained on high-resolution images) and ``low`` (e.g. the CQD
     student), both loaded with ``pretrained:``. Evaluation reports, on the same images: ``routed`` (the predictor's
     choice), ``oracle_routed`` (the true quality's expert), ``high`` and ``low`` alone. The deployable model is the
-    whole :class:`~distill.models.router.RoutedClassifier`.
+    whole :class:`~distill.models.recognition.router.RoutedClassifier`.
     """
 
     roles = ("predictor", "high", "low")

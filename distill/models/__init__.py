@@ -1,8 +1,15 @@
 """Model zoo; each model registers itself in :data:`~distill.registry.MODELS`."""
 
-from distill.models.classification import ImageClassifier, resnet_classifier, vgg16, vgg_m
 from distill.models.iqa import DBCNN, SCNN, HyperIQA, IQAModel, ResNetRegressor
-from distill.models.router import QualityPredictor, RoutedClassifier, routed_classifier
+from distill.models.recognition import (
+    ImageClassifier,
+    QualityPredictor,
+    RoutedClassifier,
+    resnet_classifier,
+    routed_classifier,
+    vgg16,
+    vgg_m,
+)
 from distill.models.sr import StagedView, edsr, rcan, swinir
 
 __all__ = [

@@ -11,7 +11,7 @@ they differ); signed square root; L2 normalisation; one linear layer 512·128 �
 head on frozen features, then everything) via ``freeze_backbones``.
 
 Not faithful: the pre-training classes are distill's KADID-10k distortions (every implemented type × 5 levels by
-default, see :mod:`distill.data.distortion_classes`), not the paper's 9 types / 39 classes on Waterloo-Exploration
+default, see :mod:`distill.data.iqa.distortion_classes`), not the paper's 9 types / 39 classes on Waterloo-Exploration
 + PASCAL VOC images; SCNN's head (global average pool → FC 256 → FC 256 → classes, BN + ReLU after the hidden FCs)
 follows the paper's table but its details are our reading; the signed square root ``sign(z)·sqrt(|z| + 1e-8)``
 equals the paper's ``sqrt(z + 1e-8)`` on its non-negative (ReLU × ReLU) features except at exactly 0;
@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from distill._compat import import_torchvision
-from distill.data.distortions import IMPLEMENTED_CODES
+from distill.data.iqa.distortions import IMPLEMENTED_CODES
 from distill.errors import CheckpointError
 from distill.models.iqa.base import IQAModel, register_imagenet_stats
 from distill.models.weights import load_local_weights
@@ -71,7 +71,7 @@ class SCNN(nn.Module):
     """DBCNN's SCNN: nine conv–BN–ReLU layers to a 128-channel map (stride 16) + a distortion-class head.
 
     ``forward`` takes RGB in [0, 1] and returns class logits ``[N, num_classes]`` (pre-training, class index
-    ``type_index * 5 + level - 1``, see :mod:`distill.data.distortion_classes`). :meth:`features` takes
+    ``type_index * 5 + level - 1``, see :mod:`distill.data.iqa.distortion_classes`). :meth:`features` takes
     ImageNet-normalised input and returns the ``[N, 128, H/16, W/16]`` map that DBCNN pools. ``num_classes=None``
     builds the trunk alone (as inside DBCNN).
     """

@@ -72,7 +72,7 @@ def load_sr_weights(net: nn.Module, path: str | Path, key: str | None = None, wh
     if not path.is_file():
         raise CheckpointError(
             f"{path}: {what} file not found. Nothing is downloaded at run time: put an official BasicSR checkpoint "
-            "there, or train a teacher first (e.g. `distill run recipes/sr_teacher_edsr_x4.yaml`) and point "
+            "there, or train a teacher first (e.g. `distill run recipes/mipkd_teacher_edsr_x4.yaml`) and point "
             "`pretrained:` at its student.pt; `pretrained: null` starts from random weights"
         )
     try:

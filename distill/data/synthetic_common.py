@@ -1,0 +1,196 @@
+"""Helpers shared by the synthetic IQA writers: reference photos, the objective pseudo-MOS, atomic folder writing.
+
+References are crops of scikit-image's bundled photographs (no download).  Labels are an objective full-reference
+score (:func:`objective_quality`) mapped linearly to each dataset's MOS range — **not human opinion scores**.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from distill.data.iqa.dataset import SYNTHETIC_MARKER
+from distill.errors import DataError
+from distill.metrics.image import psnr, ssim
+
+__all__ = [
+    "PHOTOS",
+    "SYNTHETIC_MARKER",
+    "load_photo",
+    "objective_quality",
+    "pseudo_mos",
+    "pseudo_mos_formula",
+    "reference_crops",
+    "stable_seed",
+    "staged_output",
+    "to_uint8_batch",
+]
+
+#: The photographs used as references, in order (grey ones are replicated to RGB).
+PHOTOS: tuple[str, ...] = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "stereo_motorcycle",
+    "camera",
+    "brick",
+    "grass",
+    "gravel",
+    "moon",
+    "coins",
+)
+
+_QUALITY = "(0.5 * clip(SSIM, 0, 1) + 0.5 * clip((PSNR_dB - 15) / 30, 0, 1))"
+_QUALITY_DETAILS = (
+    "SSIM: Wang et al. 2004 (11x11 Gaussian window, sigma 1.5, K1=0.01, K2=0.03, valid region, mean over RGB), "
+    "PSNR on RGB in [0, 1]; both between the 8-bit distorted image and its 8-bit reference."
+)
+
+
+def stable_seed(*parts: object) -> int:
+    """A 63-bit seed from ``parts`` (stable across runs and platforms)."""
+    key = ":".join(str(p) for p in parts).encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") & (2**63 - 1)
+
+
+def load_photo(name: str) -> np.ndarray:
+    """A bundled scikit-image photo as float ``[H, W, 3]`` in [0, 1]."""
+    from skimage import data
+
+    img = getattr(data, name)()
+    if isinstance(img, tuple):  # stereo_motorcycle: (left, right, disparity)
+        img = img[0]
+    img = np.asarray(img)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    img = img[..., :3].astype(np.float64)
+    return img / 255.0 if img.max() > 1.0 else img
+
+
+def reference_crops(
+    n_refs: int, size: tuple[int, int], seed: int, tag: str = "kadid-crops"
+) -> tuple[list[np.ndarray], list[dict]]:
+    """``n_refs`` uint8 ``[H, W, 3]`` references: the k-th use of a photo takes the k-th crop of it.
+
+    The first crop of each photo is the largest centred box of the target aspect ratio; later ones are boxes of
+    35–80 % of that size at random positions seeded by ``(tag, seed)``.
+    """
+    from skimage.transform import resize
+
+    h, w = size
+    rng = np.random.default_rng(stable_seed(tag, seed))
+    photos: dict[str, np.ndarray] = {}
+    refs, sources = [], []
+    for i in range(n_refs):
+        name, k = PHOTOS[i % len(PHOTOS)], i // len(PHOTOS)
+        if name not in photos:
+            photos[name] = load_photo(name)
+        img = photos[name]
+        ph, pw = img.shape[:2]
+        scale = min(ph / h, pw / w)
+        bh, bw = int(h * scale), int(w * scale)
+        if k > 0:
+            f = rng.uniform(0.35, 0.8)
+            bh, bw = max(h // 4, int(bh * f)), max(w // 4, int(bw * f))
+            bh, bw = min(bh, ph), min(bw, pw)
+            top, left = int(rng.integers(0, ph - bh + 1)), int(rng.integers(0, pw - bw + 1))
+        else:
+            top, left = (ph - bh) // 2, (pw - bw) // 2
+        crop = resize(img[top : top + bh, left : left + bw], (h, w), anti_aliasing=True)
+        refs.append(np.clip(np.round(crop * 255), 0, 255).astype(np.uint8))
+        sources.append({"photo": name, "box_top_left_height_width": [top, left, bh, bw]})
+    return refs, sources
+
+
+def objective_quality(dist: Tensor, ref: Tensor) -> Tensor:
+    """``0.5 * clip(SSIM, 0, 1) + 0.5 * clip((PSNR - 15) / 30, 0, 1)`` in [0, 1] per image (``[B, 3, H, W]``)."""
+    quality_ssim = ssim(dist, ref).clamp(0, 1)
+    quality_psnr = ((psnr(dist, ref) - 15) / 30).clamp(0, 1)  # inf (identical images) clamps to 1
+    return 0.5 * quality_ssim + 0.5 * quality_psnr
+
+
+def pseudo_mos(dist: Tensor, ref: Tensor, low: float = 1.0, high: float = 5.0) -> Tensor:
+    """Objective pseudo-MOS in ``[low, high]`` (default KADID's [1, 5]) of ``dist`` vs ``ref``; higher = better."""
+    return low + (high - low) * objective_quality(dist, ref)
+
+
+def pseudo_mos_formula(low: float, high: float) -> str:
+    """The formula of :func:`pseudo_mos` for ``[low, high]``, as written into README.txt and SYNTHETIC.json."""
+    offset = f"{low:g} + " if low else ""
+    return (
+        f"pseudo_mos = {offset}{high - low:g} * {_QUALITY}; {_QUALITY_DETAILS} Range [{low:g}, {high:g}], "
+        "higher = better"
+    )
+
+
+def to_uint8_batch(y: Tensor) -> np.ndarray:
+    """``[B, 3, H, W]`` in [0, 1] → uint8 ``[B, H, W, 3]`` (what an 8-bit image file holds)."""
+    return (y.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def _check_out(out: Path, overwrite: bool, title: str) -> None:
+    if out.exists() and not out.is_dir():
+        raise DataError(f"cannot write a synthetic {title} set to '{out}': it is a file; choose a folder path")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise DataError(
+                f"'{out}' exists and is not empty; choose a new folder or pass overwrite=True "
+                "(CLI: `--set overwrite=true`) to replace a synthetic set written earlier"
+            )
+        if not (out / SYNTHETIC_MARKER).is_file():
+            raise DataError(
+                f"refusing to replace '{out}': it has no {SYNTHETIC_MARKER}, so it is not a synthetic "
+                "set written by distill; choose an empty or new folder"
+            )
+
+
+@contextlib.contextmanager
+def staged_output(out: Path, overwrite: bool, title: str) -> Iterator[Path]:
+    """Yield a temporary sibling folder to write a synthetic set into; on success it replaces ``out`` atomically.
+
+    An existing non-empty ``out`` is replaced only with ``overwrite=True`` and only if it holds a
+    ``SYNTHETIC.json`` marker.  Torch runs single-threaded inside (small tensors: extra intra-op threads only add
+    OpenMP contention, 8x slower on a busy machine).
+    """
+    _check_out(out, overwrite, title)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield tmp
+        if out.exists():
+            if any(out.iterdir()):
+                shutil.rmtree(out)
+            else:
+                out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        torch.set_num_threads(threads)
+
+
+def image_size(size: Sequence[int], minimum: int) -> tuple[int, int]:
+    """``(height, width)`` from a writer's ``size``; a wrong length or a side below ``minimum`` is a DataError."""
+    if len(size) != 2:
+        raise DataError(f"size must be (height, width), got {size!r}")
+    h, w = (int(v) for v in size)
+    if h < minimum or w < minimum:
+        raise DataError(f"size must be at least {minimum}×{minimum}, got {h}×{w}")
+    return h, w
