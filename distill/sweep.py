@@ -261,14 +261,25 @@ class SlurmLauncher:
 
     def executor(self) -> Any:
         submitit = _submitit()
-        ex = submitit.SlurmExecutor(folder=str(self.folder / "%j"), python=self.python)
+        try:
+            ex = submitit.SlurmExecutor(folder=str(self.folder / "%j"), python=self.python)
+        except RuntimeError as err:  # submitit checks for srun
+            raise DistillError(
+                f"--launcher slurm: {err} Run the sweep on the cluster's login node, or use --launcher local"
+            ) from None
         ex.update_parameters(**self.options.executor_parameters())
         return ex
 
     def script(self, spec: RunSpec) -> str:
-        """The sbatch script submitit writes for this run's job, with the run's command in place of submitit's
-        pickled-callable runner (the SBATCH directives are the ones submitted)."""
-        return self.executor()._make_submission_file_text(shlex.join(spec.command(self.python)), "preview")
+        """The sbatch script of this run's job as submitit writes it, with the run's own command in place of
+        submitit's pickled-callable runner: the SBATCH directives are the ones submitted. Needs no cluster."""
+        _submitit()
+        from submitit.slurm.slurm import _make_sbatch_string
+
+        params = self.options.executor_parameters()
+        return _make_sbatch_string(
+            command=shlex.join(spec.command(self.python)), folder=str(self.folder / "%j"), **params
+        )
 
     def launch(self, runs: Sequence[RunSpec]) -> list[Outcome]:
         submitit = _submitit()
@@ -327,12 +338,14 @@ class Wave:
     collect_only: bool = False
     pending: dict[Path, RunSpec] = field(default_factory=dict)
     done: set[Path] = field(default_factory=set)
+    missing: list[Path] = field(default_factory=list)
 
     def defer(self, spec: RunSpec) -> dict[str, Any]:
         """Answer for a missing run: its failure (as inline would raise), or a placeholder while it is pending."""
         if spec.out in self.failed:
             raise DistillError(f"{spec.out}: {self.failed[spec.out]}")
         if self.collect_only:
+            self.missing.append(spec.out)
             raise DistillError(f"{spec.out}: not run yet (re-run without --collect-only to run it)")
         self.pending[spec.out] = spec
         return {"results": PENDING, "pending": True}
@@ -394,6 +407,7 @@ def run_sweep(
                 result, problem = None, err
         if not wave.pending:
             summary.done = len(wave.done)
+            summary.missing = [str(m) for m in wave.missing]
             log(summary.render(launcher.name))
             return result
         ready = wave.ready()
@@ -412,7 +426,7 @@ def run_sweep(
             if o.state == "failed":
                 failed[o.spec.out] = o.error
                 summary.failed[str(o.spec.out)] = o.error
-            else:
+            elif o.state == "submitted":
                 summary.running.append(f"{o.spec.out} (job {o.job_id})")
         if not launcher.blocking:
             waiting_runs = [str(p) for p in wave.pending if p not in {r.out for r in ready}]
