@@ -55,7 +55,8 @@ class RunSpec:
 
     def command(self, python: str = sys.executable) -> list[str]:
         """The command line that trains (or continues) this run."""
-        cmd = [python, "-m", "distill", "run", str(self.recipe), "--out", str(self.out), "--auto-resume"]
+        recipe, out = self.recipe.resolve(), self.out.resolve()  # jobs may start in another working directory
+        cmd = [python, "-m", "distill", "run", str(recipe), "--out", str(out), "--auto-resume"]
         for override in self.overrides:
             cmd += ["--set", override]
         return cmd
@@ -98,7 +99,7 @@ class Outcome:
     """What became of one launched run: done, failed (with its one-line error) or submitted (still running)."""
 
     spec: RunSpec
-    state: str  # "done" | "failed" | "submitted"
+    state: str  # "done" | "failed" | "submitted" | "scripted" (--scripts-only: written, not submitted)
     error: str = ""
     job_id: str = ""
 
@@ -109,6 +110,7 @@ class Launcher(Protocol):
 
     name: str
     blocking: bool
+    writes_data: bool  # write synthetic stand-ins here before launching (False for a scripts-only dry run)
 
     def launch(self, runs: Sequence[RunSpec]) -> list[Outcome]: ...
 
@@ -133,6 +135,7 @@ class LocalLauncher:
     python: str = sys.executable
     name: str = "local"
     blocking: bool = True
+    writes_data: bool = True
 
     def __post_init__(self) -> None:
         if self.jobs < 1:
@@ -231,6 +234,11 @@ class SlurmOptions:
         return params
 
 
+def job_name(spec: RunSpec) -> str:
+    """``distill-<configuration>-<seed folder>``: what squeue shows for the run."""
+    return f"distill-{spec.out.parent.name}-{spec.out.name}"
+
+
 def _submitit() -> Any:
     try:
         import submitit
@@ -253,11 +261,16 @@ class SlurmLauncher:
     options: SlurmOptions = field(default_factory=SlurmOptions)
     wait: bool = False
     python: str = sys.executable
+    dry_run: bool = False
     name: str = "slurm"
 
     @property
     def blocking(self) -> bool:
         return self.wait
+
+    @property
+    def writes_data(self) -> bool:
+        return not self.dry_run
 
     def executor(self) -> Any:
         submitit = _submitit()
@@ -278,16 +291,26 @@ class SlurmLauncher:
 
         params = self.options.executor_parameters()
         return _make_sbatch_string(
-            command=shlex.join(spec.command(self.python)), folder=str(self.folder / "%j"), **params
+            command=shlex.join(spec.command(self.python)),
+            folder=str(self.folder / "%j"),
+            job_name=job_name(spec),
+            **params,
         )
 
     def launch(self, runs: Sequence[RunSpec]) -> list[Outcome]:
+        if self.dry_run:  # write each job's script, submit nothing
+            preview = self.folder / "dry_run"
+            preview.mkdir(parents=True, exist_ok=True)
+            for spec in runs:
+                (preview / f"{job_name(spec)}.sh").write_text(self.script(spec))
+            return [Outcome(spec, "scripted", job_id=f"{preview}/{job_name(spec)}.sh") for spec in runs]
         submitit = _submitit()
         ex = self.executor()
         submitted = []
         for spec in runs:
             spec.out.mkdir(parents=True, exist_ok=True)
             (spec.out / ERROR_FILE).unlink(missing_ok=True)
+            ex.update_parameters(job_name=job_name(spec))
             job = ex.submit(submitit.helpers.CommandFunction(spec.command(self.python), verbose=False))
             (spec.out / "slurm_job.txt").write_text(f"{job.job_id}\n")
             submitted.append((spec, job))
@@ -419,7 +442,8 @@ def run_sweep(
             + (f" ({waiting} wait on them)" if waiting else "")
             + (f"; planning stopped early: {problem}" if problem else "")
         )
-        _write_synthetic_data(ready)
+        if launcher.writes_data:
+            _write_synthetic_data(ready)
         outcomes = launcher.launch(ready)
         summary.done = len(wave.done) + sum(o.state == "done" for o in outcomes)
         for o in outcomes:
@@ -428,6 +452,8 @@ def run_sweep(
                 summary.failed[str(o.spec.out)] = o.error
             elif o.state == "submitted":
                 summary.running.append(f"{o.spec.out} (job {o.job_id})")
+            elif o.state == "scripted":
+                summary.scripted.append(f"{o.spec.out}: {o.job_id}")
         if not launcher.blocking:
             waiting_runs = [str(p) for p in wave.pending if p not in {r.out for r in ready}]
             summary.running += [f"{p} (waits for a run above; re-run this command when they finish)" for p in
@@ -457,6 +483,7 @@ def launcher_from_options(
     slurm: SlurmOptions | None = None,
     wait: bool = False,
     threads: int | None = None,
+    dry_run: bool = False,
 ) -> Launcher | None:
     """The launcher named by ``--launcher`` (None for ``inline``)."""
     if name == "inline":
@@ -465,7 +492,9 @@ def launcher_from_options(
         return LocalLauncher(jobs=jobs, threads=threads)
     if name == "slurm":
         _submitit()
-        return SlurmLauncher(Path(folder), slurm or SlurmOptions(), wait=wait)
+        if dry_run and wait:
+            raise RecipeError("--scripts-only and --wait: choose one (nothing is submitted to wait for)")
+        return SlurmLauncher(Path(folder), slurm or SlurmOptions(), wait=wait, dry_run=dry_run)
     raise RecipeError(f"--launcher {name!r}: unknown; choose from {', '.join(LAUNCHERS)}")
 
 
@@ -490,6 +519,7 @@ def add_launcher_arguments(parser: Any) -> None:
     g.add_argument("--qos", help="slurm: quality of service")
     g.add_argument("--slurm-folder", default="runs/slurm", help="slurm: folder for submitit's job files and logs")
     g.add_argument("--wait", action="store_true", help="slurm: block until the jobs end (chained runs in one go)")
+    g.add_argument("--scripts-only", action="store_true", help="slurm: write each job's sbatch script, submit nothing")
 
 
 def slurm_options_from_args(args: Any) -> SlurmOptions:
@@ -506,7 +536,9 @@ def slurm_options_from_args(args: Any) -> SlurmOptions:
 def launcher_from_args(args: Any) -> Launcher | None:
     """The launcher the parsed ``--launcher`` options ask for (None: inline)."""
     slurm = slurm_options_from_args(args) if args.launcher == "slurm" else None
-    return launcher_from_options(args.launcher, args.jobs, args.slurm_folder, slurm, args.wait, args.threads_per_job)
+    return launcher_from_options(
+        args.launcher, args.jobs, args.slurm_folder, slurm, args.wait, args.threads_per_job, args.scripts_only
+    )
 
 
 def run_with_launcher(build: Callable[[], T], args: Any, log: Callable[[str], None] = print) -> T | None:
