@@ -403,10 +403,17 @@ class SweepSummary:
     done: int = 0
     running: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    scripted: list[str] = field(default_factory=list)
 
     def render(self, launcher: str) -> str:
-        lines = [f"sweep ({launcher}): {self.done} runs done, {len(self.running)} running, {len(self.failed)} failed"]
+        counts = f"{self.done} runs done, {len(self.running)} running, {len(self.failed)} failed"
+        counts += f", {len(self.missing)} not run" if self.missing else ""
+        counts += f", {len(self.scripted)} job scripts written (not submitted)" if self.scripted else ""
+        lines = [f"sweep ({launcher}): {counts}"]
         lines += [f"  running: {r}" for r in self.running]
+        lines += [f"  script: {r}" for r in self.scripted]
+        lines += [f"  not run: {m}" for m in self.missing]
         lines += [f"  failed: {out}: {err}" for out, err in self.failed.items()]
         return "\n".join(lines)
 
@@ -459,7 +466,8 @@ def run_sweep(
             summary.running += [f"{p} (waits for a run above; re-run this command when they finish)" for p in
                                 waiting_runs]  # fmt: skip
             log(summary.render(launcher.name))
-            log("re-run the same command to collect finished runs and submit the missing ones")
+            if summary.running:
+                log("re-run the same command to collect finished runs and submit the missing ones")
             return None
 
 

@@ -194,3 +194,22 @@ def test_auto_resume_starts_a_new_run_and_continues_a_checkpointed_one(tmp_path)
     again = distill("run", QUICKSTART, *tiny(tmp_path), "--out", str(out), "--auto-resume")
     assert again.returncode == 0, again.stderr  # plain `run` would refuse the existing run folder
     assert json.loads((out / "results.json").read_text())["results"]
+
+
+@pytest.mark.slow
+def test_mrkd_tables_local_launcher_prints_the_inline_table(tmp_path, monkeypatch, capsys):
+    from benchmarks.mrkd_tables import main as mrkd_tables
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # inline runs on the thread count the subprocesses get
+    try:
+        inline = mrkd_tables(["--scale", "smoke", "--tables", "1", "--out", str(tmp_path / "a")])
+    finally:
+        torch.set_num_threads(threads)
+    local = mrkd_tables(["--scale", "smoke", "--tables", "1", "--out", str(tmp_path / "b"),
+                         "--launcher", "local", "--jobs", "2", "--threads-per-job", "1"])  # fmt: skip
+    assert local == inline
+    assert "6 runs done, 0 running, 0 failed" in capsys.readouterr().out
