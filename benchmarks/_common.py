@@ -1,4 +1,4 @@
-"""What every performance benchmark shares: the machine description and a robust timer."""
+"""What the benchmarks share: the machine description, a robust timer, and the table benchmarks' launcher wiring."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
+
+from distill.sweep import add_launcher_arguments, run_with_launcher
+
+__all__ = ["add_launcher_arguments", "machine_info", "median_seconds", "render_tables"]
 
 
 def machine_info(device: str = "cpu") -> dict[str, Any]:
@@ -62,3 +66,30 @@ def size_options(
         if value < low:
             parser.error(f"--{key.replace('_', '-')} must be at least {low}, got {value}")
     return values
+
+
+def render_tables(
+    make_tables: Callable[[], Mapping[str, Callable[[], str]]], names: Sequence[str], args: argparse.Namespace
+) -> dict[str, str] | None:
+    """Render the named tables of a table benchmark under the ``--launcher`` it was given.
+
+    ``make_tables`` builds a fresh benchmark and returns its table makers. Inline, each table prints as soon as its
+    runs are done; under a sweep (``local``/``slurm``/``--collect-only``) the tables print once, built from the run
+    folders after every run they need has finished (None: runs were submitted and are still running).
+    """
+    inline = args.launcher == "inline" and not args.collect_only
+
+    def build() -> dict[str, str]:
+        makers = make_tables()
+        printed: dict[str, str] = {}
+        for name in names:
+            printed[name] = makers[name]()
+            if inline:
+                print(printed[name], end="\n\n", flush=True)
+        return printed
+
+    printed = run_with_launcher(build, args)
+    if printed is not None and not inline:
+        for text in printed.values():
+            print(text, end="\n\n", flush=True)
+    return printed

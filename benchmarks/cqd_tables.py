@@ -49,6 +49,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._common import add_launcher_arguments, render_tables  # noqa: E402
 from distill.errors import DistillError  # noqa: E402
 from distill.recipe import load_raw  # noqa: E402
 from distill.registry import load_plugins  # noqa: E402
@@ -417,6 +418,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     parser.add_argument("--tables", default="1,2,3", help="comma-separated from 1, 2, 3")
     parser.add_argument("--out", type=Path, help="folder for the runs (default runs/bench_cqd_<scale>)")
     parser.add_argument("--data", type=Path, help="real CUB-200-2011 folder for --scale paper")
+    add_launcher_arguments(parser)
     args = parser.parse_args(argv)
     scale = SCALES[args.scale]
     names = [n.strip() for n in args.tables.split(",") if n.strip()]
@@ -426,20 +428,23 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     seeds = args.seeds or scale.seeds
     if seeds < 1:
         parser.error("--seeds must be at least 1")
-    bench = Bench(scale, seeds, args.out or Path(f"runs/bench_cqd_{scale.name}"), args.data)
+    out = args.out or Path(f"runs/bench_cqd_{scale.name}")
     if not scale.is_synthetic:
-        check_paper_data(bench.root)
+        check_paper_data(Bench(scale, seeds, out, args.data).root)
     load_plugins()
-    makers = {"1": bench.table1, "2": bench.table2, "3": bench.table3}
+
+    def make_tables() -> dict[str, Callable[[], str]]:
+        bench = Bench(scale, seeds, out, args.data)
+        return {"1": bench.table1, "2": bench.table2, "3": bench.table3}
+
     started = time.time()
-    printed: dict[str, str] = {}
-    for name in names:
-        printed[name] = makers[name]()
-        print(printed[name], end="\n\n", flush=True)
+    printed = render_tables(make_tables, names, args)
+    if printed is None:
+        return {}
     elapsed = time.time() - started
-    print(f"benchmark time: {elapsed:.0f} s (finished runs under {bench.out} are reused)")
-    bench.out.mkdir(parents=True, exist_ok=True)
-    (bench.out / "tables.json").write_text(json.dumps({**printed, "seconds": round(elapsed, 1)}, indent=2))
+    print(f"benchmark time: {elapsed:.0f} s (finished runs under {out} are reused)")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tables.json").write_text(json.dumps({**printed, "seconds": round(elapsed, 1)}, indent=2))
     return printed
 
 

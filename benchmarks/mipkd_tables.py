@@ -31,7 +31,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from benchmarks._common import add_launcher_arguments, render_tables  # noqa: E402
 from distill.build import build_model  # noqa: E402
 from distill.config import ComponentSpec  # noqa: E402
 from distill.errors import DistillError  # noqa: E402
@@ -371,6 +372,9 @@ def _fmt(agg: Aggregate, digits: int) -> str:
     return f"{agg.mean:.{digits}f}±{agg.std:.{digits}f}"
 
 
+TABLE_NAMES = ("main", "ablation", "cost")
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=list(SCALES), default="smoke")
@@ -379,19 +383,24 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     parser.add_argument("--out", type=Path, help="folder for data and runs (default runs/bench_mipkd_<scale>)")
     parser.add_argument("--data", type=Path, help="paper scale: folder with DIV2K/ and benchmark/<set>/")
     parser.add_argument("--teacher", type=Path, help="teacher weights (official BasicSR EDSR-L or a student.pt)")
+    add_launcher_arguments(parser)
     args = parser.parse_args(argv)
     scale = SCALES[args.scale]
     out = args.out or Path(f"runs/bench_mipkd_{scale.name}")
+    names = [t.strip() for t in args.tables.split(",")]
+    for name in names:
+        if name not in TABLE_NAMES:
+            parser.error(f"--tables: unknown table '{name}'; choose from {', '.join(TABLE_NAMES)}")
     started = time.time()
-    bench = Bench(scale, args.seeds or scale.seeds, out, args.data, args.teacher)
-    bench.prepare_data()
-    makers = {"main": bench.main_table, "ablation": bench.ablation_table, "cost": bench.cost_table}
-    printed: dict[str, str] = {}
-    for name in (t.strip() for t in args.tables.split(",")):
-        if name not in makers:
-            parser.error(f"--tables: unknown table '{name}'; choose from {', '.join(makers)}")
-        printed[name] = makers[name]()
-        print(printed[name], end="\n\n", flush=True)
+    Bench(scale, args.seeds or scale.seeds, out, args.data, args.teacher).prepare_data()
+
+    def make_tables() -> dict[str, Callable[[], str]]:
+        bench = Bench(scale, args.seeds or scale.seeds, out, args.data, args.teacher)
+        return {"main": bench.main_table, "ablation": bench.ablation_table, "cost": bench.cost_table}
+
+    printed = render_tables(make_tables, names, args)
+    if printed is None:
+        return {}
     print(
         f"benchmark time: {time.time() - started:.0f} s, data writing included (finished runs under {out} are reused)"
     )

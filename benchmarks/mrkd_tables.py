@@ -36,6 +36,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._common import add_launcher_arguments, render_tables  # noqa: E402
 from distill.errors import DistillError  # noqa: E402
 from distill.iqa_analysis import hardest_and_easiest  # noqa: E402
 from distill.recipe import load_recipe  # noqa: E402
@@ -247,7 +248,7 @@ class Bench:
 
     def ours(self, runs: list[dict[str, Any]] | None, role: str = "student", group: str | None = None) -> list[str]:
         if runs is None:
-            return ["diverged", ""]
+            return ["no result", ""]
         return [str(aggregate(runs, "test", role, m, group)) for m in ("srcc", "plcc")]
 
     def caption(self, title: str, datasets: str, split: str) -> str:
@@ -352,30 +353,36 @@ class Bench:
         return table([*headers, *(f"{h} (paper)" for h in headers[1:])], rows, caption)
 
 
+TABLE_NAMES = ("1", "hard", "5", "6", "7")
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=list(SCALES), default="smoke")
     parser.add_argument("--seeds", type=int, help="number of seeds (default: the scale's)")
     parser.add_argument("--tables", help="comma-separated from 1, hard, 5, 6, 7 (default: the scale's)")
     parser.add_argument("--out", type=Path, help="folder for the runs (default runs/bench_mrkd_<scale>)")
+    add_launcher_arguments(parser)
     args = parser.parse_args(argv)
     load_plugins()
     scale = SCALES[args.scale]
-    bench = Bench(scale, args.seeds or scale.seeds, args.out or Path(f"runs/bench_mrkd_{scale.name}"))
-    makers: dict[str, Callable[[], str]] = {
-        "1": bench.table1, "hard": bench.table_hard, "5": bench.table5, "6": bench.table6, "7": bench.table7,
-    }  # fmt: skip
+    out = args.out or Path(f"runs/bench_mrkd_{scale.name}")
+
+    def make_tables() -> dict[str, Callable[[], str]]:
+        bench = Bench(scale, args.seeds or scale.seeds, out)
+        return {"1": bench.table1, "hard": bench.table_hard, "5": bench.table5, "6": bench.table6, "7": bench.table7}
+
     names = [n.strip() for n in (args.tables or scale.tables).split(",")]
-    unknown = [n for n in names if n not in makers]
+    unknown = [n for n in names if n not in TABLE_NAMES]
     if unknown:
-        parser.error(f"--tables: unknown {', '.join(unknown)}; choose from {', '.join(makers)}")
+        parser.error(f"--tables: unknown {', '.join(unknown)}; choose from {', '.join(TABLE_NAMES)}")
     started = time.time()
-    printed: dict[str, str] = {}
-    for name in names:
-        printed[name] = makers[name]()
-        print(printed[name], end="\n\n", flush=True)
-    print(f"benchmark time: {time.time() - started:.0f} s (finished runs under {bench.out} are reused)")
-    (bench.out / "tables.json").write_text(json.dumps(printed, indent=2))
+    printed = render_tables(make_tables, names, args)
+    if printed is None:
+        return {}
+    print(f"benchmark time: {time.time() - started:.0f} s (finished runs under {out} are reused)")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tables.json").write_text(json.dumps(printed, indent=2))
     return printed
 
 

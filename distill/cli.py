@@ -15,17 +15,21 @@ from pathlib import Path
 from distill import __version__
 from distill.errors import DistillError, one_line
 from distill.registry import REGISTRIES
+from distill.sweep import add_launcher_arguments
 
 
 def _cmd_repeats(args: argparse.Namespace) -> int:
     from distill.recipe import load_recipe
     from distill.repeats import aggregate, run_repeats
     from distill.report import table
+    from distill.sweep import run_with_launcher
 
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     recipe, _ = load_recipe(args.recipe, args.set or [])
     out = args.out or recipe.output.dir.format(name=recipe.name)
-    runs = run_repeats(args.recipe, seeds, out, args.set or [])
+    runs = run_with_launcher(lambda: run_repeats(args.recipe, seeds, out, args.set or []), args)
+    if runs is None:  # submitted to SLURM and still running
+        return 0
     from distill.engine.distributed import is_main
 
     if not is_main():  # under torchrun, rank 0 alone reports
@@ -41,15 +45,26 @@ def _cmd_repeats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _has_checkpoint(args: argparse.Namespace) -> bool:
+    from distill.recipe import load_recipe
+
+    recipe, _ = load_recipe(args.recipe, args.set or [])
+    out = Path(args.out or recipe.output.dir.format(name=recipe.name))
+    return (out / "checkpoints" / "last.pt").exists()
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from distill.build import run_recipe
 
     if args.seeds:
         return _cmd_repeats(args)
+    if args.launcher != "inline" or args.collect_only:
+        raise DistillError(f"--launcher {args.launcher} / --collect-only: only with --seeds (one run per seed)")
 
     from distill.engine.distributed import is_main
 
-    run, result = run_recipe(args.recipe, args.set or [], args.out, args.resume)
+    resume = args.resume or (args.auto_resume and _has_checkpoint(args))
+    run, result = run_recipe(args.recipe, args.set or [], args.out, resume)
     if not is_main():  # under torchrun, rank 0 alone reports
         return 0
     print(run.report(result))
@@ -155,8 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="run folder (default: output.dir of the recipe)")
     run.add_argument("--resume", action="store_true", help="continue the run in the output folder")
     run.add_argument(
+        "--auto-resume", action="store_true", help="continue the run when the folder has a checkpoint, else start it"
+    )
+    run.add_argument(
         "--seeds", help="comma-separated seeds: one run per seed (train and split seed), then mean ± std and median"
     )
+    add_launcher_arguments(run)
     run.set_defaults(fn=_cmd_run)
 
     lst = sub.add_parser("list", help="list registered components")

@@ -3,7 +3,8 @@
 Each repeat ``k`` runs the recipe with ``train.seed = seeds[k]`` and, when ``vary_split`` is set, every dataset's
 ``split_seed`` set to the same value — the N-random-splits protocol of IQA papers. Repeats run through the same
 :func:`~distill.build.run_recipe` as ``distill run``; a finished repeat is reused (its ``results.json`` is read)
-so an interrupted series continues where it stopped.
+so an interrupted series continues where it stopped. Under a sweep (:mod:`distill.sweep`) missing repeats go to
+a launcher (parallel processes or SLURM jobs) instead of training in this process.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from distill.build import run_recipe
 from distill.recipe import load_recipe, signature_of
 from distill.registry import DATASETS
+from distill.sweep import RunSpec, current_wave, is_complete
 
 
 @dataclass
@@ -60,13 +62,19 @@ def run_repeats(
 ) -> list[dict[str, Any]]:
     """Run (or reuse) one repeat per seed under ``out_root/seed{k}``; returns each repeat's ``results.json``."""
     runs = []
+    wave = current_wave()
     for seed in seeds:
         out = Path(out_root) / f"seed{seed}"
         done = out / "results.json"
-        if not done.exists():
-            resume = (out / "checkpoints" / "last.pt").exists()
+        if not is_complete(out):
             sets = [*overrides, *split_overrides(recipe_path, seed, vary_split, overrides)]
+            if wave is not None:  # under a sweep: a launcher runs it (see distill.sweep)
+                runs.append({"seed": seed, **wave.defer(RunSpec(Path(recipe_path), out, tuple(sets)))})
+                continue
+            resume = (out / "checkpoints" / "last.pt").exists()
             run_recipe(recipe_path, sets, out=out, resume=resume)
+        elif wave is not None:
+            wave.done.add(out)
         runs.append({"seed": seed, **json.loads(done.read_text())})
     return runs
 

@@ -174,11 +174,21 @@ def staged_output(out: Path, overwrite: bool, title: str) -> Iterator[Path]:
     try:
         yield tmp
         if out.exists():
+            if any(out.iterdir()) and not overwrite:
+                # another process (a parallel sweep run) wrote the same set meanwhile: keep its copy, which
+                # may already be in use, and drop ours
+                shutil.rmtree(tmp, ignore_errors=True)
+                return
             if any(out.iterdir()):
                 shutil.rmtree(out)
             else:
                 out.rmdir()
-        os.replace(tmp, out)
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            if not (out.is_dir() and any(out.iterdir())):
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # a parallel writer won the race with the same content
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
