@@ -1,8 +1,8 @@
 """Safe extraction of zip, tar (plain/gz/bz2/xz) and rar archives into a folder.
 
-Members with absolute paths, ``..`` components, or links (tar: links that leave the folder; zip/rar: any link) are
-refused before anything is written for zip and rar, and by tarfile's ``data`` filter for tar; the caller extracts
-into a temporary folder and deletes it on any error, so nothing lands outside it.
+Members with absolute paths, ``..`` components, or links (tar: links that leave the folder, by tarfile's ``data``
+filter; zip/rar: any link) are refused: for zip and rar before anything is written, for tar when the member is
+reached. The caller extracts into a temporary folder and deletes it on any error, so nothing lands outside it.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def extract(archive: Path, target: Path) -> None:
 
 
 def _refuse(archive: Path, member: str, reason: str) -> DataError:
-    return DataError(f"refusing to extract {archive.name}: member '{member}' has {reason}; nothing was extracted")
+    return DataError(f"refusing to extract {archive.name}: member '{member}' has {reason}; extraction abandoned")
 
 
 def _broken(archive: Path, err: BaseException) -> DataError:
@@ -93,9 +93,15 @@ def _extract_zip(archive: Path, target: Path) -> None:
 
 
 def _extract_tar(archive: Path, target: Path) -> None:
+    def checked(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+        reason = unsafe_reason(member.name)  # the data filter would strip a leading '/': refuse it instead
+        if reason:
+            raise _refuse(archive, member.name, reason)
+        return tarfile.data_filter(member, dest)
+
     try:
         with tarfile.open(archive) as tf:
-            tf.extractall(target, filter="data")
+            tf.extractall(target, filter=checked)
     except tarfile.FilterError as err:
         member = getattr(err, "tarinfo", None)
         name = member.name if member is not None else "?"
