@@ -18,8 +18,8 @@ from distill.errors import DataError
 
 RAR_MAGIC = (b"Rar!\x1a\x07\x00", b"Rar!\x1a\x07\x01\x00")
 RAR_HELP = (
-    'install the optional extra with `pip install -e ".[archives]"` (rarfile) and one of the system tools unrar, '
-    "unar or bsdtar (e.g. `apt-get install unar` or `apt-get install libarchive-tools`)"
+    'install the optional extra with `pip install -e ".[archives]"` (that is, `pip install rarfile`) and one of the '
+    "system tools unrar, unar or bsdtar (e.g. `apt-get install unar` or `apt-get install libarchive-tools`)"
 )
 
 
