@@ -11,8 +11,10 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tarfile
@@ -20,6 +22,7 @@ import tempfile
 import threading
 import time
 import zipfile
+import zlib
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -427,24 +430,54 @@ def test_layout_the_reader_rejects_is_one_line(tmp_path, tid_files, capsys):
     assert not (tmp_path / "tid").exists()
 
 
-def test_rar_without_the_extra_names_extra_and_tool(tmp_path, capsys, monkeypatch):
+def _rar_block(kind: int, flags: int, body: bytes) -> bytes:
+    head = struct.pack("<BHH", kind, flags, 7 + len(body)) + body
+    return struct.pack("<H", zlib.crc32(head) & 0xFFFF) + head
+
+
+def _rar(files: dict[str, bytes], method: int = 0x30) -> bytes:
+    """A RAR 4 archive of ``files`` (method 0x30: stored, readable without a RAR tool; 0x33: 'compressed')."""
+    out = b"Rar!\x1a\x07\x00" + _rar_block(0x73, 0, bytes(6))
+    for name, data in files.items():
+        raw = name.replace("/", "\\").encode()
+        unpacked = len(data) if method == 0x30 else 10 * len(data)
+        body = struct.pack("<IIBIIBBHI", len(data), unpacked, 2, zlib.crc32(data), 0x21, 29, method, len(raw), 0x20)
+        out += _rar_block(0x74, 0x8000, body + raw) + data
+    return out + _rar_block(0x7B, 0x4000, b"")
+
+
+def test_rar_archive_is_extracted(server, tmp_path, tid_files, capsys):
+    pytest.importorskip("rarfile")
+    server.files["tid2013.rar"] = _rar(tid_files)
+    assert _fetch("tid2013", tmp_path / "tid") == 0
+    assert "all: 4 items" in capsys.readouterr().out
+
+
+def test_hostile_rar_is_refused(tmp_path, capsys):
+    pytest.importorskip("rarfile")
+    archive = tmp_path / "evil.rar"
+    archive.write_bytes(_rar({"tid2013/../../evil.txt": b"x"}))
+    assert _fetch("tid2013", tmp_path / "w" / "tid", "--archive", archive) == 2
+    assert "refusing to extract" in _one_line_error(capsys)
+    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "w" / "tid").exists()
+
+
+def test_rar_without_the_extra_names_extra_and_tool(tmp_path, tid_files, capsys, monkeypatch):
     archive = tmp_path / "tid2013.rar"
-    archive.write_bytes(b"Rar!\x1a\x07\x00" + b"\0" * 64)
+    archive.write_bytes(_rar(tid_files))
     monkeypatch.setitem(sys.modules, "rarfile", None)  # as if the extra were not installed
     assert _fetch("tid2013", tmp_path / "tid", "--archive", archive) == 2
     err = _one_line_error(capsys)
     assert ".[archives]" in err and "unrar" in err and "unar" in err and "bsdtar" in err
 
 
-def test_rar_without_a_system_tool_names_the_tools(tmp_path, capsys, monkeypatch):
-    rarfile = pytest.importorskip("rarfile")
-
-    def no_tool(*args, **kwargs):
-        raise rarfile.RarCannotExec("no tool")
-
-    monkeypatch.setattr(rarfile, "tool_setup", no_tool)
+@pytest.mark.skipif(
+    any(shutil.which(t) for t in ("unrar", "unar", "bsdtar", "7z", "7zz")), reason="a RAR tool is installed"
+)
+def test_compressed_rar_without_a_system_tool_names_the_tools(tmp_path, capsys):
+    pytest.importorskip("rarfile")
     archive = tmp_path / "tid2013.rar"
-    archive.write_bytes(b"Rar!\x1a\x07\x00" + b"\0" * 64)
+    archive.write_bytes(_rar({"tid2013/mos_with_names.txt": b"\0" * 16}, method=0x33))
     assert _fetch("tid2013", tmp_path / "tid", "--archive", archive) == 2
     err = _one_line_error(capsys)
     assert "no RAR tool" in err and "unar" in err and ".[archives]" in err

@@ -111,14 +111,11 @@ def _extract_tar(archive: Path, target: Path) -> None:
 
 
 def _extract_rar(archive: Path, target: Path) -> None:
+    """Stored members need rarfile alone; compressed ones (TID2013's, Waterloo's) also a system tool."""
     try:
         import rarfile
     except ImportError:
         raise DataError(f"{archive.name} is a RAR archive: {RAR_HELP}") from None
-    try:
-        rarfile.tool_setup()
-    except rarfile.RarCannotExec:
-        raise DataError(f"{archive.name} is a RAR archive and no RAR tool was found: {RAR_HELP}") from None
     try:
         with rarfile.RarFile(archive) as rf:
             for info in rf.infolist():
@@ -128,5 +125,7 @@ def _extract_rar(archive: Path, target: Path) -> None:
                 if reason:
                     raise _refuse(archive, info.filename, reason)
             rf.extractall(target)
-    except rarfile.Error as err:
-        raise DataError(f"{archive}: cannot extract the RAR archive ({err})") from None
+    except rarfile.RarCannotExec:
+        raise DataError(f"{archive.name} is a compressed RAR archive and no RAR tool was found: {RAR_HELP}") from None
+    except (rarfile.Error, OSError) as err:
+        raise _broken(archive, err) from None
