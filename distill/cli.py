@@ -122,7 +122,7 @@ def build_fetch_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--force", action="store_true", help="replace an existing ROOT")
     fetch.add_argument("--downloads", help="folder for the archives (default: ROOT/../downloads)")
     fetch.add_argument("--scale", action="append", help="div2k: only these LR scales (2,3,4)")
-    fetch.set_defaults(fn=_cmd_data_fetch, debug=False)
+    fetch.set_defaults(fn=_cmd_data_fetch, debug=False, interrupt_hint="re-run the same command to resume the download")
     return fetch
 
 
@@ -264,7 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"distill: error: {'' if rank == 0 else f'[rank {rank}] '}{one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("distill: interrupted; resume with `distill run RECIPE --out DIR --resume`", file=sys.stderr)
+        hint = getattr(args, "interrupt_hint", "resume with `distill run RECIPE --out DIR --resume`")
+        print(f"distill: interrupted; {hint}", file=sys.stderr)
         return 130
     finally:
         dist = sys.modules.get("distill.engine.distributed")

@@ -33,7 +33,7 @@ import torch
 from distill.cli import main
 from distill.data.fetch import MIRROR_ENV, RECORD, SOURCES
 from distill.data.images import save_rgb
-from distill.registry import WRITERS
+from distill.registry import DATASETS, WRITERS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -185,6 +185,7 @@ def test_fetch_tid2013_from_mirror_counts_records_and_is_idempotent(server, tmp_
     archive = _zip(tid_files)  # served under the official name tid2013.rar: the kind is read from the content
     server.files["tid2013.rar"] = archive
     root = tmp_path / "data" / "tid2013"
+    (tmp_path / "data" / ".tid2013.extract-killed" / "distorted_images").mkdir(parents=True)  # an earlier crash
     assert _fetch("tid2013", root) == 0
     out = capsys.readouterr().out
     assert "all: 4 items" in out
@@ -255,6 +256,31 @@ def test_div2k_selected_scale_and_benchmark_sets_share_one_archive(server, tmp_p
     assert "x4: 1 items" in capsys.readouterr().out
     assert len(server.requests) == 1  # one download for both sets
     assert sorted(p.name for p in (tmp_path / "benchmark").iterdir()) == ["Set14", "Set5", "downloads"]
+
+
+def test_scnn_pretraining_sources_land_in_their_reader_roots(server, tmp_path, capsys, monkeypatch):
+    """Waterloo (RAR) and VOC 2012 (tar) miniatures: ROOT is the folder holding pristine_images/ or JPEGImages/."""
+    pytest.importorskip("rarfile")
+    server.files["exploration_database_and_code.rar"] = _rar(
+        {f"exploration_database_and_code/pristine_images/0000{i}.bmp": _png(8, 8) for i in (1, 2)}
+    )
+    server.files["VOCtrainval_11-May-2012.tar"] = _tar_gz(
+        {f"VOCdevkit/VOC2012/JPEGImages/2012_00000{i}.jpg": b"jpeg" for i in (1, 2, 3)}
+    )
+    voc = SOURCES["voc2012"]
+    size = len(server.files["VOCtrainval_11-May-2012.tar"])  # the miniature's size, not the official 2 GB
+    monkeypatch.setitem(SOURCES, "voc2012", replace(voc, archives=(replace(voc.archives[0], size=size),)))
+    for name, root, folder, n in (
+        ("waterloo", tmp_path / "waterloo", "pristine_images", 2),
+        ("voc2012", tmp_path / "VOC2012", "JPEGImages", 3),
+    ):
+        assert _fetch(name, root) == 0
+        assert len(list((root / folder).iterdir())) == n
+        out = capsys.readouterr().out
+        if SOURCES[name].reader in DATASETS:  # engineer B's readers, once registered
+            assert f"{n} items" in out, out
+        else:
+            assert "count skipped" in out, out
 
 
 # ----------------------------------------------------------------------------------------- resume and verify
@@ -492,4 +518,6 @@ def test_bad_arguments_are_one_line(tmp_path, capsys):
     (tmp_path / "taken" / "mine.txt").write_text("user data")
     assert _fetch("tid2013", tmp_path / "taken", "--archive", tmp_path / "taken" / "mine.txt") == 2
     assert "already exists" in _one_line_error(capsys)
+    assert _fetch("div2k", tmp_path / "d", "--url", "http://127.0.0.1:1/DIV2K_train_HR.zip") == 2
+    assert "give a base URL ending in '/'" in _one_line_error(capsys)
     assert _fetch() == 0 and "ponomarenko.info" in capsys.readouterr().out  # the list of datasets

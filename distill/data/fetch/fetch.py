@@ -64,6 +64,22 @@ def fetch_dataset(
     say: Callable[[str], None] = print,
 ) -> FetchResult:
     """Fetch dataset ``name`` into ``root`` (default: the source's ``default_root``); see the module docstring."""
+    try:
+        return _fetch(name, root, archives, url, force, downloads, scales, say)
+    except OSError as err:  # a folder that cannot be written, a full disk …
+        raise DataError(f"distill data fetch {name}: {err}") from None
+
+
+def _fetch(
+    name: str,
+    root: str | Path | None,
+    archives: Sequence[str | Path],
+    url: str | None,
+    force: bool,
+    downloads: str | Path | None,
+    scales: Sequence[int] | None,
+    say: Callable[[str], None],
+) -> FetchResult:
     source = source_of(name)
     root = Path(root or source.default_root).expanduser()
     scales = _check_scales(source, scales)
@@ -228,6 +244,8 @@ def _install(
 ) -> list[tuple[str, int]] | None:
     """Extract ``paths`` beside ``root``, check the layout with the reader, then move it to ``root``."""
     root.parent.mkdir(parents=True, exist_ok=True)
+    for stale in root.parent.glob(f".{root.name}.extract-*"):  # left by a process killed while extracting
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.extract-", dir=root.parent))
     try:
         for path in paths:
