@@ -227,6 +227,19 @@ def test_fetch_local_archive_without_network(tmp_path, tid_files, capsys, monkey
     assert local.is_file()  # the user's file is left alone
 
 
+def test_force_replaces_a_synthetic_stand_in_only(tmp_path, tid_files, capsys):
+    root = tmp_path / "tid"
+    WRITERS.build("tid2013", out=str(root), n_refs=1, size=(16, 16), distortions=["i01"], levels=1)
+    local = tmp_path / "tid2013.zip"
+    local.write_bytes(_zip(tid_files))
+    assert _fetch("tid2013", root, "--archive", local) == 2
+    assert "holds a synthetic stand-in; pass --force" in _one_line_error(capsys)
+    assert _fetch("tid2013", root, "--archive", local, "--force") == 0
+    assert "all: 4 items" in capsys.readouterr().out
+    assert not (root / "SYNTHETIC.json").exists() and (root / RECORD).is_file()
+    assert _nothing_beside(root) == ["tid2013.zip"]
+
+
 def test_div2k_selected_scale_and_benchmark_sets_share_one_archive(server, tmp_path, capsys, monkeypatch):
     hr = {"DIV2K_train_HR/0001.png": _png(16, 16), "DIV2K_train_HR/0002.png": _png(16, 16)}
     server.files["DIV2K_train_HR.zip"] = _zip(hr)
@@ -516,8 +529,10 @@ def test_bad_arguments_are_one_line(tmp_path, capsys):
     assert "--scale" in _one_line_error(capsys)
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "mine.txt").write_text("user data")
-    assert _fetch("tid2013", tmp_path / "taken", "--archive", tmp_path / "taken" / "mine.txt") == 2
-    assert "already exists" in _one_line_error(capsys)
+    for force in ((), ("--force",)):  # a folder of the user's own is never replaced
+        assert _fetch("tid2013", tmp_path / "taken", "--archive", tmp_path / "taken" / "mine.txt", *force) == 2
+        assert "already exists and holds files that are not a fetched dataset" in _one_line_error(capsys)
+    assert (tmp_path / "taken" / "mine.txt").read_text() == "user data"
     assert _fetch("div2k", tmp_path / "d", "--url", "http://127.0.0.1:1/DIV2K_train_HR.zip") == 2
     assert "give a base URL ending in '/'" in _one_line_error(capsys)
     assert _fetch() == 0 and "ponomarenko.info" in capsys.readouterr().out  # the list of datasets

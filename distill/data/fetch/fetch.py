@@ -24,6 +24,7 @@ from distill.data.fetch.sources import MIRROR_ENV, SOURCES, Archive, Source, arc
 from distill.errors import DataError, DistillError
 
 RECORD = ".distill_fetch.json"
+SYNTHETIC_MARKER = "SYNTHETIC.json"  # written by the synthetic writers (distill.data.*.synthetic)
 DOWNLOADS_ENV = "DISTILL_DOWNLOADS"
 _MAX_DEPTH = 5
 
@@ -87,14 +88,19 @@ def _fetch(
     occupied = (root.is_dir() and any(root.iterdir())) or (root.exists() and not root.is_dir())
     if occupied:
         if record is not None and record.get("dataset") == name and not force:
-            counts = count_items(root, source, scales)
-            say(
-                f"{source.title} is already in {root} (fetched {record.get('fetched_utc', '?')}); --force fetches again"
+            return _reuse(source, root, record, scales, say)
+        synthetic = (root / SYNTHETIC_MARKER).is_file()
+        replaceable = record is not None or synthetic
+        if not force or not replaceable:
+            what = (
+                f"holds a fetch of '{record.get('dataset')}'"
+                if record
+                else "holds a synthetic stand-in"
+                if synthetic
+                else "holds files that are not a fetched dataset"
             )
-            return FetchResult(root, counts, record.get("archives", []), reused=True)
-        if not force:
-            what = f"a fetch of '{record.get('dataset')}'" if record else "not a fetched copy of this dataset"
-            raise DataError(f"{root} already exists and is {what}; choose another ROOT or pass --force to replace it")
+            advice = "pass --force to replace it" if replaceable else "remove it yourself or choose another ROOT"
+            raise DataError(f"{root} already exists and {what}; {advice}")
     chosen = selected_archives(source, scales)
     given = _match_given(source, chosen, [Path(p).expanduser() for p in archives])
     recorded = {a.get("file"): a.get("sha256") for a in (record or {}).get("archives", []) if isinstance(a, dict)}
@@ -116,6 +122,20 @@ def _fetch(
         )
     counts = _install(source, root, [Path(e["path"]) for e in entries], entries, scales, say)
     return FetchResult(root, counts, entries)
+
+
+def _reuse(
+    source: Source, root: Path, record: dict[str, Any], scales: list[int] | None, say: Callable[[str], None]
+) -> FetchResult:
+    """The result for a ROOT that already holds this dataset's fetch (counted again by the reader)."""
+    try:
+        counts = count_items(root, source, scales)
+    except DistillError as err:
+        raise DataError(
+            f"{root} holds a fetch of {source.name} that does not open as asked ({err}); --force fetches it again"
+        ) from None
+    say(f"{source.title} is already in {root} (fetched {record.get('fetched_utc', '?')}); --force fetches again")
+    return FetchResult(root, counts, record.get("archives", []), reused=True)
 
 
 def _check_scales(source: Source, scales: Sequence[int] | None) -> list[int] | None:
