@@ -106,6 +106,10 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
         print(f"{args.name}: in {result.root} (no '{SOURCES[args.name].reader}' reader registered: count skipped)")
     else:
         print(f"{args.name}: {', '.join(f'{label}: {n} items' for label, n in result.counts)} in {result.root}")
+    kept = [a for a in result.archives if str(a.get("source", "")).startswith(("http://", "https://"))]
+    if kept and not result.reused:
+        size = sum(a["size"] for a in kept) / 1e6
+        print(f"downloaded archives kept in {Path(kept[0]['path']).parent} ({size:.1f} MB); delete them to free space")
     return 0
 
 

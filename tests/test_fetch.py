@@ -190,7 +190,8 @@ def test_fetch_tid2013_from_mirror_counts_records_and_is_idempotent(server, tmp_
     out = capsys.readouterr().out
     assert "all: 4 items" in out
     sha = hashlib.sha256(archive).hexdigest()
-    assert f"sha256 {sha}" in out
+    assert f"sha256 {sha} (no published checksum: recorded in {root / RECORD}" in out
+    assert "downloaded archives kept in" in out
     record = json.loads((root / RECORD).read_text())
     assert record["dataset"] == "tid2013" and record["counts"] == {"all": 4}
     assert record["archives"][0]["sha256"] == sha and record["archives"][0]["size"] == len(archive)
@@ -373,6 +374,9 @@ def test_published_checksum_mismatch_deletes_download(server, tmp_path, tid_file
     err = _one_line_error(capsys)
     assert "md5" in err and "does not match" in err and "deleted" in err
     assert list((tmp_path / "downloads").iterdir()) == [] and not (tmp_path / "tid").exists()
+    server.files["tid2013.rar"] = archive
+    assert _fetch("tid2013", tmp_path / "tid") == 0
+    assert "(published md5 verified)" in capsys.readouterr().out
 
 
 def test_refetch_is_checked_against_recorded_sha256(server, tmp_path, tid_files, capsys):

@@ -114,9 +114,13 @@ def _fetch(
     entries = []
     for archive in chosen:
         path, sha, origin = _obtain(source, archive, root, given, downloads, url, mirror, recorded.get(archive.file))
-        published = " (published checksum verified)" if archive.md5 or archive.sha256 else ""
-        recheck = " (matches the last fetch)" if recorded.get(archive.file) and not published else ""
-        say(f"{archive.file}: sha256 {sha}{published or recheck}")
+        if archive.md5 or archive.sha256:
+            checked = f"published {'md5' if archive.md5 else 'sha256'} verified"
+        elif recorded.get(archive.file):
+            checked = "matches the last fetch"
+        else:
+            checked = f"no published checksum: recorded in {root / RECORD} for later fetches"
+        say(f"{archive.file}: sha256 {sha} ({checked})")
         entries.append(
             {"file": archive.file, "source": origin, "path": str(path), "size": path.stat().st_size, "sha256": sha}
         )
