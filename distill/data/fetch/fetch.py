@@ -250,11 +250,18 @@ def count_items(root: Path, source: Source, scales: Sequence[int] | None = None)
     if source.reader not in DATASETS:
         return None
     reader = DATASETS.get(source.reader)
-    counts = []
+    counts, errors = [], []
     for label, kwargs in source.views:
         if scales and "scale" in kwargs and kwargs["scale"] not in scales:
             continue
-        counts.append((label, len(reader(root=str(root), **kwargs))))
+        try:
+            counts.append((label, len(reader(root=str(root), **kwargs))))
+        except DistillError as err:
+            if not source.optional_views:
+                raise
+            errors.append(err)
+    if errors and not counts:
+        raise errors[0]
     return counts
 
 
