@@ -463,6 +463,17 @@ def test_unknown_layout_says_what_was_found_and_expected(tmp_path, capsys):
     assert not (tmp_path / "tid").exists() and _nothing_beside(tmp_path / "tid") == ["odd.zip"]
 
 
+@pytest.mark.parametrize("cut", [0.5, 0.95])
+def test_corrupt_archive_without_checksum_is_one_line(tmp_path, tid_files, capsys, cut):
+    whole = _tar_gz(tid_files)
+    archive = tmp_path / "tid2013.tar.gz"
+    archive.write_bytes(whole[: int(len(whole) * cut)])
+    assert _fetch("tid2013", tmp_path / "tid", "--archive", archive) == 2
+    err = _one_line_error(capsys)
+    assert f"cannot extract {archive}" in err and "delete it and fetch again" in err
+    assert not (tmp_path / "tid").exists() and _nothing_beside(tmp_path / "tid") == ["tid2013.tar.gz"]
+
+
 def test_layout_the_reader_rejects_is_one_line(tmp_path, tid_files, capsys):
     broken = {k: v for k, v in tid_files.items() if "distorted_images/" not in k or k.endswith("_1.bmp")}
     archive = tmp_path / "broken.zip"

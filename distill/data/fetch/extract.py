@@ -34,7 +34,8 @@ def archive_kind(path: Path) -> str:
     if tarfile.is_tarfile(path):
         return "tar"
     raise DataError(
-        f"{path}: not a zip, tar(.gz/.bz2/.xz) or rar archive (first bytes {head!r}); is it the right file?"
+        f"{path}: not a zip, tar(.gz/.bz2/.xz) or rar archive (first bytes {head!r}); if the host served an error page "
+        "instead, delete the file and fetch again"
     )
 
 
@@ -60,14 +61,17 @@ def _refuse(archive: Path, member: str, reason: str) -> DataError:
 
 
 def _broken(archive: Path, err: BaseException) -> DataError:
-    return DataError(f"cannot extract {archive} ({type(err).__name__}: {err}): a corrupt archive or a full disk")
+    return DataError(
+        f"cannot extract {archive} ({type(err).__name__}: {err}): a corrupt archive (delete it and fetch again) or a "
+        "full disk"
+    )
 
 
 def _extract_zip(archive: Path, target: Path) -> None:
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile as err:
-        raise DataError(f"{archive}: corrupt zip archive ({err})") from None
+        raise _broken(archive, err) from None
     with zf:
         infos = zf.infolist()
         for info in infos:
