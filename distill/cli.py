@@ -100,7 +100,10 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
             where = "download by hand, then --archive" if any(a.url is None for a in src.archives) else "downloads"
             print(f"  {src.name.ljust(9)} {src.default_root.ljust(24)} {where}: {src.title}; {src.page}")
         return 0
-    scales = [int(s) for item in args.scale or [] for s in str(item).split(",") if s.strip()]
+    try:
+        scales = [int(s) for item in args.scale or [] for s in str(item).split(",") if s.strip()]
+    except ValueError:
+        raise DistillError(f"--scale {','.join(args.scale)}: expected scales such as 4 or 2,3,4") from None
     result = fetch_dataset(args.name, args.root, args.archive or [], args.url, args.force, args.downloads, scales)
     if result.counts is None:
         print(f"{args.name}: in {result.root} (no '{SOURCES[args.name].reader}' reader registered: count skipped)")
@@ -123,9 +126,11 @@ def build_fetch_parser() -> argparse.ArgumentParser:
     fetch.add_argument("root", nargs="?", help="folder to create (default: the recipes' data/<dataset> path)")
     fetch.add_argument("--archive", action="append", metavar="PATH", help="use an archive you already have")
     fetch.add_argument("--url", help="mirror: the archive's URL, or a base URL ending in / that serves its file names")
-    fetch.add_argument("--force", action="store_true", help="replace an existing ROOT")
+    fetch.add_argument(
+        "--force", action="store_true", help="replace ROOT when it holds an earlier fetch or a synthetic stand-in"
+    )
     fetch.add_argument("--downloads", help="folder for the archives (default: ROOT/../downloads)")
-    fetch.add_argument("--scale", action="append", help="div2k: only these LR scales (2,3,4)")
+    fetch.add_argument("--scale", action="append", help="div2k: only these LR scales, e.g. 4 or 2,3 (repeatable)")
     fetch.set_defaults(fn=_cmd_data_fetch, debug=False, interrupt_hint="re-run the same command to resume the download")
     return fetch
 

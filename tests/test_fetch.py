@@ -542,6 +542,8 @@ def test_bad_arguments_are_one_line(tmp_path, capsys):
     assert "unknown dataset 'imagenet'" in _one_line_error(capsys)
     assert _fetch("tid2013", tmp_path / "x", "--scale", "4") == 2
     assert "--scale" in _one_line_error(capsys)
+    assert _fetch("div2k", tmp_path / "x", "--scale", "four") == 2
+    assert "expected scales such as 4" in _one_line_error(capsys)
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "mine.txt").write_text("user data")
     for force in ((), ("--force",)):  # a folder of the user's own is never replaced
