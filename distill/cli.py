@@ -107,6 +107,61 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_fetch(args: argparse.Namespace) -> int:
+    from distill.data.fetch import SOURCES, fetch_dataset
+
+    if args.name is None:
+        for src in SOURCES.values():
+            where = "download by hand, then --archive" if any(a.url is None for a in src.archives) else "downloads"
+            print(f"  {src.name.ljust(9)} {src.default_root.ljust(24)} {where}: {src.title}; {src.page}")
+        return 0
+    try:
+        scales = [int(s) for item in args.scale or [] for s in str(item).split(",") if s.strip()]
+    except ValueError:
+        raise DistillError(f"--scale {','.join(args.scale)}: expected scales such as 4 or 2,3,4") from None
+    result = fetch_dataset(args.name, args.root, args.archive or [], args.url, args.force, args.downloads, scales)
+    if result.counts is None:
+        print(f"{args.name}: in {result.root} (no '{SOURCES[args.name].reader}' reader registered: count skipped)")
+    else:
+        print(f"{args.name}: {', '.join(f'{label}: {n} items' for label, n in result.counts)} in {result.root}")
+    kept = [a for a in result.archives if str(a.get("source", "")).startswith(("http://", "https://"))]
+    if kept and not result.reused:
+        size = sum(a["size"] for a in kept) / 1e6
+        print(f"downloaded archives kept in {Path(kept[0]['path']).parent} ({size:.1f} MB); delete them to free space")
+    return 0
+
+
+def build_fetch_parser() -> argparse.ArgumentParser:
+    fetch = argparse.ArgumentParser(
+        prog="distill data fetch",
+        description="Download a real dataset from its official host (or take --archive), verify it, extract it "
+        "safely and count its items with the dataset's reader. Without NAME: list the datasets.",
+    )
+    fetch.add_argument("name", nargs="?", help="dataset, e.g. tid2013 (no NAME: list them)")
+    fetch.add_argument("root", nargs="?", help="folder to create (default: the recipes' data/<dataset> path)")
+    fetch.add_argument("--archive", action="append", metavar="PATH", help="use an archive you already have")
+    fetch.add_argument("--url", help="mirror: the archive's URL, or a base URL ending in / that serves its file names")
+    fetch.add_argument(
+        "--force", action="store_true", help="replace ROOT when it holds an earlier fetch or a synthetic stand-in"
+    )
+    fetch.add_argument("--downloads", help="folder for the archives (default: ROOT/../downloads)")
+    fetch.add_argument("--scale", action="append", help="div2k: only these LR scales, e.g. 4 or 2,3 (repeatable)")
+    fetch.set_defaults(fn=_cmd_data_fetch, debug=False, interrupt_hint="re-run the same command to resume the download")
+    return fetch
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv``; ``[--debug] data fetch …`` goes to its own parser (``data WRITER OUT`` stays as it was)."""
+    head = 0
+    while head < len(argv) and argv[head].startswith("-") and argv[head] in ("--debug",):
+        head += 1
+    if argv[head : head + 2] == ["data", "fetch"]:
+        args = build_fetch_parser().parse_args(argv[head + 2 :])
+        args.debug = "--debug" in argv[:head]
+        return args
+    return parser.parse_args(argv)
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from distill.deploy import predict
 
@@ -182,7 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("kind", nargs="?", help=f"one of: {', '.join(REGISTRIES)}")
     lst.set_defaults(fn=_cmd_list)
 
-    data = sub.add_parser("data", help="write a synthetic dataset in an official layout")
+    data = sub.add_parser(
+        "data",
+        help="write a synthetic dataset in an official layout; `distill data fetch NAME [ROOT]` gets the real one",
+    )
     data.add_argument("writer", help="synthetic writer, e.g. kadid10k (see `distill list writers`)")
     data.add_argument("out", help="folder to write")
     data.add_argument("--set", action="append", metavar="KEY=VALUE", help="writer option, e.g. n_refs=8")
@@ -222,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, list(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.fn(args))
@@ -234,7 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"distill: error: {'' if rank == 0 else f'[rank {rank}] '}{one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("distill: interrupted; resume with `distill run RECIPE --out DIR --resume`", file=sys.stderr)
+        hint = getattr(args, "interrupt_hint", "resume with `distill run RECIPE --out DIR --resume`")
+        print(f"distill: interrupted; {hint}", file=sys.stderr)
         return 130
     finally:
         dist = sys.modules.get("distill.engine.distributed")
