@@ -69,6 +69,31 @@ def test_hyperiqa_target_network_is_per_image(hyperiqa: HyperIQA) -> None:
     assert not torch.allclose(layers[0][0][0], layers[0][0][1])  # each image gets its own target weights
 
 
+def test_hyperiqa_hyper_network_input_is_rectified_like_the_authors(hyperiqa: HyperIQA) -> None:
+    """SSL92/hyperIQA's ``conv1`` ends in a ReLU: the features the hyper network reads are non-negative."""
+    with torch.no_grad():
+        feats = hyperiqa.hyper_in(torch.randn(2, 512, 7, 7))
+    assert float(feats.min()) == 0.0 and float(feats.max()) > 0.0
+
+
+def test_hyperiqa_new_layers_are_he_normal_like_the_authors() -> None:
+    torch.manual_seed(0)
+    model = HyperIQA(depth=18)
+    new = [
+        *(m for m in model.lda.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))),
+        model.lda4,
+        *model.weight_convs,
+        model.weight_last,
+        *model.bias_fcs,
+    ]
+    for layer in new:  # kaiming_normal_: std sqrt(2 / fan_in); PyTorch's default would be sqrt(1 / (3 fan_in))
+        fan_in = layer.weight[0].numel()
+        assert float(layer.weight.std()) == pytest.approx((2 / fan_in) ** 0.5, rel=0.3), layer
+    for conv in (m for m in model.hyper_in if isinstance(m, torch.nn.Conv2d)):  # the authors keep the default here
+        fan_in = conv.weight[0].numel()
+        assert float(conv.weight.std()) == pytest.approx((1 / (3 * fan_in)) ** 0.5, rel=0.3)
+
+
 def test_scnn_logits_and_features() -> None:
     scnn = SCNN(num_classes=10).eval()
     x = torch.rand(2, 3, 64, 48)
