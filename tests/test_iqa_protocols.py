@@ -40,3 +40,10 @@ def test_hyperiqa_recipes_use_the_authors_25_patches(path: Path) -> None:
     train, test = recipe.data.train.args, recipe.data.eval["test"].args
     assert (train["crop"], train["patches"]) == (224, 25)
     assert (test["crop"], test["patches"], test.get("patch_layout", "grid")) == (224, 25, "grid")
+
+
+@pytest.mark.parametrize("method", ["mrkd", "mrkd_urkd", "mrkd_baseline"])
+def test_dbcnn_livec_recipes_test_whole_images_one_at_a_time_like_the_authors(method: str) -> None:
+    recipe, _ = load_recipe(RECIPES / f"{method}_livec.yaml")
+    assert recipe.data.train.args["crop"] == 448  # DBCNN-PyTorch: RandomCrop(448) in train, no crop in test
+    assert recipe.data.eval["test"].args["crop"] is None and recipe.train.eval_batch_size == 1
