@@ -38,7 +38,7 @@ def _cmd_repeats(args: argparse.Namespace) -> int:
         rows = []
         for role in by_role:
             aggs = [aggregate(runs, split, role, m) for m in recipe.eval.metrics]
-            rows.append([role, *(f"{a} (median {a.median:.4f})" for a in aggs)])
+            rows.append([role, *(f"{a.cell()} median {a.median:.4f}" for a in aggs)])
         caption = f"{recipe.name} | split '{split}' | seeds {seeds} (split seed = train seed) | mean ± std over seeds"
         print(table(["model", *recipe.eval.metrics], rows, caption), end="\n\n")
     print(f"runs: {out}/seed*/")

@@ -5,6 +5,11 @@ Each repeat ``k`` runs the recipe with ``train.seed = seeds[k]`` and, when ``var
 :func:`~distill.build.run_recipe` as ``distill run``; a finished repeat is reused (its ``results.json`` is read)
 so an interrupted series continues where it stopped. Under a sweep (:mod:`distill.sweep`) missing repeats go to
 a launcher (parallel processes or SLURM jobs) instead of training in this process.
+
+:func:`run_repeats` stops at the first repeat that fails; :func:`collect_repeats` runs every seed and returns the
+finished repeats together with the failed ones (:class:`RepeatSet`), so a table can show how many repeats each
+number rests on and list the failures instead of dropping them. :class:`Aggregate` keeps count of the values that
+were not finite (a NaN metric) next to ``n``, the count its statistics rest on.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.build import run_recipe
+from distill.errors import DistillError, one_line
 from distill.recipe import load_recipe, signature_of
 from distill.registry import DATASETS
 from distill.sweep import RunSpec, current_wave, is_complete
@@ -32,13 +38,39 @@ class Aggregate:
     median: float = field(init=False)
 
     def __post_init__(self) -> None:
-        finite = [v for v in self.values if v == v]
+        finite = [v for v in self.values if v == v and abs(v) != float("inf")]
         self.mean = statistics.fmean(finite) if finite else float("nan")
         self.std = statistics.stdev(finite) if len(finite) > 1 else 0.0 if finite else float("nan")
         self.median = statistics.median(finite) if finite else float("nan")
 
     def __str__(self) -> str:
         return f"{self.mean:.4f} ± {self.std:.4f}"
+
+    @property
+    def n(self) -> int:
+        """How many finite values the statistics rest on."""
+        return sum(1 for v in self.values if v == v and abs(v) != float("inf"))
+
+    @property
+    def nonfinite(self) -> int:
+        """How many values were NaN or infinite (left out of the statistics, never silently)."""
+        return len(self.values) - self.n
+
+    def cell(self, statistic: str = "mean", digits: int = 4) -> str:
+        """A table cell that says what it rests on: ``0.6000 ± 0.1000 (n=3)``, ``median 0.6000 (n=3)``, plus
+        ``, 1 NaN`` when values were not finite; one value prints without a spread (``0.6000 (n=1)``)."""
+        if statistic not in ("mean", "median"):
+            raise ValueError(f"statistic must be mean or median, got {statistic!r}")
+        bad = f", {self.nonfinite} NaN" if self.nonfinite else ""
+        if self.n == 0:
+            return f"no finite value (n=0{bad})"
+        if statistic == "median":
+            value = f"median {self.median:.{digits}f}"
+        elif self.n == 1:
+            value = f"{self.mean:.{digits}f}"
+        else:
+            value = f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
+        return f"{value} (n={self.n}{bad})"
 
 
 def split_overrides(recipe_path: str | Path, seed: int, vary_split: bool, overrides: Sequence[str] = ()) -> list[str]:
@@ -77,6 +109,54 @@ def run_repeats(
             wave.done.add(out)
         runs.append({"seed": seed, **json.loads(done.read_text())})
     return runs
+
+
+@dataclass(frozen=True)
+class RepeatFailure:
+    """One repeat that stopped with a user-facing error (a diverging loss, bad data): its seed and message."""
+
+    seed: int
+    error: str
+    out: str
+
+
+@dataclass
+class RepeatSet:
+    """The outcome of :func:`collect_repeats`: finished repeats (``results.json`` + ``seed``) and failed ones."""
+
+    seeds: list[int]
+    runs: list[dict[str, Any]]
+    failures: list[RepeatFailure]
+
+    @property
+    def n(self) -> int:
+        """How many repeats finished."""
+        return len(self.runs)
+
+    def failure_lines(self, label: str) -> list[str]:
+        """One line per failed repeat: ``label seed 3: <error> (<run folder>)``."""
+        return [f"{label} seed {f.seed}: {f.error} ({f.out})" for f in self.failures]
+
+
+def collect_repeats(
+    recipe_path: str | Path,
+    seeds: Sequence[int],
+    out_root: str | Path,
+    overrides: Sequence[str] = (),
+    vary_split: bool = True,
+) -> RepeatSet:
+    """Like :func:`run_repeats`, but a repeat that fails with a :class:`DistillError` is recorded, not raised.
+
+    Every seed is attempted (a failed one again on the next call; finished ones are reused). Errors that are bugs
+    (anything but :class:`DistillError`) still propagate.
+    """
+    runs, failures = [], []
+    for seed in seeds:
+        try:
+            runs.extend(run_repeats(recipe_path, [seed], out_root, overrides, vary_split))
+        except DistillError as err:
+            failures.append(RepeatFailure(seed, one_line(err), str(Path(out_root) / f"seed{seed}")))
+    return RepeatSet(list(seeds), runs, failures)
 
 
 def aggregate(

@@ -18,8 +18,12 @@ def test_mrkd_tables_smoke_runs_recipes_and_prints_paper_numbers(tmp_path):
     printed = mrkd_tables(["--scale", "smoke", "--out", str(tmp_path)])
     assert set(printed) == {"1", "hard", "5", "6", "7"}
     assert "SYNTHETIC" in printed["1"] and "0.7447" in printed["1"]  # caption says synthetic; paper's MRKD SRCC
-    assert "seeds [0]" in printed["1"] and "selection: last" in printed["1"]
+    assert "seeds [0]" in printed["1"] and "selection: last" in printed["1"] and "(n=1)" in printed["1"]
+    assert "by_reference 80/20 (the recommended variant, not the paper's" in printed["1"]
     assert "Table 4 analog" in printed["hard"] and "Table 3 analog" in printed["hard"]
+    # the paper's own types are reported (the smoke sets hold all of them) beside the ones our baseline found
+    assert "paper hard 07 colour_saturation" in printed["hard"] and "paper easy 08 gaussian_blur" in printed["hard"]
+    assert "our hard " in printed["hard"] and "type not in test set" not in printed["hard"]
     assert "0.8312" in printed["5"] and "random 80/20" in printed["5"]  # LIVEC: paper's ResNet50 MRKD SRCC
     assert "TID2013 → KADID-10k" in printed["6"] and "0.6013" in printed["6"]
     # table-7 rows at ratio 1 and at the MRKD recipe's ratio reuse the Table 1 runs instead of retraining
@@ -34,6 +38,53 @@ def test_mrkd_tables_smoke_runs_recipes_and_prints_paper_numbers(tmp_path):
 
     recipe = yaml.safe_load((tmp_path / "mrkd_tid_to_kadid" / "seed0" / "recipe.yaml").read_text())
     assert recipe["data"]["train"]["name"] == "tid2013" and recipe["data"]["eval"]["test"]["name"] == "kadid10k"
+
+
+def test_mrkd_tables_paper_dry_run_prints_every_table_in_the_papers_protocol(tmp_path, capsys):
+    from benchmarks.mrkd_tables import PAPER_HARD
+    from benchmarks.mrkd_tables import main as mrkd_tables
+
+    printed = mrkd_tables(["--scale", "paper", "--dry-run", "--out", str(tmp_path / "runs")])
+    assert set(printed) == {"1", "hard", "5", "6", "7"}
+    assert not (tmp_path / "runs").exists()  # nothing trained, no run folder
+    for name, text in printed.items():
+        assert "DRY RUN" in text and "seeds [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]" in text, name
+    assert "split: random 80/20 of the images (the paper's protocol" in printed["1"]
+    assert "0.8397" in printed["1"] and "·" in printed["1"]  # paper numbers beside empty cells, no number invented
+    for table_name, types in PAPER_HARD.values():
+        assert f"{table_name} analog" in printed["hard"]
+        assert all(f"paper {'hard' if i < 2 else 'easy'} {code} " in printed["hard"] for i, code in enumerate(types))
+    # 3 models × 3 methods × (TID, KADID, LIVEC) + 4 cross-dataset + 6 extra teacher lrs, 10 repeats each
+    assert "37 configurations × 10 repeats = 370 training runs planned" in capsys.readouterr().out
+
+    variant = mrkd_tables(
+        ["--scale", "paper", "--dry-run", "--tables", "1", "--split", "by_reference", "--out", str(tmp_path)]
+    )
+    assert "split: by_reference 80/20 (the recommended variant" in variant["1"]
+
+
+def test_mrkd_tables_show_n_and_list_failed_repeats(tmp_path, monkeypatch):
+    import benchmarks.mrkd_tables as bench
+    from distill.repeats import RepeatFailure, RepeatSet
+
+    def result(seed: int, codes: list[str]) -> dict:
+        scores = {"srcc": 0.5 + 0.1 * seed, "plcc": 0.4}
+        groups = {c: {"srcc": 0.1 * i + 0.01 * seed, "plcc": 0.2} for i, c in enumerate(codes)}
+        model = {"overall": scores, "groups": groups}
+        return {"seed": seed, "results": {"test": {"student": model, "teacher": model}}}
+
+    def fake(recipe, seeds, out_root, overrides):  # seed 2 of every configuration diverged
+        codes = bench.TID_SMOKE if "tid" in str(recipe) else ["01", "02", "07", "20", "11", "10"]
+        failed = RepeatFailure(2, "non-finite loss at step 3: term 'student/mse' = nan", f"{out_root}/seed2")
+        return RepeatSet(list(seeds), [result(0, codes), result(1, codes)], [failed])
+
+    monkeypatch.setattr(bench, "collect_repeats", fake)
+    b = bench.Bench(bench.SCALES["smoke"], 3, tmp_path)
+    one, hard = b.table1(), b.table_hard()
+    assert "0.5500 ± 0.0707 (n=2)" in one
+    assert "failed repeats (not in n)" in one and "baseline_tid seed 2: non-finite loss at step 3" in one
+    assert "failed repeats (not in n)" in hard and "paper hard 16 mean_shift" in hard
+    assert "our hard 01 additive_gaussian_noise" in hard  # type 01 has the lowest SRCC in the fake baseline
 
 
 def test_metrics_speed_compares_at_equal_results(capsys):

@@ -246,11 +246,12 @@ def test_crop_and_flip_are_seeded(synth: Path) -> None:
 def test_patches_and_base_class(synth: Path, tmp_path: Path) -> None:
     from distill.data.iqa.dataset import IQADataset
 
-    test = Kadid10k(str(synth), split="test", crop=32, patches=3)
-    assert isinstance(test, IQADataset) and test[0]["input"].shape == (3, 3, 32, 32)
+    test = Kadid10k(str(synth), split="test", crop=32, patches=4)
+    assert isinstance(test, IQADataset) and test[0]["input"].shape == (4, 3, 32, 32)
     test.set_epoch(4)
-    assert torch.equal(test[0]["input"], Kadid10k(str(synth), split="test", crop=32, patches=3)[0]["input"])
-    assert Kadid10k(str(synth), split="train", crop=32, patches=2, hflip=True)[0]["input"].shape == (2, 3, 32, 32)
+    assert torch.equal(test[0]["input"], Kadid10k(str(synth), split="test", crop=32, patches=4)[0]["input"])
+    train = Kadid10k(str(synth), split="train", crop=32, patches=2, hflip=True)
+    assert train[0]["input"].shape == (3, 32, 32) and len(train) == 2 * len(Kadid10k(str(synth), split="train"))
     nested = tmp_path / "kadid10k"
     (nested / "images").mkdir(parents=True)
     with pytest.raises(DataError, match=r"no images/ folder in .*did you mean .*kadid10k\?"):

@@ -192,14 +192,16 @@ def test_bad_arguments(synth: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------ patches
 def test_patches(synth: Path) -> None:
-    test = LiveChallenge(str(synth), split="test", crop=16, patches=5)
+    test = LiveChallenge(str(synth), split="test", crop=16, patches=4, patch_layout="random")
     first = [test[i]["input"] for i in range(3)]
-    assert all(x.shape == (5, 3, 16, 16) for x in first)
+    assert all(x.shape == (4, 3, 16, 16) for x in first)
     test.set_epoch(2)
     assert all(torch.equal(x, test[i]["input"]) for i, x in enumerate(first))
+    assert LiveChallenge(str(synth), split="test", crop=16, patches=9)[0]["input"].shape == (9, 3, 16, 16)  # grid
     train = LiveChallenge(str(synth), split="train", crop=16, patches=5)
+    assert len(train) == 5 * len(LiveChallenge(str(synth), split="train"))
     epoch0 = [train[i]["input"] for i in range(3)]
-    assert all(x.shape == (5, 3, 16, 16) for x in epoch0)
+    assert all(x.shape == (3, 16, 16) for x in epoch0)
     assert all(torch.equal(x, train[i]["input"]) for i, x in enumerate(epoch0))
     train.set_epoch(1)
     assert all(not torch.equal(x, train[i]["input"]) for i, x in enumerate(epoch0))

@@ -238,30 +238,62 @@ def test_bad_arguments(synth: Path) -> None:
     with pytest.raises(DataError, match="patches must be a positive integer"):
         Tid2013(str(synth), patches=0, crop=16)
     with pytest.raises(DataError, match="smaller than crop"):
-        Tid2013(str(synth), split="all", crop=41, patches=2)[0]
+        Tid2013(str(synth), split="train", crop=41, patches=2)[0]
 
 
 # ------------------------------------------------------------------------------------------------ patches
-def test_patches(synth: Path) -> None:
-    test = Tid2013(str(synth), split="test", crop=24, patches=4)
+def test_eval_patches_lie_on_a_fixed_uniform_grid(synth: Path) -> None:
+    test = Tid2013(str(synth), split="test", crop=24, patches=4)  # images are 40×48: grid tops 0, 16; lefts 0, 24
+    full = Tid2013(str(synth), split="test")
     first = [test[i]["input"] for i in range(3)]
-    assert all(x.shape == (4, 3, 24, 24) for x in first)
-    assert any(not torch.equal(x[0], x[1]) for x in first)  # different places
+    for i, x in enumerate(first):
+        img = full[i]["input"]
+        corners = [img[:, t : t + 24, s : s + 24] for t in (0, 16) for s in (0, 24)]
+        assert torch.equal(x, torch.stack(corners))
     test.set_epoch(5)
     test.set_seed(9)
-    again = Tid2013(str(synth), split="test", crop=24, patches=4)
+    assert all(torch.equal(x, test[i]["input"]) for i, x in enumerate(first))
+    with pytest.raises(DataError, match="patches=3 on a grid needs a square number"):
+        Tid2013(str(synth), split="test", crop=24, patches=3)
+
+
+def test_eval_patches_upscale_images_whose_short_side_is_at_most_the_crop(synth: Path) -> None:
+    patches = Tid2013(str(synth), split="test", crop=40, patches=4)[0]["input"]  # short side 40 <= 40
+    img = Tid2013(str(synth), split="test")[0]["input"]
+    up = torch.nn.functional.interpolate(img[None], size=(41, 49), mode="bilinear", align_corners=False)[0]
+    assert patches.shape == (4, 3, 40, 40)
+    torch.testing.assert_close(patches[0], up[:, :40, :40])
+    torch.testing.assert_close(patches[3], up[:, 1:41, 9:49])
+
+
+def test_random_eval_patches_are_seeded_by_the_image(synth: Path) -> None:
+    test = Tid2013(str(synth), split="test", crop=24, patches=3, patch_layout="random")
+    first = [test[i]["input"] for i in range(3)]
+    assert all(x.shape == (3, 3, 24, 24) for x in first)
+    assert any(not torch.equal(x[0], x[1]) for x in first)  # different places
+    test.set_epoch(5)
+    again = Tid2013(str(synth), split="test", crop=24, patches=3, patch_layout="random")
     assert all(torch.equal(x, test[i]["input"]) and torch.equal(x, again[i]["input"]) for i, x in enumerate(first))
     full = Tid2013(str(synth), split="test")[0]["input"]
     assert any(torch.equal(first[0][0], full[:, t : t + 24, s : s + 24]) for t in range(17) for s in range(25))
+    with pytest.raises(DataError, match="patch_layout 'spiral' is not one of grid, random"):
+        Tid2013(str(synth), split="test", crop=24, patches=4, patch_layout="spiral")
 
+
+def test_train_patches_are_separate_items_with_their_own_random_crop(synth: Path) -> None:
+    """HyperIQA's authors list every training image P times per epoch, each a fresh random patch."""
+    plain = Tid2013(str(synth), split="train")
     train = Tid2013(str(synth), split="train", crop=24, patches=3, hflip=True)
     train.set_seed(1)
-    epoch0 = [train[i]["input"] for i in range(4)]
-    assert all(x.shape == (3, 3, 24, 24) for x in epoch0)
+    assert len(train) == 3 * len(plain)
+    epoch0 = [train[i] for i in range(6)]
+    assert all(item["input"].shape == (3, 24, 24) for item in epoch0)
+    assert [item["meta"]["name"] for item in epoch0] == [plain.samples[i // 3].name for i in range(6)]
+    assert not torch.equal(epoch0[0]["input"], epoch0[1]["input"])  # two patches of one image differ
     twin = Tid2013(str(synth), split="train", crop=24, patches=3, hflip=True)
     twin.set_seed(1)
-    assert all(torch.equal(x, twin[i]["input"]) for i, x in enumerate(epoch0))
+    assert all(torch.equal(item["input"], twin[i]["input"]) for i, item in enumerate(epoch0))
     train.set_epoch(1)
-    assert any(not torch.equal(x, train[i]["input"]) for i, x in enumerate(epoch0))
+    assert any(not torch.equal(item["input"], train[i]["input"]) for i, item in enumerate(epoch0))
     batch = torch.utils.data.default_collate([train[0], train[1]])
-    assert batch["input"].shape == (2, 3, 3, 24, 24) and batch["target"].shape == (2,)
+    assert batch["input"].shape == (2, 3, 24, 24) and batch["target"].shape == (2,)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from distill.iqa_analysis import hardest_and_easiest, plot_per_distortion, rank_groups
-from distill.repeats import Aggregate, aggregate, run_repeats, split_overrides
+from distill.repeats import Aggregate, aggregate, collect_repeats, run_repeats, split_overrides
 from tests.test_mrkd_e2e import RECIPE, tiny
 
 GROUPS = {
@@ -62,3 +62,42 @@ def test_repeats_run_each_seed_once_and_aggregate(tmp_path):
     assert len(agg.values) == 2 and agg.mean == pytest.approx(statistics.fmean(agg.values))
     seed1 = runs[1]["results"]["test"]["student"]["n"]
     assert seed1 > 0
+
+
+def test_aggregate_cells_say_what_they_rest_on():
+    assert Aggregate([0.5, 0.7, 0.6, math.nan]).cell() == "0.6000 ± 0.1000 (n=3, 1 NaN)"
+    assert Aggregate([0.5, 0.7, 0.6, math.inf]).nonfinite == 1
+    assert Aggregate([0.5, 0.7, 0.6]).cell("median") == "median 0.6000 (n=3)"
+    assert Aggregate([0.25]).cell() == "0.2500 (n=1)"
+    assert Aggregate([math.nan, math.nan]).cell() == "no finite value (n=0, 2 NaN)"
+
+
+def test_collect_repeats_lists_failed_repeats_instead_of_dropping_them(tmp_path, monkeypatch):
+    import json
+
+    import distill.repeats as repeats
+    from distill.errors import NonFiniteLossError
+
+    def fake_run(recipe_path, sets, out, resume):  # seed 1 diverges, the others finish
+        if "train.seed=1" in sets:
+            raise NonFiniteLossError(7, "student/mse", math.nan)
+        seed = int(next(s for s in sets if s.startswith("train.seed=")).split("=")[1])
+        Path(out).mkdir(parents=True)
+        Path(out, "results.json").write_text(
+            json.dumps({"results": {"test": {"student": {"overall": {"srcc": seed}}}}})
+        )
+
+    monkeypatch.setattr(repeats, "run_recipe", fake_run)
+    rep = repeats.collect_repeats(RECIPE, [0, 1, 2], tmp_path / "rep", vary_split=False)
+    assert [r["seed"] for r in rep.runs] == [0, 2] and rep.n == 2
+    assert [f.seed for f in rep.failures] == [1]
+    (line,) = rep.failure_lines("mrkd_tid")
+    assert line.startswith("mrkd_tid seed 1: non-finite loss at step 7: term 'student/mse' = nan")
+    assert aggregate(rep.runs, "test", "student", "srcc").cell() == "1.0000 ± 1.4142 (n=2)"
+
+
+def test_collect_repeats_records_real_errors_of_every_seed(tmp_path):
+    sets = [f"data.root={tmp_path / 'missing'}", "data.synthetic=null"]
+    rep = collect_repeats(RECIPE, [0, 1], tmp_path / "rep", sets)
+    assert rep.runs == [] and [f.seed for f in rep.failures] == [0, 1]
+    assert all("does not exist" in f.error for f in rep.failures)

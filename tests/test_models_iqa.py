@@ -69,6 +69,31 @@ def test_hyperiqa_target_network_is_per_image(hyperiqa: HyperIQA) -> None:
     assert not torch.allclose(layers[0][0][0], layers[0][0][1])  # each image gets its own target weights
 
 
+def test_hyperiqa_hyper_network_input_is_rectified_like_the_authors(hyperiqa: HyperIQA) -> None:
+    """SSL92/hyperIQA's ``conv1`` ends in a ReLU: the features the hyper network reads are non-negative."""
+    with torch.no_grad():
+        feats = hyperiqa.hyper_in(torch.randn(2, 512, 7, 7))
+    assert float(feats.min()) == 0.0 and float(feats.max()) > 0.0
+
+
+def test_hyperiqa_new_layers_are_he_normal_like_the_authors() -> None:
+    torch.manual_seed(0)
+    model = HyperIQA(depth=18)
+    new = [
+        *(m for m in model.lda.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))),
+        model.lda4,
+        *model.weight_convs,
+        model.weight_last,
+        *model.bias_fcs,
+    ]
+    for layer in new:  # kaiming_normal_: std sqrt(2 / fan_in); PyTorch's default would be sqrt(1 / (3 fan_in))
+        fan_in = layer.weight[0].numel()
+        assert float(layer.weight.std()) == pytest.approx((2 / fan_in) ** 0.5, rel=0.3), layer
+    for conv in (m for m in model.hyper_in if isinstance(m, torch.nn.Conv2d)):  # the authors keep the default here
+        fan_in = conv.weight[0].numel()
+        assert float(conv.weight.std()) == pytest.approx((1 / (3 * fan_in)) ** 0.5, rel=0.3)
+
+
 def test_scnn_logits_and_features() -> None:
     scnn = SCNN(num_classes=10).eval()
     x = torch.rand(2, 3, 64, 48)
@@ -113,6 +138,46 @@ def test_dbcnn_bilinear_feature_is_l2_normalised(dbcnn: DBCNN) -> None:
         z = dbcnn.bilinear(dbcnn.normalize(torch.rand(3, 3, 64, 96)))
     assert z.shape == (3, 512 * 128)
     torch.testing.assert_close(z.norm(dim=1), torch.ones(3))
+
+
+def test_dbcnn_roots_zero_channels_as_sqrt_of_epsilon_like_the_authors(dbcnn: DBCNN) -> None:
+    """DBCNN-PyTorch takes ``sqrt(z + 1e-8)``: a VGG channel that is zero over the image gives 1e-4, not 0."""
+    model = DBCNN(backbone="vgg11").eval()
+    model.load_state_dict(dbcnn.state_dict())
+    last = [m for m in model.vgg if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():
+        last.weight[0].zero_()
+        last.bias[0] = 0.0  # VGG channel 0 is ReLU(0) = 0 everywhere
+        x = model.normalize(torch.rand(2, 3, 64, 64))
+        z = model.bilinear(x)
+        a, b = model.vgg(x), model.scnn.features(x)
+    assert float(a[:, 0].abs().max()) == 0.0
+    pooled = torch.einsum("nchw,ndhw->ncd", a, b).flatten(1) / (a.shape[-1] * a.shape[-2])
+    unnormalised_norm = torch.sqrt(pooled + 1e-8).norm(dim=1)
+    zero_row = z[:, :128]  # the 128 products of VGG channel 0 with every SCNN channel
+    expected = (1e-4 / unnormalised_norm)[:, None].expand(2, 128)
+    torch.testing.assert_close(zero_row, expected, rtol=1e-4, atol=0.0)  # tiny values: compare relatively
+
+
+def test_dbcnn_resizes_the_scnn_map_with_aligned_corners() -> None:
+    """``F.upsample_bilinear`` (align_corners=True) as in the authors' code: a 2×2 map → 4×4 is exactly x + 2y."""
+    from distill.models.iqa.dbcnn import bilinear_pool
+
+    b = torch.tensor([[0.0, 1.0], [2.0, 3.0]]).view(1, 1, 2, 2)
+    a = torch.eye(16).view(1, 16, 4, 4)  # channel k is the indicator of position k: pooling reads the resized map
+    feature = bilinear_pool(a, b)
+    y, x = torch.meshgrid(torch.arange(4) / 3, torch.arange(4) / 3, indexing="ij")
+    expected = (x + 2 * y).flatten() / 16 + 1e-8  # corners keep 0, 1, 2, 3; align_corners=False would not
+    torch.testing.assert_close(feature.flatten() ** 2, expected / expected.sum())
+
+
+def test_dbcnn_on_sizes_not_divisible_by_16_pools_the_resized_scnn_map(dbcnn: DBCNN) -> None:
+    dbcnn.eval()
+    with torch.no_grad():
+        x = dbcnn.normalize(torch.rand(1, 3, 40, 56))  # VGG map 2×3, SCNN map 3×4 (a 500×500 LIVEC image: 31 vs 32)
+        a, b = dbcnn.vgg(x), dbcnn.scnn.features(x)
+        assert a.shape[-2:] == (2, 3) and b.shape[-2:] == (3, 4)
+        assert dbcnn.bilinear(x).shape == (1, 512 * 128)
 
 
 # ---------------------------------------------------------------------------------------------------- weights

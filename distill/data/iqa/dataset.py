@@ -6,7 +6,7 @@ object with ``name``, ``path``, ``ref``, ``distortion``, ``level`` and ``score``
 
 Items follow :mod:`distill.data.base`::
 
-    {"input": Tensor[3, c, c] (or [P, 3, c, c] with patches=P > 1), "target": float32 scalar score,
+    {"input": Tensor[3, c, c] (or [P, 3, c, c] outside train with patches=P > 1), "target": float32 scalar score,
      "meta": {"name": str, "distortion": str, "level": int, "ref": str}}
 """
 
@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import torch
+import torch.nn.functional as F
 
 from distill.data.base import SeededDataset
 from distill.data.images import load_rgb, verify_image
@@ -27,6 +29,7 @@ from distill.errors import DataError, DistillError, RegistryError
 
 SYNTHETIC_MARKER = "SYNTHETIC.json"
 SPLITS = ("train", "val", "test", "all")
+PATCH_LAYOUTS = ("grid", "random")
 
 
 class IQASample(Protocol):
@@ -74,9 +77,14 @@ class IQADataset(SeededDataset):
       from the training part (:func:`~distill.data.splits.split_indices`).
     * ``crop``: a random ``crop``×``crop`` window in train, the centre one elsewhere; ``hflip`` flips at random in
       train.  Both draw only from :meth:`rng` (seed, epoch, index).  ``crop=None`` returns the whole image.
-    * ``patches`` (HyperIQA protocol, needs ``crop``): with P > 1 the input is ``[P, 3, crop, crop]``: P random crops
-      (each with its own flip) in train, drawn anew each epoch; P fixed crops elsewhere, seeded by the image name
-      only, so every epoch, run and checkpoint is evaluated on the same patches.  Models average over P.
+    * ``patches`` (the HyperIQA protocol of its authors' code, github.com/SSL92/hyperIQA, needs ``crop``): with
+      P > 1, in train every image is listed P times per epoch and each listing is its own random ``crop``² patch
+      (own flip, own loss term, drawn anew each epoch), so an epoch has P × images items; elsewhere the input is
+      ``[P, 3, crop, crop]`` and models average the P scores.  ``patch_layout="grid"`` (default) takes the
+      evaluation patches on a fixed uniform √P × √P grid spanning the image (P must be a square), after
+      upscaling the image bilinearly to a short side of ``crop + 1`` when it is ``<= crop`` (as IQA-PyTorch's
+      ``uniform_crop``); ``"random"`` takes P seeded random crops per image (the authors' test code draws 25
+      random crops; here they are seeded by the image name only, so every epoch, run and checkpoint sees the same).
     * ``distortions``: keep only these type codes/names.
     * ``on_corrupt="skip"`` verifies the chosen files at construction and drops undecodable ones (listed in
       :attr:`corrupt_files`) instead of raising :class:`DataError` when an item is read.
@@ -112,6 +120,7 @@ class IQADataset(SeededDataset):
         distortions: list[str] | None = None,
         on_corrupt: str = "error",
         patches: int = 1,
+        patch_layout: str = "grid",
     ) -> None:
         key = self.key
         if split not in SPLITS:
@@ -124,11 +133,18 @@ class IQADataset(SeededDataset):
             raise DataError(f"{key}: patches must be a positive integer, got {patches!r}")
         if patches > 1 and crop is None:
             raise DataError(f"{key}: patches={patches} needs a crop size (e.g. crop: 224)")
+        if patch_layout not in PATCH_LAYOUTS:
+            raise DataError(f"{key}: patch_layout '{patch_layout}' is not one of {', '.join(PATCH_LAYOUTS)}")
+        if patch_layout == "grid" and split != "train" and math.isqrt(int(patches)) ** 2 != patches:
+            raise DataError(
+                f"{key}: patches={patches} on a grid needs a square number (4, 9, 16, 25, …); "
+                "change patches or set patch_layout: random"
+            )
         self.root = Path(root).expanduser()
         self.split, self.split_mode, self.split_seed = split, split_mode, int(split_seed)
         self.train_fraction, self.val_fraction = float(train_fraction), float(val_fraction)
         self.crop, self.hflip, self.on_corrupt = (int(crop) if crop is not None else None), bool(hflip), on_corrupt
-        self.patches = int(patches)
+        self.patches, self.patch_layout = int(patches), patch_layout
         self.training = split == "train"
         self.distortion_names: dict[str, str] = dict(self.type_names)
         self.corrupt_files: list[str] = []
@@ -238,8 +254,13 @@ class IQADataset(SeededDataset):
     def targets(self) -> list[float]:
         return [s.score for s in self.samples]
 
+    @property
+    def items_per_image(self) -> int:
+        """How many items each image gives per epoch: ``patches`` in train (one patch each), else 1."""
+        return self.patches if self.training else 1
+
     def __len__(self) -> int:
-        return len(self.samples)
+        return len(self.samples) * self.items_per_image
 
     def __repr__(self) -> str:
         kind = "synthetic " if self.is_synthetic else ""
@@ -268,23 +289,11 @@ class IQADataset(SeededDataset):
     def _augment(self, img: torch.Tensor, index: int, sample: Any) -> torch.Tensor:
         c = self.crop
         h, w = img.shape[-2:]
+        if self.patches > 1 and not self.training:
+            assert c is not None
+            return self._eval_patches(img, c, sample)
         if c is not None and (h < c or w < c):
             raise DataError(f"{self.key}: image {sample.path} is {h}×{w}, smaller than crop={c}; lower crop")
-        if self.patches > 1:
-            assert c is not None
-            if self.training:
-                g, flip = self.rng(index), self.hflip
-            else:  # a fixed set per image: independent of epoch, run seed and split membership
-                g, flip = torch.Generator().manual_seed(_seed_of(f"eval-patches:{sample.name}:{c}")), False
-            crops = []
-            for _ in range(self.patches):
-                top = int(torch.randint(0, h - c + 1, (1,), generator=g))
-                left = int(torch.randint(0, w - c + 1, (1,), generator=g))
-                patch = img[:, top : top + c, left : left + c]
-                if flip and float(torch.rand(1, generator=g)) < 0.5:
-                    patch = patch.flip(-1)
-                crops.append(patch)
-            return torch.stack(crops).contiguous()
         g = self.rng(index) if self.training and (c or self.hflip) else None
         if c is not None:
             if g is not None:
@@ -297,11 +306,38 @@ class IQADataset(SeededDataset):
             img = img.flip(-1)
         return img.contiguous()
 
+    def _eval_patches(self, img: torch.Tensor, c: int, sample: Any) -> torch.Tensor:
+        """The ``[P, 3, c, c]`` evaluation patches of one image (see ``patch_layout``); the same on every call."""
+        h, w = img.shape[-2:]
+        if self.patch_layout == "random":  # seeded by the image only: independent of epoch, run seed and split
+            if h < c or w < c:
+                raise DataError(f"{self.key}: image {sample.path} is {h}×{w}, smaller than crop={c}; lower crop")
+            g = torch.Generator().manual_seed(_seed_of(f"eval-patches:{sample.name}:{c}"))
+            corners = [
+                (
+                    int(torch.randint(0, h - c + 1, (1,), generator=g)),
+                    int(torch.randint(0, w - c + 1, (1,), generator=g)),
+                )
+                for _ in range(self.patches)
+            ]
+        else:
+            if min(h, w) <= c:  # upscale to a short side of c + 1, as IQA-PyTorch's uniform_crop does
+                scale = (c + 1) / min(h, w)
+                size = (max(c + 1, round(h * scale)), max(c + 1, round(w * scale)))
+                img = F.interpolate(img[None], size=size, mode="bilinear", align_corners=False)[0]
+                h, w = size
+            n = math.isqrt(self.patches)
+            tops = torch.linspace(0, h - c, n).round().long().tolist()
+            lefts = torch.linspace(0, w - c, n).round().long().tolist()
+            corners = [(t, s) for t in tops for s in lefts]
+        return torch.stack([img[:, t : t + c, s : s + c] for t, s in corners]).contiguous()
+
     def __getitem__(self, index: int) -> dict[str, Any]:
-        index, img = self._load(index)
+        item = index  # a train patch's own RNG stream; its image is index // patches
+        index, img = self._load(index // self.items_per_image)
         s = self.samples[index]
         return {
-            "input": self._augment(img, index, s),
+            "input": self._augment(img, item, s),
             "target": torch.tensor(s.score, dtype=torch.float32),
             "meta": {"name": s.name, "distortion": s.distortion, "level": s.level, "ref": s.ref},
         }

@@ -144,6 +144,7 @@ class LiveChallenge(IQADataset):
         distortions: list[str] | None = None,
         on_corrupt: str = "error",
         patches: int = 1,
+        patch_layout: str = "grid",
         drop_first: int = 7,
     ) -> None:
         if isinstance(drop_first, bool) or int(drop_first) != drop_first or drop_first < 0:
@@ -161,6 +162,7 @@ class LiveChallenge(IQADataset):
             distortions=distortions,
             on_corrupt=on_corrupt,
             patches=patches,
+            patch_layout=patch_layout,
         )
 
     def _scan(self) -> list[LivecSample]:

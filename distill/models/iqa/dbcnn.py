@@ -7,15 +7,20 @@ Faithful to the paper: the SCNN trunk (nine 3×3 conv–BN–ReLU layers, 48-48-
 of them with stride 2, so a 224² input gives a 14×14×128 map) and its pre-training as a classifier of synthetic
 distortion type × level; VGG16's conv features up to conv5_3 + ReLU (14×14×512 at 224²); bilinear pooling (the outer
 product of the two maps averaged over positions, the SCNN map first resized bilinearly to the VGG map's size when
-they differ); signed square root; L2 normalisation; one linear layer 512·128 → 1; the two-stage schedule (train the
-head on frozen features, then everything) via ``freeze_backbones``.
+they differ); square root; L2 normalisation; one linear layer 512·128 → 1; the two-stage schedule (train the head on
+frozen features, then everything) via ``freeze_backbones``.
+
+As the authors' released code (github.com/zwx8981/DBCNN-PyTorch, ``DBCNN.forward``) computes it: the root is
+``sqrt(z + 1e-8)`` of the pooled features, which are non-negative (ReLU × ReLU), not a signed root; it differs from
+``sign(z)·sqrt(|z| + 1e-8)`` wherever a channel is zero over the whole image (there it is 1e-4, not 0). The SCNN map
+is resized with ``F.upsample_bilinear``, i.e. ``align_corners=True``; that differs from ``align_corners=False``
+whenever the two maps differ in size (H or W not divisible by 16, e.g. LIVEC's 500×500 images).
 
 Not faithful: the pre-training classes are distill's KADID-10k distortions (every implemented type × 5 levels by
 default, see :mod:`distill.data.iqa.distortion_classes`), not the paper's 9 types / 39 classes on Waterloo-Exploration
 + PASCAL VOC images; SCNN's head (global average pool → FC 256 → FC 256 → classes, BN + ReLU after the hidden FCs)
-follows the paper's table but its details are our reading; the signed square root ``sign(z)·sqrt(|z| + 1e-8)``
-equals the paper's ``sqrt(z + 1e-8)`` on its non-negative (ReLU × ReLU) features except at exactly 0;
-He-normal initialisation; ``backbone: vgg11`` (a CPU-scale option) is not in the paper.
+follows the paper's table but its details are our reading; He-normal initialisation; ``backbone: vgg11`` (a
+CPU-scale option) is not in the paper.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from distill.models.iqa.base import IQAModel, register_imagenet_stats
 from distill.models.weights import load_local_weights
 from distill.registry import MODELS
 
-__all__ = ["DBCNN", "SCNN", "SCNN_CHANNELS", "vgg_features"]
+__all__ = ["DBCNN", "SCNN", "SCNN_CHANNELS", "bilinear_pool", "vgg_features"]
 
 #: (out channels, stride) of SCNN's conv layers (DBCNN paper, Table I).
 SCNN_LAYERS: tuple[tuple[int, int], ...] = (
@@ -140,6 +145,20 @@ def vgg_features(backbone: Literal["vgg16", "vgg11"] = "vgg16", pretrained: str 
     return holder.features[:-1]  # type: ignore[index]  # drop the last max-pool
 
 
+def bilinear_pool(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """DBCNN's pooled feature of maps ``a [N, Ca, H, W]`` and ``b [N, Cb, h, w]``: ``[N, Ca·Cb]``.
+
+    ``b`` is resized to ``a``'s size with ``align_corners=True`` (the authors' ``F.upsample_bilinear``), the outer
+    products are averaged over positions, square-rooted as ``sqrt(z + 1e-8)`` (both maps follow a ReLU, so
+    ``z >= 0``) and L2-normalised.
+    """
+    if b.shape[-2:] != a.shape[-2:]:
+        b = F.interpolate(b, size=a.shape[-2:], mode="bilinear", align_corners=True)
+    h, w = a.shape[-2:]
+    z = torch.bmm(a.flatten(2), b.flatten(2).transpose(1, 2)).flatten(1) / (h * w)
+    return F.normalize(torch.sqrt(z + 1e-8), dim=1)
+
+
 @MODELS.register("dbcnn")
 class DBCNN(IQAModel):
     """DBCNN (Zhang et al., TCSVT 2020): bilinear pooling of VGG16 and SCNN features → linear → one score.
@@ -180,15 +199,8 @@ class DBCNN(IQAModel):
         return self
 
     def bilinear(self, x: torch.Tensor) -> torch.Tensor:
-        """The L2-normalised, signed-square-rooted bilinear feature ``[N, 512·128]`` of normalised images."""
-        a = self.vgg(x)
-        b = self.scnn.features(x)
-        if b.shape[-2:] != a.shape[-2:]:
-            b = F.interpolate(b, size=a.shape[-2:], mode="bilinear", align_corners=False)
-        h, w = a.shape[-2:]
-        z = torch.bmm(a.flatten(2), b.flatten(2).transpose(1, 2)).flatten(1) / (h * w)
-        z = torch.sign(z) * torch.sqrt(z.abs() + 1e-8)
-        return F.normalize(z, dim=1)
+        """The L2-normalised, square-rooted bilinear feature ``[N, 512·128]`` of normalised images."""
+        return bilinear_pool(self.vgg(x), self.scnn.features(x))
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.bilinear(x)).squeeze(-1)

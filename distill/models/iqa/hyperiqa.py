@@ -10,12 +10,17 @@ into the 224-d target input; the hyper network (1×1 convs on the layer-4 map do
 producing each target FC weight matrix from the 7×7 map, global pooling + FC for the biases and the last layer);
 the target network FC 224→112→56→28→14→1 with a sigmoid after every layer but the last, applied per image with
 batched matrix products; several 224² patches per image averaged at test time (:class:`IQAModel` does that for
-``[B, P, 3, H, W]`` input).
+``[B, P, 3, H, W]`` input; the patch protocol is the dataset's ``patches``, see :mod:`distill.data.iqa.dataset`).
+
+As the authors' released code (github.com/SSL92/hyperIQA, ``models.py``) builds it: a ReLU after each of the three
+1×1 convs that feed the hyper network (the last one included, so the hyper features are non-negative), and Kaiming
+(He-normal, fan-in) initialisation of the weights of every layer new to the backbone (the LDA convs and FCs, the
+hyper network's weight convs and weight/bias FCs); the three 1×1 convs and all biases keep PyTorch's default.
 
 Beyond the paper: any input size works because the fixed pools are adaptive (at 224² they are exactly the paper's
 7×7 windows and the layer-4 map is already 7×7; smaller maps are stretched to 7×7); ``depth`` 18/34 (CPU options)
 scale the hyper network's 1×1 convs to the backbone's 512 channels (512→256→128→112); the target widths do not
-change because the LDA modules always emit 224 values. Initialisation is PyTorch's default.
+change because the LDA modules always emit 224 values.
 """
 
 from __future__ import annotations
@@ -85,6 +90,7 @@ class HyperIQA(IQAModel):
             nn.Conv2d(c4 // 2, c4 // 4, 1),
             nn.ReLU(inplace=True),
             nn.Conv2d(c4 // 4, HYPER_CHANNELS, 1),
+            nn.ReLU(inplace=True),
         )
         cells = HYPER_GRID * HYPER_GRID
         pairs = list(itertools.pairwise(TARGET_WIDTHS))
@@ -94,6 +100,13 @@ class HyperIQA(IQAModel):
         )
         self.weight_last = nn.Linear(HYPER_CHANNELS, pairs[-1][0] * pairs[-1][1])
         self.bias_fcs = nn.ModuleList([nn.Linear(HYPER_CHANNELS, fout) for _, fout in pairs])
+        for layer in self.new_layers():
+            nn.init.kaiming_normal_(layer.weight)
+
+    def new_layers(self) -> list[nn.Conv2d | nn.Linear]:
+        """The layers the authors initialise He-normal: LDA convs/FCs and the hyper network's weight/bias heads."""
+        lda = [m for m in self.lda.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        return [*lda, self.lda4, *self.weight_convs, self.weight_last, *self.bias_fcs]
 
     def target_params(self, x: torch.Tensor) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
         """Target input ``[N, 224]`` and per-image ``(weight [N, out, in], bias [N, out])`` of its five layers."""
