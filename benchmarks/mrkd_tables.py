@@ -50,7 +50,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import add_launcher_arguments, render_tables  # noqa: E402
-from distill.errors import DistillError  # noqa: E402
 from distill.data.iqa.distortions import KADID_TYPES  # noqa: E402
 from distill.data.iqa.distortions_tid import TID_TYPES as TID_TYPE_NAMES  # noqa: E402
 from distill.iqa_analysis import hardest_and_easiest  # noqa: E402
