@@ -91,7 +91,8 @@ def test_a_killed_sweep_finishes_only_what_is_missing_and_equals_an_uninterrupte
     whole = distill(*common, "--out", str(tmp_path / "whole"))
     assert whole.returncode == 0, whole.stderr
     out = tmp_path / "cut"
-    cmd = [sys.executable, "-m", "distill", *common, "--out", str(out), "--launcher", "local", "--jobs", "1"]
+    cmd = [sys.executable, "-m", "distill", *common, "--out", str(out), "--launcher", "local", "--jobs", "1",
+           "--threads-per-job", "1"]  # fmt: skip
     proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     first = out / "seed0" / "results.json"
