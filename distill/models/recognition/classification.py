@@ -24,13 +24,14 @@ from distill._compat import import_torchvision
 from distill.errors import CheckpointError
 from distill.models.iqa.base import register_imagenet_stats
 from distill.models.iqa.resnet import ResNetDepth, resnet_trunk
-from distill.models.weights import load_local_weights
+from distill.models.weights import WeightsError, load_local_weights, resolve_pretrained
 from distill.registry import MODELS
 
 __all__ = ["ImageClassifier", "ResNetClassifier", "VGGClassifier", "resnet_classifier", "vgg16", "vgg_m"]
 
 _log = logging.getLogger(__name__)
 
+VGG_M_HINT = "convert MatConvNet's imagenet-vgg-m.mat with `distill convert vggm imagenet-vgg-m.mat OUT.pt`"
 #: torchvision's VGG-16 configuration "D" (channels, "M" = 2x2 max-pool)
 VGG16_CFG: tuple[int | str, ...] = (*[64] * 2, "M", *[128] * 2, "M", *[256] * 3, "M", *[512] * 3, "M", *[512] * 3, "M")
 
@@ -47,6 +48,8 @@ class ImageClassifier(nn.Module):
     """
 
     head_prefix: str = "classifier.6."
+    #: how to obtain weights for a model torchvision publishes none for (see :func:`vgg_m`)
+    missing_hint: str = ""
     mean: torch.Tensor
     std: torch.Tensor
 
@@ -63,22 +66,26 @@ class ImageClassifier(nn.Module):
             raise ValueError(f"{type(self).__name__} takes RGB images [B, 3, H, W] in [0, 1], got {tuple(x.shape)}")
         return self.logits((x - self.mean) / self.std)
 
-    def load_pretrained(self, path: str | Path, reset_head: bool) -> None:
-        """Load a local state dict (torchvision file or a run's ``student.pt``); ``reset_head`` skips the last layer."""
-        path = Path(path)
+    def load_pretrained(self, path: str | Path, reset_head: bool, arch: str | None = None) -> None:
+        """Load a state dict (a file, a run's ``student.pt`` or a torchvision weight name of ``arch``, see
+        :mod:`distill.models.weights`); ``reset_head`` skips the last layer."""
+        path = resolve_pretrained(path, arch)
         name = type(self).__name__
-        if not path.is_file() and path.name in ("student.pt", "best_student.pt"):
-            raise CheckpointError(
-                f"{path}: not found. It is the exported model of another run (e.g. the CQD teacher recipe): run that "
-                "recipe first, or point `pretrained:` at the student.pt it wrote"
-            )
+        if not path.is_file():
+            if path.name in ("student.pt", "best_student.pt"):
+                remedy = "it is the exported model of another run (e.g. the CQD teacher recipe): run that recipe first"
+            elif arch is None:
+                remedy = self.missing_hint or "point pretrained at an existing file"
+            else:
+                remedy = "set pretrained: imagenet to download torchvision's ImageNet weights into the torch hub cache"
+            raise WeightsError(f"{path}: {name} weights file not found; {remedy}")
         try:
             missing = load_local_weights(
                 self, path, ignore_prefixes=(self.head_prefix,) if reset_head else (), what=f"{name} weights"
             )
         except CheckpointError as err:
             hint = "" if reset_head else " (to load a network trained for other classes, set reset_head: true)"
-            raise CheckpointError(f"{err}{hint}") from None
+            raise WeightsError(f"{err}{hint}") from None
         if missing:
             _log.warning("%s: %d parameters not in %s keep their initialisation, e.g. %s", name, len(missing), path,
                          missing[0])  # fmt: skip
@@ -159,6 +166,7 @@ def vgg_m(
     """
     features, channels = _vgg_m_features(width, batch_norm)
     model = VGGClassifier(features, channels, num_classes, fc_dim, pool, dropout)
+    model.missing_hint = VGG_M_HINT
     if pretrained:
         model.load_pretrained(pretrained, reset_head)
     return model
@@ -187,7 +195,7 @@ def vgg16(
     channels = int(next(v for v in reversed(cfg) if v != "M"))
     model = VGGClassifier(make_layers(cfg, batch_norm=batch_norm), channels, num_classes, fc_dim, pool, dropout)
     if pretrained:
-        model.load_pretrained(pretrained, reset_head)
+        model.load_pretrained(pretrained, reset_head, "vgg16_bn" if batch_norm else "vgg16")
     return model
 
 
@@ -224,5 +232,5 @@ def resnet_classifier(
     """
     model = ResNetClassifier(depth, num_classes)
     if pretrained:
-        model.load_pretrained(pretrained, reset_head)
+        model.load_pretrained(pretrained, reset_head, f"resnet{depth}" if depth != 10 else None)
     return model
