@@ -72,19 +72,19 @@ def hub_checkpoint(url: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(url.split("?")[0]).name
 
 
-def resolve_pretrained(value: str | Path, arch: str | None, *, arg: str = "pretrained") -> Path:
+def resolve_pretrained(value: str | Path, arch: str | None, *, arg: str = "pretrained", missing_hint: str = "") -> Path:
     """The local file of a ``pretrained`` value: a path as given, or a torchvision weight in the hub cache.
 
     A weight not yet cached is downloaded into the cache (torch hub's hash check on the name's hash prefix). ``arch``
-    is the torchvision builder name the weight names refer to (``None`` when the model has no torchvision weights).
+    is the torchvision builder name the weight names refer to (``None`` when the model has no torchvision weights;
+    ``missing_hint`` then says where its weights come from).
     """
     text = str(value)
     if not is_weight_name(text) or Path(text).exists():
         return Path(text).expanduser()
     if arch is None:
-        raise WeightsError(
-            f"{text}: this model has no torchvision weights; point {arg} at a local state dict (or null)", arg
-        )
+        hint = missing_hint or f"point {arg} at a local state dict (or null)"
+        raise WeightsError(f"{text}: torchvision publishes no weights for this model; {hint}", arg)
     weight = torchvision_weight(arch, text)
     target = hub_checkpoint(weight.url)
     if target.is_file():
@@ -115,7 +115,7 @@ def load_pretrained(
     missing_hint: str = "",
 ) -> list[str]:
     """:func:`resolve_pretrained` then :func:`load_local_weights`; a missing local file names ``missing_hint``."""
-    path = resolve_pretrained(value, arch, arg=arg)
+    path = resolve_pretrained(value, arch, arg=arg, missing_hint=missing_hint)
     if not path.is_file():
         hint = missing_hint or (
             f"set {arg}: imagenet to download torchvision's ImageNet weights into the torch hub cache"

@@ -69,7 +69,7 @@ class ImageClassifier(nn.Module):
     def load_pretrained(self, path: str | Path, reset_head: bool, arch: str | None = None) -> None:
         """Load a state dict (a file, a run's ``student.pt`` or a torchvision weight name of ``arch``, see
         :mod:`distill.models.weights`); ``reset_head`` skips the last layer."""
-        path = resolve_pretrained(path, arch)
+        path = resolve_pretrained(path, arch, missing_hint=self.missing_hint)
         name = type(self).__name__
         if not path.is_file():
             if path.name in ("student.pt", "best_student.pt"):
