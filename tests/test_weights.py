@@ -163,3 +163,14 @@ def test_headline_recipe_errors_name_the_key_and_the_command(tmp_path: Path, tor
     )
     with pytest.raises(WeightsError, match=r"^models\.teacher\.args\.pretrained: weights/vgg11\.pth: .*imagenet"):
         build_distiller(recipe)
+
+
+def test_every_weights_file_error_names_its_recipe_key(tmp_path: Path, monkeypatch) -> None:
+    """The same key prefix for SR teachers (BasicSR checkpoints) and CQD classifiers as for the IQA models."""
+    monkeypatch.chdir(tmp_path)
+    recipe, _ = load_recipe(REPO / "recipes" / "quickstart_sr.yaml")
+    with pytest.raises(WeightsError, match=r"^models\.teacher\.args\.pretrained: runs/sr_teacher_quickstart/student"):
+        build_distiller(recipe)
+    recipe, _ = load_recipe(REPO / "recipes" / "quickstart_cqd.yaml")
+    with pytest.raises(WeightsError, match=r"^models\.teacher\.args\.pretrained: runs/cqd_quickstart_teacher/student"):
+        build_distiller(recipe)
