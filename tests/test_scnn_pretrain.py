@@ -109,3 +109,26 @@ def test_scnn_pretrain_recipe_is_dbcnn_protocol() -> None:
     assert recipe.train.batch_size == 128 and recipe.train.epochs == 30
     quick, _ = load_recipe(RECIPES / "scnn_pretrain_quickstart.yaml")
     assert quick.name == "scnn_pretrain_quickstart" and quick.data.train.name == "distortion_classes"
+
+
+def test_contrast_stretch_uses_matlab_stretchlim() -> None:
+    """Every level 0..255 equally often: stretchlim gives levels 2 (cdf 3/256 > 1 %) and 253 (cdf 254/256 >= 99 %)."""
+    x = (torch.arange(256.0).repeat(3, 4, 1) / 255)[None]  # [1, 3, 4, 256]
+    y = dbcnn_distortion("5")(x, 1)  # imadjust to [0.2, 0.8]
+    expected = 0.2 + 0.6 * ((x - 2 / 255) / (251 / 255)).clamp(0, 1)
+    assert torch.allclose(y, (expected * 255).round() / 255)
+
+
+def test_pink_noise_has_a_one_over_f_amplitude_spectrum() -> None:
+    from distill.data.iqa.distortions_dbcnn import _pink_fields
+
+    field = _pink_fields(torch.Generator().manual_seed(0), 2, 128)
+    assert float(field.abs().amax()) == pytest.approx(1.0)
+    power = torch.fft.fft2(field).abs().pow(2).mean(0)
+    k = torch.fft.fftfreq(128, d=1 / 128)
+    radius = (k[:, None] ** 2 + k[None, :] ** 2).sqrt().round().long()
+    ring = [float(power[radius == r].mean()) for r in range(2, 40)]
+    slope = torch.linalg.lstsq(
+        torch.stack([torch.log(torch.arange(2.0, 40)), torch.ones(38)], 1), torch.log(torch.tensor(ring))[:, None]
+    ).solution[0, 0]
+    assert float(slope) == pytest.approx(-2.0, abs=0.25)  # power ∝ 1/f²: amplitude ∝ 1/f, randnd(-1, ...)
