@@ -16,6 +16,7 @@ from distill.distillers.base import Distiller
 from distill.engine import distributed
 from distill.engine.trainer import RunResult, Trainer, resolve_device, seed_everything
 from distill.iqa_analysis import hardest_and_easiest, plot_per_distortion
+from distill.models.weights import WeightsError
 from distill.recipe import dump_recipe, load_recipe, recipe_to_dict
 from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS
 from distill.report import group_table, overall_table
@@ -31,7 +32,12 @@ def build_model(spec: ComponentSpec) -> nn.Module:
 
 
 def build_distiller(recipe: Recipe) -> Distiller:
-    models = {role: build_model(spec) for role, spec in recipe.models.items()}
+    models = {}
+    for role, spec in recipe.models.items():
+        try:
+            models[role] = build_model(spec)
+        except WeightsError as err:  # name the recipe key that gave the file
+            raise WeightsError(f"models.{role}.args.{err.arg}: {err}", err.arg) from None
     return DISTILLERS.get(recipe.distiller.name)(models=models, **recipe.distiller.args)
 
 

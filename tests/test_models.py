@@ -30,7 +30,7 @@ def test_pretrained_trunk_is_loaded_from_a_local_torchvision_file(tmp_path):
 
 
 def test_missing_pretrained_file_says_what_to_do(tmp_path):
-    with pytest.raises(CheckpointError, match=r"nope.pth: ResNet-50 weights file not found.*pretrained: null"):
+    with pytest.raises(CheckpointError, match=r"nope.pth: ResNet-50 weights file not found; set pretrained: imagenet"):
         ResNetRegressor(depth=50, pretrained=str(tmp_path / "nope.pth"))
 
 

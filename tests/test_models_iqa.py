@@ -301,8 +301,8 @@ def test_distortion_classes_errors(tmp_path: Path, reference_folder: Path) -> No
         DistortionClasses(str(reference_folder), size=32, length=2)[2]
 
 
-def test_scnn_pretrain_recipe_validates() -> None:
-    recipe, _ = load_recipe(RECIPES / "scnn_pretrain.yaml")
+def test_scnn_pretrain_quickstart_recipe_validates() -> None:
+    recipe, _ = load_recipe(RECIPES / "scnn_pretrain_quickstart.yaml")
     assert recipe.models["student"].name == "scnn" and recipe.distiller.args == {"loss": "cross_entropy"}
     assert recipe.data.train.args["seed"] != recipe.data.eval["test"].args["seed"]
     assert recipe.data.eval["test"].args["split"] == "test"

@@ -27,8 +27,8 @@ from distill.registry import DATASETS
 _NAME_RE = re.compile(r"^(i)(\d+)_(\d{1,3})_(\d{1,3})\.([a-z0-9]+)$", re.IGNORECASE)
 _HEADER = ("dist_img", "ref_img", "dmos", "var")
 _HINT = (
-    "Unpack the official KADID-10k archive there (it holds images/ and dmos.csv), or write a synthetic stand-in "
-    "with `distill data kadid10k {root}`"
+    "Unpack the official KADID-10k archive there (it holds images/ and dmos.csv; `distill data fetch kadid10k "
+    "{root}` does it), or write a synthetic stand-in with `distill data kadid10k {root}`"
 )
 
 

@@ -33,8 +33,8 @@ from distill.registry import DATASETS
 NAMES_FILE, NAMES_KEY = "AllImages_release.mat", "AllImages_release"
 MOS_FILE, MOS_KEY = "AllMOS_release.mat", "AllMOS_release"
 _HINT = (
-    "Unpack the official LIVE Challenge archive (ChallengeDB_release: Images/ and Data/) there, or write a synthetic "
-    "stand-in with `distill data livec {root}`"
+    "Unpack the official LIVE Challenge archive (ChallengeDB_release: Images/ and Data/) there (`distill data "
+    "fetch livec {root}` does it), or write a synthetic stand-in with `distill data livec {root}`"
 )
 
 

@@ -28,7 +28,8 @@ _NAME_RE = re.compile(r"^i(\d+)_(\d{1,2})_(\d)\.([a-z0-9]+)$", re.IGNORECASE)
 LABEL_FILE = "mos_with_names.txt"
 _HINT = (
     "Unpack the official TID2013 archive there (it holds distorted_images/, reference_images/ and "
-    "mos_with_names.txt), or write a synthetic stand-in with `distill data tid2013 {root}`"
+    "mos_with_names.txt; `distill data fetch tid2013 {root}` does it), or write a synthetic stand-in with "
+    "`distill data tid2013 {root}`"
 )
 
 

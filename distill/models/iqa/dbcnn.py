@@ -33,9 +33,8 @@ from torch import nn
 
 from distill._compat import import_torchvision
 from distill.data.iqa.distortions import IMPLEMENTED_CODES
-from distill.errors import CheckpointError
 from distill.models.iqa.base import IQAModel, register_imagenet_stats
-from distill.models.weights import load_local_weights
+from distill.models.weights import WeightsError, load_pretrained
 from distill.registry import MODELS
 
 __all__ = ["DBCNN", "SCNN", "SCNN_CHANNELS", "bilinear_pool", "vgg_features"]
@@ -57,6 +56,8 @@ VGG_CHANNELS = 512
 #: KADID types implemented by distill × 5 levels: the default SCNN pre-training classes.
 DEFAULT_CLASSES = 5 * len(IMPLEMENTED_CODES)
 _VGG_CFG = {"vgg16": "D", "vgg11": "A"}
+#: How to produce the file ``scnn_pretrained`` names.
+SCNN_HINT = "produce it with `distill run recipes/scnn_pretrain.yaml` (it writes runs/scnn_pretrain/student.pt)"
 
 
 def _init_weights(module: nn.Module, conv_mode: Literal["fan_in", "fan_out"]) -> None:
@@ -139,9 +140,11 @@ def vgg_features(backbone: Literal["vgg16", "vgg11"] = "vgg16", pretrained: str 
     holder.features = make_layers(cfgs[_VGG_CFG[backbone]], batch_norm=False)
     _init_weights(holder, "fan_out")  # as torchvision initialises VGG
     if pretrained:
-        missing = load_local_weights(holder, pretrained, ignore_prefixes=("classifier.",), what=f"{backbone} weights")
+        missing = load_pretrained(
+            holder, pretrained, backbone, ignore_prefixes=("classifier.",), what=f"{backbone} weights"
+        )
         if missing:
-            raise CheckpointError(f"{pretrained}: {backbone} weights lack {missing[:5]}; is it a {backbone} file?")
+            raise WeightsError(f"{pretrained}: {backbone} weights lack {missing[:5]}; is it a {backbone} file?")
     return holder.features[:-1]  # type: ignore[index]  # drop the last max-pool
 
 
@@ -180,9 +183,19 @@ class DBCNN(IQAModel):
         self.vgg = vgg_features(backbone, pretrained)
         self.scnn = SCNN(num_classes=None)
         if scnn_pretrained:
-            missing = load_local_weights(self.scnn, scnn_pretrained, ignore_prefixes=("head.",), what="SCNN weights")
+            missing = load_pretrained(
+                self.scnn,
+                scnn_pretrained,
+                None,
+                arg="scnn_pretrained",
+                ignore_prefixes=("head.",),
+                what="SCNN weights",
+                missing_hint=SCNN_HINT,
+            )
             if missing:
-                raise CheckpointError(f"{scnn_pretrained}: SCNN weights lack {missing[:5]}; is it an SCNN export?")
+                raise WeightsError(
+                    f"{scnn_pretrained}: SCNN weights lack {missing[:5]}; is it an SCNN export?", "scnn_pretrained"
+                )
         self.fc = nn.Linear(VGG_CHANNELS * SCNN_CHANNELS, 1)
         nn.init.kaiming_normal_(self.fc.weight)
         nn.init.zeros_(self.fc.bias)

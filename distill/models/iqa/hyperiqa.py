@@ -34,7 +34,7 @@ from torch import nn
 
 from distill.models.iqa.base import IQAModel
 from distill.models.iqa.resnet import resnet_trunk
-from distill.models.weights import load_local_weights
+from distill.models.weights import load_pretrained
 from distill.registry import MODELS
 
 __all__ = ["TARGET_WIDTHS", "HyperIQA"]
@@ -75,7 +75,8 @@ class HyperIQA(IQAModel):
             raise ValueError(f"unsupported HyperIQA depth {depth}; choose 18, 34 or 50")
         trunk = resnet_trunk(depth)
         if pretrained:
-            load_local_weights(trunk, pretrained, ignore_prefixes=("fc.",), what=f"ResNet-{depth} weights")
+            arch = f"resnet{depth}" if depth != 10 else None
+            load_pretrained(trunk, pretrained, arch, ignore_prefixes=("fc.",), what=f"ResNet-{depth} weights")
         trunk.fc = nn.Identity()
         self.backbone = trunk
         ch = tuple(c * (4 if depth >= 50 else 1) for c in (64, 128, 256, 512))

@@ -10,7 +10,7 @@ from torch import nn
 
 from distill._compat import import_torchvision
 from distill.models.iqa.base import IMAGENET_MEAN, IMAGENET_STD, IQAModel
-from distill.models.weights import load_local_weights
+from distill.models.weights import load_pretrained
 from distill.registry import MODELS
 
 __all__ = ["DEPTHS", "IMAGENET_MEAN", "IMAGENET_STD", "ResNetRegressor", "resnet_trunk"]
@@ -48,7 +48,8 @@ class ResNetRegressor(IQAModel):
         super().__init__()
         trunk = resnet_trunk(depth)
         if pretrained:
-            load_local_weights(trunk, pretrained, ignore_prefixes=("fc.",), what=f"ResNet-{depth} weights")
+            arch = f"resnet{depth}" if depth != 10 else None
+            load_pretrained(trunk, pretrained, arch, ignore_prefixes=("fc.",), what=f"ResNet-{depth} weights")
         features = trunk.fc.in_features
         trunk.fc = nn.Identity()
         self.trunk = trunk

@@ -18,19 +18,23 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from distill._compat import import_torchvision
 from distill.errors import CheckpointError
 from distill.models.iqa.base import register_imagenet_stats
 from distill.models.iqa.resnet import ResNetDepth, resnet_trunk
-from distill.models.weights import load_local_weights
+from distill.models.weights import WeightsError, load_local_weights, resolve_pretrained
 from distill.registry import MODELS
 
 __all__ = ["ImageClassifier", "ResNetClassifier", "VGGClassifier", "resnet_classifier", "vgg16", "vgg_m"]
 
 _log = logging.getLogger(__name__)
 
+#: MatConvNet's ``meta.normalization.imageSize`` of imagenet-vgg-m (the ``average_image`` buffer's size)
+MATCONVNET_SIZE = (224, 224)
+VGG_M_HINT = "convert MatConvNet's imagenet-vgg-m.mat with `distill convert vggm imagenet-vgg-m.mat OUT.pt`"
 #: torchvision's VGG-16 configuration "D" (channels, "M" = 2x2 max-pool)
 VGG16_CFG: tuple[int | str, ...] = (*[64] * 2, "M", *[128] * 2, "M", *[256] * 3, "M", *[512] * 3, "M", *[512] * 3, "M")
 
@@ -47,6 +51,8 @@ class ImageClassifier(nn.Module):
     """
 
     head_prefix: str = "classifier.6."
+    #: how to obtain weights for a model torchvision publishes none for (see :func:`vgg_m`)
+    missing_hint: str = ""
     mean: torch.Tensor
     std: torch.Tensor
 
@@ -58,27 +64,42 @@ class ImageClassifier(nn.Module):
         """Class logits of ImageNet-normalised images."""
         raise NotImplementedError
 
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """RGB in [0, 1] → the network's input: ImageNet mean/std, or MatConvNet's 0–255 minus the average image."""
+        average = getattr(self, "average_image", None)
+        if average is None:
+            return (x - self.mean) / self.std
+        if average.shape[-2:] != x.shape[-2:]:
+            average = F.interpolate(average, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return x * 255.0 - average
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"{type(self).__name__} takes RGB images [B, 3, H, W] in [0, 1], got {tuple(x.shape)}")
-        return self.logits((x - self.mean) / self.std)
+        return self.logits(self.normalize(x))
 
-    def load_pretrained(self, path: str | Path, reset_head: bool) -> None:
-        """Load a local state dict (torchvision file or a run's ``student.pt``); ``reset_head`` skips the last layer."""
-        path = Path(path)
+    def load_pretrained(self, path: str | Path, reset_head: bool, arch: str | None = None) -> None:
+        """Load a state dict (a file, a run's ``student.pt`` or a torchvision weight name of ``arch``, see
+        :mod:`distill.models.weights`); ``reset_head`` skips the last layer."""
+        path = resolve_pretrained(path, arch, missing_hint=self.missing_hint)
         name = type(self).__name__
-        if not path.is_file() and path.name in ("student.pt", "best_student.pt"):
-            raise CheckpointError(
-                f"{path}: not found. It is the exported model of another run (e.g. the CQD teacher recipe): run that "
-                "recipe first, or point `pretrained:` at the student.pt it wrote"
-            )
+        if not path.is_file():
+            if path.name in ("student.pt", "best_student.pt"):
+                remedy = "it is the exported model of another run (e.g. the CQD teacher recipe): run that recipe first"
+            elif arch is None:
+                remedy = self.missing_hint or "point pretrained at an existing file"
+            else:
+                remedy = "set pretrained: imagenet to download torchvision's ImageNet weights into the torch hub cache"
+            raise WeightsError(f"{path}: {name} weights file not found; {remedy}")
         try:
             missing = load_local_weights(
                 self, path, ignore_prefixes=(self.head_prefix,) if reset_head else (), what=f"{name} weights"
             )
         except CheckpointError as err:
             hint = "" if reset_head else " (to load a network trained for other classes, set reset_head: true)"
-            raise CheckpointError(f"{err}{hint}") from None
+            if "average_image" in str(err):
+                hint = " (a `distill convert vggm` file: set normalization: matconvnet)"
+            raise WeightsError(f"{err}{hint}") from None
         if missing:
             _log.warning("%s: %d parameters not in %s keep their initialisation, e.g. %s", name, len(missing), path,
                          missing[0])  # fmt: skip
@@ -150,15 +171,24 @@ def vgg_m(
     batch_norm: bool = False,
     pretrained: str | None = None,
     reset_head: bool = False,
+    normalization: Literal["imagenet", "matconvnet"] = "imagenet",
 ) -> VGGClassifier:
     """VGG-M (Chatfield et al., BMVC 2014), CQD's network: 5 conv (LRN after the first two) + 3 fc layers.
 
     At 224×224 input the last pool gives 6×6×512, as in MatConvNet's ``imagenet-vgg-m``. ``batch_norm`` replaces
     LRN by BatchNorm after every conv (a from-scratch-friendly variant, not the paper's). ``pretrained`` takes a
-    state dict with this module's keys (``features.N.*``, ``classifier.{0,3,6}.*``).
+    state dict with this module's keys (``features.N.*``, ``classifier.{0,3,6}.*``), e.g. the output of
+    ``distill convert vggm imagenet-vgg-m.mat OUT.pt``. ``normalization: matconvnet`` feeds the network what
+    MatConvNet's weights were trained on — 0–255 RGB minus the average image, a 224×224 ``average_image`` buffer in
+    the state dict (resized bilinearly for other input sizes) — instead of ImageNet mean/std.
     """
+    if normalization not in ("imagenet", "matconvnet"):
+        raise ValueError(f"vgg_m: normalization must be 'imagenet' or 'matconvnet', got {normalization!r}")
     features, channels = _vgg_m_features(width, batch_norm)
     model = VGGClassifier(features, channels, num_classes, fc_dim, pool, dropout)
+    model.missing_hint = VGG_M_HINT
+    if normalization == "matconvnet":
+        model.register_buffer("average_image", torch.zeros(1, 3, *MATCONVNET_SIZE))
     if pretrained:
         model.load_pretrained(pretrained, reset_head)
     return model
@@ -187,7 +217,7 @@ def vgg16(
     channels = int(next(v for v in reversed(cfg) if v != "M"))
     model = VGGClassifier(make_layers(cfg, batch_norm=batch_norm), channels, num_classes, fc_dim, pool, dropout)
     if pretrained:
-        model.load_pretrained(pretrained, reset_head)
+        model.load_pretrained(pretrained, reset_head, "vgg16_bn" if batch_norm else "vgg16")
     return model
 
 
@@ -224,5 +254,5 @@ def resnet_classifier(
     """
     model = ResNetClassifier(depth, num_classes)
     if pretrained:
-        model.load_pretrained(pretrained, reset_head)
+        model.load_pretrained(pretrained, reset_head, f"resnet{depth}" if depth != 10 else None)
     return model

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from distill._compat import import_basicsr
-from distill.errors import CheckpointError
+from distill.models.weights import WeightsError
 from distill.registry import MODELS
 
 __all__ = ["DIV2K_RGB_MEAN", "edsr", "load_sr_weights", "rcan", "swinir"]
@@ -48,7 +48,7 @@ def _pick_state(raw: Any, path: Path, key: str | None) -> tuple[dict[str, torch.
     if isinstance(raw, Mapping) and key is not None:
         if not isinstance(raw.get(key), Mapping):
             have = ", ".join(map(str, raw)) or "(nothing)"
-            raise CheckpointError(f"{path}: no weights under '{key}' (the file holds: {have}); set pretrained_key")
+            raise WeightsError(f"{path}: no weights under '{key}' (the file holds: {have})", "pretrained_key")
         return dict(raw[key]), key
     if isinstance(raw, Mapping):
         for candidate in _WEIGHT_KEYS:
@@ -57,7 +57,7 @@ def _pick_state(raw: Any, path: Path, key: str | None) -> tuple[dict[str, torch.
         if raw and all(isinstance(v, torch.Tensor) for v in raw.values()):
             return dict(raw), ""
     have = ", ".join(map(str, raw)) if isinstance(raw, Mapping) else type(raw).__name__
-    raise CheckpointError(
+    raise WeightsError(
         f"{path}: no state dict found (top level holds: {have}). Expected an official BasicSR checkpoint "
         "(weights under 'params' or 'params_ema'), the student.pt of a distill run, or a bare state dict"
     )
@@ -70,7 +70,7 @@ def load_sr_weights(net: nn.Module, path: str | Path, key: str | None = None, wh
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise CheckpointError(
+        raise WeightsError(
             f"{path}: {what} file not found. Nothing is downloaded at run time: put an official BasicSR checkpoint "
             "there, or train a teacher first (e.g. `distill run recipes/mipkd_teacher_edsr_x4.yaml`) and point "
             "`pretrained:` at its student.pt; `pretrained: null` starts from random weights"
@@ -78,7 +78,7 @@ def load_sr_weights(net: nn.Module, path: str | Path, key: str | None = None, wh
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise CheckpointError(f"{path}: cannot read {what} ({type(err).__name__}); is it a PyTorch file?") from None
+        raise WeightsError(f"{path}: cannot read {what} ({type(err).__name__}); is it a PyTorch file?") from None
     state, source = _pick_state(raw, path, key)
     state = {k.removeprefix("module."): v for k, v in state.items()}
     own = net.state_dict()
@@ -93,7 +93,7 @@ def load_sr_weights(net: nn.Module, path: str | Path, key: str | None = None, wh
             f"unexpected keys {unexpected[:4]}" if unexpected else "",
             f"shape mismatch (file, model) {shapes[:3]}" if shapes else "",
         ]
-        raise CheckpointError(
+        raise WeightsError(
             f"{path}: {what} do not fit this {type(net).__name__} ({'; '.join(p for p in parts if p)}). "
             "Check num_feat / num_block / num_group / embed_dim / depths / upscale against the checkpoint"
         )
