@@ -101,9 +101,10 @@ def zip_bytes(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def tar_gz_bytes(files: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
+def tar_gz_bytes(files: dict[str, bytes], links: dict[str, str] | None = None, mode: str = "w:gz") -> bytes:
+    """A tar archive of ``files`` and symbolic ``links`` (gzip-compressed; ``mode="w"``: a plain tar)."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+    with tarfile.open(fileobj=buf, mode=mode) as tf:
         for name, target in (links or {}).items():
             info = tarfile.TarInfo(name)
             info.type, info.linkname = tarfile.SYMTYPE, target
