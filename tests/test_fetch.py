@@ -76,6 +76,12 @@ def _one_line_error(capsys) -> str:
     return lines[-1]
 
 
+def _without_official_sizes(monkeypatch, name: str) -> None:
+    """The table's sizes are the official files'; a miniature is checked by its recorded sha256 instead."""
+    source = SOURCES[name]
+    monkeypatch.setitem(SOURCES, name, replace(source, archives=tuple(replace(a, size=None) for a in source.archives)))
+
+
 def _nothing_beside(root: Path) -> list[str]:
     """Entries beside ``root`` other than the downloads folder and root itself (temporary folders must be gone)."""
     return sorted(p.name for p in root.parent.iterdir() if p.name not in ("downloads", root.name))
@@ -150,9 +156,7 @@ def test_div2k_selected_scale_and_benchmark_sets_share_one_archive(server, tmp_p
         {f"DIV2K_train_LR_bicubic/X4/000{i}x4.png": _png(4, 4) for i in (1, 2)}
     )
     server.files["DIV2K_valid_LR_bicubic_X4.zip"] = zip_bytes({"DIV2K_valid_LR_bicubic/X4/0801x4.png": _png(4, 4)})
-    # the table's sizes are the official files'; the miniature is checked by its recorded sha256 instead
-    div2k = SOURCES["div2k"]
-    monkeypatch.setitem(SOURCES, "div2k", replace(div2k, archives=tuple(replace(a, size=None) for a in div2k.archives)))
+    _without_official_sizes(monkeypatch, "div2k")
     assert _fetch("div2k", tmp_path / "DIV2K", "--scale", "4") == 0
     assert "train x4: 2 items, valid x4: 1 items" in capsys.readouterr().out
     assert {p for p, _ in server.requests} == {f"/{f}" for f in server.files}
@@ -306,6 +310,47 @@ def test_offline_is_one_line_naming_url_file_and_archive_option(tmp_path, capsys
     assert "--archive PATH/VOCtrainval_11-May-2012.tar" in err and "refused" in err.lower()
 
 
+def test_no_name_resolution_is_one_line_naming_the_official_url(tmp_path, capsys, monkeypatch):
+    """Offline as a real machine is: the official host's name does not resolve (no socket is opened)."""
+    monkeypatch.delenv(MIRROR_ENV, raising=False)
+
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    for name in ("tid2013", "waterloo", "voc2012"):
+        assert _fetch(name, tmp_path / name) == 2
+        err = _one_line_error(capsys)
+        url = SOURCES[name].archives[0].url
+        assert f"from {url}: " in err and "name resolution" in err, err
+        assert f"--archive PATH/{SOURCES[name].archives[0].file}" in err
+        assert not (tmp_path / name).exists()
+
+
+def test_missing_file_on_the_host_is_one_line(server, tmp_path, capsys):
+    assert _fetch("tid2013", tmp_path / "tid") == 2  # the mirror does not serve tid2013.rar
+    err = _one_line_error(capsys)
+    assert f"from {server.base}tid2013.rar: HTTP 404" in err and "--archive PATH/tid2013.rar" in err
+    assert not (tmp_path / "tid").exists() and not list((tmp_path / "downloads").iterdir())
+
+
+def test_size_other_than_the_official_file_is_one_line(server, tmp_path, capsys):
+    """VOC 2012's table holds the official tar's size: a host serving another size, or a local file of another
+    size, is refused before anything is written or extracted."""
+    tar = tar_gz_bytes({"VOCdevkit/VOC2012/JPEGImages/2012_000001.jpg": b"jpeg"}, mode="w")
+    server.files["VOCtrainval_11-May-2012.tar"] = tar
+    official = SOURCES["voc2012"].archives[0].size
+    assert _fetch("voc2012", tmp_path / "voc") == 2
+    err = _one_line_error(capsys)
+    assert f"serves {len(tar)} bytes for VOCtrainval_11-May-2012.tar, expected {official}" in err
+    assert not (tmp_path / "voc").exists() and not list((tmp_path / "downloads").iterdir())
+    local = tmp_path / "VOCtrainval_11-May-2012.tar"
+    local.write_bytes(tar)
+    assert _fetch("voc2012", tmp_path / "voc", "--archive", local) == 2
+    assert f"{len(tar)} bytes, expected {official}" in _one_line_error(capsys)
+    assert not (tmp_path / "voc").exists()
+
+
 def test_manual_source_without_url_says_where_to_download(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv(MIRROR_ENV, raising=False)
     assert _fetch("livec", tmp_path / "livec") == 2
@@ -354,14 +399,23 @@ def test_zip_symlink_member_is_refused(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------------------- layouts and extras
-def test_unknown_layout_says_what_was_found_and_expected(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "name, expected, page",
+    [
+        ("tid2013", "no folder with distorted_images, reference_images, mos_with_names.txt", "ponomarenko.info"),
+        ("waterloo", "no folder with pristine_images", "uwaterloo.ca"),
+        ("voc2012", "no folder with JPEGImages", "host.robots.ox.ac.uk"),
+    ],
+)
+def test_unknown_layout_says_what_was_found_and_expected(tmp_path, capsys, monkeypatch, name, expected, page):
+    _without_official_sizes(monkeypatch, name)
     archive = tmp_path / "odd.zip"
     archive.write_bytes(zip_bytes({"stuff/readme.txt": b"hello", "stuff/img/1.bmp": b"x"}))
-    assert _fetch("tid2013", tmp_path / "tid", "--archive", archive) == 2
+    root = tmp_path / name
+    assert _fetch(name, root, "--archive", archive) == 2
     err = _one_line_error(capsys)
-    assert "no folder with distorted_images, reference_images, mos_with_names.txt" in err
-    assert "stuff/readme.txt" in err and "ponomarenko.info" in err
-    assert not (tmp_path / "tid").exists() and _nothing_beside(tmp_path / "tid") == ["odd.zip"]
+    assert expected in err and "stuff/readme.txt" in err and page in err
+    assert not root.exists() and _nothing_beside(root) == ["odd.zip"]
 
 
 @pytest.mark.parametrize("cut", [0.5, 0.95])

@@ -156,7 +156,7 @@ def test_fetch_default_roots_are_the_recipes_roots() -> None:
     assert used == {s.default_root for s in SOURCES.values()}
 
 
-@pytest.mark.slow  # ~1.5 min on the shared 2-core machine: SCNN pre-training and three MRKD runs at toy size
+@pytest.mark.slow  # ~30 s on the shared 2-core machine: SCNN pre-training and three MRKD runs at toy size
 def test_readme_mrkd_commands_run_in_order_on_a_clean_folder(mirror, tmp_path, monkeypatch, capsys) -> None:
     # the VGG11 ImageNet weights (VGG16's at toy size), served like download.pytorch.org into a fresh hub cache
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
