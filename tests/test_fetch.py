@@ -10,21 +10,17 @@ import hashlib
 import io
 import json
 import os
-import re
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
 import zipfile
-import zlib
+from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -34,110 +30,15 @@ from distill.cli import main
 from distill.data.fetch import MIRROR_ENV, RECORD, SOURCES
 from distill.data.images import save_rgb
 from distill.registry import DATASETS, WRITERS
+from tests.fetch_server import MirrorServer, rar_bytes, serve_mirror, tar_gz_bytes, tree_files, zip_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-# ------------------------------------------------------------------------------------------------ local server
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_GET(self) -> None:
-        srv = self.server
-        rng = self.headers.get("Range")
-        srv.requests.append((self.path, rng))
-        body = srv.files.get(self.path.lstrip("/"))
-        if body is None:
-            self.send_error(404)
-            return
-        start = 0
-        if rng and srv.ranges:
-            start = int(re.fullmatch(r"bytes=(\d+)-", rng)[1])
-            if start >= len(body):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(body)}")
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        payload = body[start:]
-        cut, srv.cut_after = srv.cut_after, None
-        if cut is not None:
-            self.wfile.write(payload[:cut])
-            self.wfile.flush()
-            if srv.stall is not None:  # hold the connection open until the test releases it
-                srv.stall.wait(20)
-            self.close_connection = True
-            return
-        self.wfile.write(payload)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.files: dict[str, bytes] = {}
-        self.requests: list[tuple[str, str | None]] = []
-        self.ranges = True
-        self.cut_after: int | None = None
-        self.stall: threading.Event | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/"
-
-
 @pytest.fixture
-def server(monkeypatch):
-    srv = _Server()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    monkeypatch.setenv(MIRROR_ENV, srv.base)
-    yield srv
-    if srv.stall is not None:
-        srv.stall.set()
-    srv.shutdown()
-    srv.server_close()
-
-
-# ------------------------------------------------------------------------------------------ miniature archives
-def _zip(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
-def _tar_gz(files: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        for name, target in (links or {}).items():
-            info = tarfile.TarInfo(name)
-            info.type, info.linkname = tarfile.SYMTYPE, target
-            tf.addfile(info)
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def _tree(folder: Path, prefix: str) -> dict[str, bytes]:
-    """Every file under ``folder`` as ``{prefix/relative: bytes}`` (the synthetic-set marker left out)."""
-    return {
-        f"{prefix}{p.relative_to(folder).as_posix()}": p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != "SYNTHETIC.json"
-    }
+def server(monkeypatch) -> Iterator[MirrorServer]:
+    """The local stand-in for the official hosts (``DISTILL_FETCH_MIRROR``)."""
+    yield from serve_mirror(monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +46,7 @@ def tid_files(tmp_path_factory) -> dict[str, bytes]:
     """A miniature TID2013 (1 reference × 2 types × 2 levels = 4 distorted images) nested in ``tid2013/``."""
     out = tmp_path_factory.mktemp("tid") / "set"
     WRITERS.build("tid2013", out=str(out), n_refs=1, size=(16, 16), distortions=["i01", "i02"], levels=2)
-    return _tree(out, "tid2013/")
+    return tree_files(out, "tid2013/")
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +54,7 @@ def kadid_files(tmp_path_factory) -> dict[str, bytes]:
     """A miniature KADID-10k (1 reference × 1 type × 3 levels = 3 distorted images) at the archive's top level."""
     out = tmp_path_factory.mktemp("kadid") / "set"
     WRITERS.build("kadid10k", out=str(out), n_refs=1, size=(16, 16), distortions=["01"], levels=3)
-    return _tree(out, "kadid10k/")
+    return tree_files(out, "kadid10k/")
 
 
 def _png(h: int, w: int) -> bytes:
@@ -175,6 +76,12 @@ def _one_line_error(capsys) -> str:
     return lines[-1]
 
 
+def _without_official_sizes(monkeypatch, name: str) -> None:
+    """The table's sizes are the official files'; a miniature is checked by its recorded sha256 instead."""
+    source = SOURCES[name]
+    monkeypatch.setitem(SOURCES, name, replace(source, archives=tuple(replace(a, size=None) for a in source.archives)))
+
+
 def _nothing_beside(root: Path) -> list[str]:
     """Entries beside ``root`` other than the downloads folder and root itself (temporary folders must be gone)."""
     return sorted(p.name for p in root.parent.iterdir() if p.name not in ("downloads", root.name))
@@ -182,7 +89,7 @@ def _nothing_beside(root: Path) -> list[str]:
 
 # -------------------------------------------------------------------------------------------------- full fetch
 def test_fetch_tid2013_from_mirror_counts_records_and_is_idempotent(server, tmp_path, tid_files, capsys):
-    archive = _zip(tid_files)  # served under the official name tid2013.rar: the kind is read from the content
+    archive = zip_bytes(tid_files)  # served under the official name tid2013.rar: the kind is read from the content
     server.files["tid2013.rar"] = archive
     root = tmp_path / "data" / "tid2013"
     (tmp_path / "data" / ".tid2013.extract-killed" / "distorted_images").mkdir(parents=True)  # an earlier crash
@@ -209,7 +116,7 @@ def test_fetch_tid2013_from_mirror_counts_records_and_is_idempotent(server, tmp_
 
 
 def test_fetch_kadid_tar_gz_with_url_override(server, tmp_path, kadid_files, capsys):
-    server.files["mirror/kadid.tar.gz"] = _tar_gz(kadid_files)
+    server.files["mirror/kadid.tar.gz"] = tar_gz_bytes(kadid_files)
     root = tmp_path / "kadid"
     assert _fetch("kadid10k", root, "--url", server.base + "mirror/kadid.tar.gz") == 0
     assert "all: 3 items" in capsys.readouterr().out
@@ -220,7 +127,7 @@ def test_fetch_kadid_tar_gz_with_url_override(server, tmp_path, kadid_files, cap
 def test_fetch_local_archive_without_network(tmp_path, tid_files, capsys, monkeypatch):
     monkeypatch.delenv(MIRROR_ENV, raising=False)
     local = tmp_path / "my_copy.zip"
-    local.write_bytes(_zip(tid_files))
+    local.write_bytes(zip_bytes(tid_files))
     root = tmp_path / "tid"
     assert _fetch("tid2013", root, "--archive", local) == 0
     assert "all: 4 items" in capsys.readouterr().out
@@ -232,7 +139,7 @@ def test_force_replaces_a_synthetic_stand_in_only(tmp_path, tid_files, capsys):
     root = tmp_path / "tid"
     WRITERS.build("tid2013", out=str(root), n_refs=1, size=(16, 16), distortions=["i01"], levels=1)
     local = tmp_path / "tid2013.zip"
-    local.write_bytes(_zip(tid_files))
+    local.write_bytes(zip_bytes(tid_files))
     assert _fetch("tid2013", root, "--archive", local) == 2
     assert "holds a synthetic stand-in; pass --force" in _one_line_error(capsys)
     assert _fetch("tid2013", root, "--archive", local, "--force") == 0
@@ -243,15 +150,13 @@ def test_force_replaces_a_synthetic_stand_in_only(tmp_path, tid_files, capsys):
 
 def test_div2k_selected_scale_and_benchmark_sets_share_one_archive(server, tmp_path, capsys, monkeypatch):
     hr = {"DIV2K_train_HR/0001.png": _png(16, 16), "DIV2K_train_HR/0002.png": _png(16, 16)}
-    server.files["DIV2K_train_HR.zip"] = _zip(hr)
-    server.files["DIV2K_valid_HR.zip"] = _zip({"DIV2K_valid_HR/0801.png": _png(16, 16)})
-    server.files["DIV2K_train_LR_bicubic_X4.zip"] = _zip(
+    server.files["DIV2K_train_HR.zip"] = zip_bytes(hr)
+    server.files["DIV2K_valid_HR.zip"] = zip_bytes({"DIV2K_valid_HR/0801.png": _png(16, 16)})
+    server.files["DIV2K_train_LR_bicubic_X4.zip"] = zip_bytes(
         {f"DIV2K_train_LR_bicubic/X4/000{i}x4.png": _png(4, 4) for i in (1, 2)}
     )
-    server.files["DIV2K_valid_LR_bicubic_X4.zip"] = _zip({"DIV2K_valid_LR_bicubic/X4/0801x4.png": _png(4, 4)})
-    # the table's sizes are the official files'; the miniature is checked by its recorded sha256 instead
-    div2k = SOURCES["div2k"]
-    monkeypatch.setitem(SOURCES, "div2k", replace(div2k, archives=tuple(replace(a, size=None) for a in div2k.archives)))
+    server.files["DIV2K_valid_LR_bicubic_X4.zip"] = zip_bytes({"DIV2K_valid_LR_bicubic/X4/0801x4.png": _png(4, 4)})
+    _without_official_sizes(monkeypatch, "div2k")
     assert _fetch("div2k", tmp_path / "DIV2K", "--scale", "4") == 0
     assert "train x4: 2 items, valid x4: 1 items" in capsys.readouterr().out
     assert {p for p, _ in server.requests} == {f"/{f}" for f in server.files}
@@ -262,7 +167,7 @@ def test_div2k_selected_scale_and_benchmark_sets_share_one_archive(server, tmp_p
             sets[f"benchmark/{name}/HR/img{i}.png"] = _png(12, 12)
             for s in (2, 3, 4) if name == "Set5" else (2, 4):  # a set without one scale still fetches
                 sets[f"benchmark/{name}/LR_bicubic/X{s}/img{i}x{s}.png"] = _png(12 // s, 12 // s)
-    server.files["benchmark.tar"] = _tar_gz(sets)
+    server.files["benchmark.tar"] = tar_gz_bytes(sets)
     server.requests.clear()
     assert _fetch("set5", tmp_path / "benchmark" / "Set5") == 0
     assert "x2: 2 items, x3: 2 items, x4: 2 items" in capsys.readouterr().out
@@ -275,10 +180,10 @@ def test_div2k_selected_scale_and_benchmark_sets_share_one_archive(server, tmp_p
 def test_scnn_pretraining_sources_land_in_their_reader_roots(server, tmp_path, capsys, monkeypatch):
     """Waterloo (RAR) and VOC 2012 (tar) miniatures: ROOT is the folder holding pristine_images/ or JPEGImages/."""
     pytest.importorskip("rarfile")
-    server.files["exploration_database_and_code.rar"] = _rar(
+    server.files["exploration_database_and_code.rar"] = rar_bytes(
         {f"exploration_database_and_code/pristine_images/0000{i}.bmp": _png(8, 8) for i in (1, 2)}
     )
-    server.files["VOCtrainval_11-May-2012.tar"] = _tar_gz(
+    server.files["VOCtrainval_11-May-2012.tar"] = tar_gz_bytes(
         {f"VOCdevkit/VOC2012/JPEGImages/2012_00000{i}.jpg": b"jpeg" for i in (1, 2, 3)}
     )
     voc = SOURCES["voc2012"]
@@ -299,7 +204,7 @@ def test_scnn_pretraining_sources_land_in_their_reader_roots(server, tmp_path, c
 
 # ----------------------------------------------------------------------------------------- resume and verify
 def test_cut_transfer_resumes_with_range_request(server, tmp_path, tid_files, capsys):
-    archive = _zip(tid_files)
+    archive = zip_bytes(tid_files)
     server.files["tid2013.rar"] = archive
     server.cut_after = len(archive) // 3
     root = tmp_path / "tid"
@@ -319,7 +224,7 @@ def test_cut_transfer_resumes_with_range_request(server, tmp_path, tid_files, ca
 @pytest.mark.slow  # a fresh interpreter imports torch: ~5 s idle, ~30 s on the shared 2-core machine
 def test_killed_fetch_resumes(server, tmp_path, tid_files, capsys):
     """A fetch process killed mid-transfer leaves a .part that the next run continues (Range) to the right file."""
-    archive = _zip(tid_files)
+    archive = zip_bytes(tid_files)
     server.files["tid2013.rar"] = archive
     server.cut_after, server.stall = len(archive) // 2, threading.Event()
     root = tmp_path / "tid"
@@ -352,7 +257,7 @@ def test_killed_fetch_resumes(server, tmp_path, tid_files, capsys):
 
 
 def test_server_ignoring_range_restarts_cleanly(server, tmp_path, tid_files, capsys):
-    archive = _zip(tid_files)
+    archive = zip_bytes(tid_files)
     server.files["tid2013.rar"] = archive
     server.ranges = False
     part = tmp_path / "downloads" / "tid2013.rar.part"
@@ -365,7 +270,7 @@ def test_server_ignoring_range_restarts_cleanly(server, tmp_path, tid_files, cap
 
 
 def test_published_checksum_mismatch_deletes_download(server, tmp_path, tid_files, capsys, monkeypatch):
-    archive = _zip(tid_files)
+    archive = zip_bytes(tid_files)
     good = SOURCES["tid2013"]
     published = replace(good.archives[0], md5=hashlib.md5(archive).hexdigest(), checksum_source="the test")
     monkeypatch.setitem(SOURCES, "tid2013", replace(good, archives=(published,)))
@@ -380,12 +285,12 @@ def test_published_checksum_mismatch_deletes_download(server, tmp_path, tid_file
 
 
 def test_refetch_is_checked_against_recorded_sha256(server, tmp_path, tid_files, capsys):
-    archive = _zip(tid_files)
+    archive = zip_bytes(tid_files)
     server.files["tid2013.rar"] = archive
     root = tmp_path / "tid"
     assert _fetch("tid2013", root) == 0
     (tmp_path / "downloads" / "tid2013.rar").unlink()
-    server.files["tid2013.rar"] = _zip({**tid_files, "tid2013/extra.txt": b"changed upstream"})
+    server.files["tid2013.rar"] = zip_bytes({**tid_files, "tid2013/extra.txt": b"changed upstream"})
     capsys.readouterr()
     assert _fetch("tid2013", root, "--force") == 2
     err = _one_line_error(capsys)
@@ -405,6 +310,47 @@ def test_offline_is_one_line_naming_url_file_and_archive_option(tmp_path, capsys
     assert "--archive PATH/VOCtrainval_11-May-2012.tar" in err and "refused" in err.lower()
 
 
+def test_no_name_resolution_is_one_line_naming_the_official_url(tmp_path, capsys, monkeypatch):
+    """Offline as a real machine is: the official host's name does not resolve (no socket is opened)."""
+    monkeypatch.delenv(MIRROR_ENV, raising=False)
+
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    for name in ("tid2013", "waterloo", "voc2012"):
+        assert _fetch(name, tmp_path / name) == 2
+        err = _one_line_error(capsys)
+        url = SOURCES[name].archives[0].url
+        assert f"from {url}: " in err and "name resolution" in err, err
+        assert f"--archive PATH/{SOURCES[name].archives[0].file}" in err
+        assert not (tmp_path / name).exists()
+
+
+def test_missing_file_on_the_host_is_one_line(server, tmp_path, capsys):
+    assert _fetch("tid2013", tmp_path / "tid") == 2  # the mirror does not serve tid2013.rar
+    err = _one_line_error(capsys)
+    assert f"from {server.base}tid2013.rar: HTTP 404" in err and "--archive PATH/tid2013.rar" in err
+    assert not (tmp_path / "tid").exists() and not list((tmp_path / "downloads").iterdir())
+
+
+def test_size_other_than_the_official_file_is_one_line(server, tmp_path, capsys):
+    """VOC 2012's table holds the official tar's size: a host serving another size, or a local file of another
+    size, is refused before anything is written or extracted."""
+    tar = tar_gz_bytes({"VOCdevkit/VOC2012/JPEGImages/2012_000001.jpg": b"jpeg"}, mode="w")
+    server.files["VOCtrainval_11-May-2012.tar"] = tar
+    official = SOURCES["voc2012"].archives[0].size
+    assert _fetch("voc2012", tmp_path / "voc") == 2
+    err = _one_line_error(capsys)
+    assert f"serves {len(tar)} bytes for VOCtrainval_11-May-2012.tar, expected {official}" in err
+    assert not (tmp_path / "voc").exists() and not list((tmp_path / "downloads").iterdir())
+    local = tmp_path / "VOCtrainval_11-May-2012.tar"
+    local.write_bytes(tar)
+    assert _fetch("voc2012", tmp_path / "voc", "--archive", local) == 2
+    assert f"{len(tar)} bytes, expected {official}" in _one_line_error(capsys)
+    assert not (tmp_path / "voc").exists()
+
+
 def test_manual_source_without_url_says_where_to_download(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv(MIRROR_ENV, raising=False)
     assert _fetch("livec", tmp_path / "livec") == 2
@@ -414,18 +360,18 @@ def test_manual_source_without_url_says_where_to_download(tmp_path, capsys, monk
 
 # ----------------------------------------------------------------------------------------- hostile archives
 def _evil_symlink_tar() -> bytes:
-    return _tar_gz({"tid2013/link/evil.txt": b"x"}, links={"tid2013/link": "../../../outside"})
+    return tar_gz_bytes({"tid2013/link/evil.txt": b"x"}, links={"tid2013/link": "../../../outside"})
 
 
 @pytest.mark.parametrize(
     "name, data",
     [
-        ("abs.zip", lambda: _zip({"/tmp/distill_fetch_evil_abs.txt": b"x"})),
-        ("dotdot.zip", lambda: _zip({"tid2013/../../evil.txt": b"x"})),
-        ("abs.tar.gz", lambda: _tar_gz({"/evil.txt": b"x"})),
-        ("dotdot.tar.gz", lambda: _tar_gz({"tid2013/../../evil.txt": b"x"})),
+        ("abs.zip", lambda: zip_bytes({"/tmp/distill_fetch_evil_abs.txt": b"x"})),
+        ("dotdot.zip", lambda: zip_bytes({"tid2013/../../evil.txt": b"x"})),
+        ("abs.tar.gz", lambda: tar_gz_bytes({"/evil.txt": b"x"})),
+        ("dotdot.tar.gz", lambda: tar_gz_bytes({"tid2013/../../evil.txt": b"x"})),
         ("symlink.tar.gz", _evil_symlink_tar),
-        ("abslink.tar.gz", lambda: _tar_gz({}, links={"tid2013/passwd": "/etc/passwd"})),
+        ("abslink.tar.gz", lambda: tar_gz_bytes({}, links={"tid2013/passwd": "/etc/passwd"})),
     ],
 )
 def test_hostile_archive_is_refused_and_nothing_escapes(tmp_path, capsys, name, data):
@@ -453,19 +399,28 @@ def test_zip_symlink_member_is_refused(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------------------- layouts and extras
-def test_unknown_layout_says_what_was_found_and_expected(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "name, expected, page",
+    [
+        ("tid2013", "no folder with distorted_images, reference_images, mos_with_names.txt", "ponomarenko.info"),
+        ("waterloo", "no folder with pristine_images", "uwaterloo.ca"),
+        ("voc2012", "no folder with JPEGImages", "host.robots.ox.ac.uk"),
+    ],
+)
+def test_unknown_layout_says_what_was_found_and_expected(tmp_path, capsys, monkeypatch, name, expected, page):
+    _without_official_sizes(monkeypatch, name)
     archive = tmp_path / "odd.zip"
-    archive.write_bytes(_zip({"stuff/readme.txt": b"hello", "stuff/img/1.bmp": b"x"}))
-    assert _fetch("tid2013", tmp_path / "tid", "--archive", archive) == 2
+    archive.write_bytes(zip_bytes({"stuff/readme.txt": b"hello", "stuff/img/1.bmp": b"x"}))
+    root = tmp_path / name
+    assert _fetch(name, root, "--archive", archive) == 2
     err = _one_line_error(capsys)
-    assert "no folder with distorted_images, reference_images, mos_with_names.txt" in err
-    assert "stuff/readme.txt" in err and "ponomarenko.info" in err
-    assert not (tmp_path / "tid").exists() and _nothing_beside(tmp_path / "tid") == ["odd.zip"]
+    assert expected in err and "stuff/readme.txt" in err and page in err
+    assert not root.exists() and _nothing_beside(root) == ["odd.zip"]
 
 
 @pytest.mark.parametrize("cut", [0.5, 0.95])
 def test_corrupt_archive_without_checksum_is_one_line(tmp_path, tid_files, capsys, cut):
-    whole = _tar_gz(tid_files)
+    whole = tar_gz_bytes(tid_files)
     archive = tmp_path / "tid2013.tar.gz"
     archive.write_bytes(whole[: int(len(whole) * cut)])
     assert _fetch("tid2013", tmp_path / "tid", "--archive", archive) == 2
@@ -477,32 +432,16 @@ def test_corrupt_archive_without_checksum_is_one_line(tmp_path, tid_files, capsy
 def test_layout_the_reader_rejects_is_one_line(tmp_path, tid_files, capsys):
     broken = {k: v for k, v in tid_files.items() if "distorted_images/" not in k or k.endswith("_1.bmp")}
     archive = tmp_path / "broken.zip"
-    archive.write_bytes(_zip(broken))
+    archive.write_bytes(zip_bytes(broken))
     assert _fetch("tid2013", tmp_path / "tid", "--archive", archive) == 2
     err = _one_line_error(capsys)
     assert "does not open with the 'tid2013' reader" in err and "not found" in err
     assert not (tmp_path / "tid").exists()
 
 
-def _rar_block(kind: int, flags: int, body: bytes) -> bytes:
-    head = struct.pack("<BHH", kind, flags, 7 + len(body)) + body
-    return struct.pack("<H", zlib.crc32(head) & 0xFFFF) + head
-
-
-def _rar(files: dict[str, bytes], method: int = 0x30) -> bytes:
-    """A RAR 4 archive of ``files`` (method 0x30: stored, readable without a RAR tool; 0x33: 'compressed')."""
-    out = b"Rar!\x1a\x07\x00" + _rar_block(0x73, 0, bytes(6))
-    for name, data in files.items():
-        raw = name.replace("/", "\\").encode()
-        unpacked = len(data) if method == 0x30 else 10 * len(data)
-        body = struct.pack("<IIBIIBBHI", len(data), unpacked, 2, zlib.crc32(data), 0x21, 29, method, len(raw), 0x20)
-        out += _rar_block(0x74, 0x8000, body + raw) + data
-    return out + _rar_block(0x7B, 0x4000, b"")
-
-
 def test_rar_archive_is_extracted(server, tmp_path, tid_files, capsys):
     pytest.importorskip("rarfile")
-    server.files["tid2013.rar"] = _rar(tid_files)
+    server.files["tid2013.rar"] = rar_bytes(tid_files)
     assert _fetch("tid2013", tmp_path / "tid") == 0
     assert "all: 4 items" in capsys.readouterr().out
 
@@ -510,7 +449,7 @@ def test_rar_archive_is_extracted(server, tmp_path, tid_files, capsys):
 def test_hostile_rar_is_refused(tmp_path, capsys):
     pytest.importorskip("rarfile")
     archive = tmp_path / "evil.rar"
-    archive.write_bytes(_rar({"tid2013/../../evil.txt": b"x"}))
+    archive.write_bytes(rar_bytes({"tid2013/../../evil.txt": b"x"}))
     assert _fetch("tid2013", tmp_path / "w" / "tid", "--archive", archive) == 2
     assert "refusing to extract" in _one_line_error(capsys)
     assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "w" / "tid").exists()
@@ -518,7 +457,7 @@ def test_hostile_rar_is_refused(tmp_path, capsys):
 
 def test_rar_without_the_extra_names_extra_and_tool(tmp_path, tid_files, capsys, monkeypatch):
     archive = tmp_path / "tid2013.rar"
-    archive.write_bytes(_rar(tid_files))
+    archive.write_bytes(rar_bytes(tid_files))
     monkeypatch.setitem(sys.modules, "rarfile", None)  # as if the extra were not installed
     assert _fetch("tid2013", tmp_path / "tid", "--archive", archive) == 2
     err = _one_line_error(capsys)
@@ -531,7 +470,7 @@ def test_rar_without_the_extra_names_extra_and_tool(tmp_path, tid_files, capsys,
 def test_compressed_rar_without_a_system_tool_names_the_tools(tmp_path, capsys):
     pytest.importorskip("rarfile")
     archive = tmp_path / "tid2013.rar"
-    archive.write_bytes(_rar({"tid2013/mos_with_names.txt": b"\0" * 16}, method=0x33))
+    archive.write_bytes(rar_bytes({"tid2013/mos_with_names.txt": b"\0" * 16}, method=0x33))
     assert _fetch("tid2013", tmp_path / "tid", "--archive", archive) == 2
     err = _one_line_error(capsys)
     assert "no RAR tool" in err and "unar" in err and ".[archives]" in err

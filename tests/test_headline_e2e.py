@@ -1,90 +1,194 @@
-"""The headline path at tiny size on a clean folder: SCNN pre-training as DBCNN did, then `recipes/mrkd_tid.yaml`.
+"""The headline path as a user runs it: README's "MRKD Table 1" commands, in order, on a clean folder.
 
-Synthetic stand-ins in the official layouts replace `distill data fetch` (tested with the fetch command); the VGG
-ImageNet weights come through `pretrained: imagenet` from a local HTTP server standing in for download.pytorch.org.
+A local HTTP server on 127.0.0.1 stands in for the official hosts (``DISTILL_FETCH_MIRROR``) and for
+download.pytorch.org (the VGG ImageNet weights of ``pretrained: imagenet``); it serves miniature archives in the
+official layouts (TID2013 and Waterloo as RAR, VOC 2012 as tar), built from the synthetic writers. The fetch commands
+are run without ROOT, so the recipes must find the data at the default roots the fetch command prints.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.server
+import io
 import json
-import threading
+import re
+import shlex
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
 from distill._compat import import_torchvision
+from distill.build import build_dataset
 from distill.cli import main
+from distill.data.fetch import SOURCES
 from distill.models.iqa.dbcnn import DBCNN
+from distill.recipe import load_raw, load_recipe
+from distill.registry import WRITERS
+from tests.fetch_server import MirrorServer, rar_bytes, serve_mirror, tar_gz_bytes, tree_files
 
 import_torchvision()
 from torchvision.models import VGG11_Weights, vgg11  # noqa: E402
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-SMALL_VGG = ["models.teacher.args.backbone=vgg11", "models.student.args.backbone=vgg11"]
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = REPO / "recipes"
+SCNN = "runs/scnn_pretrain/student.pt"
 
 
-def _serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(folder), **kwargs)
+def readme_mrkd_commands() -> list[list[str]]:
+    """The argument lists of README's "MRKD Table 1" bash block (``distill`` dropped, comments stripped)."""
+    section = (REPO / "README.md").read_text().split("### MRKD Table 1", 1)[1]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = []
+    for line in block.splitlines():
+        argv = shlex.split(line, comments=True)
+        if argv:
+            assert argv[0] == "distill", line
+            commands.append(argv[1:])
+    return commands
 
-        def log_message(self, *args):
-            pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
-
-
-@pytest.mark.slow
-def test_scnn_pretrain_then_mrkd_tid_on_a_clean_folder(tmp_path, monkeypatch, capsys) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    served = tmp_path / "served"
-    served.mkdir()
-    torch.manual_seed(0)
-    features = {k: v for k, v in vgg11(weights=None).state_dict().items() if k.startswith("features.")}
-    torch.save(features, served / "w.pth")
-    name = f"vgg11-{hashlib.sha256((served / 'w.pth').read_bytes()).hexdigest()[:8]}.pth"
-    (served / "w.pth").rename(served / name)
-    httpd, base = _serve(served)
-    monkeypatch.setattr(VGG11_Weights.IMAGENET1K_V1.value, "url", f"{base}/{name}")
-    try:
-        # 1. the data, in the official layouts (`distill data fetch ...` on a real machine)
-        assert main(["data", "waterloo", "data/waterloo", "--set", "n_images=6"]) == 0
-        assert main(["data", "voc2012", "data/voc2012", "--set", "n_images=6"]) == 0
-        tid = ["n_refs=5", "distortions=[1,8]", "levels=2", "size=[48,64]"]
-        assert main(["data", "tid2013", "data/tid2013", *[a for s in tid for a in ("--set", s)]]) == 0
-
-        # 2. MRKD before the SCNN exists: one line naming the key and the command that makes the file
-        mrkd = [str(RECIPES / "mrkd_tid.yaml"), *[a for s in SMALL_VGG for a in ("--set", s)]]
-        capsys.readouterr()
-        assert main(["run", *mrkd]) == 2
-        err = capsys.readouterr().err.strip().splitlines()[-1]  # above it: the VGG download's progress bar
-        assert err.startswith("distill: error: models.teacher.args.scnn_pretrained: runs/scnn_pretrain/student.pt")
-        assert "`distill run recipes/scnn_pretrain.yaml`" in err
-
-        # 3. SCNN pre-training, DBCNN's protocol at toy size
-        small = ["train.epochs=1", "train.batch_size=8", "train.num_workers=0", "train.eval_every=1"]
+def small(argv: list[str]) -> list[str]:
+    """``argv`` of a README `distill run` at toy size: one seed, VGG11 branches, tiny crops and one epoch."""
+    recipe, rest = argv[1], argv[2:]
+    if "--seeds" in rest:
+        i = rest.index("--seeds")
+        rest = [*rest[:i], "--seeds", "0", *rest[i + 2 :]]
+    sets = ["train.epochs=1", "train.num_workers=0"]
+    if recipe.endswith("scnn_pretrain.yaml"):
+        sets += ["train.batch_size=8", "train.eval_every=1"]
         for split in ("train", "eval.test"):
-            small += [f"data.{split}.args.resize=40", f"data.{split}.args.size=32", f"data.{split}.args.length=32"]
-        assert main(["run", str(RECIPES / "scnn_pretrain.yaml"), *[a for s in small for a in ("--set", s)]]) == 0
-        scnn = torch.load("runs/scnn_pretrain/student.pt", weights_only=True)
-        assert scnn["model"] == {"name": "scnn", "args": {"num_classes": 39}}
+            sets += [f"data.{split}.args.resize=40", f"data.{split}.args.size=32", f"data.{split}.args.length=32"]
+    else:
+        sets += [f"models.{m}.args.backbone=vgg11" for m in load_raw(RECIPES / Path(recipe).name)[0]["models"]]
+        sets += ["train.batch_size=4", "data.train.args.train_fraction=0.6", "data.eval.test.args.train_fraction=0.6"]
+    return ["run", str(RECIPES / Path(recipe).name), *rest, *[a for s in sets for a in ("--set", s)]]
 
-        # 4. the headline run: ImageNet VGG through the hub cache, the exported SCNN by its documented key
-        tiny = [*SMALL_VGG, "train.epochs=1", "train.batch_size=4", "train.num_workers=0"]
-        tiny += ["data.train.args.train_fraction=0.6", "data.eval.test.args.train_fraction=0.6"]
-        assert main(["run", str(RECIPES / "mrkd_tid.yaml"), *[a for s in tiny for a in ("--set", s)]]) == 0
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+
+@pytest.fixture(scope="module")
+def miniatures(tmp_path_factory) -> dict[str, bytes]:
+    """The three archives under their official names, in their official layouts, from the synthetic writers."""
+    work = tmp_path_factory.mktemp("miniatures")
+    tid = WRITERS.build(
+        "tid2013", out=str(work / "tid"), n_refs=5, size=[48, 64], distortions=[1, 8], levels=2
+    )  # 5 refs x 2 types x 2 levels = 20 images
+    waterloo = WRITERS.build("waterloo", out=str(work / "waterloo"), n_images=6)
+    voc = WRITERS.build("voc2012", out=str(work / "voc"), n_images=6)
+    return {
+        "tid2013.rar": rar_bytes(tree_files(Path(tid), "")),  # the RAR holds the dataset's folders at its top
+        "exploration_database_and_code.rar": rar_bytes(tree_files(Path(waterloo), "exploration_database_and_code/")),
+        "VOCtrainval_11-May-2012.tar": tar_gz_bytes(tree_files(Path(voc), ""), mode="w"),  # VOCdevkit/VOC2012/…
+    }
+
+
+@pytest.fixture
+def mirror(monkeypatch, tmp_path, miniatures) -> Iterator[MirrorServer]:
+    """A clean working folder with the mirror serving the miniatures (and no real size for VOC's 2 GB tar)."""
+    pytest.importorskip("rarfile")
+    monkeypatch.chdir(tmp_path)
+    voc = SOURCES["voc2012"]  # the table holds the official tar's size; the miniature is checked by its sha256
+    monkeypatch.setitem(SOURCES, "voc2012", replace(voc, archives=(replace(voc.archives[0], size=None),)))
+    for srv in serve_mirror(monkeypatch):
+        srv.files.update(miniatures)
+        yield srv
+
+
+def fetch_readme_data(capsys) -> dict[str, str]:
+    """Run README's fetch commands; returns {dataset: the root the command printed}."""
+    roots = {}
+    for argv in readme_mrkd_commands():
+        if argv[:2] == ["data", "fetch"]:
+            assert main(argv) == 0, argv
+            out = capsys.readouterr().out
+            found = re.search(rf"^{argv[2]}: .* items in (\S+)$", out, re.MULTILINE)
+            assert found, out
+            roots[argv[2]] = found[1]
+    return roots
+
+
+def test_readme_block_fetches_the_data_its_recipes_read(mirror, capsys) -> None:
+    """Fast half: the fetch commands, then every README recipe opens its data at the printed roots as real data."""
+    assert fetch_readme_data(capsys) == {
+        "tid2013": "data/tid2013",
+        "waterloo": "data/waterloo",
+        "voc2012": "data/voc2012",
+    }
+    runs = [argv for argv in readme_mrkd_commands() if argv[0] == "run"]
+    assert [Path(a[1]).name for a in runs] == [
+        "scnn_pretrain.yaml", "mrkd_baseline_tid.yaml", "mrkd_urkd_tid.yaml", "mrkd_tid.yaml"
+    ]  # fmt: skip
+    for argv in runs:
+        recipe, _ = load_recipe(RECIPES / Path(argv[1]).name)
+        for spec in (recipe.data.train, *recipe.data.eval.values()):
+            ds = build_dataset(spec, recipe.data)
+            assert len(ds) > 0 and not getattr(ds, "is_synthetic", False), (argv, spec.name)
+
+
+def recipe_roots() -> Iterator[tuple[str, str, str]]:
+    """(recipe, reader, root) of every real-data set the recipes read (synthetic-set recipes left out)."""
+    for path in sorted(RECIPES.glob("*.yaml")):
+        data = load_raw(path)[0].get("data") or {}
+        if data.get("synthetic"):
+            continue
+        for spec in (data.get("train"), *(data.get("eval") or {}).values()):
+            if not isinstance(spec, dict):
+                continue
+            args = spec.get("args") or {}
+            if spec.get("name") == "dbcnn_distortions":
+                yield from ((path.name, r, args[r]) for r in ("waterloo", "voc2012") if args.get(r))
+            elif args.get("root", data.get("root")):
+                yield path.name, spec.get("name"), args.get("root", data.get("root"))
+
+
+def test_fetch_default_roots_are_the_recipes_roots() -> None:
+    """One truth: every recipe reads a fetchable dataset at `distill data fetch`'s default root, and every default
+    root is read by some recipe."""
+    defaults: dict[str, set[str]] = {}
+    for source in SOURCES.values():
+        defaults.setdefault(source.reader, set()).add(source.default_root)
+    used = set()
+    for recipe, reader, root in recipe_roots():
+        if reader in defaults:
+            assert root in defaults[reader], f"{recipe}: {reader} at {root}, fetch puts it in {defaults[reader]}"
+            used.add(root)
+    assert used == {s.default_root for s in SOURCES.values()}
+
+
+@pytest.mark.slow  # ~30 s on the shared 2-core machine: SCNN pre-training and three MRKD runs at toy size
+def test_readme_mrkd_commands_run_in_order_on_a_clean_folder(mirror, tmp_path, monkeypatch, capsys) -> None:
+    # the VGG11 ImageNet weights (VGG16's at toy size), served like download.pytorch.org into a fresh hub cache
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    torch.manual_seed(0)
+    buf = io.BytesIO()
+    torch.save({k: v for k, v in vgg11(weights=None).state_dict().items() if k.startswith("features.")}, buf)
+    name = f"vgg11-{hashlib.sha256(buf.getvalue()).hexdigest()[:8]}.pth"
+    mirror.files[name] = buf.getvalue()
+    monkeypatch.setattr(VGG11_Weights.IMAGENET1K_V1.value, "url", mirror.base + name)
+
+    # 1. README's fetch commands, default roots
+    fetch_readme_data(capsys)
+    runs = [argv for argv in readme_mrkd_commands() if argv[0] == "run"]
+    scnn_run, mrkd_runs = runs[0], runs[1:]
+
+    # 2. an MRKD run before the SCNN exists: one line naming the key and the command that makes the file
+    assert main(small(mrkd_runs[-1])) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # above it: the VGG download's progress bar
+    assert re.match(rf"distill: error: .*models\.(teacher|student)\.args\.scnn_pretrained: {SCNN}", err), err
+    assert "`distill run recipes/scnn_pretrain.yaml`" in err
+
+    # 3. SCNN pre-training, DBCNN's protocol at toy size; 4. the three Table 1 rows
+    for argv in (scnn_run, *mrkd_runs):
+        assert main(small(argv)) == 0, argv
+    scnn = torch.load(SCNN, weights_only=True)
+    assert scnn["model"] == {"name": "scnn", "args": {"num_classes": 39}}
     assert (tmp_path / "torch_home" / "hub" / "checkpoints" / name).is_file()
-    results = json.loads(Path("runs/mrkd_tid_dbcnn/results.json").read_text())
-    assert set(results["results"]["test"]) == {"teacher", "student"}
-    start = DBCNN(backbone="vgg11", scnn_pretrained="runs/scnn_pretrain/student.pt")  # what step 4 started from
+    for argv in mrkd_runs:
+        recipe, _ = load_recipe(RECIPES / Path(argv[1]).name)
+        out = Path(recipe.output.dir.format(name=recipe.name))
+        results = json.loads((out / "seed0" / "results.json").read_text())
+        assert set(results["results"]["test"]) == set(recipe.models), argv
+    start = DBCNN(backbone="vgg11", scnn_pretrained=SCNN)  # what the MRKD runs started from
     for key, value in start.scnn.state_dict().items():
         assert torch.equal(value, scnn["state_dict"][key]), key

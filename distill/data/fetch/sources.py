@@ -199,7 +199,7 @@ SOURCES: dict[str, Source] = {
                     size=1999639040,
                 ),
             ),
-            default_root="data/VOC2012",
+            default_root="data/voc2012",
             markers=("JPEGImages",),
             reader="voc2012",
             note="~2 GB tar; the root is VOCdevkit/VOC2012",
