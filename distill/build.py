@@ -153,4 +153,8 @@ def run_recipe(
             run.out_dir.mkdir(parents=True, exist_ok=True)
             dump_recipe(resolved, run.out_dir / "recipe.yaml")
     result = run.trainer.fit(resume=resume)
+    if distributed.is_main():
+        from distill.report_data import write_report_data
+
+        write_report_data(run, result.steps)  # per-sample predictions and SR crops for `distill report`
     return run, result

@@ -44,6 +44,8 @@ def _cmd_repeats(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from distill.build import run_recipe
 
+    if args.quiet:
+        args.set = [*(args.set or []), "train.progress=false"]
     if args.seeds:
         return _cmd_repeats(args)
 
@@ -53,14 +55,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not is_main():  # under torchrun, rank 0 alone reports
         return 0
     print(run.report(result))
+    from distill.report_data import read_report_data, sr_comparison
+
+    comparison = sr_comparison(read_report_data(run.out_dir))
+    if comparison:
+        print(comparison, end="\n\n")
     for path in run.write_plots(result):
         print(f"plot: {path}")
+    from distill.html_report import write_report
+
+    print(f"report: {write_report([run.out_dir], run.out_dir / 'report.html')}")
     print(f"run folder: {run.out_dir} (recipe.yaml, metrics.jsonl, results.json, student.pt, checkpoints/)")
     if result.skipped_steps:
         print(f"note: {result.skipped_steps} steps were skipped for non-finite losses (train.nonfinite: skip)")
     for split, files in result.corrupt_skipped.items():
         shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
         print(f"note: {len(files)} corrupt images skipped in '{split}' (on_corrupt: skip): {shown}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from distill.html_report import write_report
+
+    dirs = [Path(d) for d in args.runs]
+    if args.out:
+        out = Path(args.out)
+    elif len(dirs) == 1:
+        out = dirs[0] / "report.html"
+    else:  # beside the first run, named after all of them
+        out = dirs[0].parent / ("report_" + "_vs_".join(d.name for d in dirs) + ".html")
+    print(f"wrote {write_report(dirs, out)}")
     return 0
 
 
@@ -155,9 +179,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="run folder (default: output.dir of the recipe)")
     run.add_argument("--resume", action="store_true", help="continue the run in the output folder")
     run.add_argument(
+        "--quiet", action="store_true", help="no progress bar or evaluation lines while training (train.progress=false)"
+    )
+    run.add_argument(
         "--seeds", help="comma-separated seeds: one run per seed (train and split seed), then mean ± std and median"
     )
     run.set_defaults(fn=_cmd_run)
+
+    rep = sub.add_parser("report", help="one self-contained HTML page of one or more run folders, side by side")
+    rep.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders written by `distill run`")
+    rep.add_argument(
+        "--out", help="HTML file (default: RUN_DIR/report.html, or report_A_vs_B.html beside the first run)"
+    )
+    rep.set_defaults(fn=_cmd_report)
 
     lst = sub.add_parser("list", help="list registered components")
     lst.add_argument("kind", nargs="?", help=f"one of: {', '.join(REGISTRIES)}")
