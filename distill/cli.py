@@ -139,17 +139,29 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_profile(args: argparse.Namespace) -> int:
     import json
+    import time
 
     import torch
 
     from distill.profile import example_input, models_of, profile_models, profile_table
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.threads < 1 or args.repeats < 1 or args.warmup < 0:
+        raise DistillError("distill profile: --threads and --repeats must be at least 1, --warmup at least 0")
+    torch.set_num_threads(args.threads)
     models, reference = models_of(args.target)
     shape = _parse_shape(args.shape) if args.shape else None
     example = example_input(next(reversed(models.values())), shape, args.batch, args.device)
-    profiles = profile_models(models, example, warmup=args.warmup, repeats=args.repeats)
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:  # a line for profiles that take more than a few seconds
+        elapsed = time.perf_counter() - started
+        if elapsed > 3 and done < total:
+            left = elapsed / done * (total - done)
+            print(f"\rprofiling: round {done}/{total}, about {left:.0f} s left ", end="", file=sys.stderr, flush=True)
+        elif done == total and elapsed > 3:
+            print(file=sys.stderr)
+
+    profiles = profile_models(models, example, warmup=args.warmup, repeats=args.repeats, progress=progress)
     print(profile_table(profiles, reference))
     if args.json:
         Path(args.json).write_text(json.dumps([p.as_dict() for p in profiles], indent=2) + "\n")
@@ -227,9 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--shape", help="C,H,W of one input (default: the model's profile_input_shape or 3,224,224)")
     prof.add_argument("--batch", type=int, default=1)
     prof.add_argument("--device", default="cpu")
-    prof.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    prof.add_argument("--warmup", type=int, default=2)
-    prof.add_argument("--repeats", type=int, default=10)
+    prof.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: single-stream latency)")
+    prof.add_argument("--warmup", type=int, default=3, help="untimed passes of each model first")
+    prof.add_argument("--repeats", type=int, default=20, help="interleaved timed rounds (median, ± half IQR)")
     prof.add_argument("--json", help="also write the profiles to this JSON file")
     prof.set_defaults(fn=_cmd_profile)
     return parser
