@@ -220,7 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("checkpoint", help="student.pt or checkpoints/last.pt of a run")
     pred.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     pred.add_argument(
-        "--out", help="CSV file (IQA, classification; default predictions.csv) or folder (SR; default predictions/)"
+        "--out",
+        help="CSV file (IQA, classification) or folder (SR); default: beside the one input, named after it "
+        "(photos/ -> photos_scores.csv, photos_classes.csv or photos_x4/)",
     )
     pred.add_argument("--self-ensemble", action="store_true", help="SR: average the 8 flips/rotations")
     pred.add_argument("--batch-size", type=int, default=16)
