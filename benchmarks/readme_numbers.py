@@ -50,9 +50,10 @@ def render_table(results: dict[str, Any], run: Any, threads: int) -> str:
         label = f"{role} (lr {lr:g})" if lr is not None else role
         rows.append(f"| {label} | " + " | ".join(f"{res['overall'][m]:.3f}" for m, _ in COLUMNS) + " |")
     selection = "last" if recipe.eval.selection == "last" else f"best {recipe.eval.select_split}"
+    split_mode = spec.get("split_mode", "by_reference")
     caption = (
         f"`recipes/quickstart.yaml`: synthetic KADID-10k layout ({recipe.data.synthetic.args.get('n_refs')} "
-        f"references, {n_types} distortion types, objective pseudo-MOS), split `{spec.get('split_mode', 'by_reference')}` "
+        f"references, {n_types} distortion types, objective pseudo-MOS), split `{split_mode}` "
         f"with split_seed {spec.get('split_seed', 0)}, seed {recipe.train.seed}, selection `{selection}`, "
         f"split '{split}' n = {len(ds)}; torch {torch.__version__}, {threads} thread{'s' if threads > 1 else ''}. "
         "Written by `python -m benchmarks.readme_numbers`."
