@@ -90,9 +90,14 @@ class Run:
                 written.append(path)
         return written
 
+    def role_label(self, role: str) -> str:
+        """A single-model run (e.g. training a teacher for a later distillation) calls its model "model"."""
+        return "model" if len(self.trainer.distiller.roles) == 1 else role
+
     def report(self, result: RunResult) -> str:
         lines = []
         for split, res in result.results.items():
+            res = {self.role_label(role): v for role, v in res.items()}
             lines.append(overall_table(res, split, self.caption(split)))
             if self.recipe.eval.group_by:
                 ds = self.eval_sets[split]

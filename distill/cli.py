@@ -20,7 +20,7 @@ from distill.registry import REGISTRIES
 def _cmd_repeats(args: argparse.Namespace) -> int:
     from distill.recipe import load_recipe
     from distill.repeats import aggregate, run_repeats
-    from distill.report import table
+    from distill.report import metric_header, percent, table
 
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     recipe, _ = load_recipe(args.recipe, args.set or [])
@@ -34,9 +34,12 @@ def _cmd_repeats(args: argparse.Namespace) -> int:
         rows = []
         for role in by_role:
             aggs = [aggregate(runs, split, role, m) for m in recipe.eval.metrics]
-            rows.append([role, *(f"{a} (median {a.median:.4f})" for a in aggs)])
+            scales = [100.0 if percent(m) else 1.0 for m in recipe.eval.metrics]
+            cells = [f"{a.format(4, s)} (median {s * a.median:.4f})" for a, s in zip(aggs, scales)]
+            rows.append([role, *cells])
         caption = f"{recipe.name} | split '{split}' | seeds {seeds} (split seed = train seed) | mean ± std over seeds"
-        print(table(["model", *recipe.eval.metrics], rows, caption), end="\n\n")
+        headers = ["model", *(metric_header(m) for m in recipe.eval.metrics)]
+        print(table(headers, rows, caption), end="\n\n")
     print(f"runs: {out}/seed*/")
     return 0
 

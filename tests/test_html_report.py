@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import shutil
@@ -31,7 +32,9 @@ def _sets(*items: str) -> list[str]:
 def runs(tmp_path_factory):
     """A tiny IQA (MRKD), SR (teacher, then MiPKD from it) and classification (single-model teacher) run."""
     tmp = tmp_path_factory.mktemp("report")
-    assert main(["run", RECIPE, "--out", str(tmp / "iqa"), *tiny(tmp, "train.progress=true")]) == 0
+    with contextlib.redirect_stderr(io.StringIO()) as console:  # the live console: progress on
+        assert main(["run", RECIPE, "--out", str(tmp / "iqa"), *tiny(tmp, "train.progress=true")]) == 0
+    (tmp / "iqa_stderr.txt").write_text(console.getvalue())
     sr_data = f"data.root={tmp / 'div2k'}"
     arch = "num_feat: 8, num_block: 2, upscale: 2"
     args = ["run", str(RECIPES / "sr_teacher_quickstart.yaml"), "--out", str(tmp / "sr_teacher")]
@@ -39,10 +42,16 @@ def runs(tmp_path_factory):
     teacher = f"models.teacher.args={{{arch}, pretrained: {tmp / 'sr_teacher' / 'student.pt'}}}"
     student = "models.student.args={num_feat: 4, num_block: 2, upscale: 2}"
     args = ["run", str(RECIPES / "quickstart_sr.yaml"), "--out", str(tmp / "sr")]
-    assert main([*args, *_sets(sr_data, *SR_TINY, teacher, student)]) == 0
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        assert main([*args, *_sets(sr_data, *SR_TINY, teacher, student)]) == 0
+    (tmp / "sr_stdout.txt").write_text(printed.getvalue())
     model = "models.student.args={num_classes: 4, width: 0.1, fc_dim: 16, pool: 1, batch_norm: true}"
-    args = ["run", str(RECIPES / "cqd_quickstart_teacher.yaml"), "--out", str(tmp / "cls")]
-    assert main([*args, *_sets(f"data.root={tmp / 'cub'}", model, *CQD_TINY)]) == 0
+    args = ["run", str(RECIPES / "cqd_quickstart_teacher.yaml"), "--out", str(tmp / "cls"), "--quiet"]
+    sets = _sets(f"data.root={tmp / 'cub'}", model, *CQD_TINY, "train.progress=true")
+    with contextlib.redirect_stdout(io.StringIO()) as printed, contextlib.redirect_stderr(io.StringIO()) as console:
+        assert main([*args, *sets]) == 0
+    (tmp / "cls_stdout.txt").write_text(printed.getvalue())
+    (tmp / "cls_stderr.txt").write_text(console.getvalue())
     return tmp
 
 
@@ -120,6 +129,25 @@ def test_classification_report_has_per_class_accuracy_and_confusions(runs):
     assert "model" in text
 
 
+def test_printed_results_say_top1_in_percent_and_label_a_single_model_run_model(runs):
+    printed = (runs / "cls_stdout.txt").read_text()
+    table = printed.split("\n\n")[0].splitlines()
+    assert "top1 %" in table[1] and table[3].startswith("model ")
+    top1 = json.loads((runs / "cls" / "results.json").read_text())["results"]["test"]["student"]["overall"]["top1"]
+    assert f"{100 * top1:.2f}" in table[3]
+    assert "student" not in printed.replace("student.pt", "").replace("quickstart", "")
+
+
+def test_sr_run_prints_bicubic_and_the_teacher_beside_the_student(runs):
+    printed = (runs / "sr_stdout.txt").read_text()
+    data = json.loads((runs / "sr" / "report" / "data.json").read_text())
+    metrics = data["splits"]["valid"]["sr"]["samples"][0]["metrics"]
+    block = printed[printed.index("bicubic (torch) beside the SR models") :]
+    for model in ("bicubic", "teacher", "student"):
+        line = next(line for line in block.splitlines()[1:] if line.startswith(f"{model} "))
+        assert f"{metrics[model]['psnr']:.2f} dB" in line
+
+
 def test_report_of_several_runs_puts_them_side_by_side(runs, capsys):
     out = runs / "both.html"
     assert main(["report", str(runs / "iqa"), str(runs / "cls"), "--out", str(out)]) == 0
@@ -163,15 +191,13 @@ def test_console_prints_the_run_folder_and_one_line_per_evaluation():
     assert quiet == []
 
 
-def test_cli_run_console_and_quiet(tmp_path, capfd):
-    assert main(["run", RECIPE, "--out", str(tmp_path / "a"), *tiny(tmp_path, "train.progress=true")]) == 0
-    err = capfd.readouterr().err
-    assert f"run folder: {tmp_path / 'a'}" in err and err.count("eval  epoch") == 2
-    assert "epoch 2/2" in err
-    assert main(["run", RECIPE, "--out", str(tmp_path / "b"), "--quiet", *tiny(tmp_path, "train.progress=true")]) == 0
-    captured = capfd.readouterr()
-    assert "eval  epoch" not in captured.err and "run folder" not in captured.err
-    assert "report:" in captured.out  # results and the report still come
+def test_cli_run_console_and_quiet(runs):
+    err = (runs / "iqa_stderr.txt").read_text()
+    assert err.index(f"run folder: {runs / 'iqa'}") < err.index("epoch 1/2")  # the folder before any training
+    assert err.count("eval  epoch") == 2 and "eval  epoch 2/2" in err and "epoch 2/2:" in err
+    quiet = (runs / "cls_stderr.txt").read_text()  # --quiet, although the recipe asked for a progress bar
+    assert "eval  epoch" not in quiet and "run folder" not in quiet and "epoch 1/" not in quiet
+    assert "report:" in (runs / "cls_stdout.txt").read_text()  # results and the report still come
 
 
 def test_metric_formatting_reads_as_people_expect():
