@@ -41,6 +41,9 @@ def _cmd_repeats(args: argparse.Namespace) -> int:
         headers = ["model", *(metric_header(m) for m in recipe.eval.metrics)]
         print(table(headers, rows, caption), end="\n\n")
     print(f"runs: {out}/seed*/")
+    from distill.html_report import write_report
+
+    print(f"report: {write_report([Path(out) / f'seed{s}' for s in seeds], Path(out) / 'report.html')}")
     return 0
 
 

@@ -184,6 +184,9 @@ def _named(key: str, names: Mapping[str, str]) -> str:
 
 def fig1_image(run: RunFiles, split: str, names: Mapping[str, str]) -> str:
     """The paper's Fig. 1-style violin plot over evaluations (:func:`distill.iqa_analysis.plot_per_distortion`)."""
+    written = run.path / f"per_{run.data.get('group_by')}_{split}.png"  # `distill run` drew it already
+    if written.is_file() and written.stat().st_mtime >= (run.path / "metrics.jsonl").stat().st_mtime:
+        return _img(written.read_bytes(), "per-distortion violins")
     history = [r for r in run.records if r.get("kind") == "eval"]
     roles = list(run.results.get(split, {}))
     with tempfile.TemporaryDirectory() as tmp:
