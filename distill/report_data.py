@@ -52,7 +52,8 @@ def sr_samples(run: Run, split: str, folder: Path, n: int = SR_SAMPLES) -> dict[
     distiller = trainer.distiller
     dataset = run.eval_sets[split]
     metrics = [m for m in run.recipe.eval.metrics if METRICS.get(m).kind == "sample"]
-    roles = [r for r in distiller.roles if r in distiller.models]
+    # bicubic | student | teacher (and any other role) | HR
+    roles = sorted((r for r in distiller.roles if r in distiller.models), key=lambda r: r != distiller.student_role)
     was_training = distiller.training
     distiller.eval()
     samples = []

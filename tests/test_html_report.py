@@ -104,7 +104,7 @@ def test_iqa_report_has_curves_per_distortion_bars_and_the_fig1_plot(runs):
 def test_sr_report_shows_bicubic_student_teacher_and_hr_with_psnr(runs, capsys):
     data = json.loads((runs / "sr" / "report" / "data.json").read_text())
     sr = data["splits"]["valid"]["sr"]
-    assert sr["models"] == ["bicubic", "teacher", "student"] and len(sr["samples"]) == 1
+    assert sr["models"] == ["bicubic", "student", "teacher"] and len(sr["samples"]) == 1
     psnr = {m: sr["samples"][0]["metrics"][m]["psnr"] for m in sr["models"]}
     assert all(5 < v < 80 for v in psnr.values())
     page = _parse(runs / "sr" / "report.html")
