@@ -16,6 +16,9 @@ from distill.sweep import add_launcher_arguments, run_with_launcher
 
 __all__ = ["add_launcher_arguments", "machine_info", "median_seconds", "render_tables"]
 
+#: What a comparison prints instead of a verdict when a side has a single seed (nothing to judge a difference by).
+SMOKE_VERDICT = "smoke: not a result (one seed, so no spread to judge a difference against; use --seeds 2 or more)"
+
 
 def machine_info(device: str = "cpu") -> dict[str, Any]:
     """Platform, CPU count, torch version and threads (and the GPU's name on CUDA) — printed with every ratio."""

@@ -49,7 +49,11 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import add_launcher_arguments, render_tables  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    SMOKE_VERDICT,
+    add_launcher_arguments,
+    render_tables,
+)
 from distill.errors import DistillError  # noqa: E402
 from distill.recipe import load_raw  # noqa: E402
 from distill.registry import load_plugins  # noqa: E402
@@ -132,7 +136,7 @@ SCALES = {
 
 def pct(agg: Aggregate | None) -> str:
     """``mean ± std`` in percent, or ``n/a``."""
-    return "n/a" if agg is None else f"{100 * agg.mean:.1f} ± {100 * agg.std:.1f}"
+    return "n/a" if agg is None else agg.format(1, scale=100)
 
 
 def published(values: Sequence[float | None]) -> list[str]:
@@ -309,6 +313,8 @@ class Bench:
 
     def verdict(self, cells: dict[str, list[Aggregate | None]]) -> str:
         """Whether CQD beats each baseline here, per degradation, with the seed spread."""
+        if any(a is not None and a.n < 2 for column in cells.values() for a in column):
+            return f"CQD vs baselines: {SMOKE_VERDICT}"
         lines = ["CQD vs baselines here (difference of means in top-1 points; '~' = within one seed std of either):"]
         for cqd, base in itertools.product(("CQD", "CQD, T = 4, lambda = 16"), BASELINES):
             parts, wins = [], 0

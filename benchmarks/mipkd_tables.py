@@ -41,7 +41,11 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from benchmarks._common import add_launcher_arguments, render_tables  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    SMOKE_VERDICT,
+    add_launcher_arguments,
+    render_tables,
+)
 from distill.build import build_model  # noqa: E402
 from distill.config import ComponentSpec  # noqa: E402
 from distill.errors import DistillError  # noqa: E402
@@ -306,6 +310,8 @@ class Bench:
     def verdict(self) -> str:
         """Where MiPKD stands against logits KD and scratch, per set (mean over seeds) — stated, not judged."""
         mip = self.runs.get("mipkd")
+        if len(self.seeds) < 2:
+            return f"MiPKD vs logits KD and scratch: {SMOKE_VERDICT}"
         lines = []
         for other in ("logitskd", "scratch"):
             runs = self.runs.get(other)
@@ -369,7 +375,7 @@ def _num(value: float | None, digits: int) -> str:
 
 
 def _fmt(agg: Aggregate, digits: int) -> str:
-    return f"{agg.mean:.{digits}f}±{agg.std:.{digits}f}"
+    return agg.format(digits, sep="±")
 
 
 TABLE_NAMES = ("main", "ablation", "cost")

@@ -96,9 +96,14 @@ class Run:
                 written.append(path)
         return written
 
+    def role_label(self, role: str) -> str:
+        """A single-model run (e.g. training a teacher for a later distillation) calls its model "model"."""
+        return "model" if len(self.trainer.distiller.roles) == 1 else role
+
     def report(self, result: RunResult) -> str:
         lines = []
         for split, res in result.results.items():
+            res = {self.role_label(role): v for role, v in res.items()}
             lines.append(overall_table(res, split, self.caption(split)))
             if self.recipe.eval.group_by:
                 ds = self.eval_sets[split]
@@ -159,4 +164,8 @@ def run_recipe(
             run.out_dir.mkdir(parents=True, exist_ok=True)
             dump_recipe(resolved, run.out_dir / "recipe.yaml")
     result = run.trainer.fit(resume=resume)
+    if distributed.is_main():
+        from distill.report_data import write_report_data
+
+        write_report_data(run, result.steps)  # per-sample predictions and SR crops for `distill report`
     return run, result

@@ -21,7 +21,7 @@ from distill.sweep import add_launcher_arguments
 def _cmd_repeats(args: argparse.Namespace) -> int:
     from distill.recipe import load_recipe
     from distill.repeats import aggregate, run_repeats
-    from distill.report import table
+    from distill.report import metric_header, percent, table
     from distill.sweep import run_with_launcher
 
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -38,10 +38,16 @@ def _cmd_repeats(args: argparse.Namespace) -> int:
         rows = []
         for role in by_role:
             aggs = [aggregate(runs, split, role, m) for m in recipe.eval.metrics]
-            rows.append([role, *(f"{a.cell()} median {a.median:.4f}" for a in aggs)])
+            scales = [100.0 if percent(m) else 1.0 for m in recipe.eval.metrics]
+            cells = [f"{a.format(4, s)} (median {s * a.median:.4f})" for a, s in zip(aggs, scales)]
+            rows.append([role, *cells])
         caption = f"{recipe.name} | split '{split}' | seeds {seeds} (split seed = train seed) | mean ± std over seeds"
-        print(table(["model", *recipe.eval.metrics], rows, caption), end="\n\n")
+        headers = ["model", *(metric_header(m) for m in recipe.eval.metrics)]
+        print(table(headers, rows, caption), end="\n\n")
     print(f"runs: {out}/seed*/")
+    from distill.html_report import write_report
+
+    print(f"report: {write_report([Path(out) / f'seed{s}' for s in seeds], Path(out) / 'report.html')}")
     return 0
 
 
@@ -56,6 +62,8 @@ def _has_checkpoint(args: argparse.Namespace) -> bool:
 def _cmd_run(args: argparse.Namespace) -> int:
     from distill.build import run_recipe
 
+    if args.quiet:
+        args.set = [*(args.set or []), "train.progress=false"]
     if args.seeds:
         return _cmd_repeats(args)
     if args.launcher != "inline" or args.collect_only:
@@ -68,14 +76,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not is_main():  # under torchrun, rank 0 alone reports
         return 0
     print(run.report(result))
+    from distill.report_data import read_report_data, sr_comparison
+
+    comparison = sr_comparison(read_report_data(run.out_dir))
+    if comparison:
+        print(comparison, end="\n\n")
     for path in run.write_plots(result):
         print(f"plot: {path}")
+    from distill.html_report import write_report
+
+    print(f"report: {write_report([run.out_dir], run.out_dir / 'report.html')}")
     print(f"run folder: {run.out_dir} (recipe.yaml, metrics.jsonl, results.json, student.pt, checkpoints/)")
     if result.skipped_steps:
         print(f"note: {result.skipped_steps} steps were skipped for non-finite losses (train.nonfinite: skip)")
     for split, files in result.corrupt_skipped.items():
         shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
         print(f"note: {len(files)} corrupt images skipped in '{split}' (on_corrupt: skip): {shown}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from distill.html_report import write_report
+
+    dirs = [Path(d) for d in args.runs]
+    if args.out:
+        out = Path(args.out)
+    elif len(dirs) == 1:
+        out = dirs[0] / "report.html"
+    else:  # beside the first run, named after all of them
+        out = dirs[0].parent / ("report_" + "_vs_".join(d.name for d in dirs) + ".html")
+    print(f"wrote {write_report(dirs, out)}")
     return 0
 
 
@@ -193,17 +223,29 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_profile(args: argparse.Namespace) -> int:
     import json
+    import time
 
     import torch
 
     from distill.profile import example_input, models_of, profile_models, profile_table
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.threads < 1 or args.repeats < 1 or args.warmup < 0:
+        raise DistillError("distill profile: --threads and --repeats must be at least 1, --warmup at least 0")
+    torch.set_num_threads(args.threads)
     models, reference = models_of(args.target)
     shape = _parse_shape(args.shape) if args.shape else None
     example = example_input(next(reversed(models.values())), shape, args.batch, args.device)
-    profiles = profile_models(models, example, warmup=args.warmup, repeats=args.repeats)
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:  # a line for profiles that take more than a few seconds
+        elapsed = time.perf_counter() - started
+        if elapsed > 3 and done < total:
+            left = elapsed / done * (total - done)
+            print(f"\rprofiling: round {done}/{total}, about {left:.0f} s left ", end="", file=sys.stderr, flush=True)
+        elif done == total and elapsed > 3:
+            print(file=sys.stderr)
+
+    profiles = profile_models(models, example, warmup=args.warmup, repeats=args.repeats, progress=progress)
     print(profile_table(profiles, reference))
     if args.json:
         Path(args.json).write_text(json.dumps([p.as_dict() for p in profiles], indent=2) + "\n")
@@ -236,10 +278,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--auto-resume", action="store_true", help="continue the run when the folder has a checkpoint, else start it"
     )
     run.add_argument(
+        "--quiet", action="store_true", help="no progress bar or evaluation lines while training (train.progress=false)"
+    )
+    run.add_argument(
         "--seeds", help="comma-separated seeds: one run per seed (train and split seed), then mean ± std and median"
     )
     add_launcher_arguments(run)
     run.set_defaults(fn=_cmd_run)
+
+    rep = sub.add_parser("report", help="one self-contained HTML page of one or more run folders, side by side")
+    rep.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders written by `distill run`")
+    rep.add_argument(
+        "--out", help="HTML file (default: RUN_DIR/report.html, or report_A_vs_B.html beside the first run)"
+    )
+    rep.set_defaults(fn=_cmd_report)
 
     lst = sub.add_parser("list", help="list registered components")
     lst.add_argument("kind", nargs="?", help=f"one of: {', '.join(REGISTRIES)}")
@@ -264,7 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("checkpoint", help="student.pt or checkpoints/last.pt of a run")
     pred.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     pred.add_argument(
-        "--out", help="CSV file (IQA, classification; default predictions.csv) or folder (SR; default predictions/)"
+        "--out",
+        help="CSV file (IQA, classification) or folder (SR); default: beside the one input, named after it "
+        "(photos/ -> photos_scores.csv, photos_classes.csv or photos_x4/)",
     )
     pred.add_argument("--self-ensemble", action="store_true", help="SR: average the 8 flips/rotations")
     pred.add_argument("--batch-size", type=int, default=16)
@@ -283,9 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--shape", help="C,H,W of one input (default: the model's profile_input_shape or 3,224,224)")
     prof.add_argument("--batch", type=int, default=1)
     prof.add_argument("--device", default="cpu")
-    prof.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    prof.add_argument("--warmup", type=int, default=2)
-    prof.add_argument("--repeats", type=int, default=10)
+    prof.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: single-stream latency)")
+    prof.add_argument("--warmup", type=int, default=3, help="untimed passes of each model first")
+    prof.add_argument("--repeats", type=int, default=20, help="interleaved timed rounds (median, ± half IQR)")
     prof.add_argument("--json", help="also write the profiles to this JSON file")
     prof.set_defaults(fn=_cmd_profile)
     return parser

@@ -174,13 +174,15 @@ def predict(
     model, _ = load_deployable(checkpoint)
     task = model_task(model)
     paths = expand_inputs(inputs)
+    scale = (getattr(model, "distill_spec", None) or {}).get("args", {}).get("upscale")
+    out = out or default_output(inputs, task, scale)
     if task == "sr":
-        out_dir = Path(out or "predictions")
+        out_dir = Path(out)
         if out_dir.suffix.lower() == ".csv":
             raise DataError(f"--out {out_dir}: an SR student writes images; give a folder")
         upscale_images(model, paths, out_dir, device, self_ensemble, progress)
         return task, out_dir
-    out = Path(out or "predictions.csv")
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if task == "iqa":
         rows = [[str(p), f"{s:.6f}"] for p, s in zip(paths, score_images(model, paths, batch_size, device, progress))]
@@ -195,6 +197,23 @@ def predict(
         writer.writerow(header)
         writer.writerows(rows)
     return task, out
+
+
+def default_output(inputs: Sequence[str], task: Task, scale: int | None = None) -> Path:
+    """Where predictions go without ``--out``: beside the one input, named after it (never the current folder).
+
+    ``photos/`` → ``photos_scores.csv`` (IQA), ``photos_classes.csv`` (classification), ``photos_x4/`` (SR); a single
+    file ``a.png`` → ``a_scores.csv`` / ``a_classes.csv`` / ``a_x4/``. Several inputs or a glob need ``--out``.
+    """
+    if len(inputs) != 1 or glob.has_magic(inputs[0]):
+        raise DataError(
+            f"{len(inputs)} inputs ({', '.join(inputs[:3])}{', ...' if len(inputs) > 3 else ''}): say where the "
+            "predictions go with --out (a CSV file, or a folder for an SR student)"
+        )
+    source = Path(inputs[0].rstrip("/\\") or inputs[0])
+    stem = source.name if source.is_dir() else source.stem
+    suffix = {"iqa": "_scores.csv", "classify": "_classes.csv", "sr": f"_x{scale}" if scale else "_sr"}[task]
+    return source.parent / f"{stem}{suffix}"
 
 
 def classify_images(

@@ -7,7 +7,11 @@ Conventions (stated in every table this module prints):
   :class:`torch.utils.flop_counter.FlopCounterMode`, which counts a multiply-add as **2** FLOPs and counts only the
   operators it knows (convolutions, matmuls, attention); element-wise ops are not counted.
 * **latency** — median wall time of a forward pass under ``torch.inference_mode`` after warm-up, on the stated
-  device and thread count (CUDA is synchronised around each pass).
+  device and thread count (CUDA is synchronised around each pass), ± half the interquartile range. The models are
+  timed **interleaved**: after every model's warm-up, each round times every model once, starting with a different
+  model each round, so drifting machine load, thread-pool wake-up and allocator growth hit all models alike (timed
+  one after another, the same model measured as teacher and as student came out 1.03–2.21× apart). Speed-ups are
+  the median of the per-round ratios.
 * **peak memory** — on CUDA, ``torch.cuda.max_memory_allocated`` during one forward pass; on CPU, the peak of
   the bytes held by tensors the forward pass allocates (tracked per storage with a dispatch mode), plus the
   parameters, buffers and input. Allocator caching and the Python heap are not included.
@@ -34,7 +38,8 @@ from distill.registry import DISTILLERS
 #: The conventions above in one line, for table captions.
 CONVENTIONS = (
     "FLOPs: torch.utils.flop_counter, 1 multiply-add = 2 FLOPs, conv/matmul/attention only; latency: median "
-    "forward under inference_mode after warm-up; peak memory: CUDA max_memory_allocated, or on CPU the peak of "
+    "(± half IQR) of interleaved rounds under inference_mode after warm-up, speed-up = median per-round ratio; "
+    "peak memory: CUDA max_memory_allocated, or on CPU the peak of "
     "live tensor storages + parameters + input"
 )
 
@@ -53,6 +58,8 @@ class ModelProfile:
     peak_memory_bytes: int
     device: str
     threads: int
+    latency_spread_ms: float = 0.0  # half the interquartile range of the timed passes
+    latency_rounds_ms: tuple[float, ...] = ()  # each timed pass, in round order (paired across models)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,6 +151,57 @@ def time_forward(model: nn.Module, example: torch.Tensor, warmup: int = 2, repea
     return times
 
 
+def _quartiles(values: Sequence[float]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        v = values[0] if values else float("nan")
+        return v, v, v
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def time_interleaved(
+    models: Mapping[str, nn.Module],
+    example: torch.Tensor,
+    warmup: int = 2,
+    repeats: int = 10,
+    progress: Any = None,
+) -> dict[str, list[float]]:
+    """Seconds of one forward pass of each model in each of ``repeats`` rounds, after ``warmup`` passes of each.
+
+    Round ``r`` times the models starting from model ``r mod M``, so no model is always first (or last) after
+    another one. ``progress(done, total)`` is called after each round.
+    """
+    names = list(models)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for name in names:
+        time_forward(models[name], example, warmup, 0)
+    for r in range(repeats):
+        for k in range(len(names)):
+            name = names[(r + k) % len(names)]
+            times[name].extend(time_forward(models[name], example, 0, 1))
+        if progress is not None:
+            progress(r + 1, repeats)
+    return times
+
+
+def _profile(model: nn.Module, example: torch.Tensor, name: str, times: Sequence[float]) -> ModelProfile:
+    q1, median, q3 = _quartiles(times)
+    return ModelProfile(
+        name=name,
+        params=count_parameters(model),
+        trainable_params=count_parameters(model, trainable_only=True),
+        input_shape=tuple(example.shape),
+        flops=count_flops(model, example),
+        latency_ms=1e3 * median,
+        latency_min_ms=1e3 * min(times),
+        peak_memory_bytes=peak_forward_memory(model, example),
+        device=str(example.device),
+        threads=torch.get_num_threads(),
+        latency_spread_ms=1e3 * (q3 - q1) / 2,
+        latency_rounds_ms=tuple(1e3 * t for t in times),
+    )
+
+
 def profile_model(
     model: nn.Module,
     example: torch.Tensor,
@@ -152,27 +210,30 @@ def profile_model(
     repeats: int = 10,
 ) -> ModelProfile:
     """Parameters, FLOPs, latency and peak memory of ``model`` on ``example`` (model left in eval mode)."""
-    model = model.eval().to(example.device)
-    times = time_forward(model, example, warmup, repeats)
-    return ModelProfile(
-        name=name,
-        params=count_parameters(model),
-        trainable_params=count_parameters(model, trainable_only=True),
-        input_shape=tuple(example.shape),
-        flops=count_flops(model, example),
-        latency_ms=1e3 * statistics.median(times),
-        latency_min_ms=1e3 * min(times),
-        peak_memory_bytes=peak_forward_memory(model, example),
-        device=str(example.device),
-        threads=torch.get_num_threads(),
-    )
+    return profile_models({name: model}, example, warmup, repeats)[0]
 
 
 def profile_models(
-    models: Mapping[str, nn.Module], example: torch.Tensor, warmup: int = 2, repeats: int = 10
+    models: Mapping[str, nn.Module],
+    example: torch.Tensor,
+    warmup: int = 2,
+    repeats: int = 10,
+    progress: Any = None,
 ) -> list[ModelProfile]:
-    """:func:`profile_model` for each named model on the same input."""
-    return [profile_model(m, example, name, warmup, repeats) for name, m in models.items()]
+    """Every named model on the same input, timed interleaved (:func:`time_interleaved`)."""
+    models = {name: m.eval().to(example.device) for name, m in models.items()}
+    times = time_interleaved(models, example, warmup, repeats, progress)
+    return [_profile(m, example, name, times[name]) for name, m in models.items()]
+
+
+def speedup(reference: ModelProfile, model: ModelProfile) -> tuple[float, float]:
+    """Median and half-IQR of the per-round latency ratios ``reference / model`` (paired by round)."""
+    pairs = [a / b for a, b in zip(reference.latency_rounds_ms, model.latency_rounds_ms) if b > 0]
+    if not pairs:
+        ratio = reference.latency_ms / model.latency_ms if model.latency_ms else float("nan")
+        return ratio, float("nan")
+    q1, median, q3 = _quartiles(pairs)
+    return median, (q3 - q1) / 2
 
 
 def _si(value: float, unit: str) -> str:
@@ -196,16 +257,17 @@ def profile_table(profiles: Sequence[ModelProfile], reference: str | None = None
                 p.name,
                 _si(p.params, ""),
                 _si(p.flops, "FLOP"),
-                f"{p.latency_ms:.2f}",
+                f"{p.latency_ms:.2f} ±{p.latency_spread_ms:.2f}",
                 _si(p.peak_memory_bytes, "B"),
                 f"{ref.params / p.params:.2f}" if p.params else "n/a",
                 f"{ref.flops / p.flops:.2f}" if p.flops else "n/a",
-                f"{ref.latency_ms / p.latency_ms:.2f}" if p.latency_ms else "n/a",
+                "{:.2f} ±{:.2f}".format(*speedup(ref, p)) if p.latency_ms else "n/a",
             ]
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = [
-        f"input {tuple(first.input_shape)} on {first.device}, {first.threads} threads",
+        f"input {tuple(first.input_shape)} on {first.device}, {first.threads} thread{'s' * (first.threads > 1)}, "
+        f"median of {len(first.latency_rounds_ms)} interleaved rounds",
         CONVENTIONS,
         *("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows),
     ]

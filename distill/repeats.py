@@ -43,8 +43,14 @@ class Aggregate:
         self.std = statistics.stdev(finite) if len(finite) > 1 else 0.0 if finite else float("nan")
         self.median = statistics.median(finite) if finite else float("nan")
 
+    def format(self, digits: int = 4, scale: float = 1.0, sep: str = " ± ") -> str:
+        """``mean ± std``; one repeat has no spread, so it reads ``mean (n=1)`` instead of a made-up ``± 0``."""
+        if self.n < 2:
+            return f"{scale * self.mean:.{digits}f} (n={self.n})"
+        return f"{scale * self.mean:.{digits}f}{sep}{scale * self.std:.{digits}f}"
+
     def __str__(self) -> str:
-        return f"{self.mean:.4f} ± {self.std:.4f}"
+        return self.format()
 
     @property
     def n(self) -> int:

@@ -30,12 +30,30 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], caption: str = 
     return "\n".join(out)
 
 
+def percent(metric: str) -> bool:
+    """Top-k accuracies are printed in %, as the README and the papers do."""
+    return metric.startswith("top")
+
+
+def metric_header(metric: str) -> str:
+    return f"{metric} %" if percent(metric) else metric
+
+
+def metric_cell(metric: str, value: Any) -> Any:
+    """The value as printed in tables: top-k in % with 2 decimals, anything else unchanged."""
+    if percent(metric) and isinstance(value, (int, float)) and not math.isnan(value):
+        return f"{100.0 * value:.2f}"
+    return value
+
+
 def overall_table(results: Mapping[str, Mapping[str, Any]], split: str, caption: str = "") -> str:
     """Rows = evaluated models, columns = metrics, for one split's results."""
     roles = list(results)
     metrics = list(next(iter(results.values()))["overall"]) if roles else []
-    rows = [[role, *(results[role]["overall"][m] for m in metrics), results[role]["n"]] for role in roles]
-    return table(["model", *metrics, "n"], rows, caption or f"split: {split}")
+    rows = [
+        [role, *(metric_cell(m, results[role]["overall"][m]) for m in metrics), results[role]["n"]] for role in roles
+    ]
+    return table(["model", *(metric_header(m) for m in metrics), "n"], rows, caption or f"split: {split}")
 
 
 def group_table(
@@ -49,10 +67,10 @@ def group_table(
     if not roles:
         return ""
     keys = list(results[roles[0]]["groups"])
-    headers = ["group", *(f"{role}:{m}" for role in roles for m in metrics), "n"]
+    headers = ["group", *(f"{role}:{metric_header(m)}" for role in roles for m in metrics), "n"]
     rows = []
     for key in keys:
         label = f"{key} {names[key]}" if names and key in names else key
-        values = [results[role]["groups"][key][m] for role in roles for m in metrics]
+        values = [metric_cell(m, results[role]["groups"][key][m]) for role in roles for m in metrics]
         rows.append([label, *values, results[roles[0]]["groups"][key]["n"]])
     return table(headers, rows, caption)

@@ -79,6 +79,8 @@ def test_run_over_seeds_prints_mean_std_and_median(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "seeds [0, 1]" in out and "±" in out and "median" in out
+    assert f"report: {tmp_path / 'rep' / 'report.html'}" in out  # the seeds side by side
+    assert (tmp_path / "rep" / "report.html").read_text().count("<section>") == 2
     assert (tmp_path / "rep" / "seed0" / "results.json").exists() and (
         tmp_path / "rep" / "seed1" / "results.json"
     ).exists()

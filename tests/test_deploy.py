@@ -105,3 +105,26 @@ def test_predict_sr_refuses_a_csv_target(sr_student, tmp_path, capsys):
 def test_export_of_an_sr_student_reproduces_it(sr_student, tmp_path):
     path, _ = sr_student
     assert main(["export", str(path), "--format", "torchscript", "--out", str(tmp_path / "sr.ts"), "--size", "16"]) == 0
+
+
+def test_predict_without_out_writes_beside_its_input_never_into_the_current_folder(
+    run_dir, sr_student, tmp_path, monkeypatch, capsys
+):
+    from distill.data.images import save_rgb
+
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    images = run_dir / "kadid" / "images"
+    assert main(["predict", str(run_dir / "run" / "student.pt"), str(images)]) == 0
+    scores = run_dir / "kadid" / "images_scores.csv"
+    assert f"wrote {scores}" in capsys.readouterr().out
+    assert len(list(csv.DictReader(scores.open()))) == len(list(images.iterdir()))
+    path, _ = sr_student
+    save_rgb(torch.rand(3, 8, 8), tmp_path / "a.png")
+    assert main(["predict", str(path), str(tmp_path / "a.png")]) == 0
+    assert [p.name for p in (tmp_path / "a_x2").iterdir()] == ["a.png"]
+    save_rgb(torch.rand(3, 8, 8), tmp_path / "b.png")
+    assert main(["predict", str(path), str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 2
+    assert "say where the predictions go with --out" in capsys.readouterr().err
+    assert list(cwd.iterdir()) == []

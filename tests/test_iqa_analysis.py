@@ -42,6 +42,8 @@ def test_aggregate_matches_statistics():
     assert agg.mean == pytest.approx(0.6) and agg.median == pytest.approx(0.6)
     assert agg.std == pytest.approx(statistics.stdev([0.5, 0.7, 0.6]))
     assert str(agg) == "0.6000 ± 0.1000"
+    one = Aggregate([0.5, math.nan])  # one seed has no spread: say so instead of printing "± 0.0000"
+    assert one.n == 1 and str(one) == "0.5000 (n=1)" and one.format(1, scale=100) == "50.0 (n=1)"
 
 
 def test_split_overrides_vary_train_and_split_seeds():

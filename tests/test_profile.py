@@ -9,7 +9,16 @@ import torch
 from torch import nn
 
 from distill.cli import main
-from distill.profile import count_flops, count_parameters, peak_forward_memory, profile_model, profile_table
+from distill.profile import (
+    count_flops,
+    count_parameters,
+    peak_forward_memory,
+    profile_model,
+    profile_models,
+    profile_table,
+    speedup,
+    time_interleaved,
+)
 from tests.test_deploy import run_dir  # noqa: F401  (module-scoped trained quickstart-like run)
 
 
@@ -73,3 +82,48 @@ def test_profile_of_a_trained_student_shows_teacher_and_student(run_dir, tmp_pat
 def test_bad_shape_is_a_clear_error(shape, capsys):
     assert main(["profile", "recipes/quickstart.yaml", "--shape", shape]) == 2
     assert "expected C,H,W" in capsys.readouterr().err
+
+
+class _Recorder(nn.Module):
+    """Records the order of its forward passes in a shared log."""
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        super().__init__()
+        self.name, self.log = name, log
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.log.append(self.name)
+        return x
+
+
+def test_models_are_warmed_up_then_timed_interleaved_in_rotating_order():
+    log: list[str] = []
+    models = {n: _Recorder(n, log) for n in ("teacher", "student")}
+    rounds = []
+    times = time_interleaved(models, torch.rand(1, 3), warmup=2, repeats=4, progress=lambda d, t: rounds.append(d))
+    assert log[:4] == ["teacher", "teacher", "student", "student"]  # every model's warm-up before any timing
+    assert log[4:] == ["teacher", "student", "student", "teacher", "teacher", "student", "student", "teacher"]
+    assert {len(v) for v in times.values()} == {4} and rounds == [1, 2, 3, 4]
+
+
+def test_the_same_model_as_teacher_and_student_is_one_times_faster():
+    torch.manual_seed(0)
+    net = nn.Sequential(*(nn.Conv2d(16, 16, 3, padding=1) for _ in range(4))).eval()
+    x = torch.rand(1, 16, 48, 48)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        teacher, student = profile_models({"teacher": net, "student": net}, x, warmup=3, repeats=30)
+    finally:
+        torch.set_num_threads(threads)
+    ratio, spread = speedup(teacher, student)
+    assert 0.85 < ratio < 1.18, (ratio, spread)  # paired rounds: machine load hits both alike
+    line = profile_table([teacher, student], "teacher").splitlines()[-1]
+    assert f"{ratio:.2f} ±{spread:.2f}" in line and "median of 30 interleaved rounds" in profile_table([teacher])
+
+
+def test_profile_defaults_to_one_thread_and_says_so(capsys):
+    args = ["profile", "recipes/quickstart.yaml", "--shape", "3,32,32", "--warmup", "0", "--repeats", "2"]
+    assert main(args) == 0
+    assert "1 thread, median of 2 interleaved rounds" in capsys.readouterr().out
+    assert main([*args, "--repeats", "0"]) == 2

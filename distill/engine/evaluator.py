@@ -75,6 +75,22 @@ def _gather(
     return all_preds, all_vals, all_targets, all_groups
 
 
+def _gather_kept(
+    kept: Mapping[str, list[torch.Tensor]], targets: list[torch.Tensor], groups: list[str]
+) -> tuple[dict[str, list[torch.Tensor]], list[torch.Tensor], list[str]]:
+    """The report's per-sample predictions of every rank, in rank order."""
+    out: dict[str, list[torch.Tensor]] = defaultdict(list)
+    all_targets: list[torch.Tensor] = []
+    all_groups: list[str] = []
+    local = ({k: [t.cpu() for t in v] for k, v in kept.items()}, [t.cpu() for t in targets], groups)
+    for part, tgts, grps in all_gather_objects(local):
+        for k, v in part.items():
+            out[k].extend(v)
+        all_targets.extend(tgts)
+        all_groups.extend(grps)
+    return out, all_targets, all_groups
+
+
 class Evaluator:
     """Runs the distiller's evaluated models over a loader and computes the recipe's metrics.
 
@@ -98,6 +114,9 @@ class Evaluator:
         self.roles = tuple(roles) if roles else None
         self.channels_last = False  # the trainer sets it from train.channels_last
         self.has_set_metrics = any(m.kind == "set" for m in self.metrics.values())
+        #: per-sample predictions of the last :meth:`evaluate` (scores, or class indices of logits; not images),
+        #: with the targets and groups: ``{"outputs": {role: list}, "target": list, "groups": list}``
+        self.last_predictions: dict[str, Any] = {}
 
     @torch.no_grad()
     def evaluate(
@@ -114,6 +133,8 @@ class Evaluator:
         sample_vals: dict[tuple[str, str], list[torch.Tensor]] = defaultdict(list)
         targets: list[torch.Tensor] = []
         groups: list[str] = []
+        kept: dict[str, list[torch.Tensor]] = defaultdict(list)  # small per-sample predictions for the report
+        kept_targets: list[torch.Tensor] = []
         try:
             for batch in batches:
                 batch = move_to(batch, device)
@@ -122,6 +143,8 @@ class Evaluator:
                 with autocast or nullcontext():
                     outputs = distiller.eval_outputs(batch)
                 target = batch["target"]
+                if target.ndim <= 1:
+                    kept_targets.append(target.detach().cpu())
                 if self.group_by is not None:
                     groups.extend(_as_keys(batch["meta"][self.group_by]))
                 if self.has_set_metrics:
@@ -132,6 +155,8 @@ class Evaluator:
                     out = out.float()
                     if self.has_set_metrics:
                         set_preds[role].append(out.detach().reshape(len(out)).cpu())
+                    if out.ndim <= 2:
+                        kept[role].append((out.detach().reshape(len(out)) if out.ndim == 1 else out.argmax(1)).cpu())
                     for name, metric in self.metrics.items():
                         if metric.kind == "sample":
                             vals = metric(out, target, **self.metric_args.get(name, {}))
@@ -139,7 +164,14 @@ class Evaluator:
         finally:
             distiller.train(was_training)
         if is_distributed():  # every rank evaluated a contiguous shard: gather all of them, in rank order
+            local_groups = list(groups)
             set_preds, sample_vals, targets, groups = _gather(set_preds, sample_vals, targets, groups)
+            kept, kept_targets, _ = _gather_kept(kept, kept_targets, local_groups)
+        self.last_predictions = {
+            "outputs": {role: torch.cat(v).cpu().tolist() for role, v in kept.items() if v},
+            "target": torch.cat(kept_targets).tolist() if kept_targets else [],
+            "groups": list(groups),
+        }
         roles = list(dict.fromkeys([*set_preds, *(r for r, _ in sample_vals)]))
         return {role: self._compute(role, set_preds, sample_vals, targets, groups) for role in roles}
 

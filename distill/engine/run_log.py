@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,3 +77,81 @@ class RunLogger:
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     """All records of a ``metrics.jsonl`` file."""
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def format_metric(name: str, value: float) -> str:
+    """A metric value as a person reads it: top-k in %, PSNR in dB, correlations with 4 digits."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if name.startswith("top"):
+        return f"{100.0 * value:.1f} %"
+    if name == "psnr":
+        return f"{value:.2f} dB"
+    return f"{value:.4f}"
+
+
+def _clock(seconds: float) -> str:
+    whole = max(0, round(seconds))
+    h, rest = divmod(whole, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+class Console:
+    """What a person watching the run sees (rank 0, unless quiet): where the run writes, which epoch the progress bar
+    is in, and one line per evaluation with each model's headline metric, elapsed and remaining time.
+
+    ``write`` is :func:`tqdm.write` while a bar is open, so lines do not tear the bar.
+    """
+
+    def __init__(
+        self,
+        enabled: bool,
+        total_steps: int,
+        steps_per_epoch: int,
+        epochs: int | None,
+        metric: str,
+        write: Any = None,
+    ) -> None:
+        self.enabled = enabled
+        self.total_steps = total_steps
+        self.steps_per_epoch = max(1, steps_per_epoch)
+        self.epochs = epochs if epochs is not None else math.ceil(total_steps / self.steps_per_epoch)
+        self.metric = metric
+        self.write = write or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._start = time.perf_counter()
+        self._start_step = 0
+
+    def start(self, out_dir: Path | None, step: int) -> None:
+        """Print the run folder (before any training) and start the clock at ``step`` (non-zero on resume)."""
+        self._start, self._start_step = time.perf_counter(), step
+        if self.enabled and out_dir is not None:
+            self.write(f"run folder: {out_dir}")
+
+    def epoch_label(self, epoch: int) -> str:
+        """The progress bar's description, e.g. ``epoch 3/15``."""
+        return f"epoch {min(epoch + 1, self.epochs)}/{self.epochs}"
+
+    def timing(self, step: int) -> str:
+        elapsed = time.perf_counter() - self._start
+        done = step - self._start_step
+        left = elapsed / done * (self.total_steps - step) if done > 0 else float("nan")
+        return f"{_clock(elapsed)} elapsed, {_clock(left) if math.isfinite(left) else '?'} left"
+
+    def eval_line(self, step: int, results: dict[str, Any]) -> str:
+        """``eval epoch 5/15 step 130/390 | test: teacher srcc 0.3012, student srcc 0.2841 | 0:41 elapsed, …``."""
+        parts = []
+        for split, by_role in results.items():
+            models = ", ".join(
+                f"{role} {self.metric} {format_metric(self.metric, res['overall'].get(self.metric, math.nan))}"
+                for role, res in by_role.items()
+            )
+            parts.append(f"{split}: {models}")
+        shown = max(1, math.ceil(step / self.steps_per_epoch))  # the (1-based) epoch the step belongs to
+        return (
+            f"eval  epoch {min(shown, self.epochs)}/{self.epochs}  step {step}/{self.total_steps} | "
+            f"{' | '.join(parts)} | {self.timing(step)}"
+        )
+
+    def evaluation(self, step: int, results: dict[str, Any]) -> None:
+        if self.enabled and results:
+            self.write(self.eval_line(step, results))

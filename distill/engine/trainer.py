@@ -42,7 +42,7 @@ from distill.engine.checkpoint import (
 )
 from distill.engine.evaluator import Evaluator, Results, channels_last, move_to
 from distill.engine.optim import build_optimizer
-from distill.engine.run_log import RunLogger
+from distill.engine.run_log import Console, RunLogger
 from distill.engine.schedules import Schedule
 from distill.engine.teacher_cache import TeacherOutputs
 from distill.engine.teacher_cache import prepare as prepare_teacher_cache
@@ -198,6 +198,15 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.selected: dict[str, Any] = {"step": -1, "score": None, "results": {}}
         self.teacher_outputs: TeacherOutputs | None = None  # cached frozen-teacher outputs (teacher_cache.py)
+        self.predictions: dict[str, dict[str, Any]] = {}  # split → last evaluation's per-sample predictions
+        self.console = Console(
+            config.progress and self.dist.is_main,
+            self.total_steps,
+            self.steps_per_epoch,
+            config.epochs,
+            self.evaluation.select_metric or self.evaluation.metrics[0],
+            write=lambda line: tqdm.write(line, file=sys.stderr),
+        )
 
     # ------------------------------------------------------------------------------------------------ set-up bits
     def _steps_per_epoch(self) -> int:
@@ -264,6 +273,7 @@ class Trainer:
             logger.truncate_after(self.step)
         else:  # records of an earlier attempt that died before its first checkpoint
             logger.truncate_after(0)
+        self.console.start(self.out_dir, self.step)
         self.teacher_outputs = prepare_teacher_cache(self)
         try:
             self._train(logger)
@@ -278,7 +288,7 @@ class Trainer:
             initial=self.step,
             disable=not cfg.progress or not self.dist.is_main,
             dynamic_ncols=True,
-            desc="train",
+            desc=self.console.epoch_label(self.epoch),
             file=sys.stderr,
         )
         running: dict[str, float] = {}
@@ -324,6 +334,7 @@ class Trainer:
                 if self.step_in_epoch >= self.steps_per_epoch:
                     self.epoch += 1
                     self.step_in_epoch = 0
+                    bar.set_description(self.console.epoch_label(self.epoch), refresh=False)
                     if cfg.epochs is not None and (self.epoch % cfg.eval_every == 0 or self.step >= self.total_steps):
                         self._evaluate(logger)
                         self.save()
@@ -435,6 +446,7 @@ class Trainer:
                 else:
                     loader = self._loader(ds, batch_size=bs, shuffle=False)
                 out[split] = self.evaluator.evaluate(self.distiller, loader, self.device, self.autocast())
+                self.predictions[split] = self.evaluator.last_predictions  # per-sample, for the HTML report
         return out
 
     def _evaluate(self, logger: RunLogger) -> None:
@@ -446,6 +458,7 @@ class Trainer:
             record = {"kind": "eval", "step": self.step, "epoch": self.epoch, "split": split, "results": res}
             logger.log(record)
             self.history.append(record)
+        self.console.evaluation(self.step, results)
         ev = self.evaluation
         if ev.selection == "last":
             self.selected = {"step": self.step, "score": None, "results": results}

@@ -1,0 +1,350 @@
+"""``distill report RUN_DIR [RUN_DIR …]``: one self-contained HTML page (images embedded) per set of runs.
+
+For every run: its result table, training curves (each loss term, each model's headline metric over evaluations),
+and what its task is judged on: per-distortion bars with the hardest and easiest types marked and the paper's
+Fig. 1-style plot (IQA), a crop grid bicubic | student | teacher | HR with each image's PSNR (SR), or per-class
+accuracy and the confusions of the most confused classes (classification). Several runs are laid side by side
+under a table of their headline numbers. Needs matplotlib (a declared dependency).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from distill.engine.run_log import format_metric, read_metrics
+from distill.errors import DataError
+from distill.iqa_analysis import hardest_and_easiest, plot_per_distortion
+from distill.report_data import read_report_data
+
+DPI = 80
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as err:  # a declared dependency; only a broken install gets here
+        raise DataError("distill report needs matplotlib: pip install matplotlib") from err
+    return plt
+
+
+@dataclass
+class RunFiles:
+    """What one run folder holds, read once."""
+
+    path: Path
+    name: str
+    description: str
+    records: list[dict[str, Any]]
+    results: dict[str, Any]
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def label(self, role: str) -> str:
+        """A single-model run (e.g. a teacher being trained) calls its model "model", not "student"."""
+        return "model" if self.data.get("single_model") and role == self.data.get("student_role") else role
+
+    @property
+    def metric(self) -> str:
+        return (self.data.get("metrics") or [_first_metric(self.results)])[0]
+
+
+def _first_metric(results: Mapping[str, Any]) -> str:
+    for by_role in results.values():
+        for res in by_role.values():
+            return next(iter(res["overall"]))
+    return "loss"
+
+
+def load_run(path: str | Path) -> RunFiles:
+    """Read a run folder; a folder without ``metrics.jsonl`` is a one-line error naming it."""
+    path = Path(path)
+    metrics = path / "metrics.jsonl"
+    if not metrics.is_file():
+        raise DataError(f"{path}: not a run folder (no metrics.jsonl); give the folder `distill run` printed")
+    recipe: dict[str, Any] = {}
+    if (path / "recipe.yaml").is_file():
+        recipe = yaml.safe_load((path / "recipe.yaml").read_text()) or {}
+    records = read_metrics(metrics)
+    results: dict[str, Any] = {}
+    if (path / "results.json").is_file():
+        results = json.loads((path / "results.json").read_text()).get("results", {})
+    else:  # an unfinished run: its last evaluation
+        for record in records:
+            if record.get("kind") == "eval":
+                results[record["split"]] = record["results"]
+    return RunFiles(
+        path=path,
+        name=str(recipe.get("name") or path.name),
+        description=str(recipe.get("description") or ""),
+        records=records,
+        results=results,
+        data=read_report_data(path),
+    )
+
+
+# ------------------------------------------------------------------------------------------------------- figures
+def _embed(fig: Any) -> str:
+    plt = _pyplot()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    plt.close(fig)
+    return _img(buf.getvalue())
+
+
+def _img(png: bytes, alt: str = "") -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def curves_figure(run: RunFiles) -> str:
+    """Loss terms over steps (left) and each model's headline metric over evaluations (right)."""
+    plt = _pyplot()
+    train = [r for r in run.records if r.get("kind") == "train"]
+    evals = [r for r in run.records if r.get("kind") == "eval"]
+    fig, (ax_loss, ax_eval) = plt.subplots(1, 2, figsize=(9.0, 3.2))
+    terms = list(dict.fromkeys(k for r in train for k in r.get("loss", {})))
+    for term in terms:
+        pts = [(r["step"], r["loss"][term]) for r in train if isinstance(r["loss"].get(term), (int, float))]
+        if pts:
+            ax_loss.plot(*zip(*pts), label=term, lw=2.0 if term == "total" else 1.2)
+    values = [v for r in train for v in r.get("loss", {}).values() if isinstance(v, (int, float))]
+    if values and min(values) > 0:
+        ax_loss.set_yscale("log")
+    ax_loss.set(title="training loss per term", xlabel="step")
+    if terms:
+        ax_loss.legend(fontsize=7)
+    metric = run.metric
+    scale = 100.0 if metric.startswith("top") else 1.0
+    for split in dict.fromkeys(r["split"] for r in evals):
+        rows = [r for r in evals if r["split"] == split]
+        for role in dict.fromkeys(k for r in rows for k in r["results"]):
+            pts = [
+                (r["step"], scale * float(r["results"][role]["overall"].get(metric, math.nan)))
+                for r in rows
+                if role in r["results"]
+            ]
+            ax_eval.plot(*zip(*pts), marker="o", label=f"{split}: {run.label(role)}")
+    ax_eval.set(title=f"{metric}{' (%)' if scale != 1 else ''} per model", xlabel="step")
+    if evals:
+        ax_eval.legend(fontsize=7)
+    fig.tight_layout()
+    return _embed(fig)
+
+
+def group_bars_figure(run: RunFiles, split: str, names: Mapping[str, str]) -> tuple[str, str]:
+    """Per-group bars, one per model; the student's two hardest (red) and easiest (green) groups marked."""
+    plt = _pyplot()
+    by_role = {r: v for r, v in run.results[split].items() if v.get("groups")}
+    metric = run.metric
+    roles = list(by_role)
+    keys = list(next(iter(by_role.values()))["groups"])
+    focus = run.data.get("student_role") if run.data.get("student_role") in by_role else roles[-1]
+    hard, easy = hardest_and_easiest(by_role[focus]["groups"], metric)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(keys) * len(roles)), 3.4))
+    width = 0.8 / len(roles)
+    for j, role in enumerate(roles):
+        vals = [float(by_role[role]["groups"][k].get(metric, math.nan)) for k in keys]
+        xs = [i + (j - (len(roles) - 1) / 2) * width for i in range(len(keys))]
+        ax.bar(xs, vals, width, label=run.label(role))
+    ax.set_xticks(range(len(keys)), [f"{k} {names.get(k, '')}".strip() for k in keys], rotation=60, ha="right")
+    for tick, key in zip(ax.get_xticklabels(), keys):
+        if key in hard:
+            tick.set_color("#c0392b")
+            tick.set_fontweight("bold")
+        elif key in easy:
+            tick.set_color("#1e8449")
+            tick.set_fontweight("bold")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set(ylabel=f"{metric.upper()} ({split})", title=f"{metric.upper()} per {run.data.get('group_by') or 'group'}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    caption = (
+        f"{run.label(focus)}'s hardest (red): {', '.join(_named(k, names) for k in hard)}; "
+        f"easiest (green): {', '.join(_named(k, names) for k in easy)} (by {metric})"
+    )
+    return _embed(fig), caption
+
+
+def _named(key: str, names: Mapping[str, str]) -> str:
+    return f"{key} {names[key]}" if key in names else key
+
+
+def fig1_image(run: RunFiles, split: str, names: Mapping[str, str]) -> str:
+    """The paper's Fig. 1-style violin plot over evaluations (:func:`distill.iqa_analysis.plot_per_distortion`)."""
+    written = run.path / f"per_{run.data.get('group_by')}_{split}.png"  # `distill run` drew it already
+    if written.is_file() and written.stat().st_mtime >= (run.path / "metrics.jsonl").stat().st_mtime:
+        return _img(written.read_bytes(), "per-distortion violins")
+    history = [r for r in run.records if r.get("kind") == "eval"]
+    roles = list(run.results.get(split, {}))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = plot_per_distortion(history, split, Path(tmp) / "fig1.png", run.metric, names or None, roles)
+        return _img(path.read_bytes(), "per-distortion violins") if path is not None else ""
+
+
+def classification_figures(run: RunFiles, split: str, predictions: Mapping[str, Any], k: int = 8) -> list[str]:
+    """Per-class accuracy of each model, and the confusion matrix of the ``k`` most confused classes."""
+    plt = _pyplot()
+    target = np.asarray(predictions["target"], dtype=int)
+    outputs = {role: np.asarray(p, dtype=int) for role, p in predictions["outputs"].items()}
+    names = run.data.get("splits", {}).get(split, {}).get("class_names") or []
+    n_classes = int(max([target.max(initial=0), *(p.max(initial=0) for p in outputs.values())]) + 1)
+    label = [names[c] if c < len(names) else str(c) for c in range(n_classes)]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * n_classes * len(outputs)), 3.2))
+    width = 0.8 / max(1, len(outputs))
+    classes = range(n_classes)
+    for j, (role, pred) in enumerate(outputs.items()):
+        acc = [100.0 * float(np.mean(pred[target == c] == c)) if (target == c).any() else math.nan for c in classes]
+        xs = [c + (j - (len(outputs) - 1) / 2) * width for c in range(n_classes)]
+        ax.bar(xs, acc, width, label=run.label(role))
+    ax.set_xticks(range(n_classes), label, rotation=60, ha="right", fontsize=7)
+    ax.set(ylabel=f"top-1 % ({split})", ylim=(0, 100), title="per-class accuracy")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    images = [_embed(fig)]
+    role = run.data.get("student_role") if run.data.get("student_role") in outputs else next(iter(outputs))
+    pred = outputs[role]
+    confusion = np.zeros((n_classes, n_classes), dtype=int)
+    np.add.at(confusion, (target, pred), 1)
+    off = confusion - np.diag(np.diag(confusion))
+    chosen = sorted(np.argsort(-(off.sum(0) + off.sum(1)), kind="stable")[: min(k, n_classes)].tolist())
+    sub = confusion[np.ix_(chosen, chosen)]
+    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * len(chosen), 1.0 + 0.45 * len(chosen)))
+    ax.imshow(sub, cmap="Blues")
+    for (i, j), v in np.ndenumerate(sub):
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > sub.max() / 2 else "black")
+    ticks = [label[c] for c in chosen]
+    ax.set_xticks(range(len(chosen)), ticks, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(chosen)), ticks, fontsize=7)
+    ax.set(xlabel="predicted", ylabel="true", title=f"{run.label(role)}: most confused classes")
+    fig.tight_layout()
+    images.append(_embed(fig))
+    return images
+
+
+# ---------------------------------------------------------------------------------------------------------- HTML
+def results_table(run: RunFiles, split: str) -> str:
+    by_role = run.results[split]
+    metrics = list(next(iter(by_role.values()))["overall"]) if by_role else []
+    head = "".join(f"<th>{html.escape(m)}</th>" for m in ["model", *metrics, "n"])
+    rows = "".join(
+        f"<tr><td>{html.escape(run.label(role))}</td>"
+        + "".join(f"<td>{format_metric(m, res['overall'][m])}</td>" for m in metrics)
+        + f"<td>{res.get('n', '')}</td></tr>"
+        for role, res in by_role.items()
+    )
+    return f"<table><tr>{head}</tr>{rows}</table>"
+
+
+def sr_grid(run: RunFiles, split: str, sr: Mapping[str, Any]) -> str:
+    """Crops of the kept images: bicubic | each SR model | HR, each captioned with its metrics."""
+    folder = run.path / "report"
+    columns = [*sr["models"], "HR"]
+    head = "".join(f"<th>{html.escape(run.label(c))}</th>" for c in columns)
+    rows = []
+    for sample in sr["samples"]:
+        cells = []
+        for model in columns:
+            png = folder / sample["images"][model]
+            scores = sample["metrics"].get(model, {})
+            text = ", ".join(format_metric(m, v) if m == "psnr" else f"{m} {v:.4f}" for m, v in scores.items())
+            image = _img(png.read_bytes(), f"{model} {sample['name']}") if png.is_file() else "(missing)"
+            cells.append(f'<td class="crop">{image}<div>{html.escape(text or sample["name"])}</div></td>')
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f'<table class="grid"><tr>{head}</tr>{"".join(rows)}</table>'
+
+
+def run_section(run: RunFiles) -> str:
+    parts = [f"<h2>{html.escape(run.name)}</h2>", f"<p class='muted'>{html.escape(run.description)}<br>{run.path}</p>"]
+    splits = run.data.get("splits", {})
+    for split in run.results:
+        entry = splits.get(split, {})
+        caption = entry.get("caption") or f"split {split}"
+        parts.append(f"<h3>{html.escape(split)}</h3><p class='caption'>{html.escape(caption)}</p>")
+        parts.append(results_table(run, split))
+    parts.append("<h3>training</h3>" + curves_figure(run))
+    for split in run.results:
+        entry = splits.get(split, {})
+        names = entry.get("group_names", {})
+        if any(res.get("groups") for res in run.results[split].values()):
+            bars, caption = group_bars_figure(run, split, names)
+            parts.append(f"<h3>per {html.escape(run.data.get('group_by') or 'group')}: {html.escape(split)}</h3>")
+            parts.append(bars + f"<p class='caption'>{html.escape(caption)}</p>")
+            fig1 = fig1_image(run, split, names)
+            if fig1:
+                parts.append(fig1 + "<p class='caption'>spread of each type's value over the evaluations (Fig. 1)</p>")
+        if entry.get("sr"):
+            sr = entry["sr"]
+            parts.append(
+                f"<h3>{html.escape(split)}: first {len(sr['samples'])} of {sr['of']} images "
+                f"(centre crops; models at step {run.data.get('models_at_step')})</h3>"
+            )
+            parts.append(sr_grid(run, split, sr))
+        predictions = entry.get("predictions", {})
+        if predictions.get("outputs") and entry.get("class_names") is not None:
+            parts.append(f"<h3>classes: {html.escape(split)}</h3>")
+            parts.extend(classification_figures(run, split, predictions))
+    return "<section>" + "\n".join(parts) + "</section>"
+
+
+def comparison_table(runs: Sequence[RunFiles]) -> str:
+    """Runs as rows, each split × model's headline metric as columns."""
+    columns = list(dict.fromkeys((s, run.label(r)) for run in runs for s, by in run.results.items() for r in by))
+    head = "".join(f"<th>{html.escape(f'{s}: {r}')}</th>" for s, r in columns)
+    rows = []
+    for run in runs:
+        cells = []
+        for split, label in columns:
+            role = next((r for r in run.results.get(split, {}) if run.label(r) == label), None)
+            value = run.results[split][role]["overall"].get(run.metric) if role else None
+            cells.append(f"<td>{format_metric(run.metric, value) if value is not None else ''}</td>")
+        rows.append(f"<tr><td>{html.escape(run.name)} ({run.metric})</td>{''.join(cells)}</tr>")
+    return f"<table><tr><th>run</th>{head}</tr>{''.join(rows)}</table>"
+
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
+.runs{display:grid;gap:1.5em;grid-template-columns:repeat(var(--n),minmax(0,1fr))}
+section{min-width:0} img{max-width:100%;height:auto} h2{margin-bottom:.2em}
+table{border-collapse:collapse;margin:.4em 0;font-size:.9em}
+td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}
+td:first-child,th:first-child{text-align:left} .muted,.caption{color:#666;font-size:.85em}
+.grid td.crop{text-align:center;font-size:.8em} .grid img{width:160px;image-rendering:pixelated}
+"""
+
+
+def render(run_dirs: Sequence[str | Path]) -> str:
+    """The HTML page for these run folders."""
+    runs = [load_run(p) for p in run_dirs]
+    title = " vs ".join(r.name for r in runs)
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    if len(runs) > 1:
+        body.append(comparison_table(runs))
+    body.append(f'<div class="runs" style="--n:{len(runs)}">{"".join(run_section(r) for r in runs)}</div>')
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n"
+    )
+
+
+def write_report(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
+    """Write the report of ``run_dirs`` to ``out`` (atomically) and return its path."""
+    out = Path(out)
+    page = render(run_dirs)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(out)
+    return out
