@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from torch import nn
-from torch.utils.data import Dataset
 
 from distill.config import ComponentSpec, DataConfig, Recipe
+from distill.data.base import DistillDataset, as_distill_dataset
 from distill.distillers.base import Distiller
 from distill.engine import distributed
 from distill.engine.trainer import RunResult, Trainer, resolve_device, seed_everything
@@ -42,11 +42,11 @@ def ensure_data(data: DataConfig) -> None:
         WRITERS.build(data.synthetic.name, out=str(data.root), **data.synthetic.args)
 
 
-def build_dataset(spec: ComponentSpec, data: DataConfig) -> Dataset:
+def build_dataset(spec: ComponentSpec, data: DataConfig) -> DistillDataset:
     args = dict(spec.args)
     if data.root is not None:
         args.setdefault("root", data.root)
-    return DATASETS.build(spec.name, **args)
+    return as_distill_dataset(DATASETS.build(spec.name, **args))
 
 
 @dataclass
@@ -56,22 +56,21 @@ class Run:
     recipe: Recipe
     resolved: dict[str, Any]
     trainer: Trainer
-    train_set: Dataset
-    eval_sets: dict[str, Dataset]
+    train_set: DistillDataset
+    eval_sets: dict[str, DistillDataset]
     out_dir: Path
 
     def caption(self, split: str) -> str:
         """Dataset (real or synthetic), split, seed and selection policy of the numbers of ``split``."""
         ds = self.eval_sets[split]
         spec = self.recipe.data.eval[split]
-        synthetic = getattr(ds, "is_synthetic", False)
-        note = getattr(ds, "synthetic_note", "a synthetic stand-in, not the real dataset")
-        kind = f"SYNTHETIC ({note})" if synthetic else "real"
+        kind = f"SYNTHETIC ({ds.synthetic_note})" if ds.is_synthetic else "real"
         split_args = {k: v for k, v in spec.args.items() if k.startswith("split") or k.endswith("fraction")}
         ev = self.recipe.eval
         selection = "last evaluation" if ev.selection == "last" else f"best {ev.select_split} {ev.select_metric}"
+        root = ds.root if ds.root is not None else "?"
         return (
-            f"{self.recipe.name} | dataset: {spec.name} [{kind}] at {getattr(ds, 'root', '?')} | split '{split}' "
+            f"{self.recipe.name} | dataset: {spec.name} [{kind}] at {root} | split '{split}' "
             f"{json.dumps(split_args)} n={len(ds)} | seed {self.recipe.train.seed} | selection: {selection}"  # type: ignore[arg-type]
         )
 
@@ -81,7 +80,7 @@ class Run:
             return []
         written = []
         for split in result.results:
-            names = getattr(self.eval_sets[split], "distortion_names", None)
+            names = self.eval_sets[split].group_names
             metric = self.recipe.eval.metrics[0]
             path = plot_per_distortion(
                 result.history, split, self.out_dir / f"per_{self.recipe.eval.group_by}_{split}.png", metric, names
@@ -96,7 +95,7 @@ class Run:
             lines.append(overall_table(res, split, self.caption(split)))
             if self.recipe.eval.group_by:
                 ds = self.eval_sets[split]
-                names = getattr(ds, "group_names", None) or getattr(ds, "distortion_names", None)
+                names = ds.group_names
                 metrics = [m for m in self.recipe.eval.metrics if m in ("srcc", "plcc")] or self.recipe.eval.metrics
                 lines.append("")
                 lines.append(group_table(res, metrics, names, f"per {self.recipe.eval.group_by} ({split})"))

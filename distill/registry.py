@@ -163,3 +163,12 @@ def load_plugins() -> None:
         _loaded = True
     finally:
         _loading = False
+
+
+#: attribute under which a built model keeps the registry spec it was built from
+SPEC_ATTR = "distill_spec"
+
+
+def spec_of(model: object) -> dict[str, Any] | None:
+    """The ``{"name", "args"}`` registry spec ``model`` was built from (``None`` when built by hand)."""
+    return vars(model).get(SPEC_ATTR)

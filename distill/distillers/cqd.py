@@ -29,7 +29,7 @@ from distill.distillers.base import Distiller
 from distill.errors import DataError
 from distill.losses.functional import cross_entropy, soft_target_ce
 from distill.models.recognition.router import RoutedClassifier
-from distill.registry import DISTILLERS
+from distill.registry import DISTILLERS, spec_of
 
 __all__ = ["CQD", "QualityRouter"]
 
@@ -109,7 +109,7 @@ class QualityRouter(Distiller):
     def router(self) -> RoutedClassifier:
         """Predictor + experts as one module (sharing this distiller's modules, not copies)."""
         routed = RoutedClassifier(self.models["predictor"], [self.models["high"], self.models["low"]])
-        specs = [getattr(self.models[r], "distill_spec", None) for r in self.roles]
+        specs = [spec_of(self.models[r]) for r in self.roles]
         if all(specs):
             routed.distill_spec = {  # type: ignore[assignment]
                 "name": "routed_classifier",

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from distill.config import EvalConfig, OptimConfig, TrainConfig
+from distill.data.base import as_distill_dataset
 from distill.distillers.base import Distiller
 from distill.engine import distributed as dist_utils
 from distill.engine.checkpoint import (
@@ -47,6 +48,7 @@ from distill.engine.schedules import Schedule
 from distill.engine.teacher_cache import TeacherOutputs
 from distill.engine.teacher_cache import prepare as prepare_teacher_cache
 from distill.errors import CheckpointError, DistillError, NonFiniteLossError, RecipeError, check_names
+from distill.registry import spec_of
 
 # Recipe keys that may change between a run and its resume without changing the result.
 RESUME_SAFE_KEYS = (
@@ -134,8 +136,8 @@ class Trainer:
         tensorboard: bool | str = "auto",
     ) -> None:
         self.distiller = distiller
-        self.train_set = train_set
-        self.eval_sets = dict(eval_sets or {})
+        self.train_set = as_distill_dataset(train_set)
+        self.eval_sets = {name: as_distill_dataset(ds) for name, ds in (eval_sets or {}).items()}
         self.config = config
         self.evaluation = evaluation or EvalConfig()
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -172,7 +174,7 @@ class Trainer:
         if self.dist.enabled:
             find_unused = config.find_unused_parameters
             if find_unused is None:
-                find_unused = bool(getattr(distiller, "has_stochastic_paths", False))
+                find_unused = distiller.has_stochastic_paths
             self.ddp = dist_utils.wrap_ddp(distiller, self.dist, find_unused, config.sync_batchnorm)
         self._step_fn: Callable[[dict[str, Any]], dict[str, torch.Tensor]] = distiller.training_step
         if config.compile:  # compiles the step, not the modules: checkpoints keep the models' own keys
@@ -264,7 +266,15 @@ class Trainer:
             logger.truncate_after(self.step)
         else:  # records of an earlier attempt that died before its first checkpoint
             logger.truncate_after(0)
-        self.teacher_outputs = prepare_teacher_cache(self)
+        self.teacher_outputs = prepare_teacher_cache(
+            self.distiller,
+            self.train_set,
+            self.config,
+            self.device,
+            out_dir=self.out_dir,
+            autocast=self.autocast(),
+            dist=self.dist,
+        )
         try:
             self._train(logger)
         finally:
@@ -285,10 +295,8 @@ class Trainer:
         n_running = 0
         try:
             while self.step < self.total_steps:
-                if hasattr(self.train_set, "set_epoch"):
-                    self.train_set.set_epoch(self.epoch)
-                if hasattr(self.train_set, "set_seed"):
-                    self.train_set.set_seed(cfg.seed)
+                self.train_set.set_epoch(self.epoch)
+                self.train_set.set_seed(cfg.seed)
                 sampler = dist_utils.EpochBatches(
                     len(self.train_set),  # type: ignore[arg-type]
                     cfg.batch_size,
@@ -535,7 +543,7 @@ class Trainer:
         return {
             "format": MODEL_FORMAT,
             "role": self.distiller.student_role,
-            "model": getattr(model, "distill_spec", None),
+            "model": spec_of(model),
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "recipe": self.recipe,
             "step": self.step,
@@ -579,7 +587,7 @@ class Trainer:
     def _corrupt_counts(self) -> dict[str, list[str]]:
         """Corrupt files each dataset skipped (``on_corrupt: skip``), gathered from every rank."""
         sets = {"train": self.train_set, **self.eval_sets}
-        local = {name: list(getattr(ds, "corrupt_files", None) or []) for name, ds in sets.items()}
+        local = {name: list(ds.corrupt_files) for name, ds in sets.items()}
         merged: dict[str, list[str]] = {}
         for part in dist_utils.all_gather_objects(local) if self.dist.enabled else [local]:
             for name, files in part.items():
