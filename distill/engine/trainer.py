@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from distill.config import EvalConfig, OptimConfig, TrainConfig
 from distill.data.base import as_distill_dataset
-from distill.distillers.base import Distiller
+from distill.distillers.base import Distiller, StepContext
 from distill.engine import distributed as dist_utils
 from distill.engine.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -348,6 +348,7 @@ class Trainer:
             lr = self.schedules[group].lr(self.step)
             for pg in opt.param_groups:
                 pg["lr"] = lr
+        self.distiller.context = StepContext(self.step, self.epoch, self.total_steps, self.steps_per_epoch)
         with self.autocast():
             terms = self._step_fn(batch) if self.ddp is None else self._ddp_step(batch)
         if not terms:
