@@ -15,10 +15,9 @@ from distill.data.base import DistillDataset, as_distill_dataset
 from distill.distillers.base import Distiller
 from distill.engine import distributed
 from distill.engine.trainer import RunResult, Trainer, resolve_device, seed_everything
-from distill.iqa_analysis import hardest_and_easiest, plot_per_distortion
 from distill.recipe import dump_recipe, load_recipe, recipe_to_dict
 from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS
-from distill.report import group_table, overall_table
+from distill.tasks import Task, task_of
 
 _log = logging.getLogger(__name__)
 
@@ -74,43 +73,18 @@ class Run:
             f"{json.dumps(split_args)} n={len(ds)} | seed {self.recipe.train.seed} | selection: {selection}"  # type: ignore[arg-type]
         )
 
+    @property
+    def task(self) -> Task:
+        """The task of the run's deployable model (its report, plots and predictions)."""
+        return task_of(self.trainer.distiller.deployable())
+
     def write_plots(self, result: RunResult) -> list[Path]:
-        """Per-distortion violin plots (paper Fig. 1) for each grouped split, when matplotlib is installed."""
-        if not self.recipe.eval.group_by:
-            return []
-        written = []
-        for split in result.results:
-            names = self.eval_sets[split].group_names
-            metric = self.recipe.eval.metrics[0]
-            path = plot_per_distortion(
-                result.history, split, self.out_dir / f"per_{self.recipe.eval.group_by}_{split}.png", metric, names
-            )
-            if path is not None:
-                written.append(path)
-        return written
+        """The task's figures (per-distortion violin plots, paper Fig. 1, for grouped IQA splits)."""
+        return self.task.plots(self, result)
 
     def report(self, result: RunResult) -> str:
-        lines = []
-        for split, res in result.results.items():
-            lines.append(overall_table(res, split, self.caption(split)))
-            if self.recipe.eval.group_by:
-                ds = self.eval_sets[split]
-                names = ds.group_names
-                metrics = [m for m in self.recipe.eval.metrics if m in ("srcc", "plcc")] or self.recipe.eval.metrics
-                lines.append("")
-                lines.append(group_table(res, metrics, names, f"per {self.recipe.eval.group_by} ({split})"))
-                for role, role_res in res.items():
-                    hard, easy = hardest_and_easiest(role_res.get("groups", {}), metrics[0])
-                    lines.append(
-                        f"{role}: hardest {', '.join(_named(k, names) for k in hard)}; "
-                        f"easiest {', '.join(_named(k, names) for k in easy)} (by {metrics[0]})"
-                    )
-            lines.append("")
-        return "\n".join(lines)
-
-
-def _named(key: str, names: dict[str, str] | None) -> str:
-    return f"{key} {names[key]}" if names and key in names else key
+        """The printed tables of the run, as the task reports them."""
+        return self.task.report(self, result)
 
 
 def build_run(recipe: Recipe, resolved: dict[str, Any] | None = None, out: str | Path | None = None) -> Run:

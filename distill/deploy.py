@@ -8,7 +8,6 @@ weights but the run's own.
 
 from __future__ import annotations
 
-import csv
 import glob
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from distill.data.images import IMAGE_SUFFIXES, load_rgb
 from distill.engine.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, load_checkpoint
 from distill.errors import CheckpointError, DataError, DistillError
 from distill.registry import MODELS
+from distill.tasks import PredictOptions, Task, task_of
 
 
 def _without_pretrained(args: dict[str, Any]) -> dict[str, Any]:
@@ -116,25 +116,14 @@ def score_images(
     return [float(o.reshape(-1)[0]) for o in batched_outputs(model, paths, batch_size, device, progress)]
 
 
-Task = Literal["iqa", "sr", "classify"]
-
-
-def model_task(model: nn.Module) -> Task:
-    """What a deployable model does: score quality (``iqa``), upscale (``sr``) or classify (``classify``)."""
-    from distill.models.iqa import IQAModel
-
-    if isinstance(model, IQAModel):
-        return "iqa"
-    try:
-        from distill.models.sr import sr_family
-
-        sr_family(model)
-        return "sr"
-    except TypeError:
-        pass
-    if getattr(model, "num_classes", None) is not None:
-        return "classify"
-    raise DistillError(f"distill predict does not know what a {type(model).__name__} predicts (IQA, SR, classifier)")
+def model_task(model: nn.Module) -> str:
+    """What a deployable model does: the name of the task that claims it (``iqa``, ``sr``, ``classify`` …)."""
+    task = task_of(model)
+    if type(task) is Task:
+        raise DistillError(
+            f"distill predict does not know what a {type(model).__name__} predicts (IQA, SR, classifier)"
+        )
+    return task.name
 
 
 @torch.no_grad()
@@ -161,7 +150,7 @@ def upscale_images(
     return written
 
 
-def predict(
+def predict_with_task(
     checkpoint: str | Path,
     inputs: Sequence[str],
     out: str | Path | None = None,
@@ -170,31 +159,26 @@ def predict(
     self_ensemble: bool = False,
     progress: bool = True,
 ) -> tuple[Task, Path]:
-    """Run the checkpoint's student on images: a CSV for IQA/classification, a folder of PNGs for SR."""
+    """Run the checkpoint's student on images as its task does (a CSV for IQA/classification, PNGs for SR)."""
     model, _ = load_deployable(checkpoint)
-    task = model_task(model)
+    model_task(model)  # a model no task claims: one clear error before reading any input
+    task = task_of(model)
     paths = expand_inputs(inputs)
-    if task == "sr":
-        out_dir = Path(out or "predictions")
-        if out_dir.suffix.lower() == ".csv":
-            raise DataError(f"--out {out_dir}: an SR student writes images; give a folder")
-        upscale_images(model, paths, out_dir, device, self_ensemble, progress)
-        return task, out_dir
-    out = Path(out or "predictions.csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if task == "iqa":
-        rows = [[str(p), f"{s:.6f}"] for p, s in zip(paths, score_images(model, paths, batch_size, device, progress))]
-        header = ["path", "score"]
-    else:
-        labels, probs = classify_images(model, paths, batch_size, device, progress)
-        names = getattr(model, "class_names", None)
-        rows = [[str(p), names[k] if names else str(k), f"{q:.6f}"] for p, k, q in zip(paths, labels, probs)]
-        header = ["path", "label", "probability"]
-    with out.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return task, out
+    return task, task.predict(model, paths, out, PredictOptions(batch_size, device, self_ensemble, progress))
+
+
+def predict(
+    checkpoint: str | Path,
+    inputs: Sequence[str],
+    out: str | Path | None = None,
+    batch_size: int = 16,
+    device: str = "cpu",
+    self_ensemble: bool = False,
+    progress: bool = True,
+) -> tuple[str, Path]:
+    """:func:`predict_with_task`, returning the task's name (``iqa``, ``sr``, ``classify`` …) and the output."""
+    task, written = predict_with_task(checkpoint, inputs, out, batch_size, device, self_ensemble, progress)
+    return task.name, written
 
 
 def classify_images(

@@ -120,6 +120,7 @@ METRICS: Registry[Any] = Registry("metric")
 DISTORTIONS: Registry[Any] = Registry("distortion")
 WRITERS: Registry[Any] = Registry("synthetic dataset writer")
 DEGRADATIONS: Registry[Any] = Registry("degradation")
+TASKS: Registry[Any] = Registry("task")
 
 REGISTRIES: dict[str, Registry[Any]] = {
     "distillers": DISTILLERS,
@@ -130,6 +131,7 @@ REGISTRIES: dict[str, Registry[Any]] = {
     "distortions": DISTORTIONS,
     "writers": WRITERS,
     "degradations": DEGRADATIONS,
+    "tasks": TASKS,
 }
 
 _BUILTIN_MODULES = (
@@ -138,6 +140,7 @@ _BUILTIN_MODULES = (
     "distill.models",
     "distill.data",
     "distill.distillers",
+    "distill.tasks",
 )
 _loaded = False
 _loading = False

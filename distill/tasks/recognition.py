@@ -1,0 +1,32 @@
+"""Recognition: top-1 accuracy, ``path,label,probability`` predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from torch import nn
+
+from distill.registry import TASKS
+from distill.tasks.base import PredictOptions, Task, write_csv
+
+
+@TASKS.register("recognition")
+class RecognitionTask(Task):
+    """Recognition: a classifier (a model with ``num_classes``) labels each image."""
+
+    name: ClassVar[str] = "classify"
+    default_metrics: ClassVar[tuple[str, ...]] = ("top1",)
+    writes: ClassVar[str] = "path,label,probability"
+
+    def claims(self, model: nn.Module) -> bool:
+        return getattr(model, "num_classes", None) is not None
+
+    def predict(self, model: nn.Module, paths: Sequence[Path], out: str | Path | None, opts: PredictOptions) -> Path:
+        from distill.deploy import classify_images
+
+        labels, probs = classify_images(model, paths, opts.batch_size, opts.device, opts.progress)
+        names = getattr(model, "class_names", None)
+        rows = [[str(p), names[k] if names else str(k), f"{q:.6f}"] for p, k, q in zip(paths, labels, probs)]
+        return write_csv(Path(out or self.default_output), ["path", "label", "probability"], rows)
