@@ -15,14 +15,21 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from distill.config import ComponentSpec, Recipe
-from distill.data.images import IMAGE_SUFFIXES, load_rgb
+from distill.data.images import IMAGE_SUFFIXES
 from distill.engine.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, load_checkpoint
 from distill.errors import CheckpointError, DataError, DistillError
 from distill.registry import MODELS
 from distill.tasks import PredictOptions, Task, task_of
+from distill.tasks.base import batched_outputs
+from distill.tasks.iqa import score_images
+from distill.tasks.recognition import classify_images
+from distill.tasks.sr import upscale_images
+
+# the image helpers live with their tasks; these names stay importable from here
+__all__ = ["batched_outputs", "classify_images", "export_model", "load_deployable", "predict", "score_images",
+           "upscale_images"]  # fmt: skip
 
 
 def _without_pretrained(args: dict[str, Any]) -> dict[str, Any]:
@@ -84,38 +91,6 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
     return paths
 
 
-@torch.no_grad()
-def batched_outputs(
-    model: nn.Module, paths: Sequence[Path], batch_size: int = 16, device: str = "cpu", progress: bool = True
-) -> list[torch.Tensor]:
-    """The model's float output for each image, on the CPU; images of equal size are batched, order is kept."""
-    model = model.to(device)
-    outputs: list[torch.Tensor] = [torch.empty(0)] * len(paths)
-    batch: list[tuple[int, torch.Tensor]] = []
-
-    def flush() -> None:
-        out = model(torch.stack([t for _, t in batch]).to(device)).float().cpu()
-        for (i, _), o in zip(batch, out):
-            outputs[i] = o
-        batch.clear()
-
-    for i, path in enumerate(tqdm(paths, desc="predict", disable=not progress)):
-        img = load_rgb(path)
-        if batch and (len(batch) == batch_size or batch[0][1].shape != img.shape):
-            flush()
-        batch.append((i, img))
-    if batch:
-        flush()
-    return outputs
-
-
-def score_images(
-    model: nn.Module, paths: Sequence[Path], batch_size: int = 16, device: str = "cpu", progress: bool = True
-) -> list[float]:
-    """One quality score per image."""
-    return [float(o.reshape(-1)[0]) for o in batched_outputs(model, paths, batch_size, device, progress)]
-
-
 def model_task(model: nn.Module) -> str:
     """What a deployable model does: the name of the task that claims it (``iqa``, ``sr``, ``classify`` …)."""
     task = task_of(model)
@@ -124,30 +99,6 @@ def model_task(model: nn.Module) -> str:
             f"distill predict does not know what a {type(model).__name__} predicts (IQA, SR, classifier)"
         )
     return task.name
-
-
-@torch.no_grad()
-def upscale_images(
-    model: nn.Module,
-    paths: Sequence[Path],
-    out_dir: str | Path,
-    device: str = "cpu",
-    self_ensemble: bool = False,
-    progress: bool = True,
-) -> list[Path]:
-    """Super-resolve each image (one at a time: sizes differ) and write ``<out_dir>/<stem>.png``; returns the files."""
-    from distill.data.images import save_rgb
-    from distill.models.sr import super_resolve
-
-    out_dir = Path(out_dir)
-    if len({p.stem for p in paths}) < len(paths):
-        raise DataError(f"inputs share file names, so their outputs in {out_dir} would overwrite each other")
-    model = model.to(device)
-    written = []
-    for path in tqdm(paths, desc="upscale", disable=not progress):
-        sr = super_resolve(model, load_rgb(path)[None].to(device), self_ensemble=self_ensemble)
-        written.append(save_rgb(sr[0].clamp(0, 1).cpu(), out_dir / f"{path.stem}.png"))
-    return written
 
 
 def predict_with_task(
@@ -179,14 +130,6 @@ def predict(
     """:func:`predict_with_task`, returning the task's name (``iqa``, ``sr``, ``classify`` …) and the output."""
     task, written = predict_with_task(checkpoint, inputs, out, batch_size, device, self_ensemble, progress)
     return task.name, written
-
-
-def classify_images(
-    model: nn.Module, paths: Sequence[Path], batch_size: int = 16, device: str = "cpu", progress: bool = True
-) -> tuple[list[int], list[float]]:
-    """Top-1 class index and its softmax probability per image."""
-    top = [torch.softmax(o, dim=0).max(dim=0) for o in batched_outputs(model, paths, batch_size, device, progress)]
-    return [int(t.indices) for t in top], [float(t.values) for t in top]
 
 
 ExportFormat = Literal["torchscript", "pt2", "onnx"]

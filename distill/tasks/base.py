@@ -11,20 +11,34 @@ from __future__ import annotations
 import csv
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
+import torch
 from torch import nn
+from tqdm import tqdm
 
+from distill.config import Recipe
+from distill.data.base import DistillDataset
+from distill.data.images import load_rgb
 from distill.errors import DistillError
 from distill.iqa_analysis import hardest_and_easiest, plot_per_distortion
 from distill.registry import TASKS
 from distill.report import group_table, overall_table
 
 if TYPE_CHECKING:
-    from distill.build import Run
     from distill.engine.run_folder import RunResult
 
-__all__ = ["PredictOptions", "Task", "task_of"]
+__all__ = ["PredictOptions", "Run", "Task", "batched_outputs", "task_of", "write_csv"]
+
+
+class Run(Protocol):
+    """What a report needs of a run (:class:`distill.build.Run` has it): recipe, eval splits, folder, captions."""
+
+    recipe: Recipe
+    eval_sets: dict[str, DistillDataset]
+    out_dir: Path
+
+    def caption(self, split: str) -> str: ...
 
 
 class PredictOptions:
@@ -103,6 +117,31 @@ class Task:
         raise DistillError(
             f"distill predict does not know what a {type(model).__name__} predicts (IQA, SR, classifier)"
         )
+
+
+@torch.no_grad()
+def batched_outputs(
+    model: nn.Module, paths: Sequence[Path], batch_size: int = 16, device: str = "cpu", progress: bool = True
+) -> list[torch.Tensor]:
+    """The model's float output for each image, on the CPU; images of equal size are batched, order is kept."""
+    model = model.to(device)
+    outputs: list[torch.Tensor] = [torch.empty(0)] * len(paths)
+    batch: list[tuple[int, torch.Tensor]] = []
+
+    def flush() -> None:
+        out = model(torch.stack([t for _, t in batch]).to(device)).float().cpu()
+        for (i, _), o in zip(batch, out):
+            outputs[i] = o
+        batch.clear()
+
+    for i, path in enumerate(tqdm(paths, desc="predict", disable=not progress)):
+        img = load_rgb(path)
+        if batch and (len(batch) == batch_size or batch[0][1].shape != img.shape):
+            flush()
+        batch.append((i, img))
+    if batch:
+        flush()
+    return outputs
 
 
 def write_csv(out: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Path:

@@ -9,7 +9,7 @@ from typing import ClassVar
 from torch import nn
 
 from distill.registry import TASKS
-from distill.tasks.base import PredictOptions, Task, write_csv
+from distill.tasks.base import PredictOptions, Task, batched_outputs, write_csv
 
 
 @TASKS.register("iqa")
@@ -30,8 +30,13 @@ class IQATask(Task):
         return [m for m in metrics if m in ("srcc", "plcc")] or list(metrics)
 
     def predict(self, model: nn.Module, paths: Sequence[Path], out: str | Path | None, opts: PredictOptions) -> Path:
-        from distill.deploy import score_images
-
         scores = score_images(model, paths, opts.batch_size, opts.device, opts.progress)
         rows = [[str(p), f"{s:.6f}"] for p, s in zip(paths, scores)]
         return write_csv(Path(out or self.default_output), ["path", "score"], rows)
+
+
+def score_images(
+    model: nn.Module, paths: Sequence[Path], batch_size: int = 16, device: str = "cpu", progress: bool = True
+) -> list[float]:
+    """One quality score per image."""
+    return [float(o.reshape(-1)[0]) for o in batched_outputs(model, paths, batch_size, device, progress)]
