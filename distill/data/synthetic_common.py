@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import secrets
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -184,6 +186,14 @@ def staged_output(out: Path, overwrite: bool, title: str) -> Iterator[Path]:
         raise
     finally:
         torch.set_num_threads(threads)
+
+
+def describe_synthetic(folder: Path, readme: str, layout: str, writer: str, **fields: Any) -> None:
+    """The last step every writer shares: ``README.txt`` (what the set is and is not) and the ``SYNTHETIC.json``
+    marker (``{"synthetic": true, "layout", "writer", **fields}``) that readers and reports recognise."""
+    (folder / "README.txt").write_text(readme)
+    marker = {"synthetic": True, "layout": layout, "writer": writer, **fields}
+    (folder / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
 
 
 def image_size(size: Sequence[int], minimum: int) -> tuple[int, int]:

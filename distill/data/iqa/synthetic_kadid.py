@@ -8,7 +8,6 @@ from a full-reference formula, not human opinion scores** (see :data:`PSEUDO_MOS
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from PIL import Image
 
 from distill.data.iqa.distortions import IMPLEMENTED_CODES, KADID_TYPES, get_distortion, kadid_code
 from distill.data.synthetic_common import (
-    SYNTHETIC_MARKER,
+    describe_synthetic,
     image_size,
     pseudo_mos,
     pseudo_mos_formula,
@@ -108,22 +107,19 @@ def write_synthetic_kadid(
             fh.writelines(f"{d},{r},{s:.4f},0\n" for d, r, s in rows)
 
         type_list = ", ".join(f"{c} {KADID_TYPES[c]}" for c in codes)
-        (tmp / "README.txt").write_text(
-            README.format(h=h, w=w, types=type_list, levels=levels, formula=PSEUDO_MOS_FORMULA, seed=seed)
+        describe_synthetic(
+            tmp,
+            README.format(h=h, w=w, types=type_list, levels=levels, formula=PSEUDO_MOS_FORMULA, seed=seed),
+            "kadid10k",
+            "distill.data.iqa.synthetic_kadid.write_synthetic_kadid",
+            labels="objective pseudo-MOS (NOT human scores)",
+            pseudo_mos_formula=PSEUDO_MOS_FORMULA,
+            seed=seed,
+            n_refs=n_refs,
+            size_hw=[h, w],
+            levels=levels,
+            types={c: KADID_TYPES[c] for c in codes},
+            n_images=len(rows),
+            references=dict(zip(ref_names, sources)),
         )
-        marker = {
-            "synthetic": True,
-            "layout": "kadid10k",
-            "writer": "distill.data.iqa.synthetic_kadid.write_synthetic_kadid",
-            "labels": "objective pseudo-MOS (NOT human scores)",
-            "pseudo_mos_formula": PSEUDO_MOS_FORMULA,
-            "seed": seed,
-            "n_refs": n_refs,
-            "size_hw": [h, w],
-            "levels": levels,
-            "types": {c: KADID_TYPES[c] for c in codes},
-            "n_images": len(rows),
-            "references": dict(zip(ref_names, sources)),
-        }
-        (tmp / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return out

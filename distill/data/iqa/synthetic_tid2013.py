@@ -10,7 +10,6 @@ reports it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from PIL import Image
 
 from distill.data.iqa.distortions_tid import TID_SOURCES, TID_TYPES, tid_code, tid_distortion
 from distill.data.synthetic_common import (
-    SYNTHETIC_MARKER,
+    describe_synthetic,
     image_size,
     pseudo_mos,
     pseudo_mos_formula,
@@ -111,22 +110,19 @@ def write_synthetic_tid2013(
         (tmp / "mos_with_names.txt").write_text("".join(f"{score:.5f} {name}\n" for name, score in rows))
 
         type_list = ", ".join(f"{c} {TID_TYPES[c]}" for c in codes)
-        (tmp / "README.txt").write_text(
-            README.format(h=h, w=w, types=type_list, levels=levels, formula=PSEUDO_MOS_FORMULA, seed=seed)
+        describe_synthetic(
+            tmp,
+            README.format(h=h, w=w, types=type_list, levels=levels, formula=PSEUDO_MOS_FORMULA, seed=seed),
+            "tid2013",
+            "distill.data.iqa.synthetic_tid2013.write_synthetic_tid2013",
+            labels="objective pseudo-MOS 0-9 (NOT human scores)",
+            pseudo_mos_formula=PSEUDO_MOS_FORMULA,
+            seed=seed,
+            n_refs=n_refs,
+            size_hw=[h, w],
+            levels=levels,
+            types={c: {"name": TID_TYPES[c], "produced_by": TID_SOURCES[c]} for c in codes},
+            n_images=len(rows),
+            references={f"I{rid}": src for rid, src in zip(ref_ids, sources)},
         )
-        marker = {
-            "synthetic": True,
-            "layout": "tid2013",
-            "writer": "distill.data.iqa.synthetic_tid2013.write_synthetic_tid2013",
-            "labels": "objective pseudo-MOS 0-9 (NOT human scores)",
-            "pseudo_mos_formula": PSEUDO_MOS_FORMULA,
-            "seed": seed,
-            "n_refs": n_refs,
-            "size_hw": [h, w],
-            "levels": levels,
-            "types": {c: {"name": TID_TYPES[c], "produced_by": TID_SOURCES[c]} for c in codes},
-            "n_images": len(rows),
-            "references": {f"I{rid}": src for rid, src in zip(ref_ids, sources)},
-        }
-        (tmp / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return out
