@@ -46,6 +46,7 @@ from torch.utils.data import DataLoader, Dataset
 from benchmarks._common import machine_info
 from distill.build import build_dataset, build_distiller, ensure_data
 from distill.config import Recipe
+from distill.data.base import DatasetWrapper
 from distill.engine import Trainer, seed_everything
 from distill.engine.optim import build_optimizer
 from distill.engine.schedules import Schedule
@@ -58,21 +59,18 @@ TARGET = 1.03
 MRKD_LIMIT = 2.0
 
 
-class Stamped(Dataset):
+class Stamped(DatasetWrapper):
     """A dataset that records which item was fetched and when (the timing window and the batches to replay)."""
 
     def __init__(self, inner: Dataset) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.fetches: list[tuple[int, float]] = []
-
-    def __len__(self) -> int:
-        return len(self.inner)  # type: ignore[arg-type]
 
     def __getitem__(self, index: int) -> Any:
         self.fetches.append((index, time.perf_counter()))
         return self.inner[index]
 
-    def __getattr__(self, name: str) -> Any:  # set_epoch, set_seed … of the wrapped dataset
+    def __getattr__(self, name: str) -> Any:  # other attributes of the wrapped dataset
         if name == "inner":
             raise AttributeError(name)
         return getattr(self.inner, name)

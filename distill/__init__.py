@@ -2,7 +2,7 @@
 
 The public API is importable from the top level (loaded lazily, so ``import distill`` stays cheap)::
 
-    from distill import Trainer, MRKD, ResNetRegressor, Kadid10k, OptimConfig, TrainConfig
+    from distill import Trainer, MRKD, MiPKD, CQD, ResNetRegressor, Kadid10k, DIV2K, CUB200, OptimConfig, TrainConfig
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ _EXPORTS = {
     "MRKD": "distill.distillers",
     "Supervised": "distill.distillers",
     "LogitsKD": "distill.distillers",
+    "MiPKD": "distill.distillers",
+    "CQD": "distill.distillers",
+    "QualityRouter": "distill.distillers",
     "ResNetRegressor": "distill.models",
     "DBCNN": "distill.models",
     "HyperIQA": "distill.models",
@@ -27,6 +30,15 @@ _EXPORTS = {
     "Tid2013": "distill.data",
     "LiveChallenge": "distill.data",
     "write_synthetic_kadid": "distill.data",
+    "DIV2K": "distill.data",
+    "SRBenchmark": "distill.data",
+    "write_synthetic_div2k": "distill.data",
+    "CUB200": "distill.data",
+    "CUB200Paired": "distill.data",
+    "write_synthetic_cub": "distill.data",
+    "DistillDataset": "distill.data.base",
+    "StepContext": "distill.distillers.base",
+    "Task": "distill.tasks",
     "OptimConfig": "distill.config",
     "ScheduleConfig": "distill.config",
     "TrainConfig": "distill.config",

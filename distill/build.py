@@ -9,17 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from torch import nn
-from torch.utils.data import Dataset
 
 from distill.config import ComponentSpec, DataConfig, Recipe
+from distill.data.base import DistillDataset, as_distill_dataset
 from distill.distillers.base import Distiller
 from distill.engine import distributed
 from distill.engine.trainer import RunResult, Trainer, resolve_device, seed_everything
-from distill.iqa_analysis import hardest_and_easiest, plot_per_distortion
 from distill.models.weights import WeightsError
 from distill.recipe import dump_recipe, load_recipe, recipe_to_dict
 from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS
-from distill.report import group_table, overall_table
+from distill.tasks import Task, task_of
 
 _log = logging.getLogger(__name__)
 
@@ -48,11 +47,11 @@ def ensure_data(data: DataConfig) -> None:
         WRITERS.build(data.synthetic.name, out=str(data.root), **data.synthetic.args)
 
 
-def build_dataset(spec: ComponentSpec, data: DataConfig) -> Dataset:
+def build_dataset(spec: ComponentSpec, data: DataConfig) -> DistillDataset:
     args = dict(spec.args)
     if data.root is not None:
         args.setdefault("root", data.root)
-    return DATASETS.build(spec.name, **args)
+    return as_distill_dataset(DATASETS.build(spec.name, **args))
 
 
 @dataclass
@@ -62,67 +61,40 @@ class Run:
     recipe: Recipe
     resolved: dict[str, Any]
     trainer: Trainer
-    train_set: Dataset
-    eval_sets: dict[str, Dataset]
+    train_set: DistillDataset
+    eval_sets: dict[str, DistillDataset]
     out_dir: Path
 
     def caption(self, split: str) -> str:
         """Dataset (real or synthetic), split, seed and selection policy of the numbers of ``split``."""
         ds = self.eval_sets[split]
         spec = self.recipe.data.eval[split]
-        synthetic = getattr(ds, "is_synthetic", False)
-        note = getattr(ds, "synthetic_note", "a synthetic stand-in, not the real dataset")
-        kind = f"SYNTHETIC ({note})" if synthetic else "real"
+        kind = f"SYNTHETIC ({ds.synthetic_note})" if ds.is_synthetic else "real"
         split_args = {k: v for k, v in spec.args.items() if k.startswith("split") or k.endswith("fraction")}
         ev = self.recipe.eval
         selection = "last evaluation" if ev.selection == "last" else f"best {ev.select_split} {ev.select_metric}"
+        root = ds.root if ds.root is not None else "?"
         return (
-            f"{self.recipe.name} | dataset: {spec.name} [{kind}] at {getattr(ds, 'root', '?')} | split '{split}' "
+            f"{self.recipe.name} | dataset: {spec.name} [{kind}] at {root} | split '{split}' "
             f"{json.dumps(split_args)} n={len(ds)} | seed {self.recipe.train.seed} | selection: {selection}"  # type: ignore[arg-type]
         )
 
+    @property
+    def task(self) -> Task:
+        """The task of the run's deployable model (its report, plots and predictions)."""
+        return task_of(self.trainer.distiller.deployable())
+
     def write_plots(self, result: RunResult) -> list[Path]:
-        """Per-distortion violin plots (paper Fig. 1) for each grouped split, when matplotlib is installed."""
-        if not self.recipe.eval.group_by:
-            return []
-        written = []
-        for split in result.results:
-            names = getattr(self.eval_sets[split], "distortion_names", None)
-            metric = self.recipe.eval.metrics[0]
-            path = plot_per_distortion(
-                result.history, split, self.out_dir / f"per_{self.recipe.eval.group_by}_{split}.png", metric, names
-            )
-            if path is not None:
-                written.append(path)
-        return written
+        """The task's figures (per-distortion violin plots, paper Fig. 1, for grouped IQA splits)."""
+        return self.task.plots(self, result)
 
     def role_label(self, role: str) -> str:
         """A single-model run (e.g. training a teacher for a later distillation) calls its model "model"."""
         return "model" if len(self.trainer.distiller.roles) == 1 else role
 
     def report(self, result: RunResult) -> str:
-        lines = []
-        for split, res in result.results.items():
-            res = {self.role_label(role): v for role, v in res.items()}
-            lines.append(overall_table(res, split, self.caption(split)))
-            if self.recipe.eval.group_by:
-                ds = self.eval_sets[split]
-                names = getattr(ds, "group_names", None) or getattr(ds, "distortion_names", None)
-                metrics = [m for m in self.recipe.eval.metrics if m in ("srcc", "plcc")] or self.recipe.eval.metrics
-                lines.append("")
-                lines.append(group_table(res, metrics, names, f"per {self.recipe.eval.group_by} ({split})"))
-                for role, role_res in res.items():
-                    hard, easy = hardest_and_easiest(role_res.get("groups", {}), metrics[0])
-                    lines.append(
-                        f"{role}: hardest {', '.join(_named(k, names) for k in hard)}; "
-                        f"easiest {', '.join(_named(k, names) for k in easy)} (by {metrics[0]})"
-                    )
-            lines.append("")
-        return "\n".join(lines)
-
-
-def _named(key: str, names: dict[str, str] | None) -> str:
-    return f"{key} {names[key]}" if names and key in names else key
+        """The printed tables of the run, as the task reports them."""
+        return self.task.report(self, result)
 
 
 def build_run(recipe: Recipe, resolved: dict[str, Any] | None = None, out: str | Path | None = None) -> Run:

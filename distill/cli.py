@@ -201,13 +201,12 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from distill.deploy import predict
+    from distill.deploy import predict_with_task
 
-    task, out = predict(
+    task, out = predict_with_task(
         args.checkpoint, args.inputs, args.out, args.batch_size, args.device, self_ensemble=args.self_ensemble
     )
-    what = {"iqa": "path,score", "sr": "one PNG per image", "classify": "path,label,probability"}[task]
-    print(f"wrote {out} ({what})")
+    print(f"wrote {out} ({task.writes})")
     return 0
 
 

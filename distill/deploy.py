@@ -8,7 +8,6 @@ weights but the run's own.
 
 from __future__ import annotations
 
-import csv
 import glob
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -16,13 +15,21 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from distill.config import ComponentSpec, Recipe
-from distill.data.images import IMAGE_SUFFIXES, load_rgb
+from distill.data.images import IMAGE_SUFFIXES
 from distill.engine.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, load_checkpoint
 from distill.errors import CheckpointError, DataError, DistillError
 from distill.registry import MODELS
+from distill.tasks import PredictOptions, Task, task_of
+from distill.tasks.base import batched_outputs
+from distill.tasks.iqa import score_images
+from distill.tasks.recognition import classify_images
+from distill.tasks.sr import upscale_images
+
+# the image helpers live with their tasks; these names stay importable from here
+__all__ = ["batched_outputs", "classify_images", "export_model", "load_deployable", "predict", "score_images",
+           "upscale_images"]  # fmt: skip
 
 
 def _without_pretrained(args: dict[str, Any]) -> dict[str, Any]:
@@ -84,81 +91,46 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
     return paths
 
 
-@torch.no_grad()
-def batched_outputs(
-    model: nn.Module, paths: Sequence[Path], batch_size: int = 16, device: str = "cpu", progress: bool = True
-) -> list[torch.Tensor]:
-    """The model's float output for each image, on the CPU; images of equal size are batched, order is kept."""
-    model = model.to(device)
-    outputs: list[torch.Tensor] = [torch.empty(0)] * len(paths)
-    batch: list[tuple[int, torch.Tensor]] = []
-
-    def flush() -> None:
-        out = model(torch.stack([t for _, t in batch]).to(device)).float().cpu()
-        for (i, _), o in zip(batch, out):
-            outputs[i] = o
-        batch.clear()
-
-    for i, path in enumerate(tqdm(paths, desc="predict", disable=not progress)):
-        img = load_rgb(path)
-        if batch and (len(batch) == batch_size or batch[0][1].shape != img.shape):
-            flush()
-        batch.append((i, img))
-    if batch:
-        flush()
-    return outputs
+def model_task(model: nn.Module) -> str:
+    """What a deployable model does: the name of the task that claims it (``iqa``, ``sr``, ``classify`` …)."""
+    task = task_of(model)
+    if type(task) is Task:
+        raise DistillError(
+            f"distill predict does not know what a {type(model).__name__} predicts (IQA, SR, classifier)"
+        )
+    return task.name
 
 
-def score_images(
-    model: nn.Module, paths: Sequence[Path], batch_size: int = 16, device: str = "cpu", progress: bool = True
-) -> list[float]:
-    """One quality score per image."""
-    return [float(o.reshape(-1)[0]) for o in batched_outputs(model, paths, batch_size, device, progress)]
-
-
-Task = Literal["iqa", "sr", "classify"]
-
-
-def model_task(model: nn.Module) -> Task:
-    """What a deployable model does: score quality (``iqa``), upscale (``sr``) or classify (``classify``)."""
-    from distill.models.iqa import IQAModel
-
-    if isinstance(model, IQAModel):
-        return "iqa"
-    try:
-        from distill.models.sr import sr_family
-
-        sr_family(model)
-        return "sr"
-    except TypeError:
-        pass
-    if getattr(model, "num_classes", None) is not None:
-        return "classify"
-    raise DistillError(f"distill predict does not know what a {type(model).__name__} predicts (IQA, SR, classifier)")
-
-
-@torch.no_grad()
-def upscale_images(
-    model: nn.Module,
-    paths: Sequence[Path],
-    out_dir: str | Path,
+def predict_with_task(
+    checkpoint: str | Path,
+    inputs: Sequence[str],
+    out: str | Path | None = None,
+    batch_size: int = 16,
     device: str = "cpu",
     self_ensemble: bool = False,
     progress: bool = True,
-) -> list[Path]:
-    """Super-resolve each image (one at a time: sizes differ) and write ``<out_dir>/<stem>.png``; returns the files."""
-    from distill.data.images import save_rgb
-    from distill.models.sr import super_resolve
+) -> tuple[Task, Path]:
+    """Run the checkpoint's student on images as its task does (a CSV for IQA/classification, PNGs for SR)."""
+    model, _ = load_deployable(checkpoint)
+    model_task(model)  # a model no task claims: one clear error before reading any input
+    task = task_of(model)
+    out = Path(out) if out is not None else default_output(inputs, task, model)
+    paths = expand_inputs(inputs)
+    return task, task.predict(model, paths, out, PredictOptions(batch_size, device, self_ensemble, progress))
 
-    out_dir = Path(out_dir)
-    if len({p.stem for p in paths}) < len(paths):
-        raise DataError(f"inputs share file names, so their outputs in {out_dir} would overwrite each other")
-    model = model.to(device)
-    written = []
-    for path in tqdm(paths, desc="upscale", disable=not progress):
-        sr = super_resolve(model, load_rgb(path)[None].to(device), self_ensemble=self_ensemble)
-        written.append(save_rgb(sr[0].clamp(0, 1).cpu(), out_dir / f"{path.stem}.png"))
-    return written
+
+def default_output(inputs: Sequence[str], task: Task, model: nn.Module) -> Path:
+    """Where predictions go without ``--out``: beside the one input, named after it (never the current folder).
+
+    ``photos/`` → ``photos_scores.csv`` (IQA), ``photos_classes.csv`` (classification), ``photos_x4/`` (SR); a single
+    file ``a.png`` → ``a_scores.csv``. Several inputs or a glob need ``--out``.
+    """
+    if len(inputs) != 1 or glob.has_magic(inputs[0]):
+        raise DataError(
+            f"{len(inputs)} inputs ({', '.join(inputs[:3])}{', ...' if len(inputs) > 3 else ''}): say where the "
+            "predictions go with --out (a CSV file, or a folder for an SR student)"
+        )
+    return task.default_output(model, Path(inputs[0].rstrip("/\\") or inputs[0]))
 
 
 def predict(
@@ -169,59 +141,10 @@ def predict(
     device: str = "cpu",
     self_ensemble: bool = False,
     progress: bool = True,
-) -> tuple[Task, Path]:
-    """Run the checkpoint's student on images: a CSV for IQA/classification, a folder of PNGs for SR."""
-    model, _ = load_deployable(checkpoint)
-    task = model_task(model)
-    paths = expand_inputs(inputs)
-    scale = (getattr(model, "distill_spec", None) or {}).get("args", {}).get("upscale")
-    out = out or default_output(inputs, task, scale)
-    if task == "sr":
-        out_dir = Path(out)
-        if out_dir.suffix.lower() == ".csv":
-            raise DataError(f"--out {out_dir}: an SR student writes images; give a folder")
-        upscale_images(model, paths, out_dir, device, self_ensemble, progress)
-        return task, out_dir
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if task == "iqa":
-        rows = [[str(p), f"{s:.6f}"] for p, s in zip(paths, score_images(model, paths, batch_size, device, progress))]
-        header = ["path", "score"]
-    else:
-        labels, probs = classify_images(model, paths, batch_size, device, progress)
-        names = getattr(model, "class_names", None)
-        rows = [[str(p), names[k] if names else str(k), f"{q:.6f}"] for p, k, q in zip(paths, labels, probs)]
-        header = ["path", "label", "probability"]
-    with out.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return task, out
-
-
-def default_output(inputs: Sequence[str], task: Task, scale: int | None = None) -> Path:
-    """Where predictions go without ``--out``: beside the one input, named after it (never the current folder).
-
-    ``photos/`` → ``photos_scores.csv`` (IQA), ``photos_classes.csv`` (classification), ``photos_x4/`` (SR); a single
-    file ``a.png`` → ``a_scores.csv`` / ``a_classes.csv`` / ``a_x4/``. Several inputs or a glob need ``--out``.
-    """
-    if len(inputs) != 1 or glob.has_magic(inputs[0]):
-        raise DataError(
-            f"{len(inputs)} inputs ({', '.join(inputs[:3])}{', ...' if len(inputs) > 3 else ''}): say where the "
-            "predictions go with --out (a CSV file, or a folder for an SR student)"
-        )
-    source = Path(inputs[0].rstrip("/\\") or inputs[0])
-    stem = source.name if source.is_dir() else source.stem
-    suffix = {"iqa": "_scores.csv", "classify": "_classes.csv", "sr": f"_x{scale}" if scale else "_sr"}[task]
-    return source.parent / f"{stem}{suffix}"
-
-
-def classify_images(
-    model: nn.Module, paths: Sequence[Path], batch_size: int = 16, device: str = "cpu", progress: bool = True
-) -> tuple[list[int], list[float]]:
-    """Top-1 class index and its softmax probability per image."""
-    top = [torch.softmax(o, dim=0).max(dim=0) for o in batched_outputs(model, paths, batch_size, device, progress)]
-    return [int(t.indices) for t in top], [float(t.values) for t in top]
+) -> tuple[str, Path]:
+    """:func:`predict_with_task`, returning the task's name (``iqa``, ``sr``, ``classify`` …) and the output."""
+    task, written = predict_with_task(checkpoint, inputs, out, batch_size, device, self_ensemble, progress)
+    return task.name, written
 
 
 ExportFormat = Literal["torchscript", "pt2", "onnx"]

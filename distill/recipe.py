@@ -259,18 +259,68 @@ class RecipeChecker:
 
 
 def signature_of(target: Callable[..., Any]) -> tuple[dict[str, inspect.Parameter], dict[str, Any], bool]:
-    """Keyword parameters, their resolved type hints, and whether ``**kwargs`` is accepted."""
-    fn = target.__init__ if inspect.isclass(target) else target
-    sig = inspect.signature(fn)
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception:
-        hints = {}
-    params = {
-        n: p for n, p in sig.parameters.items() if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    }
-    takes_kwargs = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
-    return params, {n: h for n, h in hints.items() if n in params}, takes_kwargs
+    """Keyword parameters, their resolved type hints, and whether ``**kwargs`` is accepted.
+
+    For a class whose ``__init__`` takes ``**kwargs``, the parameters of the next ``__init__`` up the class chain
+    are added (a subclass need not restate its parent's signature); ``**kwargs`` counts as accepted only when the
+    last ``__init__`` reached takes it too.
+    """
+    if inspect.isclass(target):
+        fns = [cls.__init__ for cls in inspect.getmro(target) if "__init__" in vars(cls)]  # type: ignore[misc]
+    else:
+        fns = [target]
+    params: dict[str, inspect.Parameter] = {}
+    hints: dict[str, Any] = {}
+    for fn in fns:
+        sig = inspect.signature(fn)
+        try:
+            fn_hints = typing.get_type_hints(fn)
+        except Exception:
+            fn_hints = {}
+        for n, p in sig.parameters.items():
+            if n != "self" and n not in params and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                params[n] = p
+                if n in fn_hints:
+                    hints[n] = fn_hints[n]
+        if not any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+            return params, hints, False
+    return params, hints, True
+
+
+def _check_sr_scale(recipe: Recipe, checker: RecipeChecker) -> None:
+    """An SR recipe has one scale: every model ``upscale``, dataset ``scale`` and metric ``crop_border`` agree.
+
+    Keys left out count with their constructor default (a model or dataset that takes them); the first
+    disagreeing key is refused, naming the key it disagrees with.
+    """
+
+    def given_or_default(registry: Registry[Any], spec: ComponentSpec, arg: str, key: str) -> tuple[str, Any] | None:
+        if arg in spec.args:
+            return f"{key}.args.{arg}", spec.args[arg]
+        param = signature_of(registry.get(spec.name))[0].get(arg)
+        if param is None or param.default is inspect.Parameter.empty:
+            return None
+        return f"{key}.args.{arg} (default of {spec.name})", param.default
+
+    models = [given_or_default(MODELS, spec, "upscale", f"models.{role}") for role, spec in recipe.models.items()]
+    found = [m for m in models if m is not None]
+    if not found:
+        return  # not an SR recipe
+    datasets = {"data.train": recipe.data.train, **{f"data.eval.{k}": v for k, v in recipe.data.eval.items()}}
+    found += [d for key, spec in datasets.items() if (d := given_or_default(DATASETS, spec, "scale", key))]
+    found += [
+        (f"eval.metric_args.{name}.crop_border", args["crop_border"])
+        for name, args in recipe.eval.metric_args.items()
+        if "crop_border" in args
+    ]
+    first_key, first = found[0]
+    for key, value in found[1:]:
+        if value != first:
+            checker.fail(
+                key.split(" ")[0],
+                f"scale {value!r} disagrees with {first_key} = {first!r}; an SR recipe has one scale (model "
+                "upscale, dataset scale and metric crop_border): set them all to the same value",
+            )
 
 
 # --------------------------------------------------------------------------------------------------------- public
@@ -290,6 +340,7 @@ def recipe_from_dict(data: dict[str, Any], prov: Provenance | None = None, sourc
         if not recipe.data.root:
             checker.fail("data.synthetic", "needs data.root: the folder the synthetic set is written to")
     _check_cross_fields(recipe, checker)
+    _check_sr_scale(recipe, checker)
     return recipe
 
 

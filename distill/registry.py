@@ -120,6 +120,7 @@ METRICS: Registry[Any] = Registry("metric")
 DISTORTIONS: Registry[Any] = Registry("distortion")
 WRITERS: Registry[Any] = Registry("synthetic dataset writer")
 DEGRADATIONS: Registry[Any] = Registry("degradation")
+TASKS: Registry[Any] = Registry("task")
 
 REGISTRIES: dict[str, Registry[Any]] = {
     "distillers": DISTILLERS,
@@ -130,6 +131,7 @@ REGISTRIES: dict[str, Registry[Any]] = {
     "distortions": DISTORTIONS,
     "writers": WRITERS,
     "degradations": DEGRADATIONS,
+    "tasks": TASKS,
 }
 
 _BUILTIN_MODULES = (
@@ -138,6 +140,7 @@ _BUILTIN_MODULES = (
     "distill.models",
     "distill.data",
     "distill.distillers",
+    "distill.tasks",
 )
 _loaded = False
 _loading = False
@@ -163,3 +166,12 @@ def load_plugins() -> None:
         _loaded = True
     finally:
         _loading = False
+
+
+#: attribute under which a built model keeps the registry spec it was built from
+SPEC_ATTR = "distill_spec"
+
+
+def spec_of(model: object) -> dict[str, Any] | None:
+    """The ``{"name", "args"}`` registry spec ``model`` was built from (``None`` when built by hand)."""
+    return vars(model).get(SPEC_ATTR)

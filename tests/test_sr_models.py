@@ -1,4 +1,4 @@
-"""SR models: BasicSR architectures behind staged views, local weights, test-time inference, presets."""
+"""SR models: BasicSR architectures behind staged views, local weights, test-time inference, the paper's sizes."""
 
 from __future__ import annotations
 
@@ -12,14 +12,11 @@ from torch import nn
 from distill._compat import import_basicsr
 from distill.errors import CheckpointError
 from distill.models.sr import (
-    PAIRS,
-    PRESETS,
     StagedView,
     dihedral,
     edsr,
     load_sr_weights,
     pad_to_multiple,
-    preset_spec,
     rcan,
     stage_ends,
     super_resolve,
@@ -247,8 +244,41 @@ def _part_models(name: str) -> dict:
     return yaml.safe_load((RECIPES / "_parts" / name).read_text())["models"]
 
 
+# The MiPKD paper's teachers and students (architecture without the scale), which recipes/_parts/sr_*.yaml state.
+PRESETS: dict[str, dict[str, object]] = {
+    "edsr_teacher": {"name": "edsr", "args": {"num_feat": 256, "num_block": 32, "res_scale": 0.1}},
+    "edsr_width": {"name": "edsr", "args": {"num_feat": 64, "num_block": 32, "res_scale": 1.0}},
+    "edsr_depth": {"name": "edsr", "args": {"num_feat": 256, "num_block": 16, "res_scale": 0.1}},
+    "edsr_both": {"name": "edsr", "args": {"num_feat": 64, "num_block": 16, "res_scale": 1.0}},
+    "rcan_teacher": {"name": "rcan", "args": {"num_feat": 64, "num_group": 10, "num_block": 20}},
+    "rcan_depth": {"name": "rcan", "args": {"num_feat": 64, "num_group": 10, "num_block": 6}},
+    "swinir_teacher": {
+        "name": "swinir",
+        "args": {"embed_dim": 180, "depths": [6] * 6, "num_heads": [6] * 6, "window_size": 8, "mlp_ratio": 2.0},
+    },
+    "swinir_both": {
+        "name": "swinir",
+        "args": {"embed_dim": 60, "depths": [6] * 4, "num_heads": [6] * 4, "window_size": 8, "mlp_ratio": 2.0},
+    },
+}
+
+#: Named teacher → student pairs of the paper: (teacher preset, student preset, compression type).
+PAIRS: dict[str, tuple[str, str, str]] = {
+    "edsr_width": ("edsr_teacher", "edsr_width", "width"),
+    "edsr_depth": ("edsr_teacher", "edsr_depth", "depth"),
+    "edsr_both": ("edsr_teacher", "edsr_both", "compounded"),
+    "rcan_depth": ("rcan_teacher", "rcan_depth", "depth"),
+    "swinir_both": ("swinir_teacher", "swinir_both", "compounded"),
+}
+
+
+def preset_spec(name: str, scale: int) -> dict:
+    """The registry spec of the paper's model ``name`` at ``scale`` (a fresh copy)."""
+    return {"name": PRESETS[name]["name"], "args": {**PRESETS[name]["args"], "upscale": scale}}
+
+
 @pytest.mark.parametrize("pair", list(PAIRS))
-def test_presets_match_the_paper_pairs_and_the_recipe_parts(pair):
+def test_the_recipe_parts_state_the_paper_pairs(pair):
     teacher, student, _ = PAIRS[pair]
     spec = preset_spec(teacher, 4)
     assert spec["args"]["upscale"] == 4 and "upscale" not in PRESETS[teacher]["args"]  # a copy, scale added

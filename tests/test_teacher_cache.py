@@ -14,7 +14,8 @@ from distill.config import OptimConfig, TrainConfig
 from distill.data.base import SeededDataset
 from distill.distillers.cqd import CQD
 from distill.engine import Trainer
-from distill.engine.teacher_cache import CACHE_FORMAT, cache_key, compute_outputs, prepare, state_digest
+from distill.engine.teacher_cache import CACHE_FORMAT, TeacherOutputs, cache_key, compute_outputs, state_digest
+from distill.engine.teacher_cache import prepare as prepare_outputs
 from distill.errors import RecipeError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -75,6 +76,12 @@ def make_trainer(data: ToyPairs, teacher: nn.Module, mode: str, out: Path | None
                          teacher_cache=mode, teacher_cache_dir=str(cache_dir) if cache_dir else None)  # fmt: skip
     return Trainer(cqd, data, None, optim={"student": OptimConfig(lr=0.1)}, config=config, out_dir=out,
                    tensorboard=False)  # fmt: skip
+
+
+def prepare(trainer: Trainer) -> TeacherOutputs | None:
+    """What the trainer passes to the cache before training."""
+    return prepare_outputs(trainer.distiller, trainer.train_set, trainer.config, trainer.device,
+                           out_dir=trainer.out_dir, autocast=trainer.autocast(), dist=trainer.dist)  # fmt: skip
 
 
 def test_cached_outputs_equal_online_outputs_and_train_the_same_student(tmp_path):

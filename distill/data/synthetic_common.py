@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import secrets
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from distill.data.iqa.dataset import SYNTHETIC_MARKER
-from distill.errors import DataError
+from distill.errors import DataError, DistillError
 from distill.metrics.image import psnr, ssim
 
 __all__ = [
@@ -194,6 +196,58 @@ def staged_output(out: Path, overwrite: bool, title: str) -> Iterator[Path]:
         raise
     finally:
         torch.set_num_threads(threads)
+
+
+def pick_types(
+    distortions: Sequence[str] | None,
+    normalise: Callable[[str], str],
+    default: Sequence[str],
+    lookup: Callable[[str], Callable[..., Tensor]],
+    title: str,
+) -> dict[str, Callable[..., Tensor]]:
+    """The writer's distortion functions by sorted type code (``default`` when none are named); a bad or empty list
+    is a DataError naming the dataset."""
+    try:
+        codes = sorted({normalise(d) for d in distortions}) if distortions is not None else list(default)
+        fns = {c: lookup(c) for c in codes}
+    except DistillError as err:
+        raise DataError(f"synthetic {title}: {err}") from None
+    if not codes:
+        raise DataError(f"synthetic {title}: the distortion list is empty")
+    return fns
+
+
+def unit_batch(images: Sequence[np.ndarray]) -> Tensor:
+    """8-bit H×W×3 arrays as one float batch ``[N, 3, H, W]`` in [0, 1]."""
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0
+
+
+def distorted_levels(
+    x: Tensor,
+    fns: Mapping[str, Callable[..., Tensor]],
+    levels: int,
+    seed: int,
+    tag: str,
+    mos_range: tuple[float, float],
+) -> Iterator[tuple[str, int, np.ndarray, list[float]]]:
+    """Every type × level of the references ``x``: ``(code, level, 8-bit images, pseudo-MOS on mos_range)``.
+
+    Each (type, level) draws from its own generator seeded by ``(tag, seed, code, level)``; the labels are computed
+    on the image the 8-bit file will hold.
+    """
+    for code, fn in fns.items():
+        for level in range(1, levels + 1):
+            g = torch.Generator().manual_seed(stable_seed(tag, seed, code, level))
+            y = (fn(x, level, g) * 255).round() / 255.0  # what the 8-bit file will hold
+            yield code, level, to_uint8_batch(y), pseudo_mos(y, x, *mos_range).tolist()
+
+
+def describe_synthetic(folder: Path, readme: str, layout: str, writer: str, **fields: Any) -> None:
+    """The last step every writer shares: ``README.txt`` (what the set is and is not) and the ``SYNTHETIC.json``
+    marker (``{"synthetic": true, "layout", "writer", **fields}``) that readers and reports recognise."""
+    (folder / "README.txt").write_text(readme)
+    marker = {"synthetic": True, "layout": layout, "writer": writer, **fields}
+    (folder / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
 
 
 def image_size(size: Sequence[int], minimum: int) -> tuple[int, int]:

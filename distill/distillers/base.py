@@ -1,17 +1,39 @@
 """The distiller contract: which models exist, which train, and the named loss terms of one step.
 
-A distiller never loops, never steps an optimizer and never moves data between devices — the engine does.
+A distiller never loops, never steps an optimizer and never moves data between devices — the engine does. Before
+each :meth:`Distiller.training_step` the engine sets :attr:`Distiller.context` (the step, epoch and run length, all
+restored on resume), so a loss-weight warm-up or schedule is a function of ``self.context`` inside the method.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from distill.errors import check_names
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """Where the run is when :meth:`Distiller.training_step` is called (set by the engine before each step).
+
+    ``step`` is the 0-based index of the step being taken (the number of steps already done), ``epoch`` the 0-based
+    epoch it belongs to. Both come from the checkpoint on resume, so a schedule over them resumes exactly.
+    """
+
+    step: int = 0
+    epoch: int = 0
+    total_steps: int = 0
+    steps_per_epoch: int = 0
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the run done before this step, in [0, 1)."""
+        return self.step / self.total_steps if self.total_steps else 0.0
 
 
 class Distiller(nn.Module):
@@ -29,6 +51,11 @@ class Distiller(nn.Module):
     #: True when a step may leave some trainable parameters without a gradient (randomly chosen paths or
     #: branches); multi-process training then tells DistributedDataParallel to look for unused parameters.
     has_stochastic_paths: ClassVar[bool] = False
+    #: frozen roles whose outputs depend on one batch key only, ``{role: batch_key}``: the engine may compute them
+    #: once per training item and pass them as ``batch["cached"][role]`` (:mod:`distill.engine.teacher_cache`).
+    cacheable_inputs: ClassVar[Mapping[str, str]] = {}
+    #: the step being trained (set by the engine before each :meth:`training_step`)
+    context: StepContext = StepContext()
 
     def __init__(self, models: Mapping[str, nn.Module]) -> None:
         super().__init__()

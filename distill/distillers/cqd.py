@@ -27,9 +27,8 @@ from torch import nn
 
 from distill.distillers.base import Distiller
 from distill.errors import DataError
-from distill.losses.functional import cross_entropy, soft_target_ce
 from distill.models.recognition.router import RoutedClassifier
-from distill.registry import DISTILLERS
+from distill.registry import DISTILLERS, LOSSES, spec_of
 
 __all__ = ["CQD", "QualityRouter"]
 
@@ -62,6 +61,7 @@ class CQD(Distiller):
             raise ValueError(f"cqd: temperature must be > 0, got {temperature}")
         self.temperature, self.weight, self.task_weight = float(temperature), float(weight), float(task_weight)
         self.eval_teacher = bool(eval_teacher)
+        self.cross_entropy, self.soft_target_ce = LOSSES.get("cross_entropy"), LOSSES.get("soft_target_ce")
 
     def teacher_logits(self, batch: dict[str, Any]) -> torch.Tensor:
         """The teacher's logits on the clean views: cached by the engine when available, else computed now."""
@@ -75,8 +75,8 @@ class CQD(Distiller):
         s = self.models["student"](batch["input"])
         t = self.teacher_logits(batch).to(s.dtype)
         return {
-            "task": self.task_weight * cross_entropy(s, batch["target"]),
-            "kd": self.weight * soft_target_ce(s, t, self.temperature),
+            "task": self.task_weight * self.cross_entropy(s, batch["target"]),
+            "kd": self.weight * self.soft_target_ce(s, t, self.temperature),
         }
 
     def eval_roles(self) -> tuple[str, ...]:
@@ -101,15 +101,16 @@ class QualityRouter(Distiller):
 
     def __init__(self, models: dict[str, nn.Module]) -> None:
         super().__init__(models)
+        self.cross_entropy = LOSSES.get("cross_entropy")
 
     def training_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         quality = _require(batch, "quality", "quality_router", "0 = high/clean, 1 = low/degraded; cub200 items have it")
-        return {"quality": cross_entropy(self.models["predictor"](batch["input"]), quality)}
+        return {"quality": self.cross_entropy(self.models["predictor"](batch["input"]), quality)}
 
     def router(self) -> RoutedClassifier:
         """Predictor + experts as one module (sharing this distiller's modules, not copies)."""
         routed = RoutedClassifier(self.models["predictor"], [self.models["high"], self.models["low"]])
-        specs = [getattr(self.models[r], "distill_spec", None) for r in self.roles]
+        specs = [spec_of(self.models[r]) for r in self.roles]
         if all(specs):
             routed.distill_spec = {  # type: ignore[assignment]
                 "name": "routed_classifier",

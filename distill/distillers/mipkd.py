@@ -37,7 +37,6 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from distill.distillers.base import Distiller
@@ -141,6 +140,7 @@ class MiPKD(SREval, Distiller):
         self.mask_kind: MaskKind = mask
         self.mask_prob, self.block_prob = float(mask_prob), float(block_prob)
         self.task_loss = LOSSES.get(task_loss)
+        self.l1 = LOSSES.get("l1")
         self.self_ensemble = bool(self_ensemble)
         self.mixers = nn.ModuleList(
             PriorMixer(c_t, c_s, c_z, encoder == "shared") for _ in range(num_stages if feature_mixer else 0)
@@ -177,7 +177,7 @@ class MiPKD(SREval, Distiller):
         f_s = [f / self.views["student"].unit for f in f_s]
         terms = {"task": self.task_loss(y_s, batch["target"])}
         if self.kd_weight:
-            terms["kd"] = self.kd_weight * F.l1_loss(y_s, y_t)
+            terms["kd"] = self.kd_weight * self.l1(y_s, y_t)
         z_t: list[torch.Tensor] = []
         f_hat: list[torch.Tensor] = []
         if self.use_feature_mixer:
@@ -186,9 +186,9 @@ class MiPKD(SREval, Distiller):
                 z_t.append(mixer.enc_teacher(f_t[k]))
                 z_s = mixer.encode_student(f_s[k])
                 f_hat.append(mixer.mix(z_t[k], z_s, random_mask(z_t[k], self.mask_kind, self.mask_prob)))
-                feat = feat + F.l1_loss(f_hat[k], f_t[k])
+                feat = feat + self.l1(f_hat[k], f_t[k])
                 if self.ae_weight:
-                    ae = ae + F.l1_loss(mixer.decoder(z_t[k]), f_t[k])
+                    ae = ae + self.l1(mixer.decoder(z_t[k]), f_t[k])
             terms["feat"] = self.feat_weight * feat  # type: ignore[assignment]
             if self.ae_weight:
                 terms["ae"] = self.feat_weight * self.ae_weight * ae  # type: ignore[assignment]
@@ -197,7 +197,7 @@ class MiPKD(SREval, Distiller):
             y_mix = self.composite(
                 f_s[0], f_hat[0] if f_hat else None, z_t, {"teacher": ctx_t, "student": ctx_s}, owners
             )
-            terms["block"] = self.block_weight * F.l1_loss(y_mix, y_t)
+            terms["block"] = self.block_weight * self.l1(y_mix, y_t)
         return terms
 
     # ------------------------------------------------------------------------------------------- block mixer

@@ -25,7 +25,6 @@ from torch import nn
 from distill.distillers.base import Distiller
 from distill.distillers.kd import LogitsKD
 from distill.distillers.supervised import Supervised
-from distill.losses.feature import attention_transfer, fakd, fitnet
 from distill.models.sr.inference import super_resolve
 from distill.models.sr.staged import StagedView
 from distill.registry import DISTILLERS, LOSSES
@@ -78,8 +77,8 @@ class SRFeatureKD(SREval, Distiller):
 
     roles = ("teacher", "student")
     frozen_roles = ("teacher",)
-    #: the per-position feature loss ``(student_feature, teacher_feature) -> scalar``
-    feature_loss: ClassVar[Callable[..., torch.Tensor]]
+    #: the registered (``LOSSES``) per-position feature loss ``(student_feature, teacher_feature) -> scalar``
+    feature_loss_name: ClassVar[str]
 
     def __init__(
         self,
@@ -95,6 +94,8 @@ class SRFeatureKD(SREval, Distiller):
         self.num_stages = num_stages
         self.feat_weight, self.kd_weight = float(feat_weight), float(kd_weight)
         self.task_loss = LOSSES.get(task_loss)
+        self.feature_loss = LOSSES.get(self.feature_loss_name)
+        self.l1 = LOSSES.get("l1")
         self.self_ensemble = bool(self_ensemble)
 
     def adapt(self, k: int, feature: torch.Tensor) -> torch.Tensor:
@@ -108,10 +109,10 @@ class SRFeatureKD(SREval, Distiller):
         y_s, _, f_s = self.views["student"].features(x)
         f_t = [f / self.views["teacher"].unit for f in f_t]  # pixel units (see StagedView.unit)
         f_s = [f / self.views["student"].unit for f in f_s]
-        feat = sum(type(self).feature_loss(self.adapt(k, s), t) for k, (s, t) in enumerate(zip(f_s, f_t)))
+        feat = sum(self.feature_loss(self.adapt(k, s), t) for k, (s, t) in enumerate(zip(f_s, f_t)))
         terms = {"task": self.task_loss(y_s, batch["target"]), "feat": self.feat_weight * feat}
         if self.kd_weight:
-            terms["kd"] = self.kd_weight * nn.functional.l1_loss(y_s, y_t)
+            terms["kd"] = self.kd_weight * self.l1(y_s, y_t)
         return terms  # type: ignore[return-value]
 
 
@@ -119,7 +120,7 @@ class SRFeatureKD(SREval, Distiller):
 class SRFitNet(SRFeatureKD):
     """FitNet on SR stage outputs: ``Σ_k MSE(A_k(F_S^k), F_T^k)`` through trained 1×1 adapters (``helpers``)."""
 
-    feature_loss = staticmethod(fitnet)
+    feature_loss_name = "fitnet"
 
     def __init__(
         self,
@@ -145,7 +146,7 @@ class SRFitNet(SRFeatureKD):
 class SRAttention(SRFeatureKD):
     """Attention transfer on SR stage outputs: ``Σ_k AT(F_S^k, F_T^k)`` (width-agnostic; β = 10³ by default)."""
 
-    feature_loss = staticmethod(attention_transfer)
+    feature_loss_name = "attention_transfer"
 
     def __init__(
         self,
@@ -163,4 +164,4 @@ class SRAttention(SRFeatureKD):
 class SRFAKD(SRFeatureKD):
     """FAKD on SR stage outputs: ``Σ_k L1(affinity(F_S^k), affinity(F_T^k))`` (width-agnostic)."""
 
-    feature_loss = staticmethod(fakd)
+    feature_loss_name = "fakd"

@@ -273,3 +273,22 @@ def wrap_ddp(
 def derived_seed(seed: int, rank: int) -> int:
     """The global-RNG seed of ``rank``: the run seed on rank 0, a distinct stream on every other rank."""
     return seed if rank == 0 else (seed * 1_000_003 + 7919 * rank) % 2**63
+
+
+def batch_len(batch: dict[str, Any]) -> int:
+    """Number of samples in a collated batch (the leading dimension of its target, else of its input)."""
+    for key in ("target", "input"):
+        value = batch.get(key)
+        if isinstance(value, torch.Tensor) and value.ndim:
+            return int(value.shape[0])
+    raise DistillError("cannot tell the batch size: the batch has no 'target' or 'input' tensor")
+
+
+def global_means(stacked: torch.Tensor, batch: dict[str, Any], world: int) -> tuple[list[float], float]:
+    """Loss terms averaged over the global batch, and this rank's gradient weight ``n_local * world / n``."""
+    n_local = batch_len(batch)
+    packed = torch.cat([stacked.double() * n_local, stacked.new_tensor([n_local], dtype=torch.float64)])
+    all_reduce_sum(packed)
+    n_total = float(packed[-1])
+    values = (packed[:-1] / n_total).tolist()
+    return values, n_local * world / n_total

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+import dataclasses
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -13,9 +14,12 @@ import torch
 from distill.distillers.base import Distiller
 from distill.engine.distributed import all_gather_objects, is_distributed
 from distill.metrics.base import Metric
+from distill.metrics.grouped import grouped_metric
 from distill.registry import METRICS
 
 Results = dict[str, Any]
+#: a "sample" metric whose per-sample values are its input (values already computed batch by batch)
+_PER_SAMPLE_VALUES = Metric("per_sample_values", lambda values, _target: values, "sample")
 
 
 def move_to(batch: Any, device: torch.device) -> Any:
@@ -204,8 +208,27 @@ class Evaluator:
 
         result: Results = {"overall": compute(slice(None)), "n": n}
         if self.group_by is not None:
-            keys = np.asarray(groups)
+            per_group = {name: self._grouped(name, preds, target, per_sample, groups) for name in self.metrics}
+            counts = Counter(groups)
             result["groups"] = {
-                key: {**compute(keys == key), "n": int((keys == key).sum())} for key in sorted(set(groups))
+                key: {**{name: per_group[name][key] for name in self.metrics}, "n": counts[key]}
+                for key in sorted(counts)
             }
         return result
+
+    def _grouped(
+        self,
+        name: str,
+        preds: np.ndarray | None,
+        target: np.ndarray | None,
+        per_sample: Mapping[str, np.ndarray],
+        groups: list[str],
+    ) -> dict[str, float]:
+        """One metric per group through :func:`~distill.metrics.grouped.grouped_metric`; a sample metric's
+        per-sample values were computed batch by batch, so they are averaged as they are."""
+        metric = self.metrics[name]
+        if metric.kind == "set":
+            with_args = dataclasses.replace(metric, kwargs={**metric.kwargs, **self.metric_args.get(name, {})})
+            return grouped_metric(with_args, preds, target, groups)
+        values = per_sample[name]
+        return grouped_metric(_PER_SAMPLE_VALUES, values, values, groups)

@@ -8,7 +8,8 @@ A distiller opts in by declaring which frozen roles' outputs depend only on one 
 Before training, :func:`prepare` runs each such role once over the whole training set (eval mode, ``no_grad``, the
 run's precision) and keeps the outputs ``[N, ...]`` indexed by the items' ``"index"``. Every training batch then
 gets ``batch["cached"][role] = outputs[batch["index"]]``, and the distiller uses it instead of a forward pass (it
-must still work without it, e.g. in the Python API or in ``online`` mode).
+must still work without it, e.g. in the Python API or in ``online`` mode). :func:`prepare` takes the distiller, the
+dataset and the run settings, not the trainer, so the trainer imports this module and not the other way round.
 
 The outputs are stored as ``<dir>/<role>-<key>.pt`` (written atomically, read with ``weights_only=True``), where
 ``key`` hashes the teacher's architecture spec and every tensor of its state dict, the dataset's identity (root,
@@ -29,7 +30,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,12 +39,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from distill.config import TrainConfig
+from distill.data.base import DistillDataset
 from distill.engine import distributed as dist_utils
 from distill.engine.checkpoint import atomic_save, preserved_rng
 from distill.errors import CheckpointError, DistillError, RecipeError
+from distill.registry import spec_of
 
 if TYPE_CHECKING:
-    from distill.engine.trainer import Trainer
+    from distill.distillers.base import Distiller
+    from distill.engine.distributed import DistInfo
 
 __all__ = ["CACHED_KEY", "CACHE_FORMAT", "TeacherOutputs", "cache_key", "compute_outputs", "prepare", "state_digest"]
 
@@ -57,8 +62,7 @@ CACHED_KEY = "cached"
 def state_digest(model: nn.Module) -> str:
     """A hash of every tensor (name, dtype, shape, values) of ``model``'s state dict and of its registry spec."""
     h = hashlib.blake2b(digest_size=16)
-    h.update(json.dumps(getattr(model, "distill_spec", None) or type(model).__qualname__, sort_keys=True,
-                        default=str).encode())  # fmt: skip
+    h.update(json.dumps(spec_of(model) or type(model).__qualname__, sort_keys=True, default=str).encode())
     for name, tensor in sorted(model.state_dict().items()):
         t = tensor.detach().cpu().contiguous()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
@@ -73,16 +77,19 @@ def cache_key(model: nn.Module, identity: Mapping[str, Any], precision: str) -> 
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def why_not_cacheable(dataset: Dataset, key: str) -> str | None:
+def why_not_cacheable(dataset: DistillDataset, key: str) -> str | None:
     """Why ``dataset``'s ``key`` views cannot be cached (``None`` when they can)."""
     name = type(dataset).__name__
-    if not callable(getattr(dataset, "cache_identity", None)):
-        return f"the training set ({name}) has no cache_identity(key) method to key a cache by"
-    if getattr(dataset, "augmented", False):
-        return f"the training set ({name}) draws random augmentation, so the teacher must see each step's view"
     try:
-        dataset.cache_identity(key)  # type: ignore[attr-defined]
+        identity = dataset.cache_identity(key)
+        has_view = True
     except KeyError:
+        identity, has_view = {}, False
+    if identity is None:
+        return f"the training set ({name}) has no cache_identity(key) method to key a cache by"
+    if dataset.augmented:
+        return f"the training set ({name}) draws random augmentation, so the teacher must see each step's view"
+    if not has_view:
         return f"the training set ({name}) has no '{key}' view"
     return None
 
@@ -165,11 +172,24 @@ def _load(path: Path, key: str, n: int) -> torch.Tensor | None:
     return outputs
 
 
-def prepare(trainer: Trainer) -> TeacherOutputs | None:
-    """Compute or load the cached outputs of ``trainer``'s distiller, or ``None`` when the teacher runs online."""
-    distiller, cfg, dataset = trainer.distiller, trainer.config, trainer.train_set
-    roles: dict[str, str] = dict(getattr(distiller, "cacheable_inputs", None) or {})
-    mode = getattr(cfg, "teacher_cache", "auto")
+def prepare(
+    distiller: Distiller,
+    dataset: DistillDataset,
+    config: TrainConfig,
+    device: torch.device,
+    *,
+    out_dir: Path | None = None,
+    autocast: AbstractContextManager[Any] | None = None,
+    dist: DistInfo | None = None,
+) -> TeacherOutputs | None:
+    """Compute or load the cached outputs of ``distiller``'s cacheable roles, or ``None`` when they run online.
+
+    ``config`` gives the mode, folder, precision and batch sizes; ``out_dir`` the default folder; ``dist`` who
+    writes (rank 0) and who reads under multi-process training (default: this process alone).
+    """
+    cfg = config
+    roles: dict[str, str] = dict(distiller.cacheable_inputs)
+    mode = cfg.teacher_cache
     if not roles or mode == "online":
         return None
     for role, key in roles.items():
@@ -179,17 +199,18 @@ def prepare(trainer: Trainer) -> TeacherOutputs | None:
                 raise RecipeError(f"train.teacher_cache: cannot cache the {role}'s outputs: {reason}. Set it to online")
             _log.warning("teacher outputs computed online: %s (train.teacher_cache: auto)", reason)
             return None
+    distributed, is_main = (dist.enabled, dist.is_main) if dist is not None else (False, True)
     directory: Path | None = None
-    if getattr(cfg, "teacher_cache_dir", None):
+    if cfg.teacher_cache_dir:
         directory = Path(cfg.teacher_cache_dir).expanduser()
-    elif trainer.out_dir is not None:
-        directory = trainer.out_dir / "teacher_cache"
+    elif out_dir is not None:
+        directory = Path(out_dir) / "teacher_cache"
     started = time.perf_counter()
     n = len(dataset)  # type: ignore[arg-type]
     result = TeacherOutputs({})
     for role, key in roles.items():
         model = distiller.models[role]
-        identity = dataset.cache_identity(key)  # type: ignore[attr-defined]
+        identity = dataset.cache_identity(key) or {}
         digest = cache_key(model, identity, cfg.precision)
         path = directory / f"{role}-{digest}.pt" if directory is not None else None
         table = None
@@ -197,21 +218,21 @@ def prepare(trainer: Trainer) -> TeacherOutputs | None:
             table = _load(path, digest, n)
         result.loaded[role] = table is not None
         if table is None:
-            if path is not None and trainer.dist.enabled and not trainer.dist.is_main:
+            if path is not None and distributed and not is_main:
                 dist_utils.barrier()  # rank 0 computes and writes; read its file
                 table = _load(path, digest, n)
                 if table is None:
                     raise CheckpointError(f"{path}: rank 0 did not write the teacher cache; check that it is shared")
             else:
                 bs = cfg.eval_batch_size or cfg.batch_size
-                table = compute_outputs(model, dataset, key, trainer.device, bs, trainer.autocast(), cfg.num_workers)
-                if path is not None and trainer.dist.is_main:
+                table = compute_outputs(model, dataset, key, device, bs, autocast, cfg.num_workers)
+                if path is not None and is_main:
                     atomic_save({"format": CACHE_FORMAT, "key": digest, "role": role, "input": key,
                                  "identity": {k: v for k, v in identity.items() if k != "samples"},
                                  "outputs": table}, path)  # fmt: skip
-                if path is not None and trainer.dist.enabled:
+                if path is not None and distributed:
                     dist_utils.barrier()
-        result.tables[role] = table.to(trainer.device)
+        result.tables[role] = table.to(device)
         result.files[role] = path
     result.seconds = time.perf_counter() - started
     _log.info("teacher outputs for %s: %s in %.1f s", ", ".join(roles),

@@ -9,101 +9,43 @@ function of the step, and checkpoints carry the optimizer, scaler and global RNG
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import random
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from distill.config import EvalConfig, OptimConfig, TrainConfig
-from distill.distillers.base import Distiller
+from distill.data.base import as_distill_dataset
+from distill.distillers.base import Distiller, StepContext
 from distill.engine import distributed as dist_utils
+from distill.engine import run_folder, runtime
 from distill.engine.checkpoint import (
     CHECKPOINT_FORMAT,
-    MODEL_FORMAT,
     atomic_save,
     load_checkpoint,
     preserved_rng,
-    remove_stale_temp_files,
     rng_state,
     set_rng_state,
 )
 from distill.engine.evaluator import Evaluator, Results, channels_last, move_to
 from distill.engine.optim import build_optimizer
+from distill.engine.run_folder import RESUME_SAFE_KEYS, RunResult, recipe_differences
 from distill.engine.run_log import Console, RunLogger
+from distill.engine.runtime import resolve_device, seed_everything
 from distill.engine.schedules import Schedule
 from distill.engine.teacher_cache import TeacherOutputs
 from distill.engine.teacher_cache import prepare as prepare_teacher_cache
-from distill.errors import CheckpointError, DistillError, NonFiniteLossError, RecipeError, check_names
+from distill.errors import DistillError, NonFiniteLossError, RecipeError, check_names
 
-# Recipe keys that may change between a run and its resume without changing the result.
-RESUME_SAFE_KEYS = (
-    "train.progress",
-    "train.num_workers",
-    "train.log_every",
-    "train.find_unused_parameters",
-    "train.channels_last",
-    "train.compile",
-    "train.teacher_cache_dir",
-    "output",
-    "source",
-    "description",
-)
-
-
-def seed_everything(seed: int, deterministic: bool = False) -> None:
-    """Seed python, numpy and torch; with ``deterministic`` also ask for deterministic kernels.
-
-    Operations without a deterministic kernel (e.g. adaptive pooling's CUDA backward) warn instead of failing.
-    """
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
-        torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; otherwise the named device (checked to exist)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RecipeError(f"train.device: '{name}' requested but CUDA is not available; use 'cpu' or 'auto'")
-    return device
-
-
-@dataclass
-class RunResult:
-    """What :meth:`Trainer.fit` returns: the selected results and where the run's files are."""
-
-    results: dict[str, Results]
-    selected_step: int
-    steps: int
-    out_dir: Path | None
-    history: list[dict[str, Any]] = field(default_factory=list)
-    skipped_steps: int = 0
-    corrupt_skipped: dict[str, list[str]] = field(default_factory=dict)  # split → corrupt files skipped
-
-    def metric(self, split: str, role: str, name: str, group: str | None = None) -> float:
-        """One number: e.g. ``result.metric("test", "student", "srcc")``."""
-        res = self.results[split][role]
-        return float(res["groups"][group][name] if group is not None else res["overall"][name])
+# run-folder and runtime names that callers import from here
+__all__ = ["RESUME_SAFE_KEYS", "RunResult", "Trainer", "recipe_differences", "resolve_device", "seed_everything"]
 
 
 class Trainer:
@@ -134,8 +76,8 @@ class Trainer:
         tensorboard: bool | str = "auto",
     ) -> None:
         self.distiller = distiller
-        self.train_set = train_set
-        self.eval_sets = dict(eval_sets or {})
+        self.train_set = as_distill_dataset(train_set)
+        self.eval_sets = {name: as_distill_dataset(ds) for name, ds in (eval_sets or {}).items()}
         self.config = config
         self.evaluation = evaluation or EvalConfig()
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -172,7 +114,7 @@ class Trainer:
         if self.dist.enabled:
             find_unused = config.find_unused_parameters
             if find_unused is None:
-                find_unused = bool(getattr(distiller, "has_stochastic_paths", False))
+                find_unused = distiller.has_stochastic_paths
             self.ddp = dist_utils.wrap_ddp(distiller, self.dist, find_unused, config.sync_batchnorm)
         self._step_fn: Callable[[dict[str, Any]], dict[str, torch.Tensor]] = distiller.training_step
         if config.compile:  # compiles the step, not the modules: checkpoints keep the models' own keys
@@ -190,7 +132,7 @@ class Trainer:
             self.evaluation.metrics, self.evaluation.metric_args, self.evaluation.group_by, self.evaluation.models
         )
         self.evaluator.channels_last = config.channels_last
-        self.scaler = self._make_scaler()
+        self.scaler = runtime.make_scaler(config.precision, self.device)
         self.step = 0
         self.epoch = 0
         self.step_in_epoch = 0
@@ -213,22 +155,9 @@ class Trainer:
         n = len(self.train_set)  # type: ignore[arg-type]
         return dist_utils.batches_per_epoch(n, self.config.batch_size, self.config.drop_last, self.dist.world_size)
 
-    def _make_scaler(self) -> torch.amp.GradScaler | None:
-        precision = self.config.precision
-        if precision == "fp32":
-            return None
-        if self.device.type != "cuda":
-            if precision == "fp16":
-                raise RecipeError("train.precision: fp16 autocast needs CUDA; use bf16 or fp32 on CPU")
-            return None
-        return torch.amp.GradScaler("cuda") if precision == "fp16" else None
-
     def autocast(self) -> AbstractContextManager[Any]:
         """The forward-pass precision context (autocast for fp16/bf16, nothing for fp32)."""
-        if self.config.precision == "fp32":
-            return nullcontext()
-        dtype = torch.float16 if self.config.precision == "fp16" else torch.bfloat16
-        return torch.autocast(self.device.type, dtype=dtype)
+        return runtime.autocast(self.config.precision, self.device)
 
     def _loader(self, dataset: Dataset, batch_sampler: Sampler[list[int]] | None = None, **kw: Any) -> DataLoader:
         # A private generator keeps DataLoader's worker-seed draw off the global RNG, which resume restores.
@@ -244,7 +173,7 @@ class Trainer:
         )
 
     def _checkpoint_path(self) -> Path | None:
-        return self.out_dir / "checkpoints" / "last.pt" if self.out_dir else None
+        return run_folder.checkpoint_path(self.out_dir)
 
     # --------------------------------------------------------------------------------------------------- fitting
     def fit(self, resume: bool = False) -> RunResult:
@@ -252,20 +181,7 @@ class Trainer:
         seed_everything(dist_utils.derived_seed(self.config.seed, self.dist.rank), self.config.deterministic)
         ckpt_path = self._checkpoint_path()
         if self.out_dir is not None:
-            if ckpt_path is not None and ckpt_path.exists() and not resume:
-                raise DistillError(
-                    f"{self.out_dir}: already holds a run ({ckpt_path}); pass --resume to continue it or choose "
-                    "another output folder with --out (nothing was overwritten)"
-                )
-            if resume and (ckpt_path is None or not ckpt_path.exists()):
-                raise CheckpointError(
-                    f"{self.out_dir}: nothing to resume (no checkpoints/last.pt: the run stopped before its first "
-                    "checkpoint); start it again without --resume"
-                )
-            dist_utils.barrier()  # every rank has checked the folder before rank 0 writes to it
-            if self.dist.is_main:
-                self.out_dir.mkdir(parents=True, exist_ok=True)
-                remove_stale_temp_files(self.out_dir, self.out_dir / "checkpoints")  # left by a killed write
+            run_folder.open_run_folder(self.out_dir, resume, self.dist)
         # only rank 0 logs; the others get a logger that writes nowhere
         logger = RunLogger(self.out_dir if self.dist.is_main else None, self.tensorboard)  # type: ignore[arg-type]
         if resume:
@@ -274,7 +190,9 @@ class Trainer:
         else:  # records of an earlier attempt that died before its first checkpoint
             logger.truncate_after(0)
         self.console.start(self.out_dir, self.step)
-        self.teacher_outputs = prepare_teacher_cache(self)
+        self.teacher_outputs = prepare_teacher_cache(self.distiller, self.train_set, self.config, self.device,
+                                                     out_dir=self.out_dir, autocast=self.autocast(),
+                                                     dist=self.dist)  # fmt: skip
         try:
             self._train(logger)
         finally:
@@ -295,10 +213,8 @@ class Trainer:
         n_running = 0
         try:
             while self.step < self.total_steps:
-                if hasattr(self.train_set, "set_epoch"):
-                    self.train_set.set_epoch(self.epoch)
-                if hasattr(self.train_set, "set_seed"):
-                    self.train_set.set_seed(cfg.seed)
+                self.train_set.set_epoch(self.epoch)
+                self.train_set.set_seed(cfg.seed)
                 sampler = dist_utils.EpochBatches(
                     len(self.train_set),  # type: ignore[arg-type]
                     cfg.batch_size,
@@ -351,6 +267,7 @@ class Trainer:
             lr = self.schedules[group].lr(self.step)
             for pg in opt.param_groups:
                 pg["lr"] = lr
+        self.distiller.context = StepContext(self.step, self.epoch, self.total_steps, self.steps_per_epoch)
         with self.autocast():
             terms = self._step_fn(batch) if self.ddp is None else self._ddp_step(batch)
         if not terms:
@@ -360,7 +277,7 @@ class Trainer:
         if self.ddp is None:
             values = stacked.tolist()
         else:  # global-batch means of the terms: every rank sees the same values and takes the same decisions
-            values, scale = self._global_values(stacked, batch)
+            values, scale = dist_utils.global_means(stacked, batch, self.dist.world_size)
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
         bad = [(name, v) for name, v in zip(terms, values) if not math.isfinite(v)]
@@ -412,15 +329,6 @@ class Trainer:
                 "without a gradient in the previous step, which DistributedDataParallel must be told about; set "
                 "train.find_unused_parameters: true (or declare has_stochastic_paths = True on the distiller)"
             ) from None
-
-    def _global_values(self, stacked: torch.Tensor, batch: dict[str, Any]) -> tuple[list[float], float]:
-        """Loss terms averaged over the global batch, and this rank's gradient weight ``n_local * world / n``."""
-        n_local = _batch_len(batch)
-        packed = torch.cat([stacked.double() * n_local, stacked.new_tensor([n_local], dtype=torch.float64)])
-        dist_utils.all_reduce_sum(packed)
-        n_total = float(packed[-1])
-        values = (packed[:-1] / n_total).tolist()
-        return values, n_local * self.dist.world_size / n_total
 
     def _train_record(self, losses: dict[str, float]) -> dict[str, Any]:
         return {
@@ -508,25 +416,7 @@ class Trainer:
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`; refuses checkpoints of another model or an incompatible recipe."""
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(
-                f"not a distill training checkpoint (format {state.get('format')!r}); --resume needs the "
-                "checkpoints/last.pt that a run wrote (student.pt holds the exported model only)"
-            )
-        if self.recipe is not None and state.get("recipe") is not None:
-            diff = recipe_differences(state["recipe"], self.recipe)
-            if diff:
-                raise CheckpointError(
-                    "cannot resume: the recipe differs from the one the checkpoint was trained with at "
-                    + ", ".join(diff[:8])
-                    + ". Resume with the original recipe, or start a new run with --out"
-                )
-        mismatch = _state_mismatch(self.distiller.state_dict(), state["distiller"])
-        if mismatch:
-            raise CheckpointError(
-                f"checkpoint does not fit this distiller's models ({mismatch}); it was written by another model or "
-                "method: resume with the recipe it came from, or start a new run with --out"
-            )
+        run_folder.check_resumable(state, self.recipe, self.distiller.state_dict())
         self.distiller.load_state_dict(state["distiller"])
         for group, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][group])
@@ -544,15 +434,7 @@ class Trainer:
 
     def export_state(self) -> dict[str, Any]:
         """The deployable model alone, with the registry spec needed to rebuild it."""
-        model: nn.Module = self.distiller.deployable()
-        return {
-            "format": MODEL_FORMAT,
-            "role": self.distiller.student_role,
-            "model": getattr(model, "distill_spec", None),
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "recipe": self.recipe,
-            "step": self.step,
-        }
+        return run_folder.export_state(self.distiller, self.recipe, self.step)
 
     def _finish(self) -> RunResult:
         if self.evaluation.selection == "last" or not self.eval_sets:
@@ -565,78 +447,8 @@ class Trainer:
             history=self.history,
             skipped_steps=self.skipped,
         )
-        corrupt = self._corrupt_counts()
-        if corrupt:
-            result.corrupt_skipped = corrupt
+        result.corrupt_skipped = run_folder.corrupt_counts({"train": self.train_set, **self.eval_sets}, self.dist)
         if self.out_dir is not None and self.dist.is_main:
-            best = self.out_dir / "checkpoints" / "best_student.pt"
-            if self.evaluation.selection == "best_val" and best.exists():
-                atomic_save(load_checkpoint(best), self.out_dir / "student.pt")
-            else:
-                atomic_save(self.export_state(), self.out_dir / "student.pt")
-            summary = {
-                "selected_step": result.selected_step,
-                "steps": result.steps,
-                "skipped_steps": result.skipped_steps,
-                **({"corrupt_skipped": corrupt} if corrupt else {}),
-                "selection": self.evaluation.selection,
-                "results": result.results,
-                "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            }
-            tmp = self.out_dir / ".results.json.tmp"
-            tmp.write_text(json.dumps(summary, indent=2, default=float))
-            os.replace(tmp, self.out_dir / "results.json")
+            run_folder.write_outputs(self.out_dir, result, self.evaluation.selection, self.export_state)
         dist_utils.barrier()  # the run's files are complete before any rank returns
         return result
-
-    def _corrupt_counts(self) -> dict[str, list[str]]:
-        """Corrupt files each dataset skipped (``on_corrupt: skip``), gathered from every rank."""
-        sets = {"train": self.train_set, **self.eval_sets}
-        local = {name: list(getattr(ds, "corrupt_files", None) or []) for name, ds in sets.items()}
-        merged: dict[str, list[str]] = {}
-        for part in dist_utils.all_gather_objects(local) if self.dist.enabled else [local]:
-            for name, files in part.items():
-                merged.setdefault(name, [])
-                merged[name].extend(f for f in files if f not in merged[name])
-        return {name: sorted(files) for name, files in merged.items() if files}
-
-
-def _state_mismatch(own: Mapping[str, torch.Tensor], theirs: Mapping[str, Any]) -> str:
-    """What keeps ``theirs`` from loading into a module whose state dict is ``own`` ("" when it fits)."""
-    missing = [k for k in own if k not in theirs]
-    unexpected = [k for k in theirs if k not in own]
-    shapes = [
-        f"{k} {tuple(theirs[k].shape)} vs {tuple(own[k].shape)}"
-        for k in own
-        if k in theirs and isinstance(theirs[k], torch.Tensor) and theirs[k].shape != own[k].shape
-    ]
-    parts = [
-        f"{len(missing)} missing keys, e.g. {missing[0]}" if missing else "",
-        f"{len(unexpected)} unexpected keys, e.g. {unexpected[0]}" if unexpected else "",
-        f"shape mismatch at {shapes[0]}" if shapes else "",
-    ]
-    return "; ".join(p for p in parts if p)
-
-
-def _batch_len(batch: dict[str, Any]) -> int:
-    """Number of samples in a collated batch (the leading dimension of its target, else of its input)."""
-    for key in ("target", "input"):
-        value = batch.get(key)
-        if isinstance(value, torch.Tensor) and value.ndim:
-            return int(value.shape[0])
-    raise DistillError("cannot tell the batch size: the batch has no 'target' or 'input' tensor")
-
-
-def recipe_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two resolved recipes (ignoring :data:`RESUME_SAFE_KEYS`)."""
-    diffs: list[str] = []
-    for key in sorted(set(old) | set(new)):
-        dotted = f"{prefix}.{key}" if prefix else str(key)
-        if any(dotted == k or dotted.startswith(f"{k}.") for k in RESUME_SAFE_KEYS):
-            continue
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            diffs.extend(recipe_differences(a, b, dotted))
-        elif a != b:
-            diffs.append(f"{dotted} ({a!r} -> {b!r})")
-    return diffs

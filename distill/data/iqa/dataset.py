@@ -241,6 +241,11 @@ class IQADataset(SeededDataset):
         return (self.root / SYNTHETIC_MARKER).is_file()
 
     @property
+    def group_names(self) -> dict[str, str]:
+        """Distortion code → name, for per-distortion tables."""
+        return self.distortion_names
+
+    @property
     def label_kind(self) -> str:
         """What the targets are, for report headers."""
         return "objective pseudo-MOS (synthetic, not human scores)" if self.is_synthetic else self.human_label_kind

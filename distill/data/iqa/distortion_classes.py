@@ -141,6 +141,11 @@ class DistortionClasses(SeededDataset):
 
     # ------------------------------------------------------------------------------------------------ labels
     @property
+    def group_names(self) -> dict[str, str]:
+        """Distortion code → name, for per-distortion tables."""
+        return self.distortion_names
+
+    @property
     def num_classes(self) -> int:
         return len(self.codes) * LEVELS
 

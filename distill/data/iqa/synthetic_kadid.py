@@ -8,25 +8,22 @@ from a full-reference formula, not human opinion scores** (see :data:`PSEUDO_MOS
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
-import torch
 from PIL import Image
 
 from distill.data.iqa.distortions import IMPLEMENTED_CODES, KADID_TYPES, get_distortion, kadid_code
 from distill.data.synthetic_common import (
-    SYNTHETIC_MARKER,
+    describe_synthetic,
+    distorted_levels,
     image_size,
-    pseudo_mos,
+    pick_types,
     pseudo_mos_formula,
     reference_crops,
-    stable_seed,
     staged_output,
-    to_uint8_batch,
+    unit_batch,
 )
-from distill.errors import DataError, DistillError
+from distill.errors import DataError
 from distill.registry import WRITERS
 
 #: KADID's labels: :func:`~distill.data.synthetic_common.pseudo_mos` on [1, 5].
@@ -75,13 +72,8 @@ def write_synthetic_kadid(
         raise DataError(f"n_refs must be at least 1, got {n_refs}")
     if not 1 <= levels <= 5:
         raise DataError(f"levels must be in 1..5, got {levels}")
-    try:
-        codes = sorted({kadid_code(d) for d in distortions}) if distortions is not None else list(IMPLEMENTED_CODES)
-        fns = {c: get_distortion(c) for c in codes}
-    except DistillError as err:
-        raise DataError(f"synthetic KADID-10k: {err}") from None
-    if not codes:
-        raise DataError("synthetic KADID-10k: the distortion list is empty")
+    fns = pick_types(distortions, kadid_code, IMPLEMENTED_CODES, get_distortion, "KADID-10k")
+    codes = list(fns)
     with staged_output(out, overwrite, "KADID-10k") as tmp:
         images = tmp / "images"
         images.mkdir()
@@ -90,40 +82,33 @@ def write_synthetic_kadid(
         ref_names = [f"I{i + 1:0{width}d}" for i in range(n_refs)]
         for name, arr in zip(ref_names, refs):
             Image.fromarray(arr).save(images / f"{name}.png", compress_level=1)
-        x = torch.from_numpy(np.stack(refs)).permute(0, 3, 1, 2).float() / 255.0
+        x = unit_batch(refs)
 
         rows: list[tuple[str, str, float]] = []
-        for code in codes:
-            for level in range(1, levels + 1):
-                g = torch.Generator().manual_seed(stable_seed("kadid-distort", seed, code, level))
-                y = (fns[code](x, level, g) * 255).round() / 255.0  # what the 8-bit PNG will hold
-                scores = pseudo_mos(y, x).tolist()
-                for ref, arr, score in zip(ref_names, to_uint8_batch(y), scores):
-                    name = f"{ref}_{code}_{level:02d}.png"
-                    Image.fromarray(arr).save(images / name, compress_level=1)
-                    rows.append((name, f"{ref}.png", score))
+        for code, level, arrays, scores in distorted_levels(x, fns, levels, seed, "kadid-distort", (1.0, 5.0)):
+            for ref, arr, score in zip(ref_names, arrays, scores):
+                name = f"{ref}_{code}_{level:02d}.png"
+                Image.fromarray(arr).save(images / name, compress_level=1)
+                rows.append((name, f"{ref}.png", score))
         rows.sort()
         with open(tmp / "dmos.csv", "w", newline="") as fh:
             fh.write("dist_img,ref_img,dmos,var\n")
             fh.writelines(f"{d},{r},{s:.4f},0\n" for d, r, s in rows)
 
         type_list = ", ".join(f"{c} {KADID_TYPES[c]}" for c in codes)
-        (tmp / "README.txt").write_text(
-            README.format(h=h, w=w, types=type_list, levels=levels, formula=PSEUDO_MOS_FORMULA, seed=seed)
+        describe_synthetic(
+            tmp,
+            README.format(h=h, w=w, types=type_list, levels=levels, formula=PSEUDO_MOS_FORMULA, seed=seed),
+            "kadid10k",
+            "distill.data.iqa.synthetic_kadid.write_synthetic_kadid",
+            labels="objective pseudo-MOS (NOT human scores)",
+            pseudo_mos_formula=PSEUDO_MOS_FORMULA,
+            seed=seed,
+            n_refs=n_refs,
+            size_hw=[h, w],
+            levels=levels,
+            types={c: KADID_TYPES[c] for c in codes},
+            n_images=len(rows),
+            references=dict(zip(ref_names, sources)),
         )
-        marker = {
-            "synthetic": True,
-            "layout": "kadid10k",
-            "writer": "distill.data.iqa.synthetic_kadid.write_synthetic_kadid",
-            "labels": "objective pseudo-MOS (NOT human scores)",
-            "pseudo_mos_formula": PSEUDO_MOS_FORMULA,
-            "seed": seed,
-            "n_refs": n_refs,
-            "size_hw": [h, w],
-            "levels": levels,
-            "types": {c: KADID_TYPES[c] for c in codes},
-            "n_images": len(rows),
-            "references": dict(zip(ref_names, sources)),
-        }
-        (tmp / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return out

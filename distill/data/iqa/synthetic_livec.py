@@ -9,7 +9,6 @@ pseudo-MOS in [0, 100] against the undistorted crop, not human opinion scores** 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from distill.data.iqa.distortions import IMPLEMENTED_CODES, KADID_TYPES, get_dis
 from distill.data.iqa.distortions_tid import TID_FROM_KADID, TID_SOURCES
 from distill.data.iqa.livec import MOS_KEY, NAMES_KEY
 from distill.data.synthetic_common import (
-    SYNTHETIC_MARKER,
+    describe_synthetic,
     image_size,
     pseudo_mos,
     pseudo_mos_formula,
@@ -122,23 +121,20 @@ def write_synthetic_livec(
         _savemat(data / "AllMOS_release.mat", MOS_KEY, np.asarray(scores, dtype=np.float64)[None, :])
         _savemat(data / "AllStdDev_release.mat", "AllStdDev_release", np.zeros((1, total)))
 
-        (tmp / "README.txt").write_text(
-            README.format(n=n_images, h=h, w=w, k=max_distortions, total=total, formula=PSEUDO_MOS_FORMULA, seed=seed)
+        describe_synthetic(
+            tmp,
+            README.format(n=n_images, h=h, w=w, k=max_distortions, total=total, formula=PSEUDO_MOS_FORMULA, seed=seed),
+            "livec",
+            "distill.data.iqa.synthetic_livec.write_synthetic_livec",
+            labels="objective pseudo-MOS 0-100 (NOT human scores)",
+            pseudo_mos_formula=PSEUDO_MOS_FORMULA,
+            seed=seed,
+            n_images=n_images,
+            n_training_images=N_TRAINING,
+            size_hw=[h, w],
+            max_distortions=max_distortions,
+            pool=list(POOL),
+            distortions=mixes,
+            crops=dict(zip(names, sources)),
         )
-        marker = {
-            "synthetic": True,
-            "layout": "livec",
-            "writer": "distill.data.iqa.synthetic_livec.write_synthetic_livec",
-            "labels": "objective pseudo-MOS 0-100 (NOT human scores)",
-            "pseudo_mos_formula": PSEUDO_MOS_FORMULA,
-            "seed": seed,
-            "n_images": n_images,
-            "n_training_images": N_TRAINING,
-            "size_hw": [h, w],
-            "max_distortions": max_distortions,
-            "pool": list(POOL),
-            "distortions": mixes,
-            "crops": dict(zip(names, sources)),
-        }
-        (tmp / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return out

@@ -10,25 +10,22 @@ reports it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
-import torch
 from PIL import Image
 
 from distill.data.iqa.distortions_tid import TID_SOURCES, TID_TYPES, tid_code, tid_distortion
 from distill.data.synthetic_common import (
-    SYNTHETIC_MARKER,
+    describe_synthetic,
+    distorted_levels,
     image_size,
-    pseudo_mos,
+    pick_types,
     pseudo_mos_formula,
     reference_crops,
-    stable_seed,
     staged_output,
-    to_uint8_batch,
+    unit_batch,
 )
-from distill.errors import DataError, DistillError
+from distill.errors import DataError
 from distill.registry import WRITERS
 
 #: TID2013's labels: :func:`~distill.data.synthetic_common.pseudo_mos` on [0, 9].
@@ -79,13 +76,8 @@ def write_synthetic_tid2013(
         raise DataError(f"n_refs must be in 1..99 (TID names have two reference digits), got {n_refs}")
     if not 1 <= levels <= 5:
         raise DataError(f"levels must be in 1..5, got {levels}")
-    try:
-        codes = sorted({tid_code(d) for d in distortions}) if distortions is not None else list(TID_TYPES)
-        fns = {c: tid_distortion(c) for c in codes}
-    except DistillError as err:
-        raise DataError(f"synthetic TID2013: {err}") from None
-    if not codes:
-        raise DataError("synthetic TID2013: the distortion list is empty")
+    fns = pick_types(distortions, tid_code, list(TID_TYPES), tid_distortion, "TID2013")
+    codes = list(fns)
 
     with staged_output(out, overwrite, "TID2013") as tmp:
         distorted, references = tmp / "distorted_images", tmp / "reference_images"
@@ -95,38 +87,31 @@ def write_synthetic_tid2013(
         ref_ids = [f"{i + 1:02d}" for i in range(n_refs)]
         for rid, arr in zip(ref_ids, refs):
             Image.fromarray(arr).save(references / f"I{rid}.BMP", format="BMP")
-        x = torch.from_numpy(np.stack(refs)).permute(0, 3, 1, 2).float() / 255.0
+        x = unit_batch(refs)
 
         rows: list[tuple[str, float]] = []
-        for code in codes:
-            for level in range(1, levels + 1):
-                g = torch.Generator().manual_seed(stable_seed("tid2013-distort", seed, code, level))
-                y = (fns[code](x, level, g) * 255).round() / 255.0  # what the 8-bit BMP will hold
-                scores = pseudo_mos(y, x, 0.0, 9.0).tolist()
-                for rid, arr, score in zip(ref_ids, to_uint8_batch(y), scores):
-                    name = f"i{rid}_{code}_{level}.bmp"
-                    Image.fromarray(arr).save(distorted / name, format="BMP")
-                    rows.append((name, score))
+        for code, level, arrays, scores in distorted_levels(x, fns, levels, seed, "tid2013-distort", (0.0, 9.0)):
+            for rid, arr, score in zip(ref_ids, arrays, scores):
+                name = f"i{rid}_{code}_{level}.bmp"
+                Image.fromarray(arr).save(distorted / name, format="BMP")
+                rows.append((name, score))
         rows.sort()
         (tmp / "mos_with_names.txt").write_text("".join(f"{score:.5f} {name}\n" for name, score in rows))
 
         type_list = ", ".join(f"{c} {TID_TYPES[c]}" for c in codes)
-        (tmp / "README.txt").write_text(
-            README.format(h=h, w=w, types=type_list, levels=levels, formula=PSEUDO_MOS_FORMULA, seed=seed)
+        describe_synthetic(
+            tmp,
+            README.format(h=h, w=w, types=type_list, levels=levels, formula=PSEUDO_MOS_FORMULA, seed=seed),
+            "tid2013",
+            "distill.data.iqa.synthetic_tid2013.write_synthetic_tid2013",
+            labels="objective pseudo-MOS 0-9 (NOT human scores)",
+            pseudo_mos_formula=PSEUDO_MOS_FORMULA,
+            seed=seed,
+            n_refs=n_refs,
+            size_hw=[h, w],
+            levels=levels,
+            types={c: {"name": TID_TYPES[c], "produced_by": TID_SOURCES[c]} for c in codes},
+            n_images=len(rows),
+            references={f"I{rid}": src for rid, src in zip(ref_ids, sources)},
         )
-        marker = {
-            "synthetic": True,
-            "layout": "tid2013",
-            "writer": "distill.data.iqa.synthetic_tid2013.write_synthetic_tid2013",
-            "labels": "objective pseudo-MOS 0-9 (NOT human scores)",
-            "pseudo_mos_formula": PSEUDO_MOS_FORMULA,
-            "seed": seed,
-            "n_refs": n_refs,
-            "size_hw": [h, w],
-            "levels": levels,
-            "types": {c: {"name": TID_TYPES[c], "produced_by": TID_SOURCES[c]} for c in codes},
-            "n_images": len(rows),
-            "references": {f"I{rid}": src for rid, src in zip(ref_ids, sources)},
-        }
-        (tmp / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return out

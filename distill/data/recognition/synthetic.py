@@ -20,7 +20,6 @@ official layout (``images/<class_dir>/<file>.jpg``, ``images.txt``, ``image_clas
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -28,8 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from distill.data.recognition.cub import SYNTHETIC_MARKER
-from distill.data.synthetic_common import image_size, load_photo, stable_seed, staged_output
+from distill.data.synthetic_common import describe_synthetic, image_size, load_photo, stable_seed, staged_output
 from distill.errors import DataError
 from distill.registry import WRITERS
 
@@ -265,21 +263,18 @@ def write_synthetic_cub(
             ("classes.txt", [f"{c:d} {c:03d}.{n}" for c, n in enumerate(names, start=1)]),
         ):
             (tmp / fname).write_text("\n".join(lines) + "\n")
-        (tmp / "README.txt").write_text(
-            README.format(n_classes=n_classes, n_train=n_train, n_test=n_test, h=h, w=w, seed=seed)
+        describe_synthetic(
+            tmp,
+            README.format(n_classes=n_classes, n_train=n_train, n_test=n_test, h=h, w=w, seed=seed),
+            "cub200",
+            "distill.data.recognition.synthetic.write_synthetic_cub",
+            labels="procedural classes (shape x texture x colour), not birds",
+            seed=seed,
+            n_classes=n_classes,
+            n_train_per_class=n_train,
+            n_test_per_class=n_test,
+            size_hw=[h, w],
+            classes={n: {"shape": a[0], "texture": a[1], "colour": a[2]} for n, a in zip(names, attributes)},
+            backgrounds=list(_BACKGROUNDS),
         )
-        marker = {
-            "synthetic": True,
-            "layout": "cub200",
-            "writer": "distill.data.recognition.synthetic.write_synthetic_cub",
-            "labels": "procedural classes (shape x texture x colour), not birds",
-            "seed": seed,
-            "n_classes": n_classes,
-            "n_train_per_class": n_train,
-            "n_test_per_class": n_test,
-            "size_hw": [h, w],
-            "classes": {n: {"shape": a[0], "texture": a[1], "colour": a[2]} for n, a in zip(names, attributes)},
-            "backgrounds": list(_BACKGROUNDS),
-        }
-        (tmp / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return out

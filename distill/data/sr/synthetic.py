@@ -21,7 +21,7 @@ import torch
 
 from distill.data.images import save_rgb
 from distill.data.sr.dataset import SYNTHETIC_MARKER, bicubic_downsample
-from distill.data.synthetic_common import image_size, load_photo, stable_seed, staged_output
+from distill.data.synthetic_common import describe_synthetic, image_size, load_photo, stable_seed, staged_output
 from distill.errors import DataError
 from distill.registry import WRITERS
 
@@ -99,20 +99,18 @@ def _marker(
 ) -> None:
     """Write README.txt and the SYNTHETIC.json marker (``kw`` goes into the marker)."""
     photos = sorted({src["photo"] for v in kw.get("images", {}).values() for src in v.values()})
-    (tmp / "README.txt").write_text(
-        README.format(
-            layout=layout.upper(),
-            title=title,
-            writer=writer,
-            h=h,
-            w=w,
-            photos=", ".join(photos),
-            scales=", ".join(map(str, scales)),
-            seed=seed,
-        )
+    readme = README.format(
+        layout=layout.upper(),
+        title=title,
+        writer=writer,
+        h=h,
+        w=w,
+        photos=", ".join(photos),
+        scales=", ".join(map(str, scales)),
+        seed=seed,
     )
-    marker = {"synthetic": True, "layout": layout, "writer": writer, "seed": seed, "size_hw": [h, w], "scales": scales}
-    (tmp / SYNTHETIC_MARKER).write_text(json.dumps({**marker, **kw}, indent=2) + "\n")
+    fields = {"seed": seed, "size_hw": [h, w], "scales": scales}
+    describe_synthetic(tmp, readme, layout, writer, **{**fields, **kw})
 
 
 @WRITERS.register("div2k")

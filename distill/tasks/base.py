@@ -1,0 +1,176 @@
+"""What a task (IQA, SR, recognition …) owns: its default metrics, its report and what ``distill predict`` writes.
+
+A task is a class registered in :data:`~distill.registry.TASKS`. :func:`task_of` picks the task of a deployable
+model by asking each registered task whether it :meth:`Task.claims` the model; the run report
+(:meth:`distill.build.Run.report`), ``distill predict`` and ``distill export`` go through it, so a new task is one
+module that registers a :class:`Task` subclass (a plugin module works the same way).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from distill.config import Recipe
+from distill.data.base import DistillDataset
+from distill.data.images import load_rgb
+from distill.errors import DistillError
+from distill.iqa_analysis import hardest_and_easiest, plot_per_distortion
+from distill.registry import TASKS
+from distill.report import group_table, overall_table
+
+if TYPE_CHECKING:
+    from distill.engine.run_folder import RunResult
+
+__all__ = ["PredictOptions", "Run", "Task", "batched_outputs", "task_of", "write_csv"]
+
+
+class Run(Protocol):
+    """What a report needs of a run (:class:`distill.build.Run` has it): recipe, eval splits, folder, captions."""
+
+    recipe: Recipe
+    eval_sets: dict[str, DistillDataset]
+    out_dir: Path
+
+    def caption(self, split: str) -> str: ...
+
+    def role_label(self, role: str) -> str: ...
+
+
+class PredictOptions:
+    """How ``distill predict`` runs a model: batch size, device, SR self-ensemble, progress bar."""
+
+    def __init__(
+        self, batch_size: int = 16, device: str = "cpu", self_ensemble: bool = False, progress: bool = True
+    ) -> None:
+        self.batch_size, self.device, self.self_ensemble, self.progress = batch_size, device, self_ensemble, progress
+
+
+class Task:
+    """A task's behaviour around training; the base reports overall and per-group tables and predicts nothing."""
+
+    #: the name ``distill predict`` returns and reports
+    name: ClassVar[str] = "generic"
+    #: metrics a recipe of this task evaluates unless it names its own (``eval.metrics``)
+    default_metrics: ClassVar[tuple[str, ...]] = ()
+    #: what :meth:`predict` writes, for the CLI's "wrote …" line
+    writes: ClassVar[str] = "nothing"
+    #: what ``distill predict`` appends to its input's name when no ``--out`` is given
+    output_suffix: ClassVar[str] = "_predictions.csv"
+
+    def claims(self, model: nn.Module) -> bool:
+        """True when ``model`` (a deployable student) does this task."""
+        return False
+
+    def default_output(self, model: nn.Module, source: Path) -> Path:
+        """Where ``distill predict`` writes without ``--out``: beside ``source``, named after it (``photos/`` →
+        ``photos_scores.csv``; ``a.png`` → ``a_scores.csv``), never silently into the current folder."""
+        stem = source.name if source.is_dir() else source.stem
+        return source.parent / f"{stem}{self.output_suffix}"
+
+    # ------------------------------------------------------------------------------------------------- reporting
+    def report(self, run: Run, result: RunResult) -> str:
+        """The printed report of a run: one table per split, then per-group tables when ``eval.group_by`` is set."""
+        lines = []
+        for split, res in result.results.items():
+            res = {run.role_label(role): v for role, v in res.items()}
+            lines.append(overall_table(res, split, run.caption(split)))
+            if run.recipe.eval.group_by:
+                lines.append("")
+                lines.extend(self.group_report(run, split, res))
+            lines.append("")
+        return "\n".join(lines)
+
+    def group_report(self, run: Run, split: str, res: dict) -> list[str]:
+        """The per-group lines of one split: a table per group, then each model's hardest and easiest groups."""
+        names = run.eval_sets[split].group_names
+        metrics = self.group_metrics(run.recipe.eval.metrics)
+        lines = [group_table(res, metrics, names, f"per {run.recipe.eval.group_by} ({split})")]
+        for role, role_res in res.items():
+            hard, easy = hardest_and_easiest(role_res.get("groups", {}), metrics[0])
+            lines.append(
+                f"{role}: hardest {', '.join(_named(k, names) for k in hard)}; "
+                f"easiest {', '.join(_named(k, names) for k in easy)} (by {metrics[0]})"
+            )
+        return lines
+
+    def group_metrics(self, metrics: Sequence[str]) -> list[str]:
+        """The metrics shown per group."""
+        return list(metrics)
+
+    def plots(self, run: Run, result: RunResult) -> list[Path]:
+        """Per-group violin plots (MRKD Fig. 1 style) of each grouped split, when matplotlib is installed."""
+        group_by = run.recipe.eval.group_by
+        if not group_by:
+            return []
+        written = []
+        for split in result.results:
+            names = run.eval_sets[split].group_names
+            metric = run.recipe.eval.metrics[0]
+            path = plot_per_distortion(
+                result.history, split, run.out_dir / f"per_{group_by}_{split}.png", metric, names
+            )
+            if path is not None:
+                written.append(path)
+        return written
+
+    # ---------------------------------------------------------------------------------------------- deployment
+    def predict(self, model: nn.Module, paths: Sequence[Path], out: str | Path | None, opts: PredictOptions) -> Path:
+        """Run ``model`` on image files and write its predictions; returns the file or folder written."""
+        raise DistillError(
+            f"distill predict does not know what a {type(model).__name__} predicts (IQA, SR, classifier)"
+        )
+
+
+@torch.no_grad()
+def batched_outputs(
+    model: nn.Module, paths: Sequence[Path], batch_size: int = 16, device: str = "cpu", progress: bool = True
+) -> list[torch.Tensor]:
+    """The model's float output for each image, on the CPU; images of equal size are batched, order is kept."""
+    model = model.to(device)
+    outputs: list[torch.Tensor] = [torch.empty(0)] * len(paths)
+    batch: list[tuple[int, torch.Tensor]] = []
+
+    def flush() -> None:
+        out = model(torch.stack([t for _, t in batch]).to(device)).float().cpu()
+        for (i, _), o in zip(batch, out):
+            outputs[i] = o
+        batch.clear()
+
+    for i, path in enumerate(tqdm(paths, desc="predict", disable=not progress)):
+        img = load_rgb(path)
+        if batch and (len(batch) == batch_size or batch[0][1].shape != img.shape):
+            flush()
+        batch.append((i, img))
+    if batch:
+        flush()
+    return outputs
+
+
+def write_csv(out: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Path:
+    """A CSV file of predictions (its folder is created)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return out
+
+
+def _named(key: str, names: Mapping[str, str] | None) -> str:
+    return f"{key} {names[key]}" if names and key in names else key
+
+
+def task_of(model: nn.Module) -> Task:
+    """The registered task that claims ``model``, or the generic :class:`Task` (reports only)."""
+    for name in TASKS.names():
+        task = TASKS.get(name)()
+        if task.claims(model):
+            return task
+    return Task()
