@@ -23,8 +23,7 @@ LR 32x32, batch 8, K = 4, 10 steps after 2 warm-up, 3 rounds, 1 thread.
 * **per term** — MiPKD again with its terms switched on one at a time (task + kd through the staged views; + feat;
   + ae; + block = the full method), every variant in the same interleaved rounds: a term's cost is its row minus
   the row above, in seconds per step and peak MiB, with each row's step / logits-KD ratio (median [min–max]).
-* **before → after** — the full method as it was before the boolean-select mix (the same mask draws as 0/1 float
-  masks, multiplied) beside the current one, in the same rounds. ``--no-breakdown`` times only the two steps.
+  ``--no-breakdown`` times only the two steps.
 
 ``--quick`` is a seconds-long smoke run.
 Run ``python -m benchmarks.mipkd_step_cost``; :func:`main` is importable and returns the results dict.
@@ -33,13 +32,12 @@ Run ``python -m benchmarks.mipkd_step_cost``; :func:`main` is importable and ret
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import json
 import statistics
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +47,6 @@ from torch import nn
 
 from benchmarks._common import machine_info, size_options
 from distill.distillers import MiPKD, SRLogitsKD
-from distill.distillers import mipkd as mipkd_module
 from distill.distillers.base import Distiller
 from distill.engine.checkpoint import preserved_rng
 from distill.models.sr import edsr
@@ -82,14 +79,12 @@ QUICK: dict[str, Any] = {
     "repeats": 1,
 }
 METHODS = ("logits_kd", "mipkd")
-#: Per-term breakdown: MiPKD with its terms switched on one at a time (each row adds one term to the row above), and
-#: the full method as it was before the boolean-select mix (``mipkd_before``: the same draws as 0/1 float masks).
+#: Per-term breakdown: MiPKD with its terms switched on one at a time (each row adds one term to the row above).
 VARIANTS: dict[str, dict[str, Any]] = {
     "task+kd": {"feature_mixer": False, "block_mixer": False},
     "+feat": {"block_mixer": False, "ae_weight": 0.0},
     "+ae": {"block_mixer": False},
     "mipkd": {},
-    "mipkd_before": {},
 }
 TERM_ROWS = (("task+kd", "logits_kd"), ("+feat", "task+kd"), ("+ae", "+feat"), ("mipkd", "+ae"))
 TERM_NAMES = {"task+kd": "staged views (task + kd)", "+feat": "feat", "+ae": "ae", "mipkd": "block"}
@@ -130,20 +125,6 @@ def build_distillers(cfg: StepConfig, device: torch.device) -> dict[str, Distill
         if cfg.breakdown or name == "mipkd":
             out[name] = MiPKD(pair(), num_stages=cfg.stages, **kwargs).to(device)
     return out
-
-
-@contextlib.contextmanager
-def _as_before(method: str) -> Iterator[None]:
-    """For ``mipkd_before``: masks drawn as 0/1 floats, so :meth:`PriorMixer.mix` multiplies as it used to."""
-    if method != "mipkd_before":
-        yield
-        return
-    draw = mipkd_module._draw_mask
-    mipkd_module._draw_mask = lambda like, kind, prob: draw(like, kind, prob).to(like.dtype)  # type: ignore
-    try:
-        yield
-    finally:
-        mipkd_module._draw_mask = draw
 
 
 def make_batches(cfg: StepConfig, device: torch.device) -> list[dict[str, torch.Tensor]]:
@@ -222,11 +203,9 @@ def benchmark(cfg: StepConfig) -> dict[str, Any]:
     memory: dict[str, int] = {}
     for round_ in range(cfg.repeats):
         for method in methods if round_ % 2 == 0 else tuple(reversed(methods)):
-            with _as_before(method):
-                times[method].append(time_steps(copy.deepcopy(distillers[method]), batches, cfg))
+            times[method].append(time_steps(copy.deepcopy(distillers[method]), batches, cfg))
     for method in methods:
-        with _as_before(method):
-            memory[method] = peak_step_memory(copy.deepcopy(distillers[method]), batches[0])
+        memory[method] = peak_step_memory(copy.deepcopy(distillers[method]), batches[0])
     medians = {m: statistics.median(v) for m, v in times.items()}
     vs_kd = {m: [a / b for a, b in zip(times[m], times["logits_kd"])] for m in methods}
     params = {
@@ -271,14 +250,14 @@ def format_table(res: dict[str, Any]) -> str:
         ("memory ratio", f"MiPKD / logits KD = {res['memory_ratio']:.2f}"),
         ("trained params", ", ".join(f"{k}: {res['trainable_params'][k]}" for k in METHODS)),
     ]
-    if "mipkd_before" in res["s_per_step"]:
+    if "+ae" in res["s_per_step"]:
         rows += breakdown_rows(res)
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
 def breakdown_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
-    """Per-term time and memory (each term's row minus the row without it) and the before/after of this run."""
+    """Per-term time and memory: each term's row minus the row without it, all from the same rounds."""
     med, ratio, spread = res["s_per_step"], res["time_ratio_vs_logits_kd"], res["time_ratio_spread"]
     mem = res["peak_memory_bytes"]
     rows = [("per term", "added s/step and peak MiB; step / logits-KD step as median [min–max] over rounds")]
@@ -292,15 +271,6 @@ def breakdown_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
                 f"{mem[name] / mem['logits_kd']:.2f}× memory)",
             )
         )
-    before, after = "mipkd_before", "mipkd"
-    rows.append(
-        (
-            "before → after",
-            f"time {ratio[before]:.2f} → {ratio[after]:.2f}× logits KD (after/before "
-            f"{med[after]['median'] / med[before]['median']:.3f}); memory {mem[before] / mem['logits_kd']:.2f} → "
-            f"{mem[after] / mem['logits_kd']:.2f}× ({(mem[after] - mem[before]) / 2**20:+.1f} MiB)",
-        )
-    )
     return rows
 
 

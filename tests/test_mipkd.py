@@ -297,24 +297,3 @@ def test_a_missing_teacher_file_says_how_to_make_one(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "none.pt: EDSR c32 b8 x2 weights file not found" in err and "mipkd_teacher_edsr_x4.yaml" in err
-
-
-@pytest.mark.parametrize("kind", ["random3d", "channel", "spatial"])
-def test_boolean_mask_select_equals_the_arithmetic_mix(kind, monkeypatch):
-    # the step selects with boolean masks; the loss terms and every gradient equal those of M·z_t + (1 − M)·z_s
-    from distill.distillers import mipkd
-
-    draw = mipkd._draw_mask
-
-    def step(float_masks: bool) -> tuple[dict, list[torch.Tensor]]:
-        if float_masks:  # the same draws as 0/1 floats: the arithmetic mix
-            monkeypatch.setattr(mipkd, "_draw_mask", lambda like, kind, prob: draw(like, kind, prob).to(like.dtype))
-        d = MiPKD(edsr_pair(), num_stages=3, mask=kind)
-        torch.manual_seed(5)
-        terms = d.training_step(batch(), owners=["student", "student", "teacher"])
-        sum(terms.values()).backward()
-        return {k: v.item() for k, v in terms.items()}, [p.grad for p in d.parameters() if p.grad is not None]
-
-    (terms_bool, grads_bool), (terms_float, grads_float) = step(False), step(True)
-    assert terms_bool == terms_float
-    assert len(grads_bool) == len(grads_float) and all(torch.equal(a, b) for a, b in zip(grads_bool, grads_float))

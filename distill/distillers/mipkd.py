@@ -62,16 +62,11 @@ def random_mask(like: torch.Tensor, kind: MaskKind = "random3d", prob: float = 0
     ``random3d``: one draw per element; ``channel``: per sample and channel (B×C×1×1); ``spatial``: per sample and
     position (B×1×H×W). Draws from the global torch RNG, which the engine seeds and checkpoints.
     """
-    return _draw_mask(like, kind, prob).to(like.dtype)
-
-
-def _draw_mask(like: torch.Tensor, kind: MaskKind, prob: float) -> torch.Tensor:
-    """:func:`random_mask` as booleans (the same draw from the global RNG), for :meth:`PriorMixer.mix`'s select."""
     b, c, h, w = like.shape
     shape = {"random3d": (b, c, h, w), "channel": (b, c, 1, 1), "spatial": (b, 1, h, w)}.get(kind)
     if shape is None:
         raise ValueError(f"unknown mask kind '{kind}'; choose random3d, channel or spatial")
-    return torch.rand(shape, device=like.device) < prob
+    return (torch.rand(shape, device=like.device) < prob).to(like.dtype)
 
 
 class PriorMixer(nn.Module):
@@ -94,13 +89,7 @@ class PriorMixer(nn.Module):
         return self.enc_student(f)
 
     def mix(self, z_teacher: torch.Tensor, z_other: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``D(M ⊙ z_teacher + (1 − M) ⊙ z_other)``: the mixed feature in teacher space.
-
-        A boolean ``mask`` selects instead of multiplying: the same values for finite latents, without three
-        latent-sized temporaries and with a 1-byte mask saved for backward instead of two float ones.
-        """
-        if mask.dtype == torch.bool:
-            return self.decoder(torch.where(mask, z_teacher, z_other))
+        """``D(M ⊙ z_teacher + (1 − M) ⊙ z_other)``: the mixed feature in teacher space."""
         return self.decoder(mask * z_teacher + (1 - mask) * z_other)
 
 
@@ -196,7 +185,7 @@ class MiPKD(SREval, Distiller):
             for k, mixer in enumerate(self.mixers):
                 z_t.append(mixer.enc_teacher(f_t[k]))
                 z_s = mixer.encode_student(f_s[k])
-                f_hat.append(mixer.mix(z_t[k], z_s, _draw_mask(z_t[k], self.mask_kind, self.mask_prob)))
+                f_hat.append(mixer.mix(z_t[k], z_s, random_mask(z_t[k], self.mask_kind, self.mask_prob)))
                 feat = feat + F.l1_loss(f_hat[k], f_t[k])
                 if self.ae_weight:
                     ae = ae + F.l1_loss(mixer.decoder(z_t[k]), f_t[k])
@@ -236,7 +225,7 @@ class MiPKD(SREval, Distiller):
                 else:
                     mixer = self.mixers[k - 1]
                     latent = mixer.enc_teacher(z) if space == "teacher" else mixer.encode_student(z)
-                    z = mixer.mix(z_t[k - 1], latent, _draw_mask(latent, self.mask_kind, self.mask_prob))
+                    z = mixer.mix(z_t[k - 1], latent, random_mask(latent, self.mask_kind, self.mask_prob))
                 space = "teacher"
             owner = owners[k]
             if owner == "student" and space == "teacher":
