@@ -240,3 +240,12 @@ def test_noise_draws_the_whole_batch_at_once(photo: torch.Tensor) -> None:
     u = torch.rand(x.shape, generator=_gen(6))
     salt_pepper = torch.where(u < 0.005, 0.0, torch.where(u < 0.01, 1.0, x))
     assert torch.equal(D.impulse_noise(x, 3, _gen(6)), salt_pepper)
+
+
+def test_inputs_are_never_modified(photo: torch.Tensor) -> None:
+    # outputs are clamped in place chunk by chunk: only ever in the distortion's own buffer, never in the input
+    x = torch.cat([photo * 1.2 - 0.1, photo])  # values outside [0, 1] would show an in-place clamp
+    before = x.clone()
+    for fn in [*(D.get_distortion(c) for c in CODES if c != "15"), *(T.tid_distortion(c) for c in TID_CODES)]:
+        fn(x, 3, _gen(0))
+        assert torch.equal(x, before), fn.name

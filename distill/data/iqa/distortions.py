@@ -120,7 +120,7 @@ class KadidDistortion:
             y = self._impl(xf, param, generator)
             y = y.clamp_(0.0, 1.0) if y._base is None and y.data_ptr() != xf.data_ptr() else y.clamp(0.0, 1.0)
         else:  # every deterministic type treats images independently: equal to per-image calls, bit for bit
-            y = _blockwise(torch.empty_like(xf), lambda sl: self._impl(xf[sl], param, generator).clamp_(0.0, 1.0))
+            y = _blockwise(torch.empty_like(xf), lambda sl: self._impl(xf[sl], param, generator), clamp=True)
         return y.to(x.dtype)
 
     def __reduce__(self) -> tuple[Callable[[str], KadidDistortion], tuple[str]]:
@@ -158,10 +158,13 @@ def _chunks(n: int, per_image: int) -> list[slice]:
     return [slice(i, i + step) for i in range(0, n, step)]
 
 
-def _blockwise(out: Tensor, fn: Callable[[slice], Tensor]) -> Tensor:
-    """Fill ``out`` (``[B, ...]``) chunk by chunk of images with ``fn(slice)``; returns ``out``."""
+def _blockwise(out: Tensor, fn: Callable[[slice], Tensor], clamp: bool = False) -> Tensor:
+    """Fill ``out`` (``[B, ...]``) chunk by chunk of images with ``fn(slice)`` (clamped to [0, 1] while the chunk is
+    in cache if ``clamp``); returns ``out``."""
     for sl in _chunks(out.shape[0], out[0].numel()):
         out[sl] = fn(sl)
+        if clamp:
+            out[sl].clamp_(0.0, 1.0)
     return out
 
 
