@@ -23,7 +23,8 @@ LR 32x32, batch 8, K = 4, 10 steps after 2 warm-up, 3 rounds, 1 thread.
 * **per term** — MiPKD again with its terms switched on one at a time (task + kd through the staged views; + feat;
   + ae; + block = the full method), every variant in the same interleaved rounds: a term's cost is its row minus
   the row above, in seconds per step and peak MiB, with each row's step / logits-KD ratio (median [min–max]).
-  ``--no-breakdown`` times only the two steps.
+* **before → after** — the full method with the mixers' mask mix left to plain autograd (as before the mask-only
+  autograd function) beside the current one, in the same rounds. ``--no-breakdown`` times only the two steps.
 
 ``--quick`` is a seconds-long smoke run.
 Run ``python -m benchmarks.mipkd_step_cost``; :func:`main` is importable and returns the results dict.
@@ -32,12 +33,13 @@ Run ``python -m benchmarks.mipkd_step_cost``; :func:`main` is importable and ret
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,7 @@ from torch import nn
 
 from benchmarks._common import machine_info, size_options
 from distill.distillers import MiPKD, SRLogitsKD
+from distill.distillers import mipkd as mipkd_module
 from distill.distillers.base import Distiller
 from distill.engine.checkpoint import preserved_rng
 from distill.models.sr import edsr
@@ -79,12 +82,14 @@ QUICK: dict[str, Any] = {
     "repeats": 1,
 }
 METHODS = ("logits_kd", "mipkd")
-#: Per-term breakdown: MiPKD with its terms switched on one at a time (each row adds one term to the row above).
+#: Per-term breakdown: MiPKD with its terms switched on one at a time (each row adds one term to the row above), and
+#: the full method as it was before the mask-only mix (``mipkd_before``: the mix left to plain autograd arithmetic).
 VARIANTS: dict[str, dict[str, Any]] = {
     "task+kd": {"feature_mixer": False, "block_mixer": False},
     "+feat": {"block_mixer": False, "ae_weight": 0.0},
     "+ae": {"block_mixer": False},
     "mipkd": {},
+    "mipkd_before": {},
 }
 TERM_ROWS = (("task+kd", "logits_kd"), ("+feat", "task+kd"), ("+ae", "+feat"), ("mipkd", "+ae"))
 TERM_NAMES = {"task+kd": "staged views (task + kd)", "+feat": "feat", "+ae": "ae", "mipkd": "block"}
@@ -125,6 +130,26 @@ def build_distillers(cfg: StepConfig, device: torch.device) -> dict[str, Distill
         if cfg.breakdown or name == "mipkd":
             out[name] = MiPKD(pair(), num_stages=cfg.stages, **kwargs).to(device)
     return out
+
+
+@contextlib.contextmanager
+def _as_before(method: str) -> Iterator[None]:
+    """For ``mipkd_before``: the mixers' ``M·z_t + (1 − M)·z_s`` through plain autograd, as before ``_MaskMix``."""
+    if method != "mipkd_before":
+        yield
+        return
+    fast = mipkd_module._MaskMix
+    mipkd_module._MaskMix = _PlainMix  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        mipkd_module._MaskMix = fast  # type: ignore[misc]
+
+
+class _PlainMix:
+    @staticmethod
+    def apply(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return mask * a + (1 - mask) * b
 
 
 def make_batches(cfg: StepConfig, device: torch.device) -> list[dict[str, torch.Tensor]]:
@@ -203,9 +228,11 @@ def benchmark(cfg: StepConfig) -> dict[str, Any]:
     memory: dict[str, int] = {}
     for round_ in range(cfg.repeats):
         for method in methods if round_ % 2 == 0 else tuple(reversed(methods)):
-            times[method].append(time_steps(copy.deepcopy(distillers[method]), batches, cfg))
+            with _as_before(method):
+                times[method].append(time_steps(copy.deepcopy(distillers[method]), batches, cfg))
     for method in methods:
-        memory[method] = peak_step_memory(copy.deepcopy(distillers[method]), batches[0])
+        with _as_before(method):
+            memory[method] = peak_step_memory(copy.deepcopy(distillers[method]), batches[0])
     medians = {m: statistics.median(v) for m, v in times.items()}
     vs_kd = {m: [a / b for a, b in zip(times[m], times["logits_kd"])] for m in methods}
     params = {
@@ -271,6 +298,15 @@ def breakdown_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
                 f"{mem[name] / mem['logits_kd']:.2f}× memory)",
             )
         )
+    before, after = "mipkd_before", "mipkd"
+    rows.append(
+        (
+            "before → after",
+            f"time {ratio[before]:.2f} → {ratio[after]:.2f}× logits KD (after / before = "
+            f"{med[after]['median'] / med[before]['median']:.3f}); memory {mem[before] / mem['logits_kd']:.2f} → "
+            f"{mem[after] / mem['logits_kd']:.2f}× ({(mem[after] - mem[before]) / 2**20:+.1f} MiB)",
+        )
+    )
     return rows
 
 
