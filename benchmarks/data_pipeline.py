@@ -2,10 +2,15 @@
 
 What is measured
 ----------------
-* **Distortions** — every KADID-10k type at level 3 on ``--batch`` images of ``--size``² (crops of scikit-image's
-  photographs): one batched call (``fn(x, level, generator)`` on ``[B, 3, H, W]``) versus the per-image reference
-  (``B`` calls on ``[1, 3, H, W]``). Printed: images/s of each and the batched speed-up. For deterministic types
-  the two outputs must be equal (checked); random types draw their noise differently per call and are not compared.
+* **Distortions** — every KADID-10k type at level 3 on ``--batch`` images of each of ``--sizes`` (crops of
+  scikit-image's photographs; ``512x384`` is KADID/TID's own size): one batched call (``fn(x, level, generator)`` on
+  ``[B, 3, H, W]``) versus the per-image reference (``B`` calls on ``[1, 3, H, W]`` concatenated into the same batch
+  tensor the batched call returns) and, where one exists, a maintained library's op of the same kind (kornia; not
+  the same definition, so it says what comparable work costs). The three are timed in turn in every round; printed:
+  images/s, and the per-round ratios' median with their min–max. For deterministic types the two outputs are
+  compared (``yes``: bit-identical; ``~1e-5``: float32 convolution rounding); random types draw their noise
+  differently per call and are not compared. Types that call a one-image CPU library (Pillow codecs, palette
+  quantisation, scikit-image's non-local means) are per-image by design and marked so.
 * **Readers** — the KADID-10k, TID2013 and LIVEC readers on synthetic sets in their official layouts (written
   once under ``--data``), iterated through a ``DataLoader`` at the MRKD batch size with 0 and ``--workers`` persistent
   worker processes (decode, augmentation, collation; worker start-up falls in the untimed warm-up epoch).
@@ -14,23 +19,27 @@ What is measured
   on batches of the same size: the images/s the model can take. ``reader / model`` > 1 means the data pipeline is
   not the bottleneck at that worker count.
 
-Run ``python -m benchmarks.data_pipeline`` (defaults: batch 16, 64², 2 workers, 3 repeats) or ``--quick``.
+Run ``python -m benchmarks.data_pipeline --sizes 64,256,512x384`` (defaults: batch 16, 64², 2 workers, 3 rounds,
+1 thread; readers at the smallest square size) or ``--quick``; ``--types 01,16`` and ``--no-readers`` narrow it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader
 
 from benchmarks._common import machine_info, median_seconds
-from distill.data.iqa.distortions import KADID_TYPES, get_distortion
+from distill.data.iqa.distortions import KADID_TYPES, PER_IMAGE_BY_DESIGN, get_distortion
 from distill.data.synthetic_common import reference_crops
 from distill.distillers.mrkd import MRKD
 from distill.models.iqa.resnet import ResNetRegressor
@@ -43,33 +52,111 @@ READERS = {  # dataset → (writer args for a set of >= 200 images at the benchm
 }
 
 
-def distortion_throughput(batch: int, size: int, repeats: int) -> dict[str, Any]:
-    crops, _ = reference_crops(batch, (size, size), 0, tag="data-pipeline")
+def parse_sizes(text: str) -> list[tuple[int, int]]:
+    """``"64,256,512x384"`` → ``[(64, 64), (256, 256), (384, 512)]`` as (height, width); ``WxH`` like the datasets."""
+    sizes = []
+    for item in text.split(","):
+        w, _, h = item.strip().lower().partition("x")
+        if not w.isdigit() or (h and not h.isdigit()) or int(w) < 8 or int(h or w) < 8:
+            raise argparse.ArgumentTypeError(
+                f"size '{item}' is not N or WxH with both at least 8 (e.g. 256 or 512x384)"
+            )
+        sizes.append((int(h or w), int(w)))
+    return sizes
+
+
+def _peers() -> dict[str, tuple[str, Callable[[Tensor, torch.Generator], Any]]]:
+    """KADID code → a maintained library's op of the same kind (kornia), timed on the same batch.
+
+    These are comparable, not identical, operations (kornia's brightness is additive, ours a tone curve; its
+    contrast is a gain, ours an S curve): the column says what the same kind of work costs in kornia.
+    """
+    import kornia
+
+    def motion(x: Tensor, g: torch.Generator) -> Tensor:
+        angle = torch.rand(x.shape[0], generator=g) * 360
+        return kornia.filters.motion_blur(x, 5, angle, torch.zeros(x.shape[0]), border_type="replicate")
+
+    return {
+        "01": ("kornia.filters.gaussian_blur2d", lambda x, g: kornia.filters.gaussian_blur2d(x, (5, 5), (1.0, 1.0))),
+        "03": ("kornia.filters.motion_blur", motion),
+        "07": ("kornia.enhance.adjust_saturation", lambda x, g: kornia.enhance.adjust_saturation(x, 0.1)),
+        "10": (
+            "kornia.enhance.jpeg_codec_differentiable",
+            lambda x, g: kornia.enhance.jpeg_codec_differentiable(x, torch.tensor([24.0])),
+        ),
+        "11": ("kornia RandomGaussianNoise", lambda x, g: kornia.augmentation.RandomGaussianNoise(std=0.05, p=1.0)(x)),
+        "13": (
+            "kornia RandomSaltAndPepperNoise",
+            lambda x, g: kornia.augmentation.RandomSaltAndPepperNoise(amount=0.01, salt_vs_pepper=0.5, p=1.0)(x),
+        ),
+        "16": ("kornia.enhance.adjust_brightness", lambda x, g: kornia.enhance.adjust_brightness(x, 0.2)),
+        "17": ("kornia.enhance.adjust_brightness", lambda x, g: kornia.enhance.adjust_brightness(x, -0.1)),
+        "18": ("kornia.enhance.adjust_brightness", lambda x, g: kornia.enhance.adjust_brightness(x, 0.0)),
+        "24": ("kornia.filters.unsharp_mask", lambda x, g: kornia.filters.unsharp_mask(x, (13, 13), (3.0, 3.0))),
+        "25": ("kornia.enhance.adjust_contrast", lambda x, g: kornia.enhance.adjust_contrast(x, 0.7)),
+    }
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def distortion_throughput(
+    batch: int, size: tuple[int, int], rounds: int, codes: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Batched vs per-image (and vs the kornia peer) for every type, interleaved round by round.
+
+    Each round times the batched call, the per-image loop and the peer once, in turn, so a slower machine slows
+    all three; the speed-ups are medians of per-round ratios with their min–max over the rounds.
+    """
+    h, w = size
+    crops, _ = reference_crops(batch, (h, w), 0, tag="data-pipeline")
     x = torch.stack([torch.from_numpy(c).permute(2, 0, 1) for c in crops]).float() / 255.0
+    peers = _peers()
     out: dict[str, Any] = {}
     for code, name in KADID_TYPES.items():
+        if codes and code not in codes:
+            continue
         fn = get_distortion(code)
-
-        def run_batched(fn: Any = fn) -> Any:
-            return fn(x, 3, torch.Generator().manual_seed(0))
-
-        def run_per_image(fn: Any = fn) -> Any:
-            return [fn(x[i : i + 1], 3, torch.Generator().manual_seed(0)) for i in range(batch)]
-
-        batched = median_seconds(run_batched, repeats)
-        single = median_seconds(run_per_image, repeats)
+        peer_name, peer = peers.get(code, (None, None))
+        calls: dict[str, Callable[[], Any]] = {
+            "batched": lambda fn=fn: fn(x, 3, torch.Generator().manual_seed(0)),
+            "per_image": lambda fn=fn: torch.cat(
+                [fn(x[i : i + 1], 3, torch.Generator().manual_seed(0)) for i in range(batch)]
+            ),
+        }
+        if peer is not None:
+            calls["peer"] = lambda peer=peer: peer(x, torch.Generator().manual_seed(0))
+        for call in calls.values():  # warm-up
+            call()
+        times: dict[str, list[float]] = {k: [] for k in calls}
+        for _ in range(rounds):
+            for key, call in calls.items():
+                times[key].append(_timed(call))
         equal = None
         if not fn.random:
             per_image = torch.cat([fn(x[i : i + 1], 3, None) for i in range(batch)])
-            equal = bool(torch.allclose(fn(x, 3, None), per_image, atol=1e-5))
-            if not equal:
+            equal = bool(torch.equal(fn(x, 3, None), per_image))
+            if not torch.allclose(fn(x, 3, None), per_image, atol=1e-5):
                 raise AssertionError(f"distortion {code} {name}: batched and per-image outputs differ")
-        out[f"{code} {name}"] = {
-            "batched_images_per_s": batch / batched,
-            "per_image_images_per_s": batch / single,
-            "batched_speedup": single / batched,
+        speedups = [s / b for s, b in zip(times["per_image"], times["batched"])]
+        row: dict[str, Any] = {
+            "batched_images_per_s": batch / statistics.median(times["batched"]),
+            "per_image_images_per_s": batch / statistics.median(times["per_image"]),
+            "batched_speedup": statistics.median(speedups),
+            "batched_speedup_min": min(speedups),
+            "batched_speedup_max": max(speedups),
             "equal_outputs": equal,
+            "per_image_by_design": PER_IMAGE_BY_DESIGN.get(code),
         }
+        if peer is not None:
+            vs_peer = [p / b for p, b in zip(times["peer"], times["batched"])]
+            row |= {"peer": peer_name, "vs_peer": statistics.median(vs_peer), "vs_peer_min": min(vs_peer),
+                    "vs_peer_max": max(vs_peer)}  # fmt: skip
+        out[f"{code} {name}"] = row
     return out
 
 
@@ -109,20 +196,50 @@ def model_consumption(batch: int, size: int, repeats: int) -> float:
     return batch / median_seconds(step, repeats, warmup=2)
 
 
+def distortion_table(size: tuple[int, int], rows: dict[str, Any], batch: int, rounds: int) -> list[str]:
+    """The per-type table for one size: batched/per-image with its spread, and batched vs the kornia peer."""
+    h, w = size
+    lines = [
+        f"Distortions, {batch} images of {w}×{h}, level 3, median of {rounds} interleaved rounds [min–max]",
+        f"{'type':30}  {'batched img/s':>13}  {'per-image img/s':>15}  {'batched/per-image':>20}  equal   "
+        "vs kornia peer (peer time / ours)",
+    ]
+    for name, r in rows.items():
+        eq = {None: "random", True: "yes", False: "~1e-5"}[r["equal_outputs"]]
+        spread = f"{r['batched_speedup']:.2f} [{r['batched_speedup_min']:.2f}–{r['batched_speedup_max']:.2f}]"
+        peer = (
+            f"{r['vs_peer']:.2f} [{r['vs_peer_min']:.2f}–{r['vs_peer_max']:.2f}] {r['peer']}"
+            if "peer" in r
+            else "no kornia op of this kind"
+        )
+        if r["per_image_by_design"]:
+            peer += f"; per-image by design: {r['per_image_by_design']}"
+        lines.append(
+            f"{name:30}  {r['batched_images_per_s']:13.1f}  {r['per_image_images_per_s']:15.1f}  {spread:>20}  "
+            f"{eq:6}  {peer}"
+        )
+    batched = {k: r["batched_speedup"] for k, r in rows.items() if not r["per_image_by_design"]}
+    if batched:
+        lines.append(
+            f"batched types: {min(batched.values()):.2f}–{max(batched.values()):.2f}× "
+            f"(median {statistics.median(batched.values()):.2f}×) the per-image loop"
+        )
+    return lines
+
+
 def report(res: dict[str, Any]) -> str:
     cfg, m = res["config"], res["config"]["machine"]
-    lines = [
-        f"Distortions, {cfg['batch']} images of {cfg['size']}², level 3 | {m['processor']}, {m['threads']} threads"
-    ]
-    lines.append(f"{'type':32}  {'batched img/s':>13}  {'per-image img/s':>15}  {'speed-up':>8}  equal")
-    for name, r in res["distortions"].items():
-        eq = {None: "random", True: "yes", False: "NO"}[r["equal_outputs"]]
-        lines.append(
-            f"{name:32}  {r['batched_images_per_s']:13.1f}  {r['per_image_images_per_s']:15.1f}  "
-            f"{r['batched_speedup']:8.2f}  {eq}"
-        )
+    lines = [f"{m['processor']}, {m['threads']} threads, {m['cpu_count']} CPUs (a shared machine: compare ratios)"]
+    for size, rows in res["distortions"].items():
+        lines += ["", *distortion_table(tuple(map(int, size.split("x")))[::-1], rows, cfg["batch"], cfg["rounds"])]
+    if "readers" not in res:
+        return "\n".join(lines)
     model = res["model_images_per_s"]
-    lines += ["", f"Readers vs the model: MRKD step (2 × ResNet-10, batch {cfg['batch']}) takes {model:.1f} images/s"]
+    lines += [
+        "",
+        f"Readers at {cfg['reader_size']}² vs the model: MRKD step (2 × ResNet-10, batch {cfg['batch']}) takes "
+        f"{model:.1f} images/s",
+    ]
     for name, r in res["readers"].items():
         for key, value in r.items():
             if key.startswith("workers_"):
@@ -136,27 +253,36 @@ def report(res: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument(
+        "--sizes", type=parse_sizes, default=[(64, 64)], help="N or WxH, comma-separated (64,256,512x384)"
+    )
+    parser.add_argument("--types", help="only these KADID codes, comma-separated (default: all 25)")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (median and min–max)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-readers", action="store_true", help="time the distortions only")
     parser.add_argument("--data", type=Path, help="folder for the synthetic sets (default: a temporary folder)")
-    parser.add_argument("--quick", action="store_true", help="batch 4, 32², 1 repeat")
+    parser.add_argument("--quick", action="store_true", help="batch 4, 32², 1 round")
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args(argv)
     if args.quick:
-        args.batch, args.size, args.repeats = 4, 32, 1
+        args.batch, args.sizes, args.rounds = 4, [(32, 32)], 1
+    if args.batch < 1 or args.rounds < 1 or args.threads < 1:
+        parser.error("--batch, --rounds and --threads must be at least 1")
+    codes = [c.strip().zfill(2) for c in args.types.split(",")] if args.types else None
     load_plugins()
     torch.set_num_threads(args.threads)
-    cfg = {"batch": args.batch, "size": args.size, "workers": args.workers, "repeats": args.repeats}
-    cfg["machine"] = machine_info()
-    with tempfile.TemporaryDirectory() as tmp:
-        res = {
-            "config": cfg,
-            "distortions": distortion_throughput(args.batch, args.size, args.repeats),
-            "readers": reader_throughput(args.data or Path(tmp), args.batch, args.size, args.workers, args.repeats),
-            "model_images_per_s": model_consumption(args.batch, args.size, args.repeats),
-        }
+    reader_size = min(h for h, w in args.sizes if h == w) if any(h == w for h, w in args.sizes) else 64
+    cfg = {"batch": args.batch, "sizes": [f"{w}x{h}" for h, w in args.sizes], "workers": args.workers}
+    cfg |= {"rounds": args.rounds, "reader_size": reader_size, "machine": machine_info()}
+    res: dict[str, Any] = {"config": cfg, "distortions": {}}
+    for h, w in args.sizes:
+        res["distortions"][f"{w}x{h}"] = distortion_throughput(args.batch, (h, w), args.rounds, codes)
+    if not args.no_readers:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = args.data or Path(tmp)
+            res["readers"] = reader_throughput(root, args.batch, reader_size, args.workers, args.rounds)
+            res["model_images_per_s"] = model_consumption(args.batch, reader_size, args.rounds)
     print(report(res))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2))

@@ -17,14 +17,16 @@ both loops do the same per-step work (the cached path has its own benchmark, ``c
 read once before timing, so datasets with in-memory caches are equally warm for both loops. The window
 of a run starts when the first item of batch ``warmup`` is fetched and ends when the loop returns; rounds alternate
 which loop goes first. Printed per recipe: seconds per step of each loop (median over rounds), **engine / hand**
-(target ≤ 1.03) and whether both ended with the same weights (bit-identical on CPU with deterministic kernels;
-recipes with stochastic distillers consume the global RNG identically in both loops).
+(target ≤ 1.03) with the min–max of the per-round ratios, and whether both ended with the same weights
+(bit-identical on CPU with deterministic kernels; recipes with stochastic distillers consume the global RNG
+identically in both loops).
 
 The MRKD recipe trains two networks where its baseline trains one: **MRKD step / single-model step** is the ratio of
 the hand-loop step times of ``quickstart.yaml`` and ``quickstart_baseline.yaml`` (same ResNet-10, same data; the
-limit is 2.0 — two models' forward and backward).
+limit is 2.0 — two models' forward and backward), with the min–max over rounds of round r's ratio (the two
+recipes run one after the other, so that spread includes the machine's drift between them).
 
-Run ``python -m benchmarks.distiller_overhead`` (defaults: 20 steps after 3 warm-up, 3 rounds, 2 threads) or
+Run ``python -m benchmarks.distiller_overhead`` (defaults: 20 steps after 3 warm-up, 3 rounds, 1 thread) or
 ``--quick``; :func:`main` returns the results dict.
 """
 
@@ -189,6 +191,8 @@ def bench_recipe(
         "batch": batch,
         "engine_s_per_step": statistics.median(engine_s),
         "hand_s_per_step": statistics.median(hand_s),
+        "engine_s_rounds": engine_s,
+        "hand_s_rounds": hand_s,
         "ratio": statistics.median(engine_s) / statistics.median(hand_s),
         "paired_ratios": [e / h for e, h in zip(engine_s, hand_s)],
         "same_weights": all(same),
@@ -200,18 +204,20 @@ def report(res: dict[str, Any]) -> str:
     lines = [
         f"Engine vs hand-written loop, {cfg['steps']} steps after {cfg['warmup']} warm-up, median of {cfg['rounds']} "
         f"rounds | {m['processor']}, {m['threads']} threads, torch {m['torch']}",
-        f"{'recipe':28} {'distiller':10} {'engine s/step':>13} {'hand s/step':>11} {'ratio':>6} {'target':>6} "
-        "same weights",
+        f"{'recipe':28} {'distiller':10} {'engine s/step':>13} {'hand s/step':>11} {'ratio':>6} "
+        f"{'rounds min–max':>15} {'target':>6} same weights",
     ]
     for r in res["recipes"]:
+        spread = f"{min(r['paired_ratios']):.3f}–{max(r['paired_ratios']):.3f}"
         lines.append(
             f"{r['recipe']:28} {r['distiller']:10} {r['engine_s_per_step']:13.4f} {r['hand_s_per_step']:11.4f} "
-            f"{r['ratio']:6.3f} {TARGET:6.2f} {'yes' if r['same_weights'] else 'NO'}"
+            f"{r['ratio']:6.3f} {spread:>15} {TARGET:6.2f} {'yes' if r['same_weights'] else 'NO'}"
         )
     if "mrkd_vs_single" in res:
+        lo, hi = res["mrkd_vs_single_spread"]
         lines.append(
             f"MRKD step / single-model step (hand loops, same ResNet-10 and data): {res['mrkd_vs_single']:.3f} "
-            f"(limit {MRKD_LIMIT})"
+            f"(rounds {lo:.3f}–{hi:.3f}; limit {MRKD_LIMIT})"
         )
     return "\n".join(lines)
 
@@ -222,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data", type=Path, help="folder for the synthetic sets (default: a temporary folder)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every recipe")
     parser.add_argument("--quick", action="store_true", help="3 steps after 1 warm-up, 1 round")
@@ -242,9 +248,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     res: dict[str, Any] = {"config": cfg, "recipes": rows}
     by_name = {r["recipe"]: r for r in rows}
     if {"quickstart.yaml", "quickstart_baseline.yaml"} <= by_name.keys():
-        res["mrkd_vs_single"] = (
-            by_name["quickstart.yaml"]["hand_s_per_step"] / by_name["quickstart_baseline.yaml"]["hand_s_per_step"]
-        )
+        two, one = by_name["quickstart.yaml"], by_name["quickstart_baseline.yaml"]
+        res["mrkd_vs_single"] = two["hand_s_per_step"] / one["hand_s_per_step"]
+        per_round = [a / b for a, b in zip(two["hand_s_rounds"], one["hand_s_rounds"])]  # round r of each recipe
+        res["mrkd_vs_single_spread"] = [min(per_round), max(per_round)]
     print(report(res))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2))

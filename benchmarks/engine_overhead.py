@@ -65,7 +65,7 @@ from distill.engine import Trainer
 from distill.engine.checkpoint import preserved_rng
 from distill.models.iqa.resnet import ResNetRegressor
 
-TARGET_RATIO = 1.05
+TARGET_RATIO = 1.03
 TEACHER_LR = 0.2
 STUDENT_LR = 0.05
 MOMENTUM = 0.9

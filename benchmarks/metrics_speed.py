@@ -7,23 +7,25 @@ What is measured
 (``crop_border = --crop``, luma Y of ITU-R BT.601, 8-bit range):
 
 * **distill** — :func:`distill.metrics.psnr` / :func:`~distill.metrics.ssim` on the whole batch at once
-  (float64 torch, one call);
+  (float64, one call; on the CPU the Gaussian windows of SSIM are scipy.ndimage C filters);
 * **basicsr** — ``basicsr.metrics.calculate_psnr`` / ``calculate_ssim`` image by image (their HWC BGR [0, 255]
   convention; ``test_y_channel=True``);
 * **scikit-image** — ``peak_signal_noise_ratio`` / ``structural_similarity`` image by image on the same cropped Y
   planes (Gaussian window σ = 1.5, population covariance, ``data_range=255``: BasicSR's SSIM definition).
 
-Each is timed as the median over ``--repeats`` calls of scoring all images; the script prints images/s, the
-speed-up of distill over each reference and the largest absolute difference between distill's values and each
+Each round times every implementation once, in turn, scoring all images (so a slower machine slows all alike);
+the script prints images/s (median over ``--rounds``), the median and min–max of the per-round speed-up of distill
+over each reference and the largest absolute difference between distill's values and each
 reference's (the speed comparison is only made at equal results; a difference above ``1e-6`` dB / SSIM is an error).
 
-Run ``python -m benchmarks.metrics_speed`` (defaults: 16 images of 256², crop 4, 5 repeats) or ``--quick``.
+Run ``python -m benchmarks.metrics_speed`` (defaults: 16 images of 256², crop 4, 5 rounds, 1 thread) or ``--quick``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -80,22 +82,32 @@ def scorers(crop: int) -> dict[str, dict[str, Callable[[torch.Tensor, torch.Tens
     }
 
 
-def benchmark(images: int, size: int, crop: int, repeats: int) -> dict[str, Any]:
+def benchmark(images: int, size: int, crop: int, rounds: int) -> dict[str, Any]:
+    """Every implementation timed once per round, in turn (after one untimed call that also checks its values)."""
     pred_target = image_pairs(images, size)
     pred, target = pred_target[1], pred_target[0]
     results: dict[str, Any] = {}
     for metric, impls in scorers(crop).items():
         ours = impls["distill"](pred, target)
-        row: dict[str, Any] = {}
+        diffs = {}
         for name, fn in impls.items():
-            values = fn(pred, target)
-            diff = float(np.max(np.abs(values - ours)))
-            if diff > TOLERANCE:
-                raise AssertionError(f"{metric}: {name} differs from distill by {diff:.2e} (> {TOLERANCE})")
-            seconds = median_seconds(lambda fn=fn: fn(pred, target), repeats)
-            row[name] = {"images_per_s": images / seconds, "max_abs_diff_to_distill": diff}
+            diffs[name] = float(np.max(np.abs(fn(pred, target) - ours)))
+            if diffs[name] > TOLERANCE:
+                raise AssertionError(f"{metric}: {name} differs from distill by {diffs[name]:.2e} (> {TOLERANCE})")
+        times: dict[str, list[float]] = {name: [] for name in impls}
+        for _ in range(rounds):
+            for name, fn in impls.items():
+                times[name].append(median_seconds(lambda fn=fn: fn(pred, target), 1, warmup=0))
+        row: dict[str, Any] = {}
         for name in impls:
-            row[name]["distill_speedup"] = row["distill"]["images_per_s"] / row[name]["images_per_s"]
+            speedups = [t / d for t, d in zip(times[name], times["distill"])]
+            row[name] = {
+                "images_per_s": images / statistics.median(times[name]),
+                "max_abs_diff_to_distill": diffs[name],
+                "distill_speedup": statistics.median(speedups),
+                "distill_speedup_min": min(speedups),
+                "distill_speedup_max": max(speedups),
+            }
         results[metric] = row
     return results
 
@@ -103,14 +115,15 @@ def benchmark(images: int, size: int, crop: int, repeats: int) -> dict[str, Any]
 def report(results: dict[str, Any], cfg: dict[str, Any]) -> str:
     lines = [
         f"PSNR/SSIM throughput, {cfg['images']} images of {cfg['size']}², Y channel, crop_border {cfg['crop']}, "
-        f"median of {cfg['repeats']} | {cfg['machine']['processor']}, {cfg['machine']['threads']} threads",
-        f"{'metric':6}  {'implementation':14}  {'images/s':>10}  {'distill speed-up':>16}  {'max |diff|':>10}",
+        f"{cfg['rounds']} interleaved rounds | {cfg['machine']['processor']}, {cfg['machine']['threads']} threads",
+        f"{'metric':6}  {'implementation':14}  {'images/s':>10}  {'distill speed-up [min–max]':>26}  "
+        f"{'max |diff|':>10}",
     ]
     for metric, row in results.items():
         for name, r in row.items():
+            spread = f"{r['distill_speedup']:.2f} [{r['distill_speedup_min']:.2f}–{r['distill_speedup_max']:.2f}]"
             lines.append(
-                f"{metric:6}  {name:14}  {r['images_per_s']:10.1f}  {r['distill_speedup']:16.2f}  "
-                f"{r['max_abs_diff_to_distill']:10.1e}"
+                f"{metric:6}  {name:14}  {r['images_per_s']:10.1f}  {spread:>26}  {r['max_abs_diff_to_distill']:10.1e}"
             )
     return "\n".join(lines)
 
@@ -120,17 +133,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--crop", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--quick", action="store_true", help="4 images of 64², 2 repeats")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (median and min–max)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="4 images of 64², 2 rounds")
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args(argv)
     if args.quick:
-        args.images, args.size, args.repeats = 4, 64, 2
+        args.images, args.size, args.rounds = 4, 64, 2
     torch.set_num_threads(args.threads)
-    cfg = {"images": args.images, "size": args.size, "crop": args.crop, "repeats": args.repeats}
+    cfg = {"images": args.images, "size": args.size, "crop": args.crop, "rounds": args.rounds}
     cfg["machine"] = machine_info()
-    results = benchmark(args.images, args.size, args.crop, args.repeats)
+    results = benchmark(args.images, args.size, args.crop, args.rounds)
     print(report(results, cfg))
     out = {"config": cfg, "results": results}
     if args.json:

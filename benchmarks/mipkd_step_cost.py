@@ -18,19 +18,28 @@ encoders, 3D random mask).
   caching and the Python heap are not counted.
 
 Defaults: EDSR c64 b16 teacher → c16 b8 student (the paper's compounded ratios: 4x narrower, 2x shallower), x4,
-LR 32x32, batch 8, K = 4, 10 steps after 2 warm-up, 3 rounds, 2 threads. ``--quick`` is a seconds-long smoke run.
+LR 32x32, batch 8, K = 4, 10 steps after 2 warm-up, 3 rounds, 1 thread.
+
+* **per term** — MiPKD again with its terms switched on one at a time (task + kd through the staged views; + feat;
+  + ae; + block = the full method), every variant in the same interleaved rounds: a term's cost is its row minus
+  the row above, in seconds per step and peak MiB, with each row's step / logits-KD ratio (median [min–max]).
+* **before → after** — the full method with the mixers' mask mix left to plain autograd (as before the mask-only
+  autograd function) beside the current one, in the same rounds. ``--no-breakdown`` times only the two steps.
+
+``--quick`` is a seconds-long smoke run.
 Run ``python -m benchmarks.mipkd_step_cost``; :func:`main` is importable and returns the results dict.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +49,7 @@ from torch import nn
 
 from benchmarks._common import machine_info, size_options
 from distill.distillers import MiPKD, SRLogitsKD
+from distill.distillers import mipkd as mipkd_module
 from distill.distillers.base import Distiller
 from distill.engine.checkpoint import preserved_rng
 from distill.models.sr import edsr
@@ -72,6 +82,17 @@ QUICK: dict[str, Any] = {
     "repeats": 1,
 }
 METHODS = ("logits_kd", "mipkd")
+#: Per-term breakdown: MiPKD with its terms switched on one at a time (each row adds one term to the row above), and
+#: the full method as it was before the mask-only mix (``mipkd_before``: the mix left to plain autograd arithmetic).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "task+kd": {"feature_mixer": False, "block_mixer": False},
+    "+feat": {"block_mixer": False, "ae_weight": 0.0},
+    "+ae": {"block_mixer": False},
+    "mipkd": {},
+    "mipkd_before": {},
+}
+TERM_ROWS = (("task+kd", "logits_kd"), ("+feat", "task+kd"), ("+ae", "+feat"), ("mipkd", "+ae"))
+TERM_NAMES = {"task+kd": "staged views (task + kd)", "+feat": "feat", "+ae": "ae", "mipkd": "block"}
 
 
 @dataclass
@@ -92,6 +113,7 @@ class StepConfig:
     threads: int
     device: str
     quick: bool
+    breakdown: bool = True
 
 
 def build_distillers(cfg: StepConfig, device: torch.device) -> dict[str, Distiller]:
@@ -103,10 +125,31 @@ def build_distillers(cfg: StepConfig, device: torch.device) -> dict[str, Distill
     def pair() -> dict[str, nn.Module]:
         return {"teacher": copy.deepcopy(teacher), "student": copy.deepcopy(student)}
 
-    return {
-        "logits_kd": SRLogitsKD(pair()).to(device),
-        "mipkd": MiPKD(pair(), num_stages=cfg.stages).to(device),
-    }
+    out: dict[str, Distiller] = {"logits_kd": SRLogitsKD(pair()).to(device)}
+    for name, kwargs in VARIANTS.items():
+        if cfg.breakdown or name == "mipkd":
+            out[name] = MiPKD(pair(), num_stages=cfg.stages, **kwargs).to(device)
+    return out
+
+
+@contextlib.contextmanager
+def _as_before(method: str) -> Iterator[None]:
+    """For ``mipkd_before``: the mixers' ``M·z_t + (1 − M)·z_s`` through plain autograd, as before ``_MaskMix``."""
+    if method != "mipkd_before":
+        yield
+        return
+    fast = mipkd_module._MaskMix
+    mipkd_module._MaskMix = _PlainMix  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        mipkd_module._MaskMix = fast  # type: ignore[misc]
+
+
+class _PlainMix:
+    @staticmethod
+    def apply(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return mask * a + (1 - mask) * b
 
 
 def make_batches(cfg: StepConfig, device: torch.device) -> list[dict[str, torch.Tensor]]:
@@ -179,13 +222,19 @@ def benchmark(cfg: StepConfig) -> dict[str, Any]:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: CUDA is not available")
     distillers = build_distillers(cfg, device)
+    methods = tuple(distillers)
     batches = make_batches(cfg, device)
-    times: dict[str, list[float]] = {m: [] for m in METHODS}
+    times: dict[str, list[float]] = {m: [] for m in methods}
+    memory: dict[str, int] = {}
     for round_ in range(cfg.repeats):
-        for method in METHODS if round_ % 2 == 0 else tuple(reversed(METHODS)):
-            times[method].append(time_steps(copy.deepcopy(distillers[method]), batches, cfg))
-    memory = {m: peak_step_memory(copy.deepcopy(distillers[m]), batches[0]) for m in METHODS}
+        for method in methods if round_ % 2 == 0 else tuple(reversed(methods)):
+            with _as_before(method):
+                times[method].append(time_steps(copy.deepcopy(distillers[method]), batches, cfg))
+    for method in methods:
+        with _as_before(method):
+            memory[method] = peak_step_memory(copy.deepcopy(distillers[method]), batches[0])
     medians = {m: statistics.median(v) for m, v in times.items()}
+    vs_kd = {m: [a / b for a, b in zip(times[m], times["logits_kd"])] for m in methods}
     params = {
         m: {group: sum(p.numel() for p in ps) for group, ps in d.param_groups().items()} for m, d in distillers.items()
     }
@@ -193,9 +242,11 @@ def benchmark(cfg: StepConfig) -> dict[str, Any]:
         "benchmark": "mipkd_step_cost",
         "machine": machine_info(cfg.device),
         "config": asdict(cfg),
-        "s_per_step": {m: {"median": medians[m], "per_round": times[m]} for m in METHODS},
+        "s_per_step": {m: {"median": medians[m], "per_round": times[m]} for m in methods},
         "time_ratio": medians["mipkd"] / medians["logits_kd"],
-        "paired_ratios": [a / b for a, b in zip(times["mipkd"], times["logits_kd"])],
+        "paired_ratios": vs_kd["mipkd"],
+        "time_ratio_vs_logits_kd": {m: statistics.median(r) for m, r in vs_kd.items()},
+        "time_ratio_spread": {m: [min(r), max(r)] for m, r in vs_kd.items()},
         "peak_memory_bytes": memory,
         "memory_ratio": memory["mipkd"] / memory["logits_kd"],
         "trainable_params": params,
@@ -224,23 +275,55 @@ def format_table(res: dict[str, Any]) -> str:
         ("time ratio", f"MiPKD / logits KD = {res['time_ratio']:.2f}"),
         ("peak memory", f"logits KD {mib['logits_kd']:.1f} MiB, MiPKD {mib['mipkd']:.1f} MiB"),
         ("memory ratio", f"MiPKD / logits KD = {res['memory_ratio']:.2f}"),
-        ("trained params", ", ".join(f"{k}: {v}" for k, v in res["trainable_params"].items())),
+        ("trained params", ", ".join(f"{k}: {res['trainable_params'][k]}" for k in METHODS)),
     ]
+    if "+ae" in res["s_per_step"]:
+        rows += breakdown_rows(res)
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def breakdown_rows(res: dict[str, Any]) -> list[tuple[str, str]]:
+    """Per-term time and memory: each term's row minus the row without it, all from the same rounds."""
+    med, ratio, spread = res["s_per_step"], res["time_ratio_vs_logits_kd"], res["time_ratio_spread"]
+    mem = res["peak_memory_bytes"]
+    rows = [("per term", "added s/step and peak MiB; step / logits-KD step as median [min–max] over rounds")]
+    for name, below in TERM_ROWS:
+        lo, hi = spread[name]
+        rows.append(
+            (
+                f"  {TERM_NAMES[name]}",
+                f"{med[name]['median'] - med[below]['median']:+.4f} s, {(mem[name] - mem[below]) / 2**20:+.1f} MiB  "
+                f"(step {ratio[name]:.2f} [{lo:.2f}–{hi:.2f}]× logits KD, "
+                f"{mem[name] / mem['logits_kd']:.2f}× memory)",
+            )
+        )
+    before, after = "mipkd_before", "mipkd"
+    rows.append(
+        (
+            "before → after",
+            f"time {ratio[before]:.2f} → {ratio[after]:.2f}× logits KD (after / before = "
+            f"{med[after]['median'] / med[before]['median']:.3f}); memory {mem[before] / mem['logits_kd']:.2f} → "
+            f"{mem[after] / mem['logits_kd']:.2f}× ({(mem[after] - mem[before]) / 2**20:+.1f} MiB)",
+        )
+    )
+    return rows
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[StepConfig, Path | None]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     for key, value in DEFAULTS.items():
         p.add_argument(f"--{key.replace('_', '-')}", type=int, dest=key, help=f"default {value}")
-    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--json", type=Path, help="write the results dict to this file")
     p.add_argument("--quick", action="store_true", help="a seconds-long smoke run with tiny models")
+    p.add_argument("--no-breakdown", action="store_true", help="time logits KD and full MiPKD only")
     args = p.parse_args(argv)
     values = size_options(p, args, DEFAULTS, QUICK)
-    return StepConfig(**values, threads=args.threads, device=args.device, quick=args.quick), args.json
+    cfg = StepConfig(**values, threads=args.threads, device=args.device, quick=args.quick)
+    cfg.breakdown = not args.no_breakdown
+    return cfg, args.json
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

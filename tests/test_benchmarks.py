@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+
+import pytest
+
 from benchmarks.engine_overhead import main as engine_overhead
 
 
@@ -104,11 +108,22 @@ def test_data_pipeline_measures_every_distortion_and_reader(tmp_path, capsys):
     from distill.data.iqa.distortions import KADID_TYPES
 
     out = data_pipeline(["--quick", "--threads", "1", "--workers", "0", "--data", str(tmp_path)])
-    assert len(out["distortions"]) == len(KADID_TYPES)
+    (rows,) = out["distortions"].values()  # one size
+    assert len(rows) == len(KADID_TYPES)
     # deterministic types are checked equal batched vs per image; random ones are marked, never silently compared
-    assert all((r["equal_outputs"] is None) == get for r, get in zip(out["distortions"].values(), _randomness()))
+    assert all((r["equal_outputs"] is None) == get for r, get in zip(rows.values(), _randomness()))
+    assert all(r["batched_speedup_min"] <= r["batched_speedup"] <= r["batched_speedup_max"] for r in rows.values())
+    assert all(r["vs_peer"] > 0 for r in rows.values() if "peer" in r)
     assert set(out["readers"]) == set(READERS) and out["model_images_per_s"] > 0
     assert "reader / model" in capsys.readouterr().out
+
+
+def test_data_pipeline_sizes_option():
+    from benchmarks.data_pipeline import parse_sizes
+
+    assert parse_sizes("64,256,512x384") == [(64, 64), (256, 256), (384, 512)]  # (height, width)
+    with pytest.raises(argparse.ArgumentTypeError, match="512y384"):
+        parse_sizes("64,512y384")
 
 
 def _randomness() -> list[bool]:

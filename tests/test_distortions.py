@@ -213,3 +213,39 @@ def test_tid_global_rng_untouched(photo: torch.Tensor) -> None:
         T.tid_distortion(code)(photo, 3, _gen(0))
         T.tid_distortion(code)(photo, 3, None)
     assert torch.equal(state, torch.random.get_rng_state())
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_chunked_batches_equal_whole_batches(code: str, photo: torch.Tensor, monkeypatch: pytest.MonkeyPatch) -> None:
+    # batched calls work in cache-sized chunks of images; the chunk size must never change a value
+    if code == "15":
+        pytest.skip("denoise runs image by image in scikit-image whatever the chunk size (and is slow)")
+    fn = D.get_distortion(code)
+    x = torch.cat([photo, photo.flip(-1) * 0.8, photo.transpose(-1, -2)])
+    monkeypatch.setattr(D, "_CHUNK_ELEMENTS", 1)  # one image per chunk
+    one = fn(x, 4, _gen(0))
+    monkeypatch.setattr(D, "_CHUNK_ELEMENTS", 10**9)  # the whole batch at once
+    whole = fn(x, 4, _gen(0))
+    # float32 convolutions may round differently with the batch size (as in test_batched_equals_per_image)
+    torch.testing.assert_close(one, whole, atol=1e-5, rtol=0)
+    if not fn.random:  # a deterministic whole batch equals per-image calls
+        torch.testing.assert_close(whole, torch.cat([fn(x[i : i + 1], 4, None) for i in range(3)]), atol=1e-5, rtol=0)
+
+
+def test_noise_draws_the_whole_batch_at_once(photo: torch.Tensor) -> None:
+    # the random types draw the batch's noise in one call, so their values do not depend on chunking
+    x = photo.repeat(2, 1, 1, 1)
+    noise = torch.randn(x.shape, generator=_gen(5))
+    torch.testing.assert_close(D.white_noise(x, 3, _gen(5)), (x + 0.003**0.5 * noise).clamp(0, 1), atol=0, rtol=0)
+    u = torch.rand(x.shape, generator=_gen(6))
+    salt_pepper = torch.where(u < 0.005, 0.0, torch.where(u < 0.01, 1.0, x))
+    assert torch.equal(D.impulse_noise(x, 3, _gen(6)), salt_pepper)
+
+
+def test_inputs_are_never_modified(photo: torch.Tensor) -> None:
+    # outputs are clamped in place chunk by chunk: only ever in the distortion's own buffer, never in the input
+    x = torch.cat([photo * 1.2 - 0.1, photo])  # values outside [0, 1] would show an in-place clamp
+    before = x.clone()
+    for fn in [*(D.get_distortion(c) for c in CODES if c != "15"), *(T.tid_distortion(c) for c in TID_CODES)]:
+        fn(x, 3, _gen(0))
+        assert torch.equal(x, before), fn.name

@@ -300,3 +300,18 @@ def test_registered_metrics() -> None:
         assert isinstance(metric, Metric)
         assert (metric.name, metric.kind, metric.higher_is_better, metric.kwargs) == (name, kind, higher, kwargs)
         assert METRICS.describe(name)
+
+
+def test_ssim_cpu_fast_path_equals_the_device_path(monkeypatch) -> None:
+    # on the CPU, SSIM filters with scipy's C correlate1d, image chunk by image chunk; the device path (shifted
+    # slices over the whole batch) must give the same values to float64 rounding
+    from distill.metrics import image
+
+    pred, target = _random_pairs()
+    monkeypatch.setattr(image, "_SSIM_CHUNK_ELEMENTS", 1)  # one image per chunk
+    fast = ssim(pred, target, crop_border=2, test_y_channel=True)
+    monkeypatch.setattr(image, "_SSIM_CHUNK_ELEMENTS", 10**9)
+    monkeypatch.setattr(
+        image, "_valid_filter_2d", lambda m, t: image._valid_filter_1d(image._valid_filter_1d(m, t, dim=2), t, dim=3)
+    )
+    torch.testing.assert_close(fast, ssim(pred, target, crop_border=2, test_y_channel=True), rtol=1e-12, atol=0)

@@ -297,3 +297,18 @@ def test_a_missing_teacher_file_says_how_to_make_one(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "none.pt: EDSR c32 b8 x2 weights file not found" in err and "mipkd_teacher_edsr_x4.yaml" in err
+
+
+@pytest.mark.parametrize("kind", ["random3d", "channel", "spatial"])
+def test_mask_mix_keeps_the_arithmetic_values_and_gradients(kind):
+    # the mixer's autograd function (which keeps only the mask for backward) against plain autograd arithmetic
+    from distill.distillers.mipkd import _MaskMix
+
+    g = torch.Generator().manual_seed(3)
+    a, b = (torch.randn(2, 6, 5, 4, generator=g, requires_grad=True) for _ in range(2))
+    mask, up = random_mask(a.detach(), kind, 0.4), torch.randn(2, 6, 5, 4, generator=g)
+    fast = _MaskMix.apply(a, b, mask)
+    grads_fast = torch.autograd.grad(fast, (a, b), up)
+    plain = mask * a + (1 - mask) * b
+    grads_plain = torch.autograd.grad(plain, (a, b), up)
+    assert torch.equal(fast, plain) and all(torch.equal(x, y) for x, y in zip(grads_fast, grads_plain))

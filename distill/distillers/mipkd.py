@@ -89,7 +89,25 @@ class PriorMixer(nn.Module):
 
     def mix(self, z_teacher: torch.Tensor, z_other: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``D(M ⊙ z_teacher + (1 − M) ⊙ z_other)``: the mixed feature in teacher space."""
-        return self.decoder(mask * z_teacher + (1 - mask) * z_other)
+        if mask.requires_grad:
+            return self.decoder(mask * z_teacher + (1 - mask) * z_other)
+        return self.decoder(_MaskMix.apply(z_teacher, z_other, mask))
+
+
+class _MaskMix(torch.autograd.Function):
+    """``M·a + (1 − M)·b`` for a constant mask, keeping only ``M`` for backward (autograd would keep ``M`` and
+    ``1 − M``); the gradients ``g·M`` and ``g − g·M`` equal ``g·(1 − M)`` exactly for a 0/1 mask."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(mask)
+        return mask * a + (1 - mask) * b
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
+        (mask,) = ctx.saved_tensors
+        grad_a = grad * mask
+        return grad_a, grad - grad_a, None
 
 
 @DISTILLERS.register("mipkd")

@@ -234,7 +234,8 @@ class Trainer:
                         for k, v in values.items():
                             running[k] = running.get(k, 0.0) + v
                         n_running += 1
-                        bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()}, refresh=False)
+                        if not bar.disable:  # formatting the postfix costs more than the rest of the bookkeeping
+                            bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()}, refresh=False)
                     bar.update(1)
                     if self.step % cfg.log_every == 0 and n_running:
                         logger.log(self._train_record({k: v / n_running for k, v in running.items()}))

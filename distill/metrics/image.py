@@ -23,6 +23,7 @@ _SSIM_SIZE = 11
 _SSIM_SIGMA = 1.5
 _C1 = (0.01 * 255) ** 2
 _C2 = (0.03 * 255) ** 2
+_SSIM_CHUNK_ELEMENTS = 1 << 17  # values per image chunk (1 MiB of float64 per moment map)
 
 
 def rgb_to_y(x01: torch.Tensor) -> torch.Tensor:
@@ -33,7 +34,8 @@ def rgb_to_y(x01: torch.Tensor) -> torch.Tensor:
     if x01.dim() != 4 or x01.shape[1] != 3:
         raise ValueError(f"rgb_to_y expects (B, 3, H, W), got {tuple(x01.shape)}")
     r, g, b = x01[:, 0:1], x01[:, 1:2], x01[:, 2:3]
-    return 16.0 + 65.481 * r + 128.553 * g + 24.966 * b
+    y = torch.mul(r, 65.481).add_(16.0)  # 16 + 65.481 R + 128.553 G + 24.966 B, with half the temporaries
+    return y.add_(torch.mul(g, 128.553)).add_(torch.mul(b, 24.966))
 
 
 def _to_255(
@@ -96,6 +98,22 @@ def _valid_filter_1d(x: torch.Tensor, taps: torch.Tensor, dim: int) -> torch.Ten
     return out
 
 
+def _valid_filter_2d(maps: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+    """The separable ``taps`` over the last two dims of ``maps``, 'valid' windows only.
+
+    On the CPU scipy's C ``correlate1d`` (float64 throughout, one pass per axis) is the fast path; elsewhere the
+    shifted-slice sums run on the tensor's device. Both agree to ~1e-13 relative (summation order only).
+    """
+    if maps.device.type != "cpu":
+        return _valid_filter_1d(_valid_filter_1d(maps, taps, dim=2), taps, dim=3)
+    from scipy.ndimage import correlate1d
+
+    half = taps.numel() // 2
+    weights = taps.numpy()
+    rows = correlate1d(maps.numpy(), weights, axis=2, mode="constant")[:, :, half : maps.shape[2] - half]
+    return torch.from_numpy(correlate1d(rows, weights, axis=3, mode="constant")[..., half : maps.shape[3] - half])
+
+
 @register_metric("ssim", "sample")
 def ssim(pred: torch.Tensor, target: torch.Tensor, crop_border: int = 0, test_y_channel: bool = False) -> torch.Tensor:
     """Structural similarity per image (BasicSR's ``calculate_ssim``: 11×11 Gaussian σ=1.5, 'valid' window).
@@ -105,14 +123,20 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, crop_border: int = 0, test_y_
     (cropped) image is averaged; the channel means are then averaged. Images must be at least 11×11 after cropping.
     """
     x, y = _to_255(pred, target, crop_border, test_y_channel)
-    c, h, w = x.shape[1:]
+    h, w = x.shape[-2:]
     if h < _SSIM_SIZE or w < _SSIM_SIZE:
         raise ValueError(f"SSIM needs images of at least {_SSIM_SIZE}×{_SSIM_SIZE} after cropping, got {h}×{w}")
-    # the five moment maps of every channel, filtered at once by the separable Gaussian ('valid' windows)
-    maps = torch.cat([x, y, x * x, y * y, x * y], dim=1)
     g = _gaussian_1d(x.device)
-    maps = _valid_filter_1d(_valid_filter_1d(maps, g, dim=2), g, dim=3)
-    mu_x, mu_y, e_xx, e_yy, e_xy = maps.split(c, dim=1)
+    # a few images at a time: every temporary stays cache-sized (fresh batch-sized float64 maps cost more in page
+    # faults than the filtering); images are independent, so the values are those of one whole-batch pass
+    step = max(1, _SSIM_CHUNK_ELEMENTS // x[0].numel())
+    return torch.cat([_ssim_per_image(x[i : i + step], y[i : i + step], g) for i in range(0, x.shape[0], step)])
+
+
+def _ssim_per_image(x: torch.Tensor, y: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """SSIM of each image of ``x``/``y`` (0–255 scale, float64): the five moment maps filtered at once."""
+    maps = _valid_filter_2d(torch.cat([x, y, x * x, y * y, x * y], dim=1), g)
+    mu_x, mu_y, e_xx, e_yy, e_xy = maps.split(x.shape[1], dim=1)
     mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
     var_x, var_y, cov = e_xx - mu_xx, e_yy - mu_yy, e_xy - mu_xy
     ssim_map = ((2 * mu_xy + _C1) * (2 * cov + _C2)) / ((mu_xx + mu_yy + _C1) * (var_x + var_y + _C2))
