@@ -114,8 +114,8 @@ def predict_with_task(
     model, _ = load_deployable(checkpoint)
     model_task(model)  # a model no task claims: one clear error before reading any input
     task = task_of(model)
-    out = Path(out) if out is not None else default_output(inputs, task, model)
     paths = expand_inputs(inputs)
+    out = Path(out) if out is not None else default_output(inputs, task, model)
     return task, task.predict(model, paths, out, PredictOptions(batch_size, device, self_ensemble, progress))
 
 
