@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -20,7 +20,20 @@ import torch.nn.functional as F
 from distill.engine.checkpoint import preserved_rng
 
 if TYPE_CHECKING:
-    from distill.build import Run
+    from distill.config import Recipe
+    from distill.data.base import DistillDataset
+    from distill.engine.trainer import Trainer
+
+
+class Run(Protocol):
+    """What the saved report data is read from (:class:`distill.build.Run` has it)."""
+
+    recipe: Recipe
+    eval_sets: dict[str, DistillDataset]
+    out_dir: Path
+    trainer: Trainer
+
+    def caption(self, split: str) -> str: ...
 
 #: SR images kept per split, and the side of the HR crop shown.
 SR_SAMPLES = 4
