@@ -57,6 +57,14 @@ RESUME_SAFE_KEYS = (
     "train.channels_last",
     "train.compile",
     "train.teacher_cache_dir",
+    "train.checkpoint_every",
+    "train.checkpoint_minutes",
+    "train.eval_batch_size",
+    # evaluation-only keys: a corrected evaluation setting continues the run (earlier records keep their values)
+    "eval.group_by",
+    "eval.metrics",
+    "eval.metric_args",
+    "eval.models",
     "output",
     "source",
     "description",
@@ -198,6 +206,9 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.selected: dict[str, Any] = {"step": -1, "score": None, "results": {}}
         self.teacher_outputs: TeacherOutputs | None = None  # cached frozen-teacher outputs (teacher_cache.py)
+        self.running: dict[str, float] = {}  # loss sums since the last logged train record (checkpointed)
+        self.n_running = 0
+        self._last_save = time.monotonic()
 
     # ------------------------------------------------------------------------------------------------ set-up bits
     def _steps_per_epoch(self) -> int:
@@ -281,8 +292,6 @@ class Trainer:
             desc="train",
             file=sys.stderr,
         )
-        running: dict[str, float] = {}
-        n_running = 0
         try:
             while self.step < self.total_steps:
                 if hasattr(self.train_set, "set_epoch"):
@@ -306,18 +315,18 @@ class Trainer:
                     self.step_in_epoch += 1
                     if values is not None:
                         for k, v in values.items():
-                            running[k] = running.get(k, 0.0) + v
-                        n_running += 1
+                            self.running[k] = self.running.get(k, 0.0) + v
+                        self.n_running += 1
                         bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()}, refresh=False)
                     bar.update(1)
-                    if self.step % cfg.log_every == 0 and n_running:
-                        logger.log(self._train_record({k: v / n_running for k, v in running.items()}))
-                        running, n_running = {}, 0
+                    if self.step % cfg.log_every == 0 and self.n_running:
+                        logger.log(self._train_record({k: v / self.n_running for k, v in self.running.items()}))
+                        self.running, self.n_running = {}, 0
                     last = self.step >= self.total_steps
                     if cfg.iterations is not None and (self.step % cfg.eval_every == 0 or last):
                         self._evaluate(logger)
                         self.save()
-                    elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    elif (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or self._checkpoint_due():
                         self.save()
                     if last:
                         break
@@ -480,12 +489,25 @@ class Trainer:
             # each rank's own global RNG stream (dropout, stochastic paths), restored rank by rank on resume
             "rng_ranks": dist_utils.all_gather_objects(rng) if self.dist.enabled else None,
             "selected": self.selected,
+            "running": {"sums": dict(self.running), "n": self.n_running},  # the open training-loss log window
             "recipe": self.recipe,
         }
+
+    def _checkpoint_due(self) -> bool:
+        """``train.checkpoint_minutes`` have passed since the last checkpoint (rank 0's clock decides for all)."""
+        minutes = self.config.checkpoint_minutes
+        if minutes is None or self.out_dir is None or self.step >= self.total_steps:
+            return False
+        due = time.monotonic() - self._last_save >= 60.0 * minutes
+        if not self.dist.enabled:
+            return due
+        flag = torch.tensor([float(due and self.dist.is_main)], device=self.device)
+        return bool(dist_utils.all_reduce_sum(flag).item())
 
     def save(self) -> None:
         """Write ``checkpoints/last.pt`` atomically from rank 0; the other ranks wait until it is on disk."""
         path = self._checkpoint_path()
+        self._last_save = time.monotonic()
         if path is not None:
             dist_utils.broadcast_buffers(self.distiller)
             state = self.state_dict()
@@ -502,6 +524,9 @@ class Trainer:
             )
         if self.recipe is not None and state.get("recipe") is not None:
             diff = recipe_differences(state["recipe"], self.recipe)
+            old, new = ((r.get("eval") or {}).get("metrics") for r in (state["recipe"], self.recipe))
+            if self.evaluation.selection == "best_val" and old != new:  # the selection score needs every metric
+                diff.append(f"eval.metrics ({old!r} -> {new!r}; selection best_val)")
             if diff:
                 raise CheckpointError(
                     "cannot resume: the recipe differs from the one the checkpoint was trained with at "
@@ -522,6 +547,8 @@ class Trainer:
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.step_in_epoch, self.skipped = int(state["step_in_epoch"]), int(state["skipped"])
         self.selected = state["selected"]
+        running = state.get("running") or {"sums": {}, "n": 0}
+        self.running, self.n_running = {k: float(v) for k, v in running["sums"].items()}, int(running["n"])
         ranks = state.get("rng_ranks")
         if ranks and len(ranks) == self.dist.world_size:
             set_rng_state(ranks[self.dist.rank])
