@@ -19,9 +19,10 @@ from torch import nn
 from tqdm import tqdm
 
 from distill.config import ComponentSpec, Recipe
-from distill.data.images import IMAGE_SUFFIXES, load_rgb
+from distill.data.images import IMAGE_SUFFIXES, load_rgb, verify_image
 from distill.engine.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, load_checkpoint
 from distill.errors import CheckpointError, DataError, DistillError
+from distill.paths import check_output_dir, check_output_file
 from distill.registry import MODELS
 
 
@@ -65,6 +66,14 @@ def load_deployable(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     return model.eval(), state
 
 
+def check_images(paths: Sequence[Path]) -> None:
+    """Every file opens as an image (header and integrity, no full decode); a DataError names the first that fails."""
+    for path in paths:
+        reason = verify_image(path)
+        if reason is not None:
+            raise DataError(f"cannot read image {path}: {reason}; replace the file or leave it out of the inputs")
+
+
 def expand_inputs(inputs: Iterable[str]) -> list[Path]:
     """Files, folders (their images, sorted) and glob patterns → image paths; nothing found is a DataError."""
     paths: list[Path] = []
@@ -94,12 +103,20 @@ def batched_outputs(
     batch: list[tuple[int, torch.Tensor]] = []
 
     def flush() -> None:
-        out = model(torch.stack([t for _, t in batch]).to(device)).float().cpu()
+        images = torch.stack([t for _, t in batch]).to(device)
+        try:
+            out = model(images).float().cpu()
+        except RuntimeError as err:  # e.g. an image too small for the network's pooling
+            first = paths[batch[0][0]]
+            raise DataError(
+                f"the model cannot process {first} ({images.shape[-2]}×{images.shape[-1]} px): "
+                f"{str(err).splitlines()[0]}; give larger images"
+            ) from None
         for (i, _), o in zip(batch, out):
             outputs[i] = o
         batch.clear()
 
-    for i, path in enumerate(tqdm(paths, desc="predict", disable=not progress)):
+    for i, path in enumerate(tqdm(paths, desc="predict", disable=not progress, delay=0.5)):
         img = load_rgb(path)
         if batch and (len(batch) == batch_size or batch[0][1].shape != img.shape):
             flush()
@@ -155,7 +172,7 @@ def upscale_images(
         raise DataError(f"inputs share file names, so their outputs in {out_dir} would overwrite each other")
     model = model.to(device)
     written = []
-    for path in tqdm(paths, desc="upscale", disable=not progress):
+    for path in tqdm(paths, desc="upscale", disable=not progress, delay=0.5):
         sr = super_resolve(model, load_rgb(path)[None].to(device), self_ensemble=self_ensemble)
         written.append(save_rgb(sr[0].clamp(0, 1).cpu(), out_dir / f"{path.stem}.png"))
     return written
@@ -174,13 +191,15 @@ def predict(
     model, _ = load_deployable(checkpoint)
     task = model_task(model)
     paths = expand_inputs(inputs)
+    check_images(paths)  # every input fails here, before the progress bar starts
     if task == "sr":
         out_dir = Path(out or "predictions")
         if out_dir.suffix.lower() == ".csv":
             raise DataError(f"--out {out_dir}: an SR student writes images; give a folder")
+        check_output_dir(out_dir)
         upscale_images(model, paths, out_dir, device, self_ensemble, progress)
         return task, out_dir
-    out = Path(out or "predictions.csv")
+    out = check_output_file(out or "predictions.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
     if task == "iqa":
         rows = [[str(p), f"{s:.6f}"] for p, s in zip(paths, score_images(model, paths, batch_size, device, progress))]
