@@ -20,6 +20,7 @@ __all__ = ["fit_logistic", "krcc", "logistic4", "logistic5", "plcc", "rmse", "sr
 
 FitKind = Literal["none", "logistic4", "logistic5"]
 _MAXFEV = 20000
+_MAXFEV_EXTRA = 1000
 
 
 def _as_array(x: Any) -> np.ndarray:
@@ -74,17 +75,11 @@ def _starts(kind: str, x: np.ndarray, y: np.ndarray, sign: float) -> list[list[f
     centres = [float(c) for c in np.quantile(x, [0.25, 0.5, 0.75])]
     starts = [first]
     if kind == "logistic4":
-        for centre in centres:
-            for width in (0.1, 0.5, 1.0):
-                starts.append([first[0], first[1], centre, width])
+        starts += [[first[0], first[1], centre, width] for centre in centres for width in (0.1, 1.0)]
         return starts
     slope = float(np.polyfit(x, y, 1)[0])
-    amp = sign * float(np.ptp(y))
     starts.append([0.0, 1.0, 0.0, slope, 0.0])
-    for centre in centres:
-        for rate in (0.5, 2.0, 8.0):
-            starts.append([amp, rate, centre, 0.0, 0.0])
-            starts.append([amp / 2, rate, centre, slope / 2, 0.0])
+    starts += [[sign * float(np.ptp(y)), rate, centre, 0.0, 0.0] for centre in centres for rate in (0.5, 4.0)]
     return starts
 
 
@@ -120,11 +115,12 @@ def fit_logistic(pred: Any, target: Any, kind: FitKind | str) -> np.ndarray:
     xs, ys = (x - mx) / sx, (y - my) / sy
     sign = 1.0 if np.corrcoef(xs, ys)[0, 1] >= 0 else -1.0
     best, best_sse, error = None, np.inf, None
-    for p0 in _starts(kind, xs, ys, sign):
+    for i, p0 in enumerate(_starts(kind, xs, ys, sign)):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optimize.OptimizeWarning)
-                params, _ = optimize.curve_fit(func, xs, ys, p0=p0, maxfev=_MAXFEV)
+                maxfev = _MAXFEV if i == 0 else _MAXFEV_EXTRA  # the extra starts only refine, cheaply
+                params, _ = optimize.curve_fit(func, xs, ys, p0=p0, maxfev=maxfev)
             fitted = func(xs, *params)
             if not np.all(np.isfinite(fitted)):
                 raise RuntimeError("non-finite fitted values")
