@@ -343,9 +343,19 @@ def _check_device(name: str, checker: RecipeChecker) -> None:
     import torch
 
     try:
-        torch.device(name)
+        device = torch.device(name)
     except (RuntimeError, ValueError):
         checker.fail("train.device", f"got {name!r}: not a device; use auto, cpu, cuda or cuda:N")
+    if device.type not in ("cpu", "cuda", "mps"):
+        checker.fail("train.device", f"got {name!r}: distill trains on cpu, cuda or mps; use auto, cpu or cuda:N")
+    if device.type == "cuda" and device.index is not None and torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        if device.index >= count:
+            checker.fail(
+                "train.device", f"got {name!r}, but this machine has {count} CUDA device(s): cuda:0..{count - 1}"
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        checker.fail("train.device", f"got {name!r}, but MPS is not available here; use auto or cpu")
 
 
 def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> tuple[Recipe, dict[str, Any]]:

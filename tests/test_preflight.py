@@ -217,6 +217,11 @@ CASES = [
     ),
     Case("unknown_device", r"--set: train\.device: got 'tpu0': not a device", sets=("train.device=tpu0",)),
     Case("cuda_device_typo", r"train\.device: got 'cuda:x': not a device", sets=("train.device=cuda:x",)),
+    Case(
+        "device_torch_cannot_train_on",
+        r"train\.device: got 'meta': distill trains on cpu, cuda or mps",
+        sets=("train.device=meta",),
+    ),
     Case("negative_workers", r"train\.num_workers: got -1, expected 0 .* or more", sets=("train.num_workers=-1",)),
     Case(
         "nan_learning_rate",
