@@ -3,9 +3,9 @@
 * :func:`check_image_sizes`: every file of a split can be batched (equal sizes when nothing crops them, at least
   the crop / the scale / the SR patch), read from the image headers only.
 * :func:`check_labels`: class labels fit every classifier's ``num_classes``.
-* :func:`dry_run`: one batch of the training split through ``training_step`` and one batch of each evaluation
-  split through ``eval_outputs``, the metrics, the grouping, the model selection and the exporter — with the
-  global RNG, the models' buffers and the train/eval mode left exactly as they were.
+* :func:`dry_run`: a small batch (:data:`DRY_BATCH` items) of the training split through ``training_step`` and
+  of each evaluation split through ``eval_outputs``, the metrics, the grouping, the model selection and the
+  exporter — with the global RNG, the models' buffers and the train/eval mode left exactly as they were.
 """
 
 from __future__ import annotations
@@ -110,8 +110,12 @@ def check_labels(models: Mapping[str, nn.Module], sets: Mapping[str, Dataset]) -
                 )
 
 
+#: Items in a dry-pass batch: enough for BatchNorm in train mode and for set metrics, cheap at any image size.
+DRY_BATCH = 4
+
+
 def _first_batch(ds: Dataset, batch_size: int, key: str, batch_key: str) -> dict[str, Any]:
-    items = [ds[i] for i in range(min(batch_size, len(ds)))]  # type: ignore[arg-type]
+    items = [ds[i] for i in range(min(batch_size, DRY_BATCH, len(ds)))]  # type: ignore[arg-type]
     try:
         return default_collate(items)
     except RuntimeError as err:
