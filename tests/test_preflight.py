@@ -110,8 +110,14 @@ RUN_SETS = {
     "kadid": ("data.train.args.crop=null", "train.epochs=1", "train.batch_size=4", "eval.group_by=null"),
     "cub": ("train.epochs=1", "train.batch_size=2", "train.eval_batch_size=2"),
     "div2k": ("train.iterations=2", "train.batch_size=2", "train.eval_every=2"),
+    "skimage": ("train.iterations=2", "train.batch_size=4", "data.train.args.length=8", "data.eval.test.args.length=8"),
 }
-RECIPES = {"kadid": QUICKSTART, "cub": CUB_RECIPE, "div2k": SR_RECIPE}
+RECIPES = {
+    "kadid": QUICKSTART,
+    "cub": CUB_RECIPE,
+    "div2k": SR_RECIPE,
+    "skimage": str(ROOT / "recipes" / "scnn_pretrain.yaml"),
+}
 
 CASES = [
     # --- errors that used to appear only at the first evaluation, after training
@@ -172,6 +178,12 @@ CASES = [
         r"models\.student\.args\.num_classes: 1, but data\.train has labels 0\.\.1 \(2 classes\); set num_classes to 2",
         source="cub",
         sets=("models.student.args.num_classes=1",),
+    ),
+    Case(
+        "scnn_head_smaller_than_the_distortion_classes",
+        r"models\.student\.args\.num_classes: 10, but data\.train has labels 0\.\.\d+ \(\d+ classes\); set num_classes",
+        source="skimage",  # scikit-image's bundled photos: no data folder
+        sets=("models.student.args.num_classes=10",),
     ),
     Case(
         "vgg_m_at_32_px",
@@ -318,7 +330,8 @@ def student(sources, tmp_path_factory) -> Path:
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input_fails_before_training_in_one_line(case: Case, sources, student, tmp_path, capsys, monkeypatch):
     data = tmp_path / case.source
-    shutil.copytree(sources[case.source], data)
+    if case.source in sources:
+        shutil.copytree(sources[case.source], data)
     sample = case.data(data) if case.data else (case.prepare(tmp_path) if case.prepare else None)
     kadid_image = first_image(sources["kadid"], "I01_01_01.png")
     fill = {"data": data, "tmp": tmp_path, "sample": sample, "student": student, "kadid_image": kadid_image}
@@ -326,7 +339,8 @@ def test_bad_input_fails_before_training_in_one_line(case: Case, sources, studen
         argv = [a.format(**fill) for a in case.argv]
     else:
         out = case.out.format(**fill)
-        extra = (*COMMON, f"data.root={data}", *RUN_SETS[case.source], *case.sets)
+        root = (f"data.root={data}",) if case.source in sources else ()
+        extra = (*COMMON, *root, *RUN_SETS[case.source], *case.sets)
         argv = ["run", RECIPES[case.source], "--out", out, *sets(*extra)]
     steps: list[int] = []
     monkeypatch.setattr(Trainer, "_train_step", lambda self, batch: steps.append(self.step))

@@ -92,6 +92,17 @@ def check_image_sizes(ds: Dataset, key: str, batch_size: int, batch_key: str) ->
             )
 
 
+def _classes_of(ds: Dataset) -> int | None:
+    """How many classes a split's labels span: its ``num_classes``, else ``max(labels) + 1``; None if unlabelled."""
+    declared = getattr(ds, "num_classes", None)
+    if isinstance(declared, int) and not isinstance(declared, bool):
+        return declared
+    labels = getattr(ds, "labels", None)
+    if isinstance(labels, Sequence) and labels and all(isinstance(v, int) for v in labels):
+        return max(labels) + 1
+    return None
+
+
 def check_labels(models: Mapping[str, nn.Module], sets: Mapping[str, Dataset]) -> None:
     """Every class label of every split is below the ``num_classes`` of every classifier."""
     for role, model in models.items():
@@ -99,14 +110,11 @@ def check_labels(models: Mapping[str, nn.Module], sets: Mapping[str, Dataset]) -
         if not isinstance(num_classes, int):
             continue
         for key, ds in sets.items():
-            labels = getattr(ds, "labels", None)
-            if not labels or not all(isinstance(v, int) for v in labels[:1]):
-                continue
-            top = max(int(v) for v in labels)
-            if top >= num_classes or min(int(v) for v in labels) < 0:
+            n = _classes_of(ds)
+            if n is not None and n > num_classes:
                 raise RecipeError(
-                    f"models.{role}.args.num_classes: {num_classes}, but {key} has labels 0..{top} "
-                    f"({top + 1} classes); set num_classes to {top + 1} or select fewer classes in {key}.args"
+                    f"models.{role}.args.num_classes: {num_classes}, but {key} has labels 0..{n - 1} "
+                    f"({n} classes); set num_classes to {n} or select fewer classes in {key}.args"
                 )
 
 
