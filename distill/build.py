@@ -13,9 +13,10 @@ from torch import nn
 from distill.config import ComponentSpec, DataConfig, Recipe
 from distill.data.base import DistillDataset, as_distill_dataset
 from distill.distillers.base import Distiller
-from distill.engine import distributed
+from distill.engine import distributed, preflight
 from distill.engine.trainer import RunResult, Trainer, resolve_device, seed_everything
 from distill.models.weights import WeightsError
+from distill.paths import check_output_dir
 from distill.recipe import dump_recipe, load_recipe, recipe_to_dict
 from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS
 from distill.tasks import Task, task_of
@@ -110,6 +111,7 @@ def build_run(recipe: Recipe, resolved: dict[str, Any] | None = None, out: str |
     seed_everything(recipe.train.seed, recipe.train.deterministic)  # model init independent of data building
     distiller = build_distiller(recipe)
     out_dir = Path(out) if out else Path(recipe.output.dir.format(name=recipe.name))
+    check_output_dir(out_dir, "--out" if out else "output.dir")
     trainer = Trainer(
         distiller,
         train_set,
@@ -121,7 +123,9 @@ def build_run(recipe: Recipe, resolved: dict[str, Any] | None = None, out: str |
         recipe=resolved,
         tensorboard=recipe.output.tensorboard,
     )
-    return Run(recipe, resolved, trainer, train_set, eval_sets, out_dir)
+    run = Run(recipe, resolved, trainer, train_set, eval_sets, out_dir)
+    preflight.check_run(run)  # everything training, evaluation and the report need, before step 1
+    return run
 
 
 def run_recipe(

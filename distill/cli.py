@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def _cmd_repeats(args: argparse.Namespace) -> int:
     from distill.report import metric_header, percent, table
     from distill.sweep import run_with_launcher
 
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    seeds = _parse_seeds(args.seeds)
     recipe, _ = load_recipe(args.recipe, args.set or [])
     out = args.out or recipe.output.dir.format(name=recipe.name)
     runs = run_with_launcher(lambda: run_repeats(args.recipe, seeds, out, args.set or []), args)
@@ -59,8 +60,23 @@ def _has_checkpoint(args: argparse.Namespace) -> bool:
     return (out / "checkpoints" / "last.pt").exists()
 
 
+def _parse_seeds(text: str) -> list[int]:
+    cells = [c.strip() for c in text.split(",")]
+    try:
+        seeds = [int(c) for c in cells]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0 or len(set(seeds)) < len(seeds):
+        raise DistillError(f"--seeds {text!r}: expected distinct non-negative integers separated by commas, e.g. 0,1,2")
+    return seeds
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from distill.build import run_recipe
+    from distill.paths import check_output_dir
+
+    if args.out:
+        check_output_dir(args.out)
 
     if args.quiet:
         args.set = [*(args.set or []), "train.progress=false"]
@@ -162,7 +178,7 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
 
 
 def build_fetch_parser() -> argparse.ArgumentParser:
-    fetch = argparse.ArgumentParser(
+    fetch = _Parser(
         prog="distill data fetch",
         description="Download a real dataset from its official host (or take --archive), verify it, extract it "
         "safely and count its items with the dataset's reader. Without NAME: list the datasets.",
@@ -176,7 +192,8 @@ def build_fetch_parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument("--downloads", help="folder for the archives (default: ROOT/../downloads)")
     fetch.add_argument("--scale", action="append", help="div2k: only these LR scales, e.g. 4 or 2,3 (repeatable)")
-    fetch.set_defaults(fn=_cmd_data_fetch, debug=False, interrupt_hint="re-run the same command to resume the download")
+    _add_debug(fetch, False)
+    fetch.set_defaults(fn=_cmd_data_fetch, interrupt_hint="re-run the same command to resume the download")
     return fetch
 
 
@@ -187,7 +204,7 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
         head += 1
     if argv[head : head + 2] == ["data", "fetch"]:
         args = build_fetch_parser().parse_args(argv[head + 2 :])
-        args.debug = "--debug" in argv[:head]
+        args.debug = args.debug or "--debug" in argv[:head]
         return args
     return parser.parse_args(argv)
 
@@ -203,6 +220,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from distill.deploy import predict_with_task
 
+    if args.batch_size < 1:
+        raise DistillError(f"--batch-size {args.batch_size}: expected a positive integer")
     task, out = predict_with_task(
         args.checkpoint, args.inputs, args.out, args.batch_size, args.device, self_ensemble=args.self_ensemble
     )
@@ -212,9 +231,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from distill.deploy import export_model
+    from distill.paths import check_output_file
 
     suffix = {"torchscript": ".ts", "pt2": ".pt2", "onnx": ".onnx"}[args.format]
     out = args.out or str(Path(args.checkpoint).with_suffix("")) + suffix
+    check_output_file(out)
+    if args.size < 1:
+        raise DistillError(f"--size {args.size}: expected a positive side length in pixels, e.g. 64")
     path, diff = export_model(args.checkpoint, args.format, out, size=args.size)
     print(f"wrote {path} ({args.format}); max |difference| to the checkpoint on sample inputs: {diff:.2e}")
     return 0
@@ -262,10 +285,21 @@ def _parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (``distill: error: ...``, exit 2) and ``--debug`` on every command."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"distill: error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _add_debug(parser: argparse.ArgumentParser, default: typing.Any) -> None:
+    parser.add_argument("--debug", action="store_true", default=default, help="show full tracebacks for errors")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="distill", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="distill", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"distill {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    _add_debug(parser, False)
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="train a recipe")
@@ -341,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--repeats", type=int, default=20, help="interleaved timed rounds (median, ± half IQR)")
     prof.add_argument("--json", help="also write the profiles to this JSON file")
     prof.set_defaults(fn=_cmd_profile)
+    for command in sub.choices.values():  # `--debug` anywhere on the command line, before or after the command
+        _add_debug(command, argparse.SUPPRESS)
     return parser
 
 

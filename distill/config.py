@@ -74,6 +74,7 @@ class TrainConfig:
     log_every: int = 10
     eval_every: int = 1
     checkpoint_every: int | None = None
+    checkpoint_minutes: float | None = 5.0  # also write checkpoints/last.pt when this long passed since the last one
     nonfinite: Literal["stop", "skip"] = "stop"
     max_skipped: int = 10
     progress: bool = True

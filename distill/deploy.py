@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from distill.config import ComponentSpec, Recipe
-from distill.data.images import IMAGE_SUFFIXES
+from distill.data.images import IMAGE_SUFFIXES, verify_image
 from distill.engine.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, load_checkpoint
 from distill.errors import CheckpointError, DataError, DistillError
 from distill.registry import MODELS
@@ -72,6 +72,14 @@ def load_deployable(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     return model.eval(), state
 
 
+def check_images(paths: Sequence[Path]) -> None:
+    """Every file opens as an image (header and integrity, no full decode); a DataError names the first that fails."""
+    for path in paths:
+        reason = verify_image(path)
+        if reason is not None:
+            raise DataError(f"cannot read image {path}: {reason}; replace the file or leave it out of the inputs")
+
+
 def expand_inputs(inputs: Iterable[str]) -> list[Path]:
     """Files, folders (their images, sorted) and glob patterns → image paths; nothing found is a DataError."""
     paths: list[Path] = []
@@ -115,6 +123,7 @@ def predict_with_task(
     model_task(model)  # a model no task claims: one clear error before reading any input
     task = task_of(model)
     paths = expand_inputs(inputs)
+    check_images(paths)  # every input fails here, before the progress bar starts
     out = Path(out) if out is not None else default_output(inputs, task, model)
     return task, task.predict(model, paths, out, PredictOptions(batch_size, device, self_ensemble, progress))
 

@@ -55,6 +55,10 @@ class DataError(DistillError):
     """A dataset is missing, malformed or holds a corrupt sample: names the file."""
 
 
+class OutputPathError(DistillError):
+    """An output path is a file where a folder is needed, lies under a file, or is in a read-only folder."""
+
+
 class CheckpointError(DistillError):
     """A checkpoint is missing, corrupt or does not belong to this recipe/model."""
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import math
 import os
 import types
 import typing
@@ -38,8 +39,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         text = path.read_text()
     except FileNotFoundError:
         raise RecipeError(f"{path}: recipe file not found") from None
+    except UnicodeDecodeError:
+        raise RecipeError(f"{path}: not a text file (a recipe is YAML text, e.g. recipes/quickstart.yaml)") from None
     except OSError as err:
         raise RecipeError(f"{path}: cannot read recipe: {err.strerror}") from None
+    if "\x00" in text:
+        raise RecipeError(f"{path}: not a text file (a recipe is YAML text, e.g. recipes/quickstart.yaml)")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -119,6 +124,7 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], prov: Proven
             child = node.get(part)
             if child is None:
                 child = node[part] = {}
+                prov[".".join(parts[: depth + 1])] = "--set"  # a key path the recipe lacks is --set's doing
             elif not isinstance(child, dict):
                 where = ".".join(parts[: depth + 1])
                 raise RecipeError(f"--set {item}: {where} is {child!r}, not a mapping, so it has no key '{part}'")
@@ -348,10 +354,16 @@ def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
     train = recipe.train
     if (train.epochs is None) == (train.iterations is None):
         checker.fail("train", "set exactly one of train.epochs or train.iterations")
-    for key in ("epochs", "iterations", "batch_size", "log_every", "eval_every", "checkpoint_every"):
+    for key in ("epochs", "iterations", "batch_size", "eval_batch_size", "log_every", "eval_every", "checkpoint_every"):
         value = getattr(train, key)
         if value is not None and value <= 0:
             checker.fail(f"train.{key}", f"got {value}, expected a positive integer")
+    if train.num_workers < 0:
+        checker.fail("train.num_workers", f"got {train.num_workers}, expected 0 (load in the main process) or more")
+    minutes = train.checkpoint_minutes
+    if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
+        checker.fail("train.checkpoint_minutes", f"got {minutes}, expected a positive number of minutes or null")
+    _check_device(train.device, checker)
     from distill.registry import METRICS
 
     for i, metric in enumerate(recipe.eval.metrics):
@@ -365,8 +377,36 @@ def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
             f"(have: {', '.join(recipe.data.eval) or 'none'}); carve it from train with val_fraction",
         )
     for group, cfg in recipe.optim.items():
-        if cfg.lr <= 0:
-            checker.fail(f"optim.{group}.lr", f"got {cfg.lr}, expected a positive learning rate")
+        if not (math.isfinite(cfg.lr) and cfg.lr > 0):
+            checker.fail(f"optim.{group}.lr", f"got {cfg.lr}, expected a positive, finite learning rate")
+        for name in ("eta_min", "gamma", "warmup_start", "weight_decay", "momentum", "clip_grad_norm"):
+            holder = cfg.schedule if hasattr(cfg.schedule, name) else cfg
+            value = getattr(holder, name)
+            if value is not None and not math.isfinite(value):
+                where = f"optim.{group}.schedule.{name}" if holder is cfg.schedule else f"optim.{group}.{name}"
+                checker.fail(where, f"got {value}, expected a finite number")
+
+
+def _check_device(name: str, checker: RecipeChecker) -> None:
+    """``train.device`` must name a device torch knows: auto, cpu, cuda, cuda:N, mps …"""
+    if name == "auto":
+        return
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        checker.fail("train.device", f"got {name!r}: not a device; use auto, cpu, cuda or cuda:N")
+    if device.type not in ("cpu", "cuda", "mps"):
+        checker.fail("train.device", f"got {name!r}: distill trains on cpu, cuda or mps; use auto, cpu or cuda:N")
+    if device.type == "cuda" and device.index is not None and torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        if device.index >= count:
+            checker.fail(
+                "train.device", f"got {name!r}, but this machine has {count} CUDA device(s): cuda:0..{count - 1}"
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        checker.fail("train.device", f"got {name!r}, but MPS is not available here; use auto or cpu")
 
 
 def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> tuple[Recipe, dict[str, Any]]:

@@ -35,6 +35,7 @@ class Run(Protocol):
 
     def caption(self, split: str) -> str: ...
 
+
 #: SR images kept per split, and the side of the HR crop shown.
 SR_SAMPLES = 4
 SR_CROP = 96

@@ -8,8 +8,11 @@ Run as a module it is a ``distill`` command line with tiny toy components regist
 Tolerance of the 1-vs-2-process comparison: the toy models have no BatchNorm and dropout is off, so the only
 difference is floating-point summation order (a mean over 8 samples vs the weighted mean of two means over 4 + 4, or
 3 + 2 for the final partial batch), which 24 SGD steps with momentum amplify a little. Every weight must satisfy
-``|w1 - w2| <= ATOL + RTOL * |w2|`` with ATOL = 1e-5, RTOL = 1e-4, and every reported metric and logged loss must
-agree within METRIC_ATOL = 1e-4 (observed: weights ≤ 1.4e-6 absolute, metrics ≤ 1.6e-5).
+``|w1 - w2| <= ATOL + RTOL * |w2|`` with ATOL = 1e-5, RTOL = 1e-4, and every logged loss must agree within
+METRIC_ATOL = 1e-4 (observed: weights ≤ 2.2e-6 absolute). Reported metrics get the tolerance their conditioning
+allows (:func:`metric_tolerance`): the toy student's test predictions spread over only ~7e-4, so the 7e-7 rounding
+difference of its predictions moved PLCC by 1.0e-4 on one machine (both runs single-threaded); the two-process
+evaluation itself matches a one-process evaluation of the same weights exactly.
 """
 
 from __future__ import annotations
@@ -138,6 +141,41 @@ def final_weights(out: Path) -> dict[str, torch.Tensor]:
     return torch.load(out / "checkpoints" / "last.pt", weights_only=True)["distiller"]
 
 
+def evaluate_in_one_process(recipe: Path, out: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The final weights of the run in ``out`` evaluated by one process: (results of every split, student
+    predictions on the whole test split)."""
+    from distill.build import build_run
+    from distill.recipe import load_recipe
+
+    trainer = build_run(*load_recipe(recipe), out=None).trainer
+    trainer.distiller.load_state_dict(final_weights(out))
+    test = trainer.eval_sets["test"]
+    batch = {"input": torch.stack([test[i]["input"] for i in range(len(test))])}  # type: ignore[arg-type]
+    with torch.no_grad():
+        trainer.distiller.eval()
+        preds = {k: v.reshape(-1) for k, v in trainer.distiller.eval_outputs(batch).items()}
+    return trainer.evaluate(), preds
+
+
+def metric_tolerance(key: str, a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    """How far a reported number may move between runs whose predictions differ by rounding only.
+
+    Sample metrics and RMSE are 1-Lipschitz in the predictions: METRIC_ATOL. A Pearson correlation moves by at
+    most about ``2 max|Δp| / std(p)``, which is large when a model's predictions are nearly constant (the toy student's
+    spread is ~1e-3, so a 1e-6 rounding difference moves its PLCC by ~1e-4 — why this test once failed on one
+    machine and passed on another). Rank correlations are equal when no two predictions are closer than
+    ``2 max|Δp|`` (no rank can swap), else they may differ by a swap.
+    """
+    role, metric = key.split(".")[1], key.rsplit(".", 1)[-1]
+    if role not in a or metric not in ("plcc", "srcc", "krcc"):
+        return METRIC_ATOL
+    delta = float((a[role] - b[role]).abs().max())
+    if metric == "plcc":
+        return METRIC_ATOL + 2 * delta / float(a[role].std())
+    gaps = a[role].sort().values.diff().abs()
+    return METRIC_ATOL if float(gaps.min()) > 2 * delta else 1.0
+
+
 def numbers(results: Any, prefix: str = "") -> dict[str, float]:
     """Every number of a results.json ``results`` tree, by dotted path."""
     if isinstance(results, dict):
@@ -206,8 +244,14 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path,
     n1, n2 = numbers(res1["results"]), numbers(res2["results"])
     assert n1.keys() == n2.keys() and n1["test.student.n"] == n2["test.student.n"] == 25  # no padded duplicates
     assert n2["test.student.groups.g0.n"] == 13 and n2["test.student.groups.g1.n"] == 12
+    # the two-process evaluation (sharded, gathered) is exact: one process evaluating the same weights agrees
+    two_evaluated, two_preds = evaluate_in_one_process(recipe, tmp_path / "two")
+    for key, value in numbers(two_evaluated).items():
+        assert n2[key] == pytest.approx(value, abs=1e-9), key
+    # 1 vs 2 processes: the metrics move only as much as the (rounding-level) prediction differences allow
+    _, one_preds = evaluate_in_one_process(recipe, tmp_path / "one")
     for key in n1:
-        assert n1[key] == pytest.approx(n2[key], abs=METRIC_ATOL), key
+        assert n1[key] == pytest.approx(n2[key], abs=metric_tolerance(key, one_preds, two_preds)), key
     assert res1["steps"] == res2["steps"] == 3 * 8
 
     # rank 0 alone wrote the log: every step once, the same logged loss values as one process

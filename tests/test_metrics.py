@@ -315,3 +315,53 @@ def test_ssim_cpu_fast_path_equals_the_device_path(monkeypatch) -> None:
         image, "_valid_filter_2d", lambda m, t: image._valid_filter_1d(image._valid_filter_1d(m, t, dim=2), t, dim=3)
     )
     torch.testing.assert_close(fast, ssim(pred, target, crop_border=2, test_y_channel=True), rtol=1e-12, atol=0)
+
+
+def _cubic_scores(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions whose MOS relation is cubic: the 5-parameter fit has a poor local optimum near the usual start."""
+    r = np.random.default_rng(seed)
+    n = int(r.integers(20, 200))
+    x = r.normal(size=n) * r.uniform(0.1, 10) + r.uniform(-5, 5)
+    return x, x**3 / x.std() ** 3 + r.normal(scale=1, size=n)
+
+
+@pytest.mark.parametrize("seed", [8, 11])
+def test_plcc_logistic5_finds_the_best_of_many_random_starts(seed):
+    from scipy import optimize, stats
+
+    from distill.metrics.correlation import logistic5, plcc
+
+    x, y = _cubic_scores(seed)
+    xs, ys = (x - x.mean()) / x.std(), (y - y.mean()) / y.std()
+    g = np.random.default_rng(0)
+    best = -1.0
+    for _ in range(30):
+        p0 = [g.uniform(-3, 3), g.uniform(0.1, 8), g.uniform(-1.5, 1.5), g.uniform(-1, 1), 0.0]
+        try:
+            params, _ = optimize.curve_fit(logistic5, xs, ys, p0=p0, maxfev=3000)
+        except RuntimeError:
+            continue
+        value = stats.pearsonr(logistic5(xs, *params), ys)[0]
+        best = max(best, value) if np.isfinite(value) else best
+    ours = plcc(x, y, fit="logistic5")
+    assert ours >= best - 1e-6, (ours, best)
+    assert ours >= stats.pearsonr(x, y)[0]  # never below the least-squares line
+
+
+@pytest.mark.parametrize("metric", ["psnr", "ssim"])
+def test_image_metrics_read_uint8_on_the_255_scale_and_refuse_other_integers(metric):
+    from distill.metrics.image import psnr, ssim
+
+    fn = {"psnr": psnr, "ssim": ssim}[metric]
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(2, 3, 24, 24, generator=g)
+    b = (a + 0.1 * torch.randn(2, 3, 24, 24, generator=g)).clamp(0, 1)
+    a8, b8 = ((t * 255).round().to(torch.uint8) for t in (a, b))
+    expected = fn(a8.double() / 255, b8.double() / 255)
+    assert torch.equal(fn(a8, b8), expected)
+    assert torch.equal(fn(a8, b8.double() / 255), expected)  # mixed: each input read on its own scale
+    for bad in (a8.long(), a8.bool(), a8.to(torch.int16)):
+        with pytest.raises(TypeError, match=rf"{metric}: pred has dtype torch\.\w+; give float images in \[0, 1\]"):
+            fn(bad, b8)
+    with pytest.raises(ValueError, match=rf"{metric}: target values reach 2\d\d.*divide float images by 255"):
+        fn(a * 255, b * 255)

@@ -43,6 +43,14 @@ RESUME_SAFE_KEYS = (
     "train.channels_last",
     "train.compile",
     "train.teacher_cache_dir",
+    "train.checkpoint_every",
+    "train.checkpoint_minutes",
+    "train.eval_batch_size",
+    # evaluation-only keys: a corrected evaluation setting continues the run (earlier records keep their values)
+    "eval.group_by",
+    "eval.metrics",
+    "eval.metric_args",
+    "eval.models",
     "output",
     "source",
     "description",
@@ -93,10 +101,14 @@ def open_run_folder(out_dir: Path, resume: bool, dist: DistInfo) -> None:
 
 
 def check_resumable(
-    state: Mapping[str, Any], recipe: Mapping[str, Any] | None, own: Mapping[str, torch.Tensor]
+    state: Mapping[str, Any],
+    recipe: Mapping[str, Any] | None,
+    own: Mapping[str, torch.Tensor],
+    selection: str = "last",
 ) -> None:
     """Refuse a checkpoint that is not a training checkpoint, was trained under another recipe, or does not fit
-    the distiller whose state dict is ``own``."""
+    the distiller whose state dict is ``own``. Under ``best_val`` selection ``eval.metrics`` must not change (the
+    selection score needs every metric), although it is resume-safe otherwise."""
     if state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
             f"not a distill training checkpoint (format {state.get('format')!r}); --resume needs the "
@@ -104,6 +116,9 @@ def check_resumable(
         )
     if recipe is not None and state.get("recipe") is not None:
         diff = recipe_differences(state["recipe"], recipe)
+        old, new = ((r.get("eval") or {}).get("metrics") for r in (state["recipe"], recipe))
+        if selection == "best_val" and old != new:
+            diff.append(f"eval.metrics ({old!r} -> {new!r}; selection best_val)")
         if diff:
             raise CheckpointError(
                 "cannot resume: the recipe differs from the one the checkpoint was trained with at "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -149,6 +150,9 @@ class Trainer:
             self.evaluation.select_metric or self.evaluation.metrics[0],
             write=lambda line: tqdm.write(line, file=sys.stderr),
         )
+        self.running: dict[str, float] = {}  # loss sums since the last logged train record (checkpointed)
+        self.n_running = 0
+        self._last_save = time.monotonic()
 
     # ------------------------------------------------------------------------------------------------ set-up bits
     def _steps_per_epoch(self) -> int:
@@ -209,8 +213,6 @@ class Trainer:
             desc=self.console.epoch_label(self.epoch),
             file=sys.stderr,
         )
-        running: dict[str, float] = {}
-        n_running = 0
         try:
             while self.step < self.total_steps:
                 self.train_set.set_epoch(self.epoch)
@@ -232,19 +234,19 @@ class Trainer:
                     self.step_in_epoch += 1
                     if values is not None:
                         for k, v in values.items():
-                            running[k] = running.get(k, 0.0) + v
-                        n_running += 1
+                            self.running[k] = self.running.get(k, 0.0) + v
+                        self.n_running += 1
                         if not bar.disable:  # formatting the postfix costs more than the rest of the bookkeeping
                             bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()}, refresh=False)
                     bar.update(1)
-                    if self.step % cfg.log_every == 0 and n_running:
-                        logger.log(self._train_record({k: v / n_running for k, v in running.items()}))
-                        running, n_running = {}, 0
+                    if self.step % cfg.log_every == 0 and self.n_running:
+                        logger.log(self._train_record({k: v / self.n_running for k, v in self.running.items()}))
+                        self.running, self.n_running = {}, 0
                     last = self.step >= self.total_steps
                     if cfg.iterations is not None and (self.step % cfg.eval_every == 0 or last):
                         self._evaluate(logger)
                         self.save()
-                    elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    elif (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or self._checkpoint_due():
                         self.save()
                     if last:
                         break
@@ -402,12 +404,25 @@ class Trainer:
             # each rank's own global RNG stream (dropout, stochastic paths), restored rank by rank on resume
             "rng_ranks": dist_utils.all_gather_objects(rng) if self.dist.enabled else None,
             "selected": self.selected,
+            "running": {"sums": dict(self.running), "n": self.n_running},  # the open training-loss log window
             "recipe": self.recipe,
         }
+
+    def _checkpoint_due(self) -> bool:
+        """``train.checkpoint_minutes`` have passed since the last checkpoint (rank 0's clock decides for all)."""
+        minutes = self.config.checkpoint_minutes
+        if minutes is None or self.out_dir is None or self.step >= self.total_steps:
+            return False
+        due = time.monotonic() - self._last_save >= 60.0 * minutes
+        if not self.dist.enabled:
+            return due
+        flag = torch.tensor([float(due and self.dist.is_main)], device=self.device)
+        return bool(dist_utils.all_reduce_sum(flag).item())
 
     def save(self) -> None:
         """Write ``checkpoints/last.pt`` atomically from rank 0; the other ranks wait until it is on disk."""
         path = self._checkpoint_path()
+        self._last_save = time.monotonic()
         if path is not None:
             dist_utils.broadcast_buffers(self.distiller)
             state = self.state_dict()
@@ -417,7 +432,7 @@ class Trainer:
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`; refuses checkpoints of another model or an incompatible recipe."""
-        run_folder.check_resumable(state, self.recipe, self.distiller.state_dict())
+        run_folder.check_resumable(state, self.recipe, self.distiller.state_dict(), self.evaluation.selection)
         self.distiller.load_state_dict(state["distiller"])
         for group, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][group])
@@ -426,6 +441,8 @@ class Trainer:
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.step_in_epoch, self.skipped = int(state["step_in_epoch"]), int(state["skipped"])
         self.selected = state["selected"]
+        running = state.get("running") or {"sums": {}, "n": 0}
+        self.running, self.n_running = {k: float(v) for k, v in running["sums"].items()}, int(running["n"])
         ranks = state.get("rng_ranks")
         if ranks and len(ranks) == self.dist.world_size:
             set_rng_state(ranks[self.dist.rank])

@@ -20,6 +20,7 @@ __all__ = ["fit_logistic", "krcc", "logistic4", "logistic5", "plcc", "rmse", "sr
 
 FitKind = Literal["none", "logistic4", "logistic5"]
 _MAXFEV = 20000
+_MAXFEV_EXTRA = 1000
 
 
 def _as_array(x: Any) -> np.ndarray:
@@ -56,12 +57,30 @@ _CURVES: dict[str, tuple[Callable[..., np.ndarray], int]] = {"logistic4": (logis
 
 
 def _initial(kind: str, y: np.ndarray, sign: float) -> list[float]:
-    """Starting point in standardised coordinates (x and y have mean 0, std 1)."""
     if kind == "logistic4":  # pyiqa's [max(y), min(y), mean(x), std(x)/4], ordered by the trend's sign
         hi, lo = float(y.max()), float(y.min())
         return [hi, lo, 0.0, 0.25] if sign >= 0 else [lo, hi, 0.0, 0.25]
     # amplitude = range of y (signed), centre = mean(x), slope b1·b2/4 ≈ range(y) / range(x) ≈ range(y) / 4 std(x)
     return [sign * float(np.ptp(y)), 1.0, 0.0, 0.0, 0.0]
+
+
+def _starts(kind: str, x: np.ndarray, y: np.ndarray, sign: float) -> list[list[float]]:
+    """Initial guesses (standardised units): :func:`_initial` first, then other centres and slopes.
+
+    The logistic least-squares problem has local optima (a sigmoid fitted to one end of the data); the best of
+    several starts is kept. The 5-parameter family also starts from the least-squares line (``b1 = 0``), so its
+    fit is never worse than a linear one.
+    """
+    first = _initial(kind, y, sign)
+    centres = [float(c) for c in np.quantile(x, [0.25, 0.5, 0.75])]
+    starts = [first]
+    if kind == "logistic4":
+        starts += [[first[0], first[1], centre, width] for centre in centres for width in (0.1, 1.0)]
+        return starts
+    slope = float(np.polyfit(x, y, 1)[0])
+    starts.append([0.0, 1.0, 0.0, slope, 0.0])
+    starts += [[sign * float(np.ptp(y)), rate, centre, 0.0, 0.0] for centre in centres for rate in (0.5, 4.0)]
+    return starts
 
 
 def fit_logistic(pred: Any, target: Any, kind: FitKind | str) -> np.ndarray:
@@ -73,7 +92,8 @@ def fit_logistic(pred: Any, target: Any, kind: FitKind | str) -> np.ndarray:
     curve families are closed under these affine changes, so the optimum is that of a fit on the raw scales,
     only better conditioned. Initialisation (standardised units): 4-param ``[max y', min y', 0, 0.25]`` (pyiqa's
     ``[max y, min y, mean x, std x / 4]``, with b1/b2 swapped when the trend is decreasing); 5-param
-    ``[±ptp(y'), 1, 0, 0, 0]`` (signed amplitude, centre at mean x, initial slope about ptp(y) / 4 std(x)).
+    ``[±ptp(y'), 1, 0, 0, 0]`` (signed amplitude, centre at mean x, initial slope about ptp(y) / 4 std(x)),
+    then the other starts of :func:`_starts`; the fit with the least squared error is kept.
     A failed fit (too few samples, no convergence, non-finite result) returns the raw predictions and issues a
     :class:`RuntimeWarning`. An inestimable covariance (scipy's ``OptimizeWarning``) is not a failure: only the
     fitted curve is used.
@@ -94,17 +114,26 @@ def fit_logistic(pred: Any, target: Any, kind: FitKind | str) -> np.ndarray:
     mx, sx, my, sy = x.mean(), x.std(), y.mean(), y.std()
     xs, ys = (x - mx) / sx, (y - my) / sy
     sign = 1.0 if np.corrcoef(xs, ys)[0, 1] >= 0 else -1.0
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optimize.OptimizeWarning)
-            params, _ = optimize.curve_fit(func, xs, ys, p0=_initial(kind, ys, sign), maxfev=_MAXFEV)
-        mapped = func(xs, *params) * sy + my
-        if not np.all(np.isfinite(mapped)):
-            raise RuntimeError("non-finite fitted values")
-    except (RuntimeError, ValueError, TypeError) as err:
-        warnings.warn(f"{kind} fit failed ({err}); using raw predictions", RuntimeWarning, stacklevel=2)
+    best, best_sse, error = None, np.inf, None
+    for i, p0 in enumerate(_starts(kind, xs, ys, sign)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optimize.OptimizeWarning)
+                maxfev = _MAXFEV if i == 0 else _MAXFEV_EXTRA  # the extra starts only refine, cheaply
+                params, _ = optimize.curve_fit(func, xs, ys, p0=p0, maxfev=maxfev)
+            fitted = func(xs, *params)
+            if not np.all(np.isfinite(fitted)):
+                raise RuntimeError("non-finite fitted values")
+        except (RuntimeError, ValueError, TypeError) as err:
+            error = err
+            continue
+        sse = float(np.sum((fitted - ys) ** 2))
+        if sse < best_sse:
+            best, best_sse = fitted, sse
+    if best is None:
+        warnings.warn(f"{kind} fit failed ({error}); using raw predictions", RuntimeWarning, stacklevel=2)
         return x
-    return mapped
+    return best * sy + my
 
 
 def _quiet(fn: Callable[..., Any], *args: Any) -> float:

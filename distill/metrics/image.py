@@ -16,6 +16,7 @@ import math
 import torch
 
 from distill.metrics.base import register_metric
+from distill.metrics.inputs import unit_images
 
 __all__ = ["psnr", "rgb_to_y", "ssim"]
 
@@ -67,7 +68,9 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, crop_border: int = 0, test_y_
     """Peak signal-to-noise ratio in dB per image (BasicSR convention, peak 255; inf for identical images).
 
     ``PSNR = 10 log10(255² / mean((pred·255 − target·255)²))`` over the cropped image (or its Y channel).
+    uint8 images are read on the 0–255 scale; other integer dtypes and float targets beyond [0, 1] are refused.
     """
+    pred, target = unit_images("psnr", pred, target)
     x, y = _to_255(pred, target, crop_border, test_y_channel)
     mse = (x - y).pow(2).mean(dim=(1, 2, 3))
     return 10.0 * torch.log10(255.0**2 / mse)
@@ -121,7 +124,9 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, crop_border: int = 0, test_y_
     Per channel, the SSIM map ``((2μxμy + C1)(2σxy + C2)) / ((μx² + μy² + C1)(σx² + σy² + C2))`` with
     ``C1 = (0.01·255)²``, ``C2 = (0.03·255)²`` and Gaussian-weighted moments over windows fully inside the
     (cropped) image is averaged; the channel means are then averaged. Images must be at least 11×11 after cropping.
+    uint8 images are read on the 0–255 scale; other integer dtypes and float targets beyond [0, 1] are refused.
     """
+    pred, target = unit_images("ssim", pred, target)
     x, y = _to_255(pred, target, crop_border, test_y_channel)
     h, w = x.shape[-2:]
     if h < _SSIM_SIZE or w < _SSIM_SIZE:

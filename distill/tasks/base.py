@@ -20,8 +20,9 @@ from tqdm import tqdm
 from distill.config import Recipe
 from distill.data.base import DistillDataset
 from distill.data.images import load_rgb
-from distill.errors import DistillError
+from distill.errors import DataError, DistillError
 from distill.iqa_analysis import hardest_and_easiest, plot_per_distortion
+from distill.paths import check_output_file
 from distill.registry import TASKS
 from distill.report import group_table, overall_table
 
@@ -138,12 +139,20 @@ def batched_outputs(
     batch: list[tuple[int, torch.Tensor]] = []
 
     def flush() -> None:
-        out = model(torch.stack([t for _, t in batch]).to(device)).float().cpu()
+        images = torch.stack([t for _, t in batch]).to(device)
+        try:
+            out = model(images).float().cpu()
+        except RuntimeError as err:  # e.g. an image too small for the network's pooling
+            first = paths[batch[0][0]]
+            raise DataError(
+                f"the model cannot process {first} ({images.shape[-2]}×{images.shape[-1]} px): "
+                f"{str(err).splitlines()[0]}; give larger images"
+            ) from None
         for (i, _), o in zip(batch, out):
             outputs[i] = o
         batch.clear()
 
-    for i, path in enumerate(tqdm(paths, desc="predict", disable=not progress)):
+    for i, path in enumerate(tqdm(paths, desc="predict", disable=not progress, delay=0.5)):
         img = load_rgb(path)
         if batch and (len(batch) == batch_size or batch[0][1].shape != img.shape):
             flush()
@@ -154,7 +163,8 @@ def batched_outputs(
 
 
 def write_csv(out: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Path:
-    """A CSV file of predictions (its folder is created)."""
+    """A CSV file of predictions (its folder is created; a path that cannot be written is a one-line error)."""
+    out = check_output_file(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as fh:
         writer = csv.writer(fh)

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from distill.data.images import load_rgb
 from distill.errors import DataError
+from distill.paths import check_output_dir
 from distill.registry import TASKS
 from distill.tasks.base import PredictOptions, Task
 
@@ -44,6 +45,7 @@ class SRTask(Task):
         out_dir = Path(out)
         if out_dir.suffix.lower() == ".csv":
             raise DataError(f"--out {out_dir}: an SR student writes images; give a folder")
+        check_output_dir(out_dir)
         upscale_images(model, paths, out_dir, opts.device, opts.self_ensemble, opts.progress)
         return out_dir
 
@@ -66,7 +68,7 @@ def upscale_images(
         raise DataError(f"inputs share file names, so their outputs in {out_dir} would overwrite each other")
     model = model.to(device)
     written = []
-    for path in tqdm(paths, desc="upscale", disable=not progress):
+    for path in tqdm(paths, desc="upscale", disable=not progress, delay=0.5):
         sr = super_resolve(model, load_rgb(path)[None].to(device), self_ensemble=self_ensemble)
         written.append(save_rgb(sr[0].clamp(0, 1).cpu(), out_dir / f"{path.stem}.png"))
     return written

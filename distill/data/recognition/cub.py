@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from PIL import Image
 from torch import Tensor
 
 from distill.data.base import SeededDataset
@@ -157,7 +158,33 @@ def read_cub(root: str | Path) -> tuple[list[CubSample], dict[int, str]]:
             f"CUB-200-2011: {absent[0]}{more} listed in {files['images.txt']} not found. Re-extract the archive into "
             f"'{root}' (or rewrite the synthetic set with `distill data cub200 {root} --set overwrite=true`)"
         )
+    _check_boxes_inside(samples, files["bounding_boxes.txt"])
     return samples, {k: v[0] for k, v in classes.items()}
+
+
+def _check_boxes_inside(samples: list[CubSample], box_file: Path, slack: float = 1.0) -> None:
+    """Every box lies inside its image (to ``slack`` pixels); refuses, naming the line of ``bounding_boxes.txt``."""
+    for s in samples:
+        try:
+            with Image.open(s.path) as img:
+                width, height = img.size
+        except Exception:  # an undecodable image is reported when it is read
+            continue
+        x, y, w, h = s.box
+        if x < -slack or y < -slack or x + w > width + slack or y + h > height + slack:
+            raise DataError(
+                f"{box_file}, line {_line_of(box_file, s.id)}: the box of image {s.id} (x={x:g}, y={y:g}, w={w:g}, "
+                f"h={h:g}) lies outside its {width}×{height} image {s.path}; correct the line or use the official file"
+            )
+
+
+def _line_of(path: Path, image_id: int) -> int:
+    """1-based number of the line of ``path`` whose first column is ``image_id`` (0 if none)."""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        cells = line.split()
+        if cells and cells[0] == str(image_id):
+            return number
+    return 0
 
 
 def _rank(seed: int, image_id: int) -> bytes:

@@ -1,0 +1,251 @@
+"""Checks made when a run is built, so that a setting which cannot work fails before training step 1.
+
+* :func:`check_image_sizes`: every file of a split can be batched (equal sizes when nothing crops them, at least
+  the crop / the scale / the SR patch), read from the image headers only.
+* :func:`check_labels`: class labels fit every classifier's ``num_classes``.
+* :func:`dry_run`: a small batch (:data:`DRY_BATCH` items) of the training split through ``training_step`` and
+  of each evaluation split through ``eval_outputs``, the metrics, the grouping, the model selection and the
+  exporter — with the global RNG, the models' buffers and the train/eval mode left exactly as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torch import nn
+from torch.utils.data import Dataset, default_collate
+
+from distill.engine.checkpoint import preserved_rng
+from distill.engine.evaluator import channels_last, move_to
+from distill.errors import DataError, RecipeError
+
+_MODEL_ERRORS = (RuntimeError, ValueError, IndexError)
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """``(height, width)`` from the file header, ``None`` if it cannot be read (the dataset's policy reports it)."""
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    except Exception:
+        return None
+    return height, width
+
+
+def _files(ds: Dataset) -> list[Path]:
+    """The image file of every item of an IQA (``samples[i].path``) or SR (``samples[i].hr``) split; else none."""
+    samples = getattr(ds, "samples", None)
+    if not isinstance(samples, Sequence):
+        return []
+    files = [getattr(s, "path", None) or getattr(s, "hr", None) for s in samples]
+    return [Path(f) for f in files if isinstance(f, (str, Path))]
+
+
+def check_image_sizes(ds: Dataset, key: str, batch_size: int, batch_key: str) -> None:
+    """Refuse, naming the file and the fix, a split whose images cannot be cropped or stacked into batches.
+
+    ``key`` is the recipe key of the dataset (``data.train``, ``data.eval.test``) and ``batch_key`` the key of its
+    batch size (``train.batch_size`` or ``train.eval_batch_size``).
+    """
+    is_sr = hasattr(ds, "patch_size") and isinstance(getattr(ds, "scale", None), int)
+    if not (is_sr or hasattr(ds, "crop")):  # other datasets resize their items to one size themselves
+        return
+    files = _files(ds)
+    crop = getattr(ds, "crop", None)
+    scale, patch = getattr(ds, "scale", 1), getattr(ds, "patch_size", None)
+    fixed_size = (crop is not None) if not is_sr else (patch is not None)
+    first: tuple[Path, tuple[int, int]] | None = None
+    for path in files:
+        size = _header_size(path)
+        if size is None:
+            continue
+        h, w = size
+        if crop is not None and min(h, w) < crop:
+            raise DataError(
+                f"{key}: image {path} is {h}×{w}, smaller than crop={crop}; lower {key}.args.crop or remove the image"
+            )
+        if is_sr and min(h, w) < scale:
+            raise DataError(f"{key}: HR image {path} is {h}×{w}, smaller than the scale {scale}; remove it")
+        if is_sr and patch is not None and min(h, w) < patch * scale:
+            raise DataError(
+                f"{key}: HR image {path} is {h}×{w}, smaller than patch_size {patch} × scale {scale}; lower "
+                f"{key}.args.patch_size or remove the image"
+            )
+        if fixed_size or batch_size == 1:
+            continue
+        if first is None:
+            first = (path, size)
+        elif size != first[1] and not is_sr:
+            raise DataError(
+                f"{key}: images differ in size ({first[0]} is {first[1][0]}×{first[1][1]}, {path} is {h}×{w}) and "
+                f"crop is null, so a batch of {batch_size} cannot be stacked; set {key}.args.crop (e.g. --set "
+                f"{key}.args.crop=224) or {batch_key}: 1"
+            )
+        elif is_sr and (h // scale, w // scale) != (first[1][0] // scale, first[1][1] // scale):
+            raise DataError(
+                f"{key}: images differ in size ({first[0]} is {first[1][0]}×{first[1][1]}, {path} is {h}×{w}) and "
+                f"patch_size is null, so a batch of {batch_size} cannot be stacked; set {batch_key}: 1"
+            )
+
+
+def _classes_of(ds: Dataset) -> int | None:
+    """How many classes a split's labels span: its ``num_classes``, else ``max(labels) + 1``; None if unlabelled."""
+    declared = getattr(ds, "num_classes", None)
+    if isinstance(declared, int) and not isinstance(declared, bool):
+        return declared
+    labels = getattr(ds, "labels", None)
+    if isinstance(labels, Sequence) and labels and all(isinstance(v, int) for v in labels):
+        return max(labels) + 1
+    return None
+
+
+def check_labels(models: Mapping[str, nn.Module], sets: Mapping[str, Dataset]) -> None:
+    """Every class label of every split is below the ``num_classes`` of every classifier."""
+    for role, model in models.items():
+        num_classes = getattr(model, "num_classes", None)
+        if not isinstance(num_classes, int):
+            continue
+        for key, ds in sets.items():
+            n = _classes_of(ds)
+            if n is not None and n > num_classes:
+                raise RecipeError(
+                    f"models.{role}.args.num_classes: {num_classes}, but {key} has labels 0..{n - 1} "
+                    f"({n} classes); set num_classes to {n} or select fewer classes in {key}.args"
+                )
+
+
+#: Items in a dry-pass batch: enough for BatchNorm in train mode and for set metrics, cheap at any image size.
+DRY_BATCH = 4
+
+
+def _first_batch(ds: Dataset, batch_size: int, key: str, batch_key: str) -> dict[str, Any]:
+    items = [ds[i] for i in range(min(batch_size, DRY_BATCH, len(ds)))]  # type: ignore[arg-type]
+    try:
+        return default_collate(items)
+    except RuntimeError as err:
+        names = [str((item.get("meta") or {}).get("name", i)) for i, item in enumerate(items)]
+        raise DataError(
+            f"{key}: the items {', '.join(names[:4])} cannot be stacked into one batch ({str(err).splitlines()[0]}); "
+            f"make them one size (a crop) or set {batch_key}: 1"
+        ) from None
+
+
+def _shape_of(batch: Mapping[str, Any]) -> str:
+    x = batch.get("input")
+    return "×".join(map(str, x.shape[1:])) if isinstance(x, torch.Tensor) else "?"
+
+
+def _model_error(key: str, batch: Mapping[str, Any], err: BaseException) -> DataError:
+    return DataError(
+        f"{key}: the models cannot process its inputs of shape {_shape_of(batch)}: {str(err).splitlines()[0]}. "
+        f"Use inputs the models accept (a larger crop or size in {key}.args) or other models"
+    )
+
+
+class _FrozenState:
+    """Restores the global RNG and every buffer (e.g. BatchNorm statistics) of ``module`` on exit."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module, self.rng = module, preserved_rng()
+
+    def __enter__(self) -> None:
+        self.buffers = {n: b.detach().clone() for n, b in self.module.named_buffers()}
+        self.training = self.module.training
+        self.rng.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        with torch.no_grad():
+            for name, buf in self.module.named_buffers():
+                if name in self.buffers:
+                    buf.copy_(self.buffers[name])
+        self.module.train(self.training)
+        self.rng.__exit__(*exc)
+
+
+def dry_run(trainer: Any, report: Callable[[dict[str, Any]], object] | None = None) -> None:
+    """One batch of every split through everything training, evaluation, reporting and export will call."""
+    distiller, cfg, ev = trainer.distiller, trainer.config, trainer.evaluation
+    step_fn = distiller.training_step
+
+    def prepare(batch: dict[str, Any]) -> dict[str, Any]:
+        batch = move_to(batch, trainer.device)
+        return channels_last(batch) if cfg.channels_last else batch
+
+    with _FrozenState(distiller):
+        batch = prepare(_first_batch(trainer.train_set, cfg.batch_size, "data.train", "train.batch_size"))
+        distiller.train()
+        try:
+            with torch.no_grad(), trainer.autocast():
+                step_fn(batch)
+        except _MODEL_ERRORS as err:
+            raise _model_error("data.train", batch, err) from None
+        results: dict[str, Any] = {}
+        eval_bs = cfg.eval_batch_size or cfg.batch_size
+        for split, ds in trainer.eval_sets.items():
+            key, batch_key = f"data.eval.{split}", "train.eval_batch_size"
+            batch = prepare(_first_batch(ds, eval_bs, key, batch_key))
+            _check_group_by(ev.group_by, batch, key)
+            distiller.eval()
+            try:
+                with torch.no_grad(), trainer.autocast():
+                    distiller.eval_outputs(batch)
+            except _MODEL_ERRORS as err:
+                raise _model_error(key, batch, err) from None
+            try:
+                results[split] = trainer.evaluator.evaluate(distiller, [batch], trainer.device, trainer.autocast())
+            except (ValueError, RuntimeError, TypeError, KeyError, IndexError) as err:
+                raise RecipeError(
+                    f"eval.metrics: {ev.metrics} cannot be computed on split '{split}' "
+                    f"({type(err).__name__}: {str(err).splitlines()[0]}); choose metrics for this task"
+                ) from None
+        _check_selection(trainer, results)
+        distiller.deployable()  # the exporter's model
+    if report is not None:
+        report(results)
+
+
+def _check_group_by(group_by: str | None, batch: Mapping[str, Any], key: str) -> None:
+    if group_by is None:
+        return
+    meta = batch.get("meta")
+    fields = sorted(meta) if isinstance(meta, Mapping) else []
+    if group_by not in fields:
+        raise RecipeError(
+            f"eval.group_by: '{group_by}' is not a field of the items of {key} (they have: "
+            f"{', '.join(fields) or 'none'}); choose one of those or null"
+        )
+
+
+def _check_selection(trainer: Any, results: Mapping[str, Any]) -> None:
+    ev = trainer.evaluation
+    if ev.selection != "best_val" or ev.select_split not in results:
+        return
+    role = ev.select_model or trainer.distiller.student_role
+    roles = list(results[ev.select_split])
+    if role not in roles:
+        raise RecipeError(f"eval.select_model: '{role}' is not evaluated (evaluated: {', '.join(roles)})")
+    metric = ev.select_metric or ev.metrics[0]
+    if metric not in results[ev.select_split][role]["overall"]:
+        raise RecipeError(f"eval.select_metric: '{metric}' is not in eval.metrics {ev.metrics}")
+
+
+def check_run(run: Any) -> None:
+    """Every check of this module on a built :class:`~distill.build.Run`; raises a one-line DistillError."""
+    trainer, cfg = run.trainer, run.recipe.train
+    sets = {"data.train": run.train_set, **{f"data.eval.{k}": v for k, v in run.eval_sets.items()}}
+    for key, ds in sets.items():
+        train = key == "data.train"
+        bs = cfg.batch_size if train else (cfg.eval_batch_size or cfg.batch_size)
+        check_image_sizes(ds, key, bs, "train.batch_size" if train else "train.eval_batch_size")
+    check_labels(dict(trainer.distiller.models.items()), sets)
+
+    def report(results: dict[str, Any]) -> None:
+        from distill.engine.trainer import RunResult
+
+        run.report(RunResult(results=results, selected_step=0, steps=0, out_dir=None))
+
+    dry_run(trainer, report)
