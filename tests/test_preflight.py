@@ -116,7 +116,7 @@ RECIPES = {
     "kadid": QUICKSTART,
     "cub": CUB_RECIPE,
     "div2k": SR_RECIPE,
-    "skimage": str(ROOT / "recipes" / "scnn_pretrain.yaml"),
+    "skimage": str(ROOT / "recipes" / "scnn_pretrain_quickstart.yaml"),
 }
 
 CASES = [

@@ -10,15 +10,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset, default_collate
 
+from distill.data.base import DistillDataset, as_distill_dataset
 from distill.engine.checkpoint import preserved_rng
 from distill.engine.evaluator import channels_last, move_to
 from distill.errors import DataError, RecipeError
@@ -36,30 +37,20 @@ def _header_size(path: Path) -> tuple[int, int] | None:
     return height, width
 
 
-def _files(ds: Dataset) -> list[Path]:
-    """The image file of every item of an IQA (``samples[i].path``) or SR (``samples[i].hr``) split; else none."""
-    samples = getattr(ds, "samples", None)
-    if not isinstance(samples, Sequence):
-        return []
-    files = [getattr(s, "path", None) or getattr(s, "hr", None) for s in samples]
-    return [Path(f) for f in files if isinstance(f, (str, Path))]
-
-
-def check_image_sizes(ds: Dataset, key: str, batch_size: int, batch_key: str) -> None:
+def check_image_sizes(ds: DistillDataset, key: str, batch_size: int, batch_key: str) -> None:
     """Refuse, naming the file and the fix, a split whose images cannot be cropped or stacked into batches.
 
     ``key`` is the recipe key of the dataset (``data.train``, ``data.eval.test``) and ``batch_key`` the key of its
-    batch size (``train.batch_size`` or ``train.eval_batch_size``).
+    batch size (``train.batch_size`` or ``train.eval_batch_size``). What to check comes from the dataset's
+    declared :meth:`~distill.data.base.DistillDataset.size_constraints`.
     """
-    is_sr = hasattr(ds, "patch_size") and isinstance(getattr(ds, "scale", None), int)
-    if not (is_sr or hasattr(ds, "crop")):  # other datasets resize their items to one size themselves
+    limits = ds.size_constraints()
+    if limits is None:  # the dataset resizes its items to one size itself
         return
-    files = _files(ds)
-    crop = getattr(ds, "crop", None)
-    scale, patch = getattr(ds, "scale", 1), getattr(ds, "patch_size", None)
+    crop, scale, patch, is_sr = limits.crop, limits.scale or 1, limits.patch, limits.is_sr
     fixed_size = (crop is not None) if not is_sr else (patch is not None)
     first: tuple[Path, tuple[int, int]] | None = None
-    for path in files:
+    for path in limits.files:
         size = _header_size(path)
         if size is None:
             continue
@@ -92,28 +83,23 @@ def check_image_sizes(ds: Dataset, key: str, batch_size: int, batch_key: str) ->
             )
 
 
-def _classes_of(ds: Dataset) -> int | None:
-    """How many classes a split's labels span: its ``num_classes``, else ``max(labels) + 1``; None if unlabelled."""
-    declared = getattr(ds, "num_classes", None)
-    if isinstance(declared, int) and not isinstance(declared, bool):
-        return declared
-    labels = getattr(ds, "labels", None)
-    if isinstance(labels, Sequence) and labels and all(isinstance(v, int) for v in labels):
-        return max(labels) + 1
-    return None
+@runtime_checkable
+class Classifier(Protocol):
+    """A model that predicts one of ``num_classes`` classes (its labels are checked before training)."""
+
+    num_classes: int
 
 
-def check_labels(models: Mapping[str, nn.Module], sets: Mapping[str, Dataset]) -> None:
+def check_labels(models: Mapping[str, nn.Module], sets: Mapping[str, DistillDataset]) -> None:
     """Every class label of every split is below the ``num_classes`` of every classifier."""
     for role, model in models.items():
-        num_classes = getattr(model, "num_classes", None)
-        if not isinstance(num_classes, int):
+        if not isinstance(model, Classifier):
             continue
         for key, ds in sets.items():
-            n = _classes_of(ds)
-            if n is not None and n > num_classes:
+            n = ds.num_classes
+            if n is not None and n > model.num_classes:
                 raise RecipeError(
-                    f"models.{role}.args.num_classes: {num_classes}, but {key} has labels 0..{n - 1} "
+                    f"models.{role}.args.num_classes: {model.num_classes}, but {key} has labels 0..{n - 1} "
                     f"({n} classes); set num_classes to {n} or select fewer classes in {key}.args"
                 )
 
@@ -237,6 +223,7 @@ def check_run(run: Any) -> None:
     """Every check of this module on a built :class:`~distill.build.Run`; raises a one-line DistillError."""
     trainer, cfg = run.trainer, run.recipe.train
     sets = {"data.train": run.train_set, **{f"data.eval.{k}": v for k, v in run.eval_sets.items()}}
+    sets = {key: as_distill_dataset(ds) for key, ds in sets.items()}
     for key, ds in sets.items():
         train = key == "data.train"
         bs = cfg.batch_size if train else (cfg.eval_batch_size or cfg.batch_size)

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Protocol
 import torch
 import torch.nn.functional as F
 
-from distill.data.base import SeededDataset
+from distill.data.base import SeededDataset, SizeConstraints
 from distill.data.images import load_rgb, verify_image
 from distill.data.splits import split_indices
 from distill.errors import DataError, DistillError, RegistryError
@@ -263,6 +263,10 @@ class IQADataset(SeededDataset):
     def items_per_image(self) -> int:
         """How many items each image gives per epoch: ``patches`` in train (one patch each), else 1."""
         return self.patches if self.training else 1
+
+    def size_constraints(self) -> SizeConstraints:
+        """Every image must be at least ``crop``; with ``crop: null`` all must be one size to batch."""
+        return SizeConstraints([Path(s.path) for s in self.samples], crop=self.crop)
 
     def __len__(self) -> int:
         return len(self.samples) * self.items_per_image

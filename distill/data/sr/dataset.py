@@ -30,7 +30,7 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor
 
-from distill.data.base import SeededDataset
+from distill.data.base import SeededDataset, SizeConstraints
 from distill.data.images import IMAGE_SUFFIXES, load_rgb
 from distill.errors import DataError
 from distill.registry import DATASETS
@@ -191,6 +191,11 @@ class SRDataset(SeededDataset):
         return lr, hr
 
     # ---------------------------------------------------------------------------------------------- dataset
+
+    def size_constraints(self) -> SizeConstraints:
+        """Every HR image must be at least ``scale`` (and ``patch_size × scale`` when training on patches)."""
+        return SizeConstraints([Path(s.hr) for s in self.samples], scale=self.scale, patch=self.patch_size)
+
     def __len__(self) -> int:
         return len(self.samples) * self.repeat
 
