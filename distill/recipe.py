@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import itertools
 import os
 import types
 import typing
@@ -316,6 +317,16 @@ def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
     for group, cfg in recipe.optim.items():
         if cfg.lr <= 0:
             checker.fail(f"optim.{group}.lr", f"got {cfg.lr}, expected a positive learning rate")
+        points = cfg.schedule.points
+        if cfg.schedule.name == "piecewise" and (
+            not points
+            or any(len(p) != 2 or p[1] < 0 for p in points)
+            or any(b[0] < a[0] for a, b in itertools.pairwise(points))
+        ):
+            checker.fail(
+                f"optim.{group}.schedule.points",
+                f"got {points}; piecewise needs [[at, factor], ...] with at ascending and factors >= 0",
+            )
 
 
 def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> tuple[Recipe, dict[str, Any]]:
