@@ -101,3 +101,95 @@ def test_engine_runs_the_head_groups_at_their_own_rates_on_the_piecewise_schedul
     for factor, lr in zip((1.0, 1.0, 0.5, 0.5), lrs):
         assert lr == pytest.approx({"student": 0.01 * factor, "student_head_weight": 0.1 * factor,
                                     "student_head_bias": 0.2 * factor})  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------ degradations
+def test_tps_control_points_sit_at_the_official_8_16_224_pixels():
+    from distill.data.recognition.degradations import _lattice
+
+    lattice = _lattice(14, 224, 224, torch.float64)
+    x_pixels = (lattice[:14, 0] + 1) * 224 / 2  # grid_sample frame → pixels from the left edge
+    matlab_index = torch.arange(8, 225, 16, dtype=torch.float64)  # 8:16:224; pixel m's centre is at m - 0.5
+    torch.testing.assert_close(x_pixels, matlab_index - 0.5)
+    torch.testing.assert_close(lattice[::14, 1], lattice[:14, 0])  # the same rows as columns
+
+
+def test_tps_samples_nearest_so_every_output_pixel_is_an_input_pixel():
+    from distill.data.recognition.degradations import tps_warp
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 64, 64, generator=g)
+    warped = tps_warp(x, 14, 4.0, torch.Generator().manual_seed(1))
+    inputs = {tuple(v.tolist()) for v in x[0].reshape(3, -1).T}
+    assert all(tuple(v.tolist()) in inputs for v in warped[0].reshape(3, -1).T)
+    assert not torch.equal(warped, x)
+    smooth = tps_warp(x, 14, 4.0, torch.Generator().manual_seed(1), mode="bilinear")
+    assert not all(tuple(v.tolist()) in inputs for v in smooth[0].reshape(3, -1).T)
+
+
+def test_tps_view_keeps_the_crop_aspect_and_takes_the_top_left_square():
+    from distill.data.recognition.degradations import build_degradation, crop_box, short_side_view
+
+    img = torch.rand(3, 60, 90, generator=torch.Generator().manual_seed(0))
+    box = (0.0, 0.0, 90.0, 30.0)  # a 3:1 crop
+    identity = build_degradation("tps_distortion", {"sigma": 0.0})
+    view = identity(img, box, 20, torch.Generator().manual_seed(0))
+    expected = short_side_view(crop_box(img, box), 20)  # 30x90 → 20x60, first 20 columns
+    assert view.shape == (3, 20, 20)
+    torch.testing.assert_close(view, expected, atol=1e-6, rtol=0)
+    squashed = build_degradation("tps_distortion", {"sigma": 0.0, "keep_aspect": False})(img, box, 20)
+    assert not torch.allclose(squashed, view, atol=1e-2)
+    assert "nearest" in identity.describe() and "shorter side" in identity.describe()
+
+
+def _cub_with_edge_maps(tmp_path: Path, covers: str) -> tuple[Path, Path]:
+    from PIL import Image
+
+    from distill.data.recognition.synthetic import write_synthetic_cub
+
+    root = tmp_path / "cub"
+    write_synthetic_cub(root, n_classes=2, n_train=2, n_test=1, size=(48, 64), seed=0)
+    edges = tmp_path / "edges"
+    for i, img in enumerate(sorted((root / "images").rglob("*.jpg"))):
+        rel = img.relative_to(root / "images")
+        (edges / rel).parent.mkdir(parents=True, exist_ok=True)
+        with Image.open(img) as im:
+            w, h = im.size if covers == "image" else (31, 17)
+        ramp = (torch.arange(w).float() * 255 / max(w - 1, 1)).round().to(torch.uint8).expand(h, w)
+        Image.fromarray(((ramp.int() + i) % 256).to(torch.uint8).numpy(), mode="L").save(
+            (edges / rel).with_suffix(".png")
+        )
+    return root, edges
+
+
+@pytest.mark.parametrize("covers", ["image", "crop"])
+def test_line_drawings_read_precomputed_edge_maps_of_the_image_or_the_crop(tmp_path, covers):
+    from distill.data.images import load_rgb
+    from distill.data.recognition.cub import CUB200
+    from distill.data.recognition.degradations import crop_view, resize
+
+    root, edges = _cub_with_edge_maps(tmp_path, covers)
+    args = {"edge_dir": str(edges), "edge_dir_covers": covers}
+    ds = CUB200(str(root), split="train", size=32, degradation="line_drawing", degradation_args=args, mode="single")
+    item = ds[0]
+    s = ds.samples[0]
+    grey = load_rgb((edges / s.name).with_suffix(".png"))
+    expected = resize(grey, 32) if covers == "crop" else crop_view(grey, s.box, 32)
+    torch.testing.assert_close(item["input"], (expected * 255).round() / 255, atol=1 / 255, rtol=0)
+    assert torch.equal(item["input"][0], item["input"][2])
+    assert str(edges.resolve()) in ds.view_description("input")
+    sobel = CUB200(str(root), split="train", size=32, degradation="line_drawing", mode="single")[0]["input"]
+    assert not torch.allclose(sobel, item["input"], atol=0.05)  # the built-in default stays Sobel
+
+
+def test_missing_edge_maps_fail_at_dataset_build_naming_a_file(tmp_path):
+    from distill.data.recognition.cub import CUB200
+    from distill.errors import DataError
+
+    root, edges = _cub_with_edge_maps(tmp_path, "image")
+    victim = next(edges.rglob("*.png"))
+    victim.unlink()
+    with pytest.raises(DataError, match=r"line_drawing: 1 of \d+ images have no edge map .* unset edge_dir"):
+        CUB200(str(root), split="all", size=32, degradation="line_drawing", degradation_args={"edge_dir": str(edges)})
+    with pytest.raises(DataError, match="is not a folder"):
+        CUB200(str(root), split="all", size=32, degradation="line_drawing", degradation_args={"edge_dir": str(victim)})
