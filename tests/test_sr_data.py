@@ -239,3 +239,29 @@ def test_grey_test_image_is_scored_as_basicsr_reads_it_three_equal_channels(tmp_
     assert ours.item() == pytest.approx(calculate_psnr(*bgr, crop_border=2, test_y_channel=True), rel=1e-6)
     grey_255 = calculate_psnr(sr[..., None], hr[..., None], crop_border=2)
     assert ours.item() - grey_255 == pytest.approx(20 * np.log10(255 / 219), abs=1e-6)
+
+
+def test_predict_writes_exactly_the_8bit_image_the_evaluator_scores(tmp_path):
+    """`distill predict`'s PNGs are BasicSR's tensor2img of the output, so scoring them reproduces evaluation."""
+    from basicsr.utils import tensor2img
+
+    from distill.deploy import upscale_images
+    from distill.metrics.image import quantize_8bit
+    from distill.models.sr import edsr, super_resolve
+    from distill.registry import METRICS
+
+    torch.manual_seed(0)
+    net = edsr(num_feat=4, num_block=1, upscale=2).eval()
+    with torch.no_grad():
+        net.conv_last.bias.fill_(0.3)  # outputs beyond [0, 1] and between 8-bit levels
+    lr = torch.rand(3, 12, 14, generator=torch.Generator().manual_seed(1))
+    save_rgb(lr, tmp_path / "in" / "a.png")
+    (written,) = upscale_images(net, [tmp_path / "in" / "a.png"], tmp_path / "out", progress=False)
+    with torch.no_grad():
+        out = super_resolve(net, load_rgb(tmp_path / "in" / "a.png")[None])
+    png = np.asarray(__import__("PIL.Image").Image.open(written))
+    assert np.array_equal(png, tensor2img([out])[..., ::-1])  # tensor2img is BGR
+    assert torch.equal((load_rgb(written)[None].double() * 255).round(), quantize_8bit(out))
+    hr = torch.rand(1, 3, 24, 28, generator=torch.Generator().manual_seed(2))
+    psnr = METRICS.get("psnr")
+    assert psnr(load_rgb(written)[None], hr).item() == pytest.approx(psnr(out, hr).item(), rel=1e-12)
