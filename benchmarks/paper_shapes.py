@@ -346,7 +346,9 @@ def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, in
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipes", default=",".join(PAPER_GLOBS), help="comma-separated globs under recipes/")
+    parser.add_argument(
+        "--recipes", default=",".join(PAPER_GLOBS), help="comma-separated globs under recipes/, run in this order"
+    )
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, help="folder for the stand-ins and results.json (default: temporary)")
@@ -370,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
             row = {"error": f"{type(err).__name__}: {' '.join(str(err).split())}"[:300]}
         print("PAPER_SHAPES_ROW " + json.dumps(row))
         return [row]
-    paths = sorted({p for g in args.recipes.split(",") for p in RECIPES.glob(g.strip())})
+    paths = list(dict.fromkeys(p for g in args.recipes.split(",") for p in sorted(RECIPES.glob(g.strip()))))
     if not paths:
         parser.error(f"--recipes {args.recipes}: no recipe matches")
     rows = []
