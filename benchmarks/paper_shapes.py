@@ -305,6 +305,14 @@ def _shape_of(dataset: Any) -> list[int]:
 
 
 # ------------------------------------------------------------------------------------------------ reporting
+def _duration(seconds: float) -> str:
+    """``seconds`` as s, min, h or days, three significant figures."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
 def _gib(n: float | None) -> str:
     return "-" if n is None else f"{n / 2**30:.1f}"
 
@@ -327,19 +335,20 @@ def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, in
             _gib(r["peak_rss_bytes"]),
             _gib(r["peak_cuda_bytes"]),
             f"{p['steps']} / {p['evaluations']}x{p['eval_items']}",
-            f"{p['here_h']:.1f}",
-            f"{p['total_flops'] / rate / 3600:.2f}",
+            _duration(p["here_h"] * 3600),
+            _duration(p["total_flops"] / rate),
         ])  # fmt: skip
-    gpu = f"proj. GPU h @{utilisation:.0%} of {gpu_tflops:g} TFLOP/s"
+    gpu = f"proj. GPU @{utilisation:.0%} of {gpu_tflops:g} TFLOP/s"
     headers = ["recipe", "batch x input", "s/step", "eval s/item", "peak RSS GiB", "peak CUDA GiB",
-               "steps / evals x items", "proj. here h", gpu]  # fmt: skip
+               "steps / evals x items", "proj. here", gpu]  # fmt: skip
     caption = (
         f"Paper recipes at paper shapes (synthetic full-size stand-ins, random weights, 2 steps + evaluation through "
         f"the engine; num_workers 0; teacher online). Measured on {info['device']} ({info['processor']}, "
         f"{info['cpu_count']} CPUs, {info['threads']} threads, torch {info['torch']}). 'proj. here' = measured "
         "step-2 time x the recipe's steps + measured s/item x real test items x evaluations: a PROJECTION, not a "
         "measured wall time. 'proj. GPU' = counted FLOPs (conv/matmul only, torch.utils.flop_counter) / the stated "
-        "sustained rate: a PROJECTION; data loading and element-wise ops are not in it."
+        "sustained rate: a PROJECTION and a lower bound (data loading, element-wise and memory-bound ops are not in it; "
+        "small-patch SR training is dominated by them)."
     )
     return table(headers, body, caption)
 
