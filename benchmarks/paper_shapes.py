@@ -347,8 +347,8 @@ def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, in
         f"{info['cpu_count']} CPUs, {info['threads']} threads, torch {info['torch']}). 'proj. here' = measured "
         "step-2 time x the recipe's steps + measured s/item x real test items x evaluations: a PROJECTION, not a "
         "measured wall time. 'proj. GPU' = counted FLOPs (conv/matmul only, torch.utils.flop_counter) / the stated "
-        "sustained rate: a PROJECTION and a lower bound (data loading, element-wise and memory-bound ops are not in it; "
-        "small-patch SR training is dominated by them)."
+        "sustained rate: a PROJECTION and a lower bound (data loading, element-wise and memory-bound ops are not in "
+        "it; small-patch SR training is dominated by them)."
     )
     return table(headers, body, caption)
 
