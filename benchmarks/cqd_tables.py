@@ -179,6 +179,10 @@ class Bench:
             doc["train"].update(sc.train)
             if sc.lr is not None and "student" in doc["optim"]:
                 doc["optim"]["student"].update(lr=sc.lr, schedule={"name": "cosine"}, clip_grad_norm=CLIP)
+                # the scale's one learning rate for the whole student: no separate last-layer groups
+                doc["distiller"].setdefault("args", {})["head_groups"] = False
+                for group in [g for g in doc["optim"] if g.startswith("student_head_")]:
+                    del doc["optim"][group]
             doc["eval"]["metrics"] = ["top1"]
         doc["train"]["progress"] = False
         # CQD runs of one seed share their teacher's cached outputs (keyed by teacher, data and clean view)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 OptimizerName = Literal["sgd", "adam", "adamw"]
-ScheduleName = Literal["constant", "cosine", "step", "multistep"]
+ScheduleName = Literal["constant", "cosine", "step", "multistep", "piecewise"]
 
 
 @dataclass
@@ -28,7 +28,11 @@ class ScheduleConfig:
     ``cosine`` is MRKD eq. 6: ``lr = eta_min + (lr0 - eta_min) * (1 + cos(pi * T / t_max)) / 2`` with ``T`` the
     iterations since the end of warm-up, clamped at ``t_max`` (default: all remaining iterations).
     ``step`` multiplies by ``gamma`` every ``step_size`` and ``multistep`` at each of ``milestones``.
-    ``unit`` says whether ``t_max``, ``step_size``, ``milestones`` and ``warmup`` count iterations or epochs.
+    ``piecewise`` multiplies ``lr0`` by the factor interpolated linearly between ``points`` (``[[at, factor], ...]``,
+    ``at`` ascending; the first factor before the first point, the last after the last); with ``unit: epoch`` it
+    is evaluated at the epoch index, so it is constant within an epoch (MatConvNet's per-epoch learning-rate vector).
+    ``unit`` says whether ``t_max``, ``step_size``, ``milestones``, ``points`` and ``warmup`` count iterations or
+    epochs.
     Warm-up ramps linearly from ``warmup_start * lr0`` to ``lr0``.
     """
 
@@ -39,6 +43,7 @@ class ScheduleConfig:
     step_size: int = 1
     milestones: list[int] = field(default_factory=list)
     gamma: float = 0.1
+    points: list[list[float]] = field(default_factory=list)
     warmup: int = 0
     warmup_start: float = 0.0
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import itertools
 import math
 import os
 import types
@@ -385,6 +386,16 @@ def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
             if value is not None and not math.isfinite(value):
                 where = f"optim.{group}.schedule.{name}" if holder is cfg.schedule else f"optim.{group}.{name}"
                 checker.fail(where, f"got {value}, expected a finite number")
+        points = cfg.schedule.points
+        if cfg.schedule.name == "piecewise" and (
+            not points
+            or any(len(p) != 2 or p[1] < 0 for p in points)
+            or any(b[0] < a[0] for a, b in itertools.pairwise(points))
+        ):
+            checker.fail(
+                f"optim.{group}.schedule.points",
+                f"got {points}; piecewise needs [[at, factor], ...] with at ascending and factors >= 0",
+            )
 
 
 def _check_device(name: str, checker: RecipeChecker) -> None:

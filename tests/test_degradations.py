@@ -112,7 +112,8 @@ def test_tps_distortion_jitters_a_control_grid_by_sigma_pixels():
     assert torch.allclose(tps_warp(ramp, 14, 0.0), ramp, atol=1e-6)  # sigma 0: identity
 
     def shift(sigma: float) -> torch.Tensor:  # horizontal displacement field in pixels
-        return (tps_warp(ramp, 6, sigma, torch.Generator().manual_seed(3)) - ramp)[0, 0, 8:-8, 8:-8] * (w - 1)
+        warped = tps_warp(ramp, 6, sigma, torch.Generator().manual_seed(3), mode="bilinear")
+        return (warped - ramp)[0, 0, 8:-8, 8:-8] * (w - 1)
 
     d1, d2 = shift(1.0), shift(2.0)
     # the spline is linear in the control points' offsets: twice sigma, twice the displacement (same draws)

@@ -275,7 +275,7 @@ def test_grouped_sample_metric_averages_per_sample_values() -> None:
     groups = [10, 2, 10, 2]  # keys become strings and sort as strings: "10" < "2"
     got = grouped_metric(METRICS.get("psnr"), pred, target, groups)
     assert list(got) == ["10", "2"]
-    per_image = psnr(pred, target)
+    per_image = METRICS.get("psnr")(pred, target)  # the registered metric: 8-bit scoring
     assert got["10"] == pytest.approx(per_image[[0, 2]].mean().item(), rel=1e-12)
     assert got["2"] == pytest.approx(per_image[[1, 3]].mean().item(), rel=1e-12)
     with pytest.raises(ValueError, match="group labels"):
@@ -290,8 +290,8 @@ def test_registered_metrics() -> None:
         "plcc_logistic4": ("set", True, {"fit": "logistic4"}),
         "plcc_logistic5": ("set", True, {"fit": "logistic5"}),
         "rmse": ("set", False, {}),
-        "psnr": ("sample", True, {}),
-        "ssim": ("sample", True, {}),
+        "psnr": ("sample", True, {"quantize": True}),
+        "ssim": ("sample", True, {"quantize": True}),
         "top1": ("sample", True, {}),
         "top5": ("sample", True, {}),
     }

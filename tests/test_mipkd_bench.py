@@ -30,9 +30,33 @@ def test_smoke_main_table_has_the_paper_shape_and_says_where_numbers_come_from(s
     for name in ("Set5", "Set14", "B100", "Urban100"):
         assert f"{name} PSNR" in main and f"{name} SSIM" in main
     assert "SYNTHETIC" in main and "seeds [0]" in main and "selection: last" in main and "crop_border 2" in main
-    assert "[32.56]" in main and "[31.96]" in main and "[n/a]" in main  # published x2 Urban100 numbers beside ours
+    # only the published number with a source (S1: MiPKD EDSR x2 Urban100) beside ours, nothing derived
+    assert "[32.56]" in main and "[31.96]" not in main and "[n/a]" in main and "[S1]" in main
+    assert "rounded to 8 bits first (BasicSR validation, tensor2img)" in main
     assert "MiPKD vs logits KD and scratch: smoke: not a result" in main and "PSNR difference" not in main
     assert "(n=1)" in main and "±0.00" not in main
+
+
+def test_published_table_prints_every_sourced_row_with_its_source(capsys, tmp_path):
+    from benchmarks.mipkd_tables import published_s3
+
+    rows = published_s3()
+    assert set(rows) == {(b, s) for b in ("SwinIR", "RCAN") for s in (2, 3, 4)}
+    printed = mipkd_tables(["--scale", "smoke", "--out", str(tmp_path), "--tables", "published"])["published"]
+    assert "DCKD, arXiv 2412.08939, Table 2" in printed
+    for (backbone, scale), methods in rows.items():
+        mipkd = methods["mipkd"]["Urban100"]
+        assert f"{mipkd[0]:.2f}/{mipkd[1]:.4f}" in printed and f"{backbone} x{scale}" in printed
+
+
+def test_float_scoring_option_reaches_every_run(tmp_path):
+    from benchmarks.mipkd_tables import SCALES, Bench
+
+    default = Bench(SCALES["smoke"], 1, tmp_path, None, None).common()
+    floats = Bench(SCALES["smoke"], 1, tmp_path, None, None, float_scoring=True)
+    assert not any("quantize" in s for s in default)
+    assert {"eval.metric_args.psnr.quantize=false", "eval.metric_args.ssim.quantize=false"} <= set(floats.common())
+    assert "float outputs scored unrounded" in floats.caption("t")
 
 
 def test_smoke_ablation_and_cost_tables(smoke):

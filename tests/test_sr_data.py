@@ -175,25 +175,93 @@ def test_missing_and_malformed_data_are_clear_errors(sr_root, tmp_path):
         SRBenchmark(str(wrong), scale=2, patch_size=0)
 
 
-def test_psnr_ssim_on_y_with_crop_border_equal_basicsr_on_sr_outputs(sr_root):
-    """The recipes' metric settings, through the evaluator, equal BasicSR's functions on the same images."""
+def _basicsr_validation(distiller, batches, scale: int, quantize: bool) -> tuple[float, float]:
+    """BasicSR's ``SRModel.nondist_validation``: tensor2img on output and GT, then its metric functions."""
+    from basicsr.utils import tensor2img
+
+    psnrs, ssims = [], []
+    for batch in batches:
+        with torch.no_grad():
+            out = distiller.eval_outputs(batch)["student"]
+        if quantize:
+            sr, hr = tensor2img([out]), tensor2img([batch["target"]])
+        else:  # the float path: same images, no clamp/rounding
+            sr, hr = (t[0].permute(1, 2, 0).double().numpy()[..., ::-1] * 255 for t in (out, batch["target"]))
+        psnrs.append(calculate_psnr(sr, hr, crop_border=scale, test_y_channel=True))
+        ssims.append(calculate_ssim(sr, hr, crop_border=scale, test_y_channel=True))
+    return float(np.mean(psnrs)), float(np.mean(ssims))
+
+
+@pytest.mark.parametrize("quantize", [True, False])
+def test_evaluator_psnr_ssim_equal_basicsr_validation_8bit_by_default_float_on_request(sr_root, quantize):
+    """The recipes' metric settings through the evaluator equal BasicSR's validation (tensor2img → 8 bits) by
+    default, and its metric functions on the float outputs with ``quantize: false``."""
     from distill.distillers import SRSupervised
     from distill.models.sr import edsr
 
     scale = 2
     torch.manual_seed(0)
-    distiller = SRSupervised({"student": edsr(num_feat=4, num_block=1, upscale=scale)})
+    net = edsr(num_feat=4, num_block=1, upscale=scale)
+    with torch.no_grad():  # outputs overshoot [0, 1] and fall between 8-bit levels, so the protocols differ
+        net.conv_last.bias.fill_(0.3)
+    distiller = SRSupervised({"student": net})
     ds = SRBenchmark(str(sr_root / "benchmark" / "Urban100"), scale=scale)
-    args = {"crop_border": scale, "test_y_channel": True}
+    args = {"crop_border": scale, "test_y_channel": True, **({} if quantize else {"quantize": False})}
     evaluator = Evaluator(["psnr", "ssim"], {"psnr": args, "ssim": args})
     batches = [{k: (v.unsqueeze(0) if torch.is_tensor(v) else v) for k, v in ds[i].items()} for i in range(len(ds))]
     got = evaluator.evaluate(distiller, batches, torch.device("cpu"))["student"]["overall"]
-    ref_psnr, ref_ssim = [], []
-    for batch in batches:
-        with torch.no_grad():
-            out = distiller.eval_outputs(batch)["student"][0]
-        sr, hr = (t.permute(1, 2, 0).double().numpy()[..., ::-1] * 255 for t in (out, batch["target"][0]))  # BGR
-        ref_psnr.append(calculate_psnr(sr, hr, crop_border=scale, test_y_channel=True))
-        ref_ssim.append(calculate_ssim(sr, hr, crop_border=scale, test_y_channel=True))
-    assert got["psnr"] == pytest.approx(np.mean(ref_psnr), rel=1e-6)
-    assert got["ssim"] == pytest.approx(np.mean(ref_ssim), rel=1e-6)
+    ref_psnr, ref_ssim = _basicsr_validation(distiller, batches, scale, quantize)
+    other_psnr, _ = _basicsr_validation(distiller, batches, scale, not quantize)
+    assert got["psnr"] == pytest.approx(ref_psnr, rel=1e-6) and got["ssim"] == pytest.approx(ref_ssim, rel=1e-6)
+    assert abs(got["psnr"] - other_psnr) > 10 * 1e-6 * ref_psnr  # the protocols differ beyond the tolerance
+
+
+def test_grey_test_image_is_scored_as_basicsr_reads_it_three_equal_channels(tmp_path):
+    """BasicSR's paired dataset reads a grey file with cv2.imread (3-channel BGR), so Y = 16 + 219·v; against
+    scoring the grey channel on 0-255 (MATLAB-era tables) that adds 20·log10(255/219) ≈ 1.32 dB to the image."""
+    import cv2
+    from PIL import Image
+
+    from distill.metrics import psnr
+
+    rng = np.random.default_rng(0)
+    hr = rng.integers(0, 256, (24, 24), dtype=np.uint8)
+    sr = np.clip(hr.astype(int) + rng.integers(-9, 10, hr.shape), 0, 255).astype(np.uint8)
+    root = tmp_path / "Set14"
+    for sub, arr in (("HR", hr), ("LR_bicubic/X2", hr[::2, ::2]), ("SR", sr)):
+        (root / sub).mkdir(parents=True)
+        Image.fromarray(arr, mode="L").save(root / sub / ("g.png" if sub != "LR_bicubic/X2" else "gx2.png"))
+    item = SRBenchmark(str(root), scale=2)[0]
+    assert item["target"].shape == (3, 24, 24) and torch.equal(item["target"][0], item["target"][2])
+    ours = psnr(load_rgb(root / "SR" / "g.png")[None], item["target"][None], crop_border=2, test_y_channel=True)
+    bgr = [cv2.imread(str(root / sub / "g.png")) for sub in ("SR", "HR")]  # cv2's default IMREAD_COLOR
+    assert bgr[0].shape == (24, 24, 3)
+    assert ours.item() == pytest.approx(calculate_psnr(*bgr, crop_border=2, test_y_channel=True), rel=1e-6)
+    grey_255 = calculate_psnr(sr[..., None], hr[..., None], crop_border=2)
+    assert ours.item() - grey_255 == pytest.approx(20 * np.log10(255 / 219), abs=1e-6)
+
+
+def test_predict_writes_exactly_the_8bit_image_the_evaluator_scores(tmp_path):
+    """`distill predict`'s PNGs are BasicSR's tensor2img of the output, so scoring them reproduces evaluation."""
+    from basicsr.utils import tensor2img
+
+    from distill.deploy import upscale_images
+    from distill.metrics.image import quantize_8bit
+    from distill.models.sr import edsr, super_resolve
+    from distill.registry import METRICS
+
+    torch.manual_seed(0)
+    net = edsr(num_feat=4, num_block=1, upscale=2).eval()
+    with torch.no_grad():
+        net.conv_last.bias.fill_(0.3)  # outputs beyond [0, 1] and between 8-bit levels
+    lr = torch.rand(3, 12, 14, generator=torch.Generator().manual_seed(1))
+    save_rgb(lr, tmp_path / "in" / "a.png")
+    (written,) = upscale_images(net, [tmp_path / "in" / "a.png"], tmp_path / "out", progress=False)
+    with torch.no_grad():
+        out = super_resolve(net, load_rgb(tmp_path / "in" / "a.png")[None])
+    png = np.asarray(__import__("PIL.Image").Image.open(written))
+    assert np.array_equal(png, tensor2img([out])[..., ::-1])  # tensor2img is BGR
+    assert torch.equal((load_rgb(written)[None].double() * 255).round(), quantize_8bit(out))
+    hr = torch.rand(1, 3, 24, 28, generator=torch.Generator().manual_seed(2))
+    psnr = METRICS.get("psnr")
+    assert psnr(load_rgb(written)[None], hr).item() == pytest.approx(psnr(out, hr).item(), rel=1e-12)

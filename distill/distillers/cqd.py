@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from distill.distillers.base import Distiller
+from distill.distillers.head_groups import split_head_groups
 from distill.errors import DataError
 from distill.models.recognition.router import RoutedClassifier
 from distill.registry import DISTILLERS, LOSSES, spec_of
@@ -55,6 +56,7 @@ class CQD(Distiller):
         weight: float = 200.0,
         task_weight: float = 1.0,
         eval_teacher: bool = False,
+        head_groups: bool = False,
     ) -> None:
         super().__init__(models)
         if not temperature > 0:
@@ -62,6 +64,15 @@ class CQD(Distiller):
         self.temperature, self.weight, self.task_weight = float(temperature), float(weight), float(task_weight)
         self.eval_teacher = bool(eval_teacher)
         self.cross_entropy, self.soft_target_ce = LOSSES.get("cross_entropy"), LOSSES.get("soft_target_ce")
+        self.head_groups = bool(head_groups)
+        if self.head_groups:
+            self.param_groups()  # a model without a last layer fails here, at build time
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """The student; with ``head_groups``, its last-layer weight and bias as groups of their own (the official
+        code's fc8 learning-rate multipliers 10/20 and weight-decay multipliers 1/0 are their ``optim:`` entries)."""
+        groups = super().param_groups()
+        return split_head_groups(groups, self.models["student"], "student") if self.head_groups else groups
 
     def teacher_logits(self, batch: dict[str, Any]) -> torch.Tensor:
         """The teacher's logits on the clean views: cached by the engine when available, else computed now."""

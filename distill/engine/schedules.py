@@ -8,6 +8,7 @@ exactly at every step (no drift from recursive updates)::
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -44,4 +45,18 @@ class Schedule:
         if cfg.name == "multistep":
             passed = sum(1 for m in cfg.milestones if t >= self._steps(m))
             return self.base_lr * cfg.gamma**passed
+        if cfg.name == "piecewise":
+            at = t // max(1, self.steps_per_epoch) if cfg.unit == "epoch" else t
+            return self.base_lr * _interpolate(cfg.points, at)
         raise ValueError(f"unknown schedule {cfg.name!r}")
+
+
+def _interpolate(points: list[list[float]], at: float) -> float:
+    """The factor at ``at`` on the polyline through ``points``, held constant outside them; a repeated ``at`` is a
+    jump that takes effect at that position (like a milestone)."""
+    if at < points[0][0]:
+        return float(points[0][1])
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
+        if at < x1:
+            return float(y0 + (y1 - y0) * (at - x0) / (x1 - x0))
+    return float(points[-1][1])

@@ -1,8 +1,15 @@
 """Sample metrics for restored images (PSNR, SSIM) following BasicSR's ``calculate_psnr`` / ``calculate_ssim``.
 
 Inputs are ``(B, C, H, W)`` tensors in [0, 1] (RGB channel order when ``C == 3``), any float dtype and device.
-Convention (BasicSR 1.4.2): compute in float64 on the 0–255 scale without rounding; with ``test_y_channel`` and
-3 channels, evaluate the ITU-R BT.601 luma ``Y`` only; discard ``crop_border`` pixels on every side.
+Convention (BasicSR 1.4.2): compute in float64 on the 0–255 scale; with ``test_y_channel`` and 3 channels, evaluate
+the ITU-R BT.601 luma ``Y`` only; discard ``crop_border`` pixels on every side. A one-channel image is scored as it
+is (BasicSR's ``to_y_channel`` only converts 3 channels); the data readers replicate grey files to 3 channels, as
+BasicSR's ``cv2.imread`` does, so a grey test image is scored on ``Y = 16 + 219·v``.
+
+``quantize``: BasicSR's validation scores ``tensor2img`` outputs, i.e. images clamped to [0, 1] and rounded to
+8 bits. The *registered* metrics ``psnr`` and ``ssim`` (what recipes and the evaluator use) do the same by default
+(``quantize=True``; ``metric_args: {psnr: {quantize: false}}`` keeps float scoring). Called as plain functions they
+default to float scoring, the mathematical metric.
 Results are float64 tensors of shape ``(B,)`` on the input device (on CPU for MPS inputs, which lack float64).
 
 One difference from BasicSR: its ``to_y_channel`` passes the image through float32, ours stays in float64, so
@@ -18,7 +25,7 @@ import torch
 from distill.metrics.base import register_metric
 from distill.metrics.inputs import unit_images
 
-__all__ = ["psnr", "rgb_to_y", "ssim"]
+__all__ = ["psnr", "quantize_8bit", "rgb_to_y", "ssim"]
 
 _SSIM_SIZE = 11
 _SSIM_SIGMA = 1.5
@@ -39,10 +46,15 @@ def rgb_to_y(x01: torch.Tensor) -> torch.Tensor:
     return y.add_(torch.mul(g, 128.553)).add_(torch.mul(b, 24.966))
 
 
+def quantize_8bit(x01: torch.Tensor) -> torch.Tensor:
+    """BasicSR's ``tensor2img``: clamp to [0, 1] in float32, scale to 0–255 and round (half to even), as float64."""
+    return x01.detach().float().clamp(0, 1).mul(255.0).round().to(torch.float64)
+
+
 def _to_255(
-    pred: torch.Tensor, target: torch.Tensor, crop_border: int, test_y_channel: bool
+    pred: torch.Tensor, target: torch.Tensor, crop_border: int, test_y_channel: bool, quantize: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate, move to float64 on the 0–255 (or Y) scale and crop."""
+    """Validate, move to float64 on the 0–255 (or Y) scale (8-bit rounded when ``quantize``) and crop."""
     if pred.shape != target.shape:
         raise ValueError(f"pred and target differ in shape: {tuple(pred.shape)} vs {tuple(target.shape)}")
     if pred.dim() != 4:
@@ -53,7 +65,7 @@ def _to_255(
     for img in (pred, target):
         if img.device.type == "mps":  # no float64 on MPS
             img = img.cpu()
-        img = img.detach().to(torch.float64)
+        img = quantize_8bit(img) / 255.0 if quantize else img.detach().to(torch.float64)
         img = rgb_to_y(img) if test_y_channel and img.shape[1] == 3 else img * 255.0
         if crop_border:
             img = img[..., crop_border:-crop_border, crop_border:-crop_border]
@@ -63,15 +75,17 @@ def _to_255(
     return out[0], out[1]
 
 
-@register_metric("psnr", "sample")
-def psnr(pred: torch.Tensor, target: torch.Tensor, crop_border: int = 0, test_y_channel: bool = False) -> torch.Tensor:
+@register_metric("psnr", "sample", quantize=True)
+def psnr(
+    pred: torch.Tensor, target: torch.Tensor, crop_border: int = 0, test_y_channel: bool = False, quantize: bool = False
+) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB per image (BasicSR convention, peak 255; inf for identical images).
 
     ``PSNR = 10 log10(255² / mean((pred·255 − target·255)²))`` over the cropped image (or its Y channel).
     uint8 images are read on the 0–255 scale; other integer dtypes and float targets beyond [0, 1] are refused.
     """
     pred, target = unit_images("psnr", pred, target)
-    x, y = _to_255(pred, target, crop_border, test_y_channel)
+    x, y = _to_255(pred, target, crop_border, test_y_channel, quantize)
     mse = (x - y).pow(2).mean(dim=(1, 2, 3))
     return 10.0 * torch.log10(255.0**2 / mse)
 
@@ -117,8 +131,10 @@ def _valid_filter_2d(maps: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(correlate1d(rows, weights, axis=3, mode="constant")[..., half : maps.shape[3] - half])
 
 
-@register_metric("ssim", "sample")
-def ssim(pred: torch.Tensor, target: torch.Tensor, crop_border: int = 0, test_y_channel: bool = False) -> torch.Tensor:
+@register_metric("ssim", "sample", quantize=True)
+def ssim(
+    pred: torch.Tensor, target: torch.Tensor, crop_border: int = 0, test_y_channel: bool = False, quantize: bool = False
+) -> torch.Tensor:
     """Structural similarity per image (BasicSR's ``calculate_ssim``: 11×11 Gaussian σ=1.5, 'valid' window).
 
     Per channel, the SSIM map ``((2μxμy + C1)(2σxy + C2)) / ((μx² + μy² + C1)(σx² + σy² + C2))`` with
@@ -127,7 +143,7 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, crop_border: int = 0, test_y_
     uint8 images are read on the 0–255 scale; other integer dtypes and float targets beyond [0, 1] are refused.
     """
     pred, target = unit_images("ssim", pred, target)
-    x, y = _to_255(pred, target, crop_border, test_y_channel)
+    x, y = _to_255(pred, target, crop_border, test_y_channel, quantize)
     h, w = x.shape[-2:]
     if h < _SSIM_SIZE or w < _SSIM_SIZE:
         raise ValueError(f"SSIM needs images of at least {_SSIM_SIZE}×{_SSIM_SIZE} after cropping, got {h}×{w}")

@@ -255,6 +255,8 @@ class CUB200(SeededDataset):
         if not self.samples:
             raise DataError(f"cub200: split '{split}' of {self.root} holds no images of the chosen classes")
         self.labels = [label_of[s.class_id] for s in self.samples]
+        if self.degradation is not None:
+            self.degradation.check([s.name for s in self.samples])  # precomputed files, before training
         self._views: dict[tuple[int, str], Tensor] = {}
 
     # ------------------------------------------------------------------------------------------------ selection
@@ -348,7 +350,7 @@ class CUB200(SeededDataset):
             g = None
             if self.degradation.random:  # the degraded set is fixed: one draw per image, not per epoch
                 g = torch.Generator().manual_seed(s.id * 1_000_003 + 17)
-            view = self.degradation.view(image, s.box, self.size, g)
+            view = self.degradation.view(image, s.box, self.size, g, name=s.name)
         stored = _to_uint8(view)
         if self.cache:
             self._views[key] = stored

@@ -1,0 +1,411 @@
+"""Every paper-scale recipe at its real input sizes: 2 training steps and the evaluation path, timed and projected.
+
+    python -m benchmarks.paper_shapes [--recipes GLOB,...] [--device cpu|cuda] [--threads N] [--out DIR]
+
+For each recipe (default: all of ``recipes/mrkd_*``, ``mipkd_*`` and ``cqd_cub_*``, teachers included) a child
+process loads the recipe file unchanged except for what a proof at paper shapes needs, and runs it through the real
+engine (:func:`distill.build.build_run` and ``Trainer.fit``):
+
+* **data** — a synthetic stand-in written at the real image sizes: TID2013 and KADID-10k 512×384, LIVE Challenge
+  500×500, CUB-200-2011 about 500×375, DIV2K-size HR (2040×1356) cut into the recipe's own patches, and test sets
+  of Set5 (512×512), Set14 (720×576), B100 (481×321) and Urban100 (1024×768) sizes. Just enough images for one
+  training batch of the recipe's own size and a few test items (2 per SR test set);
+* **weights** — random: every ``*pretrained`` file is dropped (cost does not depend on the weights);
+* **length** — ``train.iterations = 2``, evaluation after step 2 on every test split; ``num_workers = 0``;
+  a cacheable teacher runs online (its forward is inside the step time, an upper bound for cached recipes).
+
+Printed per recipe: seconds per training step (step 2; step 1 includes warm-up), seconds of evaluation per test
+item, peak memory (CPU: the child's peak RSS; CUDA: ``max_memory_allocated``), and two **projections** of the whole
+recipe on the real dataset sizes (:data:`REAL_ITEMS`): the measured rate × the recipe's steps and evaluations
+(``proj. here``), and a GPU time from the FLOPs counted on step 2 and on the evaluation
+(``torch.utils.flop_counter``: convolutions/matmuls only) at ``--gpu-tflops`` × ``--utilisation`` — neither is a
+measured wall time. A recipe that fails prints its one-line reason. ``main`` returns the rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import machine_info  # noqa: E402
+
+RECIPES = ROOT / "recipes"
+PAPER_GLOBS = ("mrkd_*.yaml", "mipkd_*.yaml", "cqd_cub_*.yaml")
+#: real item counts of each dataset, for the projections (CUB: official train / test split; LIVE Challenge
+#: without its 7 training images; DIV2K: the 800 training images, times the recipe's ``repeat``)
+REAL_ITEMS: dict[str, int] = {"tid2013": 3000, "kadid10k": 10125, "livec": 1162, "div2k": 800}
+CUB_SPLITS = {"train": 5994, "test": 5794, "all": 11788}
+SR_SETS = {
+    "Set5": (5, (512, 512)),
+    "Set14": (14, (576, 720)),
+    "B100": (100, (321, 481)),
+    "Urban100": (100, (768, 1024)),
+}
+IQA_SIZES = {"tid2013": (384, 512), "kadid10k": (384, 512), "livec": (500, 500)}
+CUB_SIZE = (376, 500)
+#: the IQA and CUB stand-ins are written at 1/UPSCALE of the real size (the writers distort at full resolution,
+#: seconds per image) and every image file is then resized to the real size (bounding boxes scaled with them)
+UPSCALE = 4
+DIV2K_SIZE = (1356, 2040)
+FAMILY = {"cub200_paired": "cub200"}
+
+
+# ------------------------------------------------------------------------------------------------ stand-ins
+def _family(name: str) -> str:
+    return FAMILY.get(name, name)
+
+
+def _train_fraction(args: dict[str, Any]) -> float:
+    """Share of a dataset's items in the split ``args`` names (IQA: train_fraction, val_fraction)."""
+    split, tf, vf = (
+        args.get("split", "train"),
+        float(args.get("train_fraction", 0.8)),
+        float(args.get("val_fraction", 0)),
+    )
+    return {"all": 1.0, "train": tf * (1 - vf), "val": tf * vf, "test": 1 - tf}.get(split, 1.0)
+
+
+def write_stand_in(name: str, args: dict[str, Any], need: int, cache: Path, sr_scale: int) -> str:
+    """Write (or reuse) a full-size synthetic stand-in for dataset ``name`` with at least ``need`` items in the
+    split ``args`` selects; returns its root."""
+    from distill.registry import WRITERS
+
+    fam = _family(name)
+    if fam in ("tid2013", "kadid10k"):
+        per_ref = 2 * 2  # two distortion types x two levels
+        refs = max(2, math.ceil(need / per_ref / max(_train_fraction(args), 0.05)) + 1)
+        kw: dict[str, Any] = {"n_refs": refs, "size": _small(IQA_SIZES[fam]), "distortions": ["01", "02"], "levels": 2}
+    elif fam == "livec":
+        kw = {"n_images": math.ceil(need / max(_train_fraction(args), 0.05)) + 2, "size": _small(IQA_SIZES[fam])}
+    elif fam == "cub200":
+        share = 1 - float(args.get("val_fraction", 0))
+        per_class = max(2, math.ceil(need / 4 / share / (2 if args.get("mode") == "union" else 1)) + 1)
+        kw = {"n_classes": 4, "n_train": per_class, "n_test": 1, "size": _small(CUB_SIZE)}
+    elif fam == "div2k":
+        n = max(1, math.ceil(need / int(args.get("repeat", 1))))
+        out = cache / f"div2k_{n}_{DIV2K_SIZE[0]}x{DIV2K_SIZE[1]}_x{sr_scale}"
+        names = [f"{i + 1:04d}" for i in range(n)]
+        return str(_write_sr(out, "DIV2K_train_HR", "DIV2K_train_LR_bicubic", names, DIV2K_SIZE, sr_scale))
+    elif fam == "sr_benchmark":
+        set_name = Path(str(args.get("root", "Set5"))).name
+        size = SR_SETS.get(set_name, (0, (512, 512)))[1]
+        out = cache / f"benchmark_x{sr_scale}" / set_name
+        return str(_write_sr(out, "HR", "LR_bicubic", ["img_001", "img_002"], size, sr_scale))
+    else:
+        raise ValueError(f"no full-size stand-in for dataset '{name}'")
+    out = cache / f"{fam}_{hashlib.md5(json.dumps(kw, sort_keys=True).encode()).hexdigest()[:10]}"
+    if not (out / "DONE").is_file():
+        WRITERS.build(fam, out=str(out), overwrite=True, **kw)
+        _upscale_files(out, UPSCALE)
+        (out / "DONE").write_text("synthetic stand-in for benchmarks/paper_shapes.py\n")
+    return str(out)
+
+
+def _small(size: tuple[int, int]) -> list[int]:
+    return [size[0] // UPSCALE, size[1] // UPSCALE]
+
+
+def _upscale_files(root: Path, factor: int) -> None:
+    """Resize every image under ``root`` by ``factor`` (bicubic, same format) and scale CUB's bounding boxes."""
+    from PIL import Image
+
+    from distill.data.images import IMAGE_SUFFIXES
+
+    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
+        with Image.open(path) as img:
+            img.load()
+            big = img.resize((img.width * factor, img.height * factor), Image.BICUBIC)
+        big.save(path)
+    boxes = root / "bounding_boxes.txt"
+    if boxes.is_file():
+        lines = [ln.split() for ln in boxes.read_text().splitlines() if ln.strip()]
+        boxes.write_text(
+            "".join(f"{i} " + " ".join(f"{float(v) * factor:g}" for v in rest) + "\n" for i, *rest in lines)
+        )
+
+
+def _write_sr(out: Path, hr_dir: str, lr_dir: str, names: list[str], size: tuple[int, int], scale: int) -> Path:
+    """HR photographs of ``size`` (a scikit-image photo resized: the project's SR writers crop photos of at most
+    512 px) and their MATLAB-bicubic LR, in the official layouts; written once."""
+    if (out / "DONE").is_file():
+        return out
+    import numpy as np
+    from PIL import Image
+    from skimage import data as skdata
+
+    from distill.data.images import load_rgb, save_rgb
+    from distill.data.sr.dataset import bicubic_downsample
+
+    h, w = size[0] - size[0] % scale, size[1] - size[1] % scale
+    (out / hr_dir).mkdir(parents=True, exist_ok=True)
+    (out / lr_dir / f"X{scale}").mkdir(parents=True, exist_ok=True)
+    photos = [skdata.astronaut(), skdata.coffee(), skdata.chelsea()]
+    for i, name in enumerate(names):
+        Image.fromarray(np.asarray(photos[i % len(photos)])).resize((w, h), Image.BICUBIC).save(
+            out / hr_dir / f"{name}.png"
+        )
+        hr = load_rgb(out / hr_dir / f"{name}.png")
+        save_rgb(bicubic_downsample(hr, scale), out / lr_dir / f"X{scale}" / f"{name}x{scale}.png")
+    (out / "DONE").write_text("synthetic stand-in for benchmarks/paper_shapes.py\n")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- projections
+def real_items(name: str, args: dict[str, Any]) -> int:
+    """Items of the split ``args`` selects in the real dataset ``name``."""
+    fam = _family(name)
+    if fam in REAL_ITEMS and fam != "div2k":
+        return round(REAL_ITEMS[fam] * _train_fraction(args))
+    if fam == "div2k":
+        return REAL_ITEMS["div2k"] * int(args.get("repeat", 1))
+    if fam == "cub200":
+        n = CUB_SPLITS.get(args.get("split", "train"), CUB_SPLITS["train"])
+        if args.get("split", "train") == "train":
+            n = round(n * (1 - float(args.get("val_fraction", 0))))
+        return n * (2 if args.get("mode") == "union" else 1)
+    if fam == "sr_benchmark":
+        return SR_SETS.get(Path(str(args.get("root", ""))).name, (0, None))[0]
+    raise ValueError(f"no real size known for dataset '{name}'")
+
+
+def projection(recipe: Any, measured: dict[str, Any]) -> dict[str, float]:
+    """Steps and evaluations of the unchanged recipe on the real data, at the measured rates and at GPU FLOP rate."""
+    cfg = recipe.train
+    n_train = real_items(recipe.data.train.name, recipe.data.train.args)
+    per_epoch = n_train // cfg.batch_size if cfg.drop_last else math.ceil(n_train / cfg.batch_size)
+    steps = cfg.iterations or cfg.epochs * per_epoch
+    length = cfg.iterations or cfg.epochs
+    n_evals = math.ceil(length / cfg.eval_every) if cfg.eval_every else 1
+    eval_items = {s: real_items(spec.name, spec.args) for s, spec in recipe.data.eval.items()}
+    eval_cpu = sum(eval_items[s] * measured["eval_s_per_item"][s] for s in eval_items)
+    eval_flops = sum(eval_items[s] * measured["eval_flops_per_item"][s] for s in eval_items)
+    return {
+        "steps": steps,
+        "evaluations": n_evals,
+        "eval_items": sum(eval_items.values()),
+        "here_h": (steps * measured["step_s"] + n_evals * eval_cpu) / 3600,
+        "step_flops": measured["step_flops"],
+        "total_flops": steps * measured["step_flops"] + n_evals * eval_flops,
+    }
+
+
+# ----------------------------------------------------------------------------------------------- one recipe
+def _drop_weights(recipe: Any) -> None:
+    for spec in recipe.models.values():
+        for key, value in list(spec.args.items()):
+            if "pretrained" in key and isinstance(value, (str, bool)):
+                spec.args[key] = False if isinstance(value, bool) else None
+
+
+def _sr_scale(recipe: Any) -> int:
+    return int(recipe.data.train.args.get("scale", 4))
+
+
+def run_one(path: Path, cache: Path, device: str) -> dict[str, Any]:
+    """Build ``path`` on full-size stand-ins and run 2 steps + evaluation through the engine; the measurements."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from distill.build import build_run
+    from distill.recipe import load_recipe
+
+    recipe, _ = load_recipe(path)
+    original, _ = load_recipe(path)
+    _drop_weights(recipe)
+    cfg = recipe.train
+    scale = _sr_scale(recipe)
+    recipe.data.root = write_stand_in(recipe.data.train.name, recipe.data.train.args, cfg.batch_size, cache, scale)
+    recipe.data.synthetic = None
+    for spec in recipe.data.eval.values():
+        if "root" in spec.args or _family(spec.name) == "sr_benchmark":
+            spec.args["root"] = write_stand_in(spec.name, spec.args, 2, cache, scale)
+    cfg.iterations, cfg.epochs, cfg.eval_every, cfg.log_every = 2, None, 2, 1
+    cfg.num_workers, cfg.progress, cfg.checkpoint_every, cfg.device = 0, False, None, device
+    cfg.teacher_cache = "online"
+    recipe.output.tensorboard = "off"
+    with tempfile.TemporaryDirectory(prefix="paper_shapes_") as out:
+        run = build_run(recipe, out=out)
+        trainer = run.trainer
+        sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
+        if trainer.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        step_times: list[float] = []
+        step_flops: list[int] = []
+        inner_step, inner_eval = trainer._train_step, trainer.evaluator.evaluate
+        split_of = {id(ds): name for name, ds in trainer.eval_sets.items()}
+        eval_s: dict[str, float] = {}
+        eval_flops: dict[str, float] = {}
+
+        def timed_step(batch: dict[str, Any]) -> Any:
+            counter = FlopCounterMode(display=False) if step_times else None
+            sync()
+            start = time.perf_counter()
+            if counter is None:
+                values = inner_step(batch)
+            else:
+                with counter:
+                    values = inner_step(batch)
+            sync()
+            step_times.append(time.perf_counter() - start)
+            if counter is not None:
+                step_flops.append(counter.get_total_flops())
+            return values
+
+        def timed_eval(distiller: Any, loader: Any, *args: Any, **kwargs: Any) -> Any:
+            split = split_of.get(id(loader.dataset), "?")
+            counter = FlopCounterMode(display=False)
+            sync()
+            start = time.perf_counter()
+            with counter:
+                res = inner_eval(distiller, loader, *args, **kwargs)
+            sync()
+            n = len(loader.dataset)
+            eval_s[split] = (time.perf_counter() - start) / n
+            eval_flops[split] = counter.get_total_flops() / n
+            return res
+
+        trainer._train_step = timed_step  # type: ignore[method-assign]
+        trainer.evaluator.evaluate = timed_eval  # type: ignore[method-assign]
+        trainer.fit()
+    peak_cuda = torch.cuda.max_memory_allocated() if trainer.device.type == "cuda" else None
+    measured = {
+        "step_s": step_times[-1],
+        "first_step_s": step_times[0],
+        "step_flops": step_flops[-1] if step_flops else 0,
+        "eval_s_per_item": eval_s,
+        "eval_flops_per_item": eval_flops,
+        "eval_items_run": {s: len(ds) for s, ds in trainer.eval_sets.items()},
+        "batch_size": cfg.batch_size,
+        "train_input": _shape_of(run.train_set),
+    }
+    measured["projection"] = projection(original, measured)
+    measured["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    measured["peak_cuda_bytes"] = peak_cuda
+    return measured
+
+
+def _shape_of(dataset: Any) -> list[int]:
+    item = dataset[0]
+    return list(item["input"].shape) if hasattr(item.get("input"), "shape") else []
+
+
+# ------------------------------------------------------------------------------------------------ reporting
+def _duration(seconds: float) -> str:
+    """``seconds`` as s, min, h or days, three significant figures."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
+def _gib(n: float | None) -> str:
+    return "-" if n is None else f"{n / 2**30:.1f}"
+
+
+def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, info: dict[str, Any]) -> str:
+    from distill.report import table
+
+    rate = gpu_tflops * 1e12 * utilisation
+    body = []
+    for r in rows:
+        if "error" in r:
+            body.append([r["recipe"], "FAILED: " + r["error"], *[""] * 7])
+            continue
+        p = r["projection"]
+        body.append([
+            r["recipe"],
+            "x".join(map(str, [r["batch_size"], *r["train_input"]])),
+            f"{r['step_s']:.2f}",
+            " ".join(f"{s} {v:.2f}" for s, v in r["eval_s_per_item"].items()),
+            _gib(r["peak_rss_bytes"]),
+            _gib(r["peak_cuda_bytes"]),
+            f"{p['steps']} / {p['evaluations']}x{p['eval_items']}",
+            _duration(p["here_h"] * 3600),
+            _duration(p["total_flops"] / rate),
+        ])  # fmt: skip
+    gpu = f"proj. GPU @{utilisation:.0%} of {gpu_tflops:g} TFLOP/s"
+    headers = ["recipe", "batch x input", "s/step", "eval s/item", "peak RSS GiB", "peak CUDA GiB",
+               "steps / evals x items", "proj. here", gpu]  # fmt: skip
+    caption = (
+        f"Paper recipes at paper shapes (synthetic full-size stand-ins, random weights, 2 steps + evaluation through "
+        f"the engine; num_workers 0; teacher online). Measured on {info['device']} ({info['processor']}, "
+        f"{info['cpu_count']} CPUs, {info['threads']} threads, torch {info['torch']}). 'proj. here' = measured "
+        "step-2 time x the recipe's steps + measured s/item x real test items x evaluations: a PROJECTION, not a "
+        "measured wall time. 'proj. GPU' = counted FLOPs (conv/matmul only, torch.utils.flop_counter) / the stated "
+        "sustained rate: a PROJECTION and a lower bound (data loading, element-wise and memory-bound ops are not in "
+        "it; small-patch SR training is dominated by them)."
+    )
+    return table(headers, body, caption)
+
+
+def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--recipes", default=",".join(PAPER_GLOBS), help="comma-separated globs under recipes/, run in this order"
+    )
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, help="folder for the stand-ins and results.json (default: temporary)")
+    parser.add_argument("--gpu-tflops", type=float, default=495.0, help="GPU peak for the projection (H100 TF32)")
+    parser.add_argument("--utilisation", type=float, default=0.3, help="share of the peak the projection assumes")
+    parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # child mode: one recipe, JSON on stdout
+    args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
+    out = args.out or Path(tempfile.mkdtemp(prefix="paper_shapes_"))
+    cache = out / "stand_ins"
+    cache.mkdir(parents=True, exist_ok=True)
+    if args.one is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        try:
+            row: dict[str, Any] = run_one(args.one, cache, args.device)
+        except Exception as err:  # reported as the recipe's one-line reason
+            traceback.print_exc(file=sys.stderr)
+            row = {"error": f"{type(err).__name__}: {' '.join(str(err).split())}"[:300]}
+        print("PAPER_SHAPES_ROW " + json.dumps(row))
+        return [row]
+    paths = list(dict.fromkeys(p for g in args.recipes.split(",") for p in sorted(RECIPES.glob(g.strip()))))
+    if not paths:
+        parser.error(f"--recipes {args.recipes}: no recipe matches")
+    rows = []
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(ROOT)}
+    for path in paths:
+        cmd = [sys.executable, "-m", "benchmarks.paper_shapes", "--one", str(path), "--out", str(out),
+               "--device", args.device, "--threads", str(args.threads)]  # fmt: skip
+        started = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("PAPER_SHAPES_ROW ")), None)
+        if line is None:
+            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            row = {"error": f"child exited {proc.returncode}: {tail}"[:300]}
+        else:
+            row = json.loads(line.removeprefix("PAPER_SHAPES_ROW "))
+        row = {"recipe": path.stem, "wall_s": time.perf_counter() - started, **row}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    info = machine_info(args.device)
+    info["threads"] = args.threads
+    print(report(rows, args.gpu_tflops, args.utilisation, info))
+    (out / "results.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
