@@ -86,14 +86,6 @@ def is_complete(out: Path) -> bool:
         return False
 
 
-def run_error(out: Path) -> str | None:
-    """The one-line error a failed run left (``sweep_error.txt``), or None."""
-    try:
-        return (out / ERROR_FILE).read_text().strip() or "failed (no message)"
-    except OSError:
-        return None
-
-
 @dataclass
 class Outcome:
     """What became of one launched run: done, failed (with its one-line error) or submitted (still running)."""
@@ -140,6 +132,8 @@ class LocalLauncher:
     def __post_init__(self) -> None:
         if self.jobs < 1:
             raise RecipeError(f"--jobs {self.jobs}: must be at least 1")
+        if self.threads is not None and self.threads < 1:
+            raise RecipeError(f"--threads-per-job {self.threads}: must be at least 1")
         if self.gpus is None:
             self.gpus = _visible_gpus()
         if self.threads is None:
