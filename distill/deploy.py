@@ -99,14 +99,19 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
     return paths
 
 
-def model_task(model: nn.Module) -> str:
-    """What a deployable model does: the name of the task that claims it (``iqa``, ``sr``, ``classify`` …)."""
+def claiming_task(model: nn.Module) -> Task:
+    """The task that claims a deployable model; a model no task claims is one clear error."""
     task = task_of(model)
     if type(task) is Task:
         raise DistillError(
             f"distill predict does not know what a {type(model).__name__} predicts (IQA, SR, classifier)"
         )
-    return task.name
+    return task
+
+
+def model_task(model: nn.Module) -> str:
+    """What a deployable model does: the name of the task that claims it (``iqa``, ``sr``, ``classify`` …)."""
+    return claiming_task(model).name
 
 
 def predict_with_task(
@@ -120,8 +125,7 @@ def predict_with_task(
 ) -> tuple[Task, Path]:
     """Run the checkpoint's student on images as its task does (a CSV for IQA/classification, PNGs for SR)."""
     model, _ = load_deployable(checkpoint)
-    model_task(model)  # a model no task claims: one clear error before reading any input
-    task = task_of(model)
+    task = claiming_task(model)  # before reading any input
     paths = expand_inputs(inputs)
     check_images(paths)  # every input fails here, before the progress bar starts
     out = Path(out) if out is not None else default_output(inputs, task, model)
