@@ -6,7 +6,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from torch import nn
 
@@ -129,11 +129,17 @@ def build_run(recipe: Recipe, resolved: dict[str, Any] | None = None, out: str |
 
 
 def run_recipe(
-    path: str | Path, overrides: list[str] | tuple[str, ...] = (), out: str | Path | None = None, resume: bool = False
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    out: str | Path | None = None,
+    resume: bool | Literal["auto"] = False,
 ) -> tuple[Run, RunResult]:
-    """Load a recipe file and train it: what ``distill run`` does."""
+    """Load a recipe file and train it: what ``distill run`` does. ``resume="auto"`` continues the run folder's
+    checkpoint when it has one and starts afresh otherwise (``--auto-resume``, sweeps)."""
     recipe, resolved = load_recipe(path, overrides)
     run = build_run(recipe, resolved, out)
+    if resume == "auto":
+        resume = (run.out_dir / "checkpoints" / "last.pt").exists()
     if not resume and distributed.is_main():
         ckpt = run.out_dir / "checkpoints" / "last.pt"
         if not ckpt.exists():

@@ -52,14 +52,6 @@ def _cmd_repeats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _has_checkpoint(args: argparse.Namespace) -> bool:
-    from distill.recipe import load_recipe
-
-    recipe, _ = load_recipe(args.recipe, args.set or [])
-    out = Path(args.out or recipe.output.dir.format(name=recipe.name))
-    return (out / "checkpoints" / "last.pt").exists()
-
-
 def _parse_seeds(text: str) -> list[int]:
     cells = [c.strip() for c in text.split(",")]
     try:
@@ -87,7 +79,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from distill.engine.distributed import is_main
 
-    resume = args.resume or (args.auto_resume and _has_checkpoint(args))
+    resume = True if args.resume else "auto" if args.auto_resume else False
     run, result = run_recipe(args.recipe, args.set or [], args.out, resume)
     if not is_main():  # under torchrun, rank 0 alone reports
         return 0

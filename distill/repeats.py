@@ -109,8 +109,7 @@ def run_repeats(
             if wave is not None:  # under a sweep: a launcher runs it (see distill.sweep)
                 runs.append({"seed": seed, **wave.defer(RunSpec(Path(recipe_path), out, tuple(sets)))})
                 continue
-            resume = (out / "checkpoints" / "last.pt").exists()
-            run_recipe(recipe_path, sets, out=out, resume=resume)
+            run_recipe(recipe_path, sets, out=out, resume="auto")
         elif wave is not None:
             wave.done.add(out)
         runs.append({"seed": seed, **json.loads(done.read_text())})
