@@ -305,6 +305,30 @@ def _shape_of(dataset: Any) -> list[int]:
 
 
 # ------------------------------------------------------------------------------------------------ reporting
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+
+
+def _load_rows(results: Path, info: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Rows of an earlier run into the same ``--out`` — only when measured on the same device, threads and torch."""
+    if not results.is_file():
+        return {}
+    saved = json.loads(results.read_text())
+    same = {k: saved["machine"].get(k) for k in ("device", "threads", "torch")} == {
+        k: info[k] for k in ("device", "threads", "torch")
+    }
+    if not same:
+        print(f"{results}: measured on another device/threads/torch; measuring again", flush=True)
+        return {}
+    return {row["recipe"]: row for row in saved["rows"]}
+
+
+def _save_rows(results: Path, info: dict[str, Any], rows: dict[str, dict[str, Any]]) -> None:
+    tmp = results.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"machine": info, "rows": list(rows.values())}, indent=2))
+    os.replace(tmp, results)
+
+
 def _duration(seconds: float) -> str:
     """``seconds`` as s, min, h or days, three significant figures."""
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
@@ -363,6 +387,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--out", type=Path, help="folder for the stand-ins and results.json (default: temporary)")
     parser.add_argument("--gpu-tflops", type=float, default=495.0, help="GPU peak for the projection (H100 TF32)")
     parser.add_argument("--utilisation", type=float, default=0.3, help="share of the peak the projection assumes")
+    parser.add_argument(
+        "--rerun", action="store_true", help="measure again the recipes --out's results.json already holds"
+    )
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # child mode: one recipe, JSON on stdout
     args = parser.parse_args(argv)
     if args.threads < 1:
@@ -384,9 +411,15 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     paths = list(dict.fromkeys(p for g in args.recipes.split(",") for p in sorted(RECIPES.glob(g.strip()))))
     if not paths:
         parser.error(f"--recipes {args.recipes}: no recipe matches")
-    rows = []
+    info = machine_info(args.device)
+    info["threads"] = args.threads
+    results = out / "results.json"
+    done = _load_rows(results, info) if not args.rerun else {}
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(ROOT)}
     for path in paths:
+        if path.stem in done and "error" not in done[path.stem]:
+            print(f"{path.stem}: kept from {results}", flush=True)
+            continue
         cmd = [sys.executable, "-m", "benchmarks.paper_shapes", "--one", str(path), "--out", str(out),
                "--device", args.device, "--threads", str(args.threads)]  # fmt: skip
         started = time.perf_counter()
@@ -397,13 +430,12 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
             row = {"error": f"child exited {proc.returncode}: {tail}"[:300]}
         else:
             row = json.loads(line.removeprefix("PAPER_SHAPES_ROW "))
-        row = {"recipe": path.stem, "wall_s": time.perf_counter() - started, **row}
-        rows.append(row)
+        row = {"recipe": path.stem, "wall_s": time.perf_counter() - started, "finished": _now(), **row}
+        done[path.stem] = row
+        _save_rows(results, info, done)  # after every recipe: a killed run keeps what it measured
         print(json.dumps(row), flush=True)
-    info = machine_info(args.device)
-    info["threads"] = args.threads
+    rows = [done[p.stem] for p in paths]
     print(report(rows, args.gpu_tflops, args.utilisation, info))
-    (out / "results.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2))
     return rows
 
 
