@@ -380,7 +380,9 @@ def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, in
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--recipes", default=",".join(PAPER_GLOBS), help="comma-separated globs under recipes/, run in this order"
+        "--recipes",
+        default=",".join(PAPER_GLOBS),
+        help="comma-separated names or globs under recipes/ (.yaml optional), run in this order",
     )
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=1)
@@ -408,9 +410,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
             row = {"error": f"{type(err).__name__}: {' '.join(str(err).split())}"[:300]}
         print("PAPER_SHAPES_ROW " + json.dumps(row))
         return [row]
-    paths = list(dict.fromkeys(p for g in args.recipes.split(",") for p in sorted(RECIPES.glob(g.strip()))))
-    if not paths:
-        parser.error(f"--recipes {args.recipes}: no recipe matches")
+    globs = [g.strip() if g.strip().endswith(".yaml") else g.strip() + ".yaml" for g in args.recipes.split(",")]
+    unmatched = [g for g in globs if not any(RECIPES.glob(g))]
+    if unmatched:
+        parser.error(f"--recipes: no recipe under {RECIPES} matches {', '.join(unmatched)}")
+    paths = list(dict.fromkeys(p for g in globs for p in sorted(RECIPES.glob(g))))
     info = machine_info(args.device)
     info["threads"] = args.threads
     results = out / "results.json"
