@@ -56,6 +56,25 @@ def test_paper_cub_recipes_follow_the_official_training_protocol(name):
     assert body.schedule.name == "piecewise" and body.schedule.unit == "epoch" and recipe.train.epochs == 30
     assert all(g.optimizer == "sgd" and g.momentum == 0.9 for g in (body, weight, bias))
     assert recipe.models["student"].args["dropout"] == 0.5
+    if recipe.models["student"].args.get("reset_head"):
+        assert recipe.models["student"].args["head_init_std"] == 0.01  # initializeNetwork.m: fc8 ~ N(0, 0.01²)
+
+
+def test_head_init_std_draws_the_new_last_layer_like_matconvnet_and_survives_a_reset_head_load(tmp_path):
+    torch.manual_seed(0)
+    donor = vgg_m(num_classes=10, width=0.125, fc_dim=512, pool=2)  # another head: reset_head drops it
+    torch.save(donor.state_dict(), tmp_path / "donor.pt")
+    torch.manual_seed(1)
+    net = vgg_m(num_classes=200, width=0.125, fc_dim=512, pool=2, head_init_std=0.01,
+                pretrained=str(tmp_path / "donor.pt"), reset_head=True)  # fmt: skip
+    w, b = net.classifier[6].weight, net.classifier[6].bias
+    assert w.std().item() == pytest.approx(0.01, rel=0.05) and w.mean().abs().item() < 1e-3
+    assert torch.count_nonzero(b) == 0
+    assert torch.equal(net.classifier[3].weight, donor.classifier[3].weight)  # the rest is the donor's
+    default = vgg_m(num_classes=200, width=0.125, fc_dim=512, pool=2)
+    assert default.classifier[6].weight.std().item() > 0.02  # PyTorch's default: U(±1/sqrt(512)), std 0.026
+    with pytest.raises(ValueError, match="head_init_std must be a positive number"):
+        vgg_m(num_classes=200, width=0.125, fc_dim=512, pool=2, head_init_std=-1.0)
 
 
 def test_vgg_dropout_sits_after_fc6_and_fc7_and_drops_at_the_given_rate():

@@ -78,6 +78,23 @@ class ImageClassifier(nn.Module):
             raise ValueError(f"{type(self).__name__} takes RGB images [B, 3, H, W] in [0, 1], got {tuple(x.shape)}")
         return self.logits(self.normalize(x))
 
+    @property
+    def head(self) -> nn.Linear:
+        """The last layer (the one ``reset_head`` leaves fresh)."""
+        head = self.get_submodule(self.head_prefix.rstrip("."))
+        assert isinstance(head, nn.Linear)
+        return head
+
+    def init_head(self, std: float | None) -> None:
+        """Initialise the last layer as MatConvNet's ``initializeNetwork.m`` does for CQD's fc8: weights drawn
+        from N(0, ``std``²), biases zero (``None``: keep PyTorch's default initialisation)."""
+        if std is None:
+            return
+        if not std > 0:
+            raise ValueError(f"head_init_std must be a positive number or null, got {std!r}")
+        nn.init.normal_(self.head.weight, 0.0, float(std))
+        nn.init.zeros_(self.head.bias)
+
     def load_pretrained(self, path: str | Path, reset_head: bool, arch: str | None = None) -> None:
         """Load a state dict (a file, a run's ``student.pt`` or a torchvision weight name of ``arch``, see
         :mod:`distill.models.weights`); ``reset_head`` skips the last layer."""
@@ -172,6 +189,7 @@ def vgg_m(
     pretrained: str | None = None,
     reset_head: bool = False,
     normalization: Literal["imagenet", "matconvnet"] = "imagenet",
+    head_init_std: float | None = None,
 ) -> VGGClassifier:
     """VGG-M (Chatfield et al., BMVC 2014), CQD's network: 5 conv (LRN after the first two) + 3 fc layers.
 
@@ -180,7 +198,8 @@ def vgg_m(
     state dict with this module's keys (``features.N.*``, ``classifier.{0,3,6}.*``), e.g. the output of
     ``distill convert vggm imagenet-vgg-m.mat OUT.pt``. ``normalization: matconvnet`` feeds the network what
     MatConvNet's weights were trained on — 0–255 RGB minus the average image, a 224×224 ``average_image`` buffer in
-    the state dict (resized bilinearly for other input sizes) — instead of ImageNet mean/std.
+    the state dict (resized bilinearly for other input sizes) — instead of ImageNet mean/std. ``head_init_std``
+    draws the last layer's weights from N(0, std²) with zero biases (CQD's code: 0.01) instead of PyTorch's default.
     """
     if normalization not in ("imagenet", "matconvnet"):
         raise ValueError(f"vgg_m: normalization must be 'imagenet' or 'matconvnet', got {normalization!r}")
@@ -189,6 +208,7 @@ def vgg_m(
     model.missing_hint = VGG_M_HINT
     if normalization == "matconvnet":
         model.register_buffer("average_image", torch.zeros(1, 3, *MATCONVNET_SIZE))
+    model.init_head(head_init_std)
     if pretrained:
         model.load_pretrained(pretrained, reset_head)
     return model
@@ -204,11 +224,12 @@ def vgg16(
     batch_norm: bool = False,
     pretrained: str | None = None,
     reset_head: bool = False,
+    head_init_std: float | None = None,
 ) -> VGGClassifier:
     """VGG-16 (Simonyan & Zisserman, 2015; torchvision's ``vgg16`` / ``vgg16_bn`` layers and keys), CQD's deep model.
 
     ``pretrained`` takes torchvision's ``vgg16-397923af.pth`` (or ``vgg16_bn-6c64b313.pth`` with ``batch_norm``)
-    with ``reset_head: true``, or a run's ``student.pt``.
+    with ``reset_head: true``, or a run's ``student.pt``. ``head_init_std``: as :func:`vgg_m`.
     """
     import_torchvision()
     from torchvision.models.vgg import make_layers
@@ -216,6 +237,7 @@ def vgg16(
     cfg: list[int | str] = [v if v == "M" else _channels(int(v), width) for v in VGG16_CFG]
     channels = int(next(v for v in reversed(cfg) if v != "M"))
     model = VGGClassifier(make_layers(cfg, batch_norm=batch_norm), channels, num_classes, fc_dim, pool, dropout)
+    model.init_head(head_init_std)
     if pretrained:
         model.load_pretrained(pretrained, reset_head, "vgg16_bn" if batch_norm else "vgg16")
     return model
@@ -246,13 +268,15 @@ def resnet_classifier(
     num_classes: int = 200,
     pretrained: str | None = None,
     reset_head: bool = False,
+    head_init_std: float | None = None,
 ) -> ResNetClassifier:
     """ResNet-{10,18,34,50,101,152} classifier (torchvision; 10 = one BasicBlock per stage, a CPU-friendly size).
 
     ``pretrained`` takes torchvision's ImageNet file (e.g. ``resnet18-f37072fd.pth``, with ``reset_head: true``)
-    or a run's ``student.pt``.
+    or a run's ``student.pt``. ``head_init_std``: as :func:`vgg_m`.
     """
     model = ResNetClassifier(depth, num_classes)
+    model.init_head(head_init_std)
     if pretrained:
         model.load_pretrained(pretrained, reset_head, f"resnet{depth}" if depth != 10 else None)
     return model
