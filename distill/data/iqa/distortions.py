@@ -153,8 +153,13 @@ def _by_code(code: str) -> KadidDistortion:
 _CHUNK_ELEMENTS = 1 << 18
 
 
+def images_per_chunk(per_image: int) -> int:
+    """Images a batched call works on at once when each has ``per_image`` elements (at least 1)."""
+    return max(1, _CHUNK_ELEMENTS // max(1, per_image))
+
+
 def _chunks(n: int, per_image: int) -> list[slice]:
-    step = max(1, _CHUNK_ELEMENTS // max(1, per_image))
+    step = images_per_chunk(per_image)
     return [slice(i, i + step) for i in range(0, n, step)]
 
 
