@@ -114,8 +114,20 @@ def test_data_pipeline_measures_every_distortion_and_reader(tmp_path, capsys):
     assert all((r["equal_outputs"] is None) == get for r, get in zip(rows.values(), _randomness()))
     assert all(r["batched_speedup_min"] <= r["batched_speedup"] <= r["batched_speedup_max"] for r in rows.values())
     assert all(r["vs_peer"] > 0 for r in rows.values() if "peer" in r)
+    assert all(r["control_best"] > 0 and r["batched_speedup_best"] > 0 for r in rows.values())  # A/A and best-of
     assert set(out["readers"]) == set(READERS) and out["model_images_per_s"] > 0
     assert "reader / model" in capsys.readouterr().out
+
+
+def test_basicsr_loop_trains_the_same_weights_as_basicsrs_own_loop(tmp_path, capsys):
+    from benchmarks.basicsr_loop import main as basicsr_loop
+
+    out = basicsr_loop(["--quick", "--data", str(tmp_path)])["result"]
+    assert out["max_weight_diff"] == 0.0  # same model, batches, L1 and Adam: the same math, bit for bit on CPU
+    assert out["model"] == {"num_feat": 32, "num_block": 8, "upscale": 2}
+    assert 0 < out["engine_ms_per_step"] < out["profiled_ms_per_step"]
+    assert len(out["paired_ratios"]) == len(out["control_paired"]) == 3
+    assert "engine / basicsr" in capsys.readouterr().out
 
 
 def test_data_pipeline_sizes_option():
