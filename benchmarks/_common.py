@@ -5,16 +5,28 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from distill.sweep import add_launcher_arguments, run_with_launcher
 
-__all__ = ["add_launcher_arguments", "machine_info", "median_seconds", "render_tables"]
+__all__ = [
+    "README",
+    "add_launcher_arguments",
+    "machine_info",
+    "median_seconds",
+    "readme_block",
+    "render_tables",
+    "write_readme_block",
+]
+
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 #: What a comparison prints instead of a verdict when a side has a single seed (nothing to judge a difference by).
 SMOKE_VERDICT = "smoke: not a result (one seed, so no spread to judge a difference against; use --seeds 2 or more)"
@@ -96,3 +108,26 @@ def render_tables(
         for text in printed.values():
             print(text, end="\n\n", flush=True)
     return printed
+
+
+# --------------------------------------------------------------------------------------------- README blocks
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- readme-numbers:{name} -->", f"<!-- /readme-numbers:{name} -->"
+
+
+def readme_block(text: str, name: str) -> str:
+    """The text between README's ``<!-- readme-numbers:NAME -->`` markers ('' when they are missing)."""
+    begin, end = _markers(name)
+    match = re.search(re.escape(begin) + r"\n(.*?)\n" + re.escape(end), text, re.S)
+    return match.group(1) if match else ""
+
+
+def write_readme_block(name: str, block: str, readme: Path = README) -> None:
+    """Replace the text between README's ``NAME`` markers by ``block`` (a benchmark's own output); an error naming
+    the markers when they are missing."""
+    begin, end = _markers(name)
+    text = readme.read_text()
+    pattern = re.compile(re.escape(begin) + r"\n.*?\n" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{readme} has no {begin} ... {end} block to write")
+    readme.write_text(pattern.sub(lambda _: f"{begin}\n{block}\n{end}", text, count=1))

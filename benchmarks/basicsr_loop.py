@@ -43,7 +43,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from benchmarks._common import machine_info
+from benchmarks._common import machine_info, write_readme_block
 from benchmarks.distiller_overhead import ROOT, Stamped, _window, prepare, run_engine
 from distill._compat import import_basicsr
 from distill.build import build_distiller
@@ -180,6 +180,14 @@ def report(res: dict[str, Any]) -> str:
     ])  # fmt: skip
 
 
+def markdown(res: dict[str, Any]) -> str:
+    """README's block: the report's lines as a list, with the command that wrote them."""
+    return "\n".join(
+        ["`python -m benchmarks.basicsr_loop` (written by its `--readme`):", ""]
+        + [f"- {line}" for line in report(res).splitlines()]
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", type=Path, default=RECIPE, help="an sr_supervised EDSR recipe")
@@ -191,7 +199,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--data", type=Path, help="folder for the synthetic set (default: a temporary folder)")
     parser.add_argument("--quick", action="store_true", help="4 steps after 1 warm-up, 3 rounds")
     parser.add_argument("--json", type=Path, help="write the results here too")
+    parser.add_argument("--from", dest="saved", type=Path, help="print a saved --json file instead of measuring")
+    parser.add_argument("--readme", action="store_true", help="write the result into README.md's block")
     args = parser.parse_args(argv)
+    if args.saved is not None:
+        res = json.loads(args.saved.read_text())
+        print(report(res))
+        if args.readme:
+            write_readme_block("basicsr-loop", markdown(res))
+        return res
     if args.quick:
         args.steps, args.warmup, args.rounds = 4, 1, 3
     if min(args.steps, args.rounds, args.threads, args.batch) < 1 or args.warmup < 0:
@@ -205,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(report(res))
     if args.json:
         args.json.write_text(json.dumps(res, indent=2))
+    if args.readme:
+        write_readme_block("basicsr-loop", markdown(res))
     return res
 
 

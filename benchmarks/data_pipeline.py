@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from benchmarks._common import machine_info, median_seconds
+from benchmarks._common import machine_info, median_seconds, write_readme_block
 from distill.data.iqa.distortions import KADID_TYPES, PER_IMAGE_BY_DESIGN, get_distortion, images_per_chunk
 from distill.data.synthetic_common import reference_crops
 from distill.distillers.mrkd import MRKD
@@ -280,6 +280,35 @@ def report(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def markdown(res: dict[str, Any]) -> str:
+    """README's data-pipeline block: per size, the batched/per-image range beside the A/A band, and reader headroom."""
+    cfg, m = res["config"], res["config"]["machine"]
+    lines = [
+        f"`python -m benchmarks.data_pipeline --sizes {','.join(cfg['sizes'])}`: {cfg['batch']} images, level 3, "
+        f"{cfg['rounds']} interleaved rounds (order rotating), best of the rounds; {m['processor']}, {m['threads']} "
+        f"thread(s), torch {m['torch']}. Per-image-by-design types (a one-image CPU library) are left out of the "
+        "ranges. Written by `python -m benchmarks.data_pipeline ... --readme` (or `--from RESULTS.json --readme`).",
+        "",
+        "| size | batched / per-image (best): range, median | below 1.0 | A/A control band | images per chunk |",
+        "|---|---|---|---|---|",
+    ]
+    for size, rows in res["distortions"].items():
+        w, h = map(int, size.split("x"))
+        best = {k.split()[0]: r["batched_speedup_best"] for k, r in rows.items() if not r["per_image_by_design"]}
+        lo, hi = noise_band(rows)
+        below = ", ".join(f"{k} ({v:.2f})" for k, v in best.items() if v < 1.0) or "none"
+        lines.append(
+            f"| {w}×{h} | {min(best.values()):.2f}–{max(best.values()):.2f}×, {statistics.median(best.values()):.2f}× "
+            f"| {below} | {lo:.2f}–{hi:.2f} | {images_per_chunk(3 * h * w)} |"
+        )
+    if "readers" in res:
+        model = res["model_images_per_s"]
+        ratios = [v / model for r in res["readers"].values() for k, v in r.items() if k.startswith("workers_")]
+        lines += ["", f"Readers at {cfg['reader_size']}²: {min(ratios):.0f}–{max(ratios):.0f}× what an MRKD step "
+                  f"(2 × ResNet-10, batch {cfg['batch']}) consumes ({model:.1f} images/s)."]  # fmt: skip
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=16)
@@ -296,7 +325,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--data", type=Path, help="folder for the synthetic sets (default: a temporary folder)")
     parser.add_argument("--quick", action="store_true", help="batch 4, 32², 1 round")
     parser.add_argument("--json", help="write the results here too")
+    parser.add_argument("--from", dest="saved", type=Path, help="print a saved --json file instead of measuring")
+    parser.add_argument("--readme", action="store_true", help="write the summary into README.md's block")
     args = parser.parse_args(argv)
+    if args.saved is not None:
+        res = json.loads(args.saved.read_text())
+        print(report(res))
+        if args.readme:
+            write_readme_block("data-pipeline", markdown(res))
+        return res
     if args.quick:
         args.batch, args.sizes, args.rounds = 4, [(32, 32)], 1
     if args.batch < 1 or args.rounds < 1 or args.threads < 1:
@@ -318,6 +355,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(report(res))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2))
+    if args.readme:
+        write_readme_block("data-pipeline", markdown(res))
     return res
 
 

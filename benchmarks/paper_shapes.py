@@ -20,6 +20,12 @@ recipe on the real dataset sizes (:data:`REAL_ITEMS`): the measured rate × the 
 (``proj. here``), and a GPU time from the FLOPs counted on step 2 and on the evaluation
 (``torch.utils.flop_counter``: convolutions/matmuls only) at ``--gpu-tflops`` × ``--utilisation`` — neither is a
 measured wall time. A recipe that fails prints its one-line reason. ``main`` returns the rows.
+
+``--out DIR`` keeps ``DIR/results.json`` up to date after every recipe; run again into the same folder and the
+recipes it already holds are kept (``--rerun`` measures them again), so a long run can be stopped and continued. A
+row marked ``"disturbed": "why"`` by hand (its run was paused, or shared the machine with a timing job) is measured
+again on the next run and printed without its times until then. ``--from FILE`` prints a saved results file and
+``--readme`` writes the markdown table into README.md's ``paper-shapes`` block.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import machine_info  # noqa: E402
+from benchmarks._common import machine_info, write_readme_block  # noqa: E402
 
 RECIPES = ROOT / "recipes"
 PAPER_GLOBS = ("mrkd_*.yaml", "mipkd_*.yaml", "cqd_cub_*.yaml")
@@ -350,6 +356,9 @@ def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, in
         if "error" in r:
             body.append([r["recipe"], "FAILED: " + r["error"], *[""] * 7])
             continue
+        if "disturbed" in r:
+            body.append([r["recipe"], "completed; timing disturbed: " + r["disturbed"], *[""] * 7])
+            continue
         p = r["projection"]
         body.append([
             r["recipe"],
@@ -377,6 +386,40 @@ def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, in
     return table(headers, body, caption)
 
 
+def markdown(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, info: dict[str, Any]) -> str:
+    """The README's block: one markdown row per recipe (failures with their reason), caption with the machine."""
+    rate = gpu_tflops * 1e12 * utilisation
+    head = ("| recipe | batch × input | s/step | eval s/item | peak RSS GiB | steps / evals × test items | proj. here "
+            f"| proj. GPU (FLOPs @{utilisation:.0%} of {gpu_tflops:g} TFLOP/s) | measured |")  # fmt: skip
+    lines = [
+        f"`python -m benchmarks.paper_shapes --threads {info['threads']}` on {info['device']} "
+        f"({info['processor']}, {info['cpu_count']} CPUs, {info['threads']} threads, torch {info['torch']}); "
+        f"{len(rows)} recipes, {sum('error' in r for r in rows)} failed. Written by `python -m benchmarks.paper_shapes "
+        "--from benchmarks/results/paper_shapes_cpu.json --readme`.",
+        "",
+        head,
+        "|---" * head.count(" | ") + "|---|",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['recipe']} | FAILED: {r['error']} |" + " |" * 7 + f" {r.get('finished', '')} |")
+            continue
+        if "disturbed" in r:  # completed, but its times are not the recipe's: shown without them
+            lines.append(
+                f"| {r['recipe']} | {'×'.join(map(str, [r['batch_size'], *r['train_input']]))} | completed; timing "
+                f"disturbed ({r['disturbed']}) | | {_gib(r['peak_rss_bytes'])} |" + " |" * 3 + f" {r['finished']} |"
+            )
+            continue
+        p = r["projection"]
+        evals = ", ".join(f"{s} {v:.2f}" for s, v in r["eval_s_per_item"].items())
+        lines.append(
+            f"| {r['recipe']} | {'×'.join(map(str, [r['batch_size'], *r['train_input']]))} | {r['step_s']:.1f} | "
+            f"{evals} | {_gib(r['peak_rss_bytes'])} | {p['steps']} / {p['evaluations']} × {p['eval_items']} | "
+            f"{_duration(p['here_h'] * 3600)} | {_duration(p['total_flops'] / rate)} | {r.get('finished', '')} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -392,10 +435,21 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument(
         "--rerun", action="store_true", help="measure again the recipes --out's results.json already holds"
     )
+    parser.add_argument(
+        "--from", dest="saved", type=Path, help="print the table of this results.json instead of measuring"
+    )
+    parser.add_argument(
+        "--readme", action="store_true", help="also write the table into README.md's paper-shapes block"
+    )
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # child mode: one recipe, JSON on stdout
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
+    if args.saved is not None:
+        if not args.saved.is_file():
+            parser.error(f"--from {args.saved}: no such file")
+        saved = json.loads(args.saved.read_text())
+        return _print(saved["rows"], args, saved["machine"])
     out = args.out or Path(tempfile.mkdtemp(prefix="paper_shapes_"))
     cache = out / "stand_ins"
     cache.mkdir(parents=True, exist_ok=True)
@@ -421,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     done = _load_rows(results, info) if not args.rerun else {}
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(ROOT)}
     for path in paths:
-        if path.stem in done and "error" not in done[path.stem]:
+        if path.stem in done and not {"error", "disturbed"} & set(done[path.stem]):
             print(f"{path.stem}: kept from {results}", flush=True)
             continue
         cmd = [sys.executable, "-m", "benchmarks.paper_shapes", "--one", str(path), "--out", str(out),
@@ -438,8 +492,13 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         done[path.stem] = row
         _save_rows(results, info, done)  # after every recipe: a killed run keeps what it measured
         print(json.dumps(row), flush=True)
-    rows = [done[p.stem] for p in paths]
+    return _print([done[p.stem] for p in paths], args, info)
+
+
+def _print(rows: list[dict[str, Any]], args: argparse.Namespace, info: dict[str, Any]) -> list[dict[str, Any]]:
     print(report(rows, args.gpu_tflops, args.utilisation, info))
+    if args.readme:
+        write_readme_block("paper-shapes", markdown(rows, args.gpu_tflops, args.utilisation, info))
     return rows
 
 

@@ -11,7 +11,6 @@ before submitting any change to the engine, data or recipes.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -19,10 +18,10 @@ from typing import Any
 
 import torch
 
+from benchmarks._common import README, readme_block, write_readme_block
+
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
 RECIPE = ROOT / "recipes" / "quickstart.yaml"
-BEGIN, END = "<!-- readme-numbers:quickstart -->", "<!-- /readme-numbers:quickstart -->"
 COLUMNS = (("srcc", "SRCC"), ("plcc", "PLCC"), ("plcc_logistic4", "PLCC (4-p logistic)"))
 
 
@@ -63,19 +62,6 @@ def render_table(results: dict[str, Any], run: Any, threads: int) -> str:
     return "\n".join([caption, "", header, rule, *rows])
 
 
-def replace_block(text: str, block: str) -> str:
-    """``text`` with the part between the markers replaced by ``block``; an error when the markers are missing."""
-    pattern = re.compile(re.escape(BEGIN) + r"\n.*?\n" + re.escape(END), re.S)
-    if not pattern.search(text):
-        raise SystemExit(f"README.md has no {BEGIN} ... {END} block to write")
-    return pattern.sub(lambda _: f"{BEGIN}\n{block}\n{END}", text, count=1)
-
-
-def current_block(text: str) -> str:
-    match = re.search(re.escape(BEGIN) + r"\n(.*?)\n" + re.escape(END), text, re.S)
-    return match.group(1) if match else ""
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare with README.md instead of rewriting it")
@@ -90,13 +76,14 @@ def main(argv: list[str] | None = None) -> int:
         block = render_table(results, run, args.threads)
     text = args.readme.read_text()
     if args.check:
-        if current_block(text) != block:
-            print(f"{args.readme}: the quickstart table differs from the code's. README has:\n{current_block(text)}")
+        if readme_block(text, "quickstart") != block:
+            print(f"{args.readme}: the quickstart table differs from the code's. README has:\n"
+                  f"{readme_block(text, 'quickstart')}")  # fmt: skip
             print(f"\nthe code produces:\n{block}\n\nrun `python -m benchmarks.readme_numbers` to update it")
             return 1
         print(f"{args.readme}: the quickstart table matches the code")
         return 0
-    args.readme.write_text(replace_block(text, block))
+    write_readme_block("quickstart", block, args.readme)
     print(block)
     print(f"\nwrote {args.readme}")
     return 0

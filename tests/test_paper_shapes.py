@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from benchmarks._common import readme_block, write_readme_block
 from benchmarks.paper_shapes import PAPER_GLOBS, RECIPES, main, projection, real_items
 from distill.recipe import load_recipe
 
@@ -49,3 +51,47 @@ def test_one_recipe_per_paper_runs_two_steps_and_evaluation_at_paper_shapes(tmp_
     )
     out = capsys.readouterr().out
     assert "PROJECTION" in out and "peak RSS GiB" in out
+
+
+def _row(recipe: str, **extra) -> dict:
+    return {
+        "recipe": recipe, "finished": "2026-11-25 19:00 UTC", "step_s": 2.0, "eval_s_per_item": {"test": 0.5},
+        "batch_size": 16, "train_input": [3, 224, 224], "peak_rss_bytes": 2**31, "peak_cuda_bytes": None,
+        "projection": {"steps": 100, "evaluations": 2, "eval_items": 10, "here_h": 1.0, "total_flops": 1e15},
+        **extra,
+    }  # fmt: skip
+
+
+def test_saved_results_render_the_readme_block_and_a_rerun_keeps_what_was_measured(tmp_path, monkeypatch, capsys):
+    import subprocess
+
+    import benchmarks.paper_shapes as ps
+
+    info = ps.machine_info("cpu") | {"threads": 1}
+    rows = [_row("mrkd_tid"), _row("mrkd_kadid", disturbed="paused"), {"recipe": "cqd_cub_teacher", "error": "boom"}]
+    (tmp_path / "results.json").write_text(json.dumps({"machine": info, "rows": rows}))
+    readme = tmp_path / "README.md"
+    readme.write_text("a\n<!-- readme-numbers:paper-shapes -->\nold\n<!-- /readme-numbers:paper-shapes -->\nb\n")
+    monkeypatch.setattr(ps, "write_readme_block", lambda name, block: write_readme_block(name, block, readme))
+    ps.main(["--from", str(tmp_path / "results.json"), "--readme"])
+    block = readme_block(readme.read_text(), "paper-shapes")
+    assert "| mrkd_tid | 16×3×224×224 | 2.0 | test 0.50 | 2.0 |" in block
+    assert "| mrkd_kadid | 16×3×224×224 | completed; timing disturbed (paused)" in block
+    assert "| cqd_cub_teacher | FAILED: boom |" in block and "3 recipes, 1 failed" in block
+    # a run into the same --out keeps the clean row and measures only the disturbed and the failed ones again
+    ran: list[str] = []
+
+    def child(cmd, **kw):
+        ran.append(Path(cmd[cmd.index("--one") + 1]).stem)
+        row = _row(ran[-1])
+        row.pop("recipe")
+        return subprocess.CompletedProcess(cmd, 0, "PAPER_SHAPES_ROW " + json.dumps(row) + "\n", "")
+
+    monkeypatch.setattr(ps.subprocess, "run", child)
+    out = ps.main(["--recipes", "mrkd_tid,mrkd_kadid,cqd_cub_teacher", "--out", str(tmp_path), "--threads", "1"])
+    assert ran == ["mrkd_kadid", "cqd_cub_teacher"]
+    assert [r["recipe"] for r in out] == ["mrkd_tid", "mrkd_kadid", "cqd_cub_teacher"]
+    saved = json.loads((tmp_path / "results.json").read_text())["rows"]
+    assert not any("disturbed" in r or "error" in r for r in saved)
+    with pytest.raises(SystemExit):
+        ps.main(["--recipes", "no_such_recipe", "--out", str(tmp_path)])

@@ -5,19 +5,26 @@ from __future__ import annotations
 import pytest
 
 from benchmarks import readme_numbers as rn
+from benchmarks._common import README, readme_block, write_readme_block
 
 
-def test_the_block_between_the_markers_is_replaced_and_nothing_else():
-    text = f"intro\n{rn.BEGIN}\nold table\n{rn.END}\noutro\n"
-    new = rn.replace_block(text, "| model |\n|---|")
-    assert new == f"intro\n{rn.BEGIN}\n| model |\n|---|\n{rn.END}\noutro\n"
-    assert rn.current_block(new) == "| model |\n|---|"
+def test_the_block_between_the_markers_is_replaced_and_nothing_else(tmp_path):
+    readme = tmp_path / "README.md"
+    begin, end = "<!-- readme-numbers:quickstart -->", "<!-- /readme-numbers:quickstart -->"
+    readme.write_text(f"intro\n{begin}\nold table\n{end}\noutro\n{begin.replace('quickstart', 'other')}\n")
+    write_readme_block("quickstart", "| model |\n|---|", readme)
+    assert readme.read_text() == (
+        f"intro\n{begin}\n| model |\n|---|\n{end}\noutro\n{begin.replace('quickstart', 'other')}\n"
+    )
+    assert readme_block(readme.read_text(), "quickstart") == "| model |\n|---|"
+    readme.write_text("no markers here")
     with pytest.raises(SystemExit, match="no <!-- readme-numbers:quickstart -->"):
-        rn.replace_block("no markers here", "x")
+        write_readme_block("quickstart", "x", readme)
 
 
-def test_the_readme_has_the_generated_block():
-    assert rn.current_block(rn.README.read_text())
+@pytest.mark.parametrize("name", ["quickstart", "paper-shapes", "data-pipeline", "basicsr-loop"])
+def test_the_readme_has_each_generated_block(name):
+    assert readme_block(README.read_text(), name)
 
 
 @pytest.mark.slow
