@@ -171,7 +171,13 @@ def export_model(
     model, _ = load_deployable(checkpoint)
     torch.manual_seed(0)
     example = torch.rand(2, 3, size, size)
-    expected = model(example)
+    try:
+        expected = model(example)
+    except (RuntimeError, ValueError) as err:  # e.g. a kernel larger than the input: the user's --size
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise DistillError(
+            f"{checkpoint}: the model does not run on the {size}x{size} sample input ({reason}); pass a larger --size"
+        ) from None
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "torchscript":

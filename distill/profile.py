@@ -33,6 +33,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
 
+from distill.errors import DistillError
 from distill.registry import DISTILLERS
 
 #: The conventions above in one line, for table captions.
@@ -222,6 +223,16 @@ def profile_models(
 ) -> list[ModelProfile]:
     """Every named model on the same input, timed interleaved (:func:`time_interleaved`)."""
     models = {name: m.eval().to(example.device) for name, m in models.items()}
+    for name, model in models.items():  # one untimed call each: a shape the model cannot take is the user's input
+        try:
+            with torch.no_grad():
+                model(example)
+        except (RuntimeError, ValueError) as err:
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise DistillError(
+                f"profile: model '{name}' does not run on an input of shape {tuple(example.shape)} ({reason}); "
+                "pass --shape C,H,W with a larger H and W"
+            ) from None
     times = time_interleaved(models, example, warmup, repeats, progress)
     return [_profile(m, example, name, times[name]) for name, m in models.items()]
 

@@ -128,3 +128,16 @@ def test_predict_without_out_writes_beside_its_input_never_into_the_current_fold
     assert main(["predict", str(path), str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 2
     assert "say where the predictions go with --out" in capsys.readouterr().err
     assert list(cwd.iterdir()) == []
+
+
+def test_export_with_a_sample_size_the_model_cannot_take_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    import distill.deploy as deploy
+    from distill.models.recognition.classification import vgg_m
+
+    net = vgg_m(num_classes=4, width=0.1, fc_dim=16, pool=1).eval()  # a 7x7 stride-2 first conv, no padding
+    monkeypatch.setattr(deploy, "load_deployable", lambda path: (net, None))
+    code = main(["export", str(tmp_path / "student.pt"), "--size", "4", "--out", str(tmp_path / "m.ts")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "does not run on the 4x4 sample input" in err and "pass a larger --size" in err
+    assert not (tmp_path / "m.ts").exists()

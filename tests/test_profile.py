@@ -127,3 +127,14 @@ def test_profile_defaults_to_one_thread_and_says_so(capsys):
     assert main(args) == 0
     assert "1 thread, median of 2 interleaved rounds" in capsys.readouterr().out
     assert main([*args, "--repeats", "0"]) == 2
+
+
+def test_profiling_on_a_shape_a_model_cannot_take_names_the_model_and_the_option():
+    from distill.errors import DistillError
+    from distill.models.recognition.classification import vgg_m
+    from distill.profile import profile_models
+
+    net = vgg_m(num_classes=4, width=0.1, fc_dim=16, pool=1)  # 7x7 stride-2 first conv without padding
+    match = r"model 'student' does not run on an input of shape \(1, 3, 4, 4\).*--shape"
+    with pytest.raises(DistillError, match=match):
+        profile_models({"student": net}, torch.rand(1, 3, 4, 4), warmup=0, repeats=1)
