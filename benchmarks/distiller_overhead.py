@@ -92,7 +92,7 @@ def run_engine(recipe: Recipe, data: Stamped) -> tuple[float, list[list[int]], d
     cfg = recipe.train
     seed_everything(cfg.seed, cfg.deterministic)
     distiller = build_distiller(recipe)
-    trainer = Trainer(distiller, data, None, optim=recipe.optim, config=cfg, out_dir=None, tensorboard="off")
+    trainer = Trainer(distiller, data, None, optim=recipe.optim, config=cfg, out_dir=None, tensorboard=False)
     data.fetches = []
     trainer.fit()
     if trainer.device.type == "cuda":

@@ -216,7 +216,7 @@ def run_engine(cfg: BenchConfig, data: RandomIQA) -> RunTiming:
         eval_every=cfg.total_steps,
         progress=False,
     )
-    trainer = Trainer(distiller, data, None, optim=optim, config=train, out_dir=None, tensorboard="off")
+    trainer = Trainer(distiller, data, None, optim=optim, config=train, out_dir=None, tensorboard=False)
     data.start(cfg)
     t_start = time.perf_counter()
     trainer.fit()

@@ -243,7 +243,7 @@ def run_one(path: Path, cache: Path, device: str) -> dict[str, Any]:
     cfg.iterations, cfg.epochs, cfg.eval_every, cfg.log_every = 2, None, 2, 1
     cfg.num_workers, cfg.progress, cfg.checkpoint_every, cfg.device = 0, False, None, device
     cfg.teacher_cache = "online"
-    recipe.output.tensorboard = "off"
+    recipe.output.tensorboard = False
     with tempfile.TemporaryDirectory(prefix="paper_shapes_") as out:
         run = build_run(recipe, out=out)
         trainer = run.trainer

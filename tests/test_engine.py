@@ -280,3 +280,12 @@ def test_compiled_step_trains_the_same_model_and_keeps_state_dict_keys():
     compiled, _ = _trained_weights(compile=True)
     assert plain.keys() == compiled.keys()  # no `_orig_mod.` prefixes: checkpoints stay loadable without compile
     assert all(torch.allclose(plain[k], compiled[k], atol=1e-5) for k in plain)
+
+
+def test_run_logger_refuses_an_unknown_tensorboard_setting_and_creates_nothing(tmp_path):
+    from distill.engine.run_log import RunLogger
+
+    with pytest.raises(ValueError, match=r"output\.tensorboard must be true, false or auto, got 'off'"):
+        RunLogger(tmp_path, "off")  # type: ignore[arg-type]
+    RunLogger(tmp_path, False)
+    assert list(tmp_path.iterdir()) == []  # tensorboard off: no empty tensorboard/ folder

@@ -34,6 +34,8 @@ class RunLogger:
     def __init__(self, out_dir: Path | None, tensorboard: bool | Literal["auto"] = "auto") -> None:
         self.path = out_dir / "metrics.jsonl" if out_dir else None
         self.tb = None
+        if tensorboard not in (True, False, "auto"):
+            raise ValueError(f"output.tensorboard must be true, false or auto, got {tensorboard!r}")
         if out_dir is not None and tensorboard is not False:
             try:
                 from torch.utils.tensorboard import SummaryWriter
