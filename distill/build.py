@@ -98,6 +98,19 @@ class Run:
         return self.task.report(self, result)
 
 
+def build_distiller_local_main_first(recipe: Recipe) -> Distiller:
+    """:func:`build_distiller`, local rank 0 of each node first: it downloads any missing pretrained weights into the
+    node's cache while the node's other ranks wait, then they build from the cache (no-op ordering outside
+    torchrun). Every rank passes the barrier exactly once."""
+    first = distributed.is_local_main()
+    if not first:
+        distributed.barrier()
+    distiller = build_distiller(recipe)
+    if first:
+        distributed.barrier()
+    return distiller
+
+
 def build_run(recipe: Recipe, resolved: dict[str, Any] | None = None, out: str | Path | None = None) -> Run:
     """Seed, write synthetic data if asked, build datasets, models, distiller and the trainer."""
     resolved = resolved or recipe_to_dict(recipe)
@@ -109,7 +122,7 @@ def build_run(recipe: Recipe, resolved: dict[str, Any] | None = None, out: str |
     train_set = build_dataset(recipe.data.train, recipe.data)
     eval_sets = {split: build_dataset(spec, recipe.data) for split, spec in recipe.data.eval.items()}
     seed_everything(recipe.train.seed, recipe.train.deterministic)  # model init independent of data building
-    distiller = build_distiller(recipe)
+    distiller = build_distiller_local_main_first(recipe)
     out_dir = Path(out) if out else Path(recipe.output.dir.format(name=recipe.name))
     check_output_dir(out_dir, "--out" if out else "output.dir")
     trainer = Trainer(

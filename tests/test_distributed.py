@@ -287,3 +287,25 @@ if __name__ == "__main__":  # the distill command line with the toy components (
 
     register_toys()
     sys.exit(main())
+
+
+@pytest.mark.parametrize("local_rank", [0, 1])
+def test_local_rank_0_builds_first_so_only_it_downloads_missing_weights(monkeypatch, local_rank):
+    import distill.build as build
+
+    calls: list[str] = []
+    monkeypatch.setattr(build.distributed, "is_local_main", lambda: local_rank == 0)
+    monkeypatch.setattr(build.distributed, "barrier", lambda: calls.append("barrier"))
+    monkeypatch.setattr(build, "build_distiller", lambda recipe: calls.append("build") or "distiller")
+    assert build.build_distiller_local_main_first(None) == "distiller"  # type: ignore[arg-type]
+    # local rank 0 builds (and downloads) before the barrier; the others build after it, from the node's cache
+    assert calls == (["build", "barrier"] if local_rank == 0 else ["barrier", "build"])
+
+
+def test_is_local_main_reads_torchruns_local_rank(monkeypatch):
+    from distill.engine import distributed
+
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert not distributed.is_local_main()
+    monkeypatch.delenv("LOCAL_RANK")
+    assert distributed.is_local_main()

@@ -95,6 +95,11 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def is_local_main() -> bool:
+    """True for local rank 0 (and outside torchrun): the process of a node that fills node-local caches first."""
+    return env_world()[2] == 0
+
+
 def init_distributed(device: torch.device) -> DistInfo:
     """Join torchrun's process group (idempotent) and return this process's :class:`DistInfo`.
 
