@@ -43,7 +43,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from benchmarks._common import machine_info, write_readme_block
+from benchmarks._common import engine_share, machine_info, write_readme_block
 from benchmarks.distiller_overhead import ROOT, Stamped, _window, prepare, run_engine
 from distill._compat import import_basicsr
 from distill.build import build_distiller
@@ -100,24 +100,6 @@ def run_basicsr(recipe: Recipe, data: Stamped, batches: list[list[int]]) -> tupl
     return time.perf_counter(), {k: v.detach().clone() for k, v in model.net_g.state_dict().items()}
 
 
-def engine_share(recipe: Recipe, data: Stamped) -> dict[str, float]:
-    """The engine's own Python time per step, from a cProfile'd ``Trainer.fit``: the self time (``tottime``) of every
-    function in ``distill/engine/`` (schedules, batch moving, loss stacking, checks, logging), not the model or the
-    optimizer. cProfile inflates Python time, so the share is an upper bound, and it is free of timing noise."""
-    import cProfile
-    import pstats
-
-    profile = cProfile.Profile()
-    profile.enable()
-    run_engine(recipe, data)
-    profile.disable()
-    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
-    engine = sum(v[2] for (path, _, _), v in stats.items() if "/distill/engine/" in path.replace("\\", "/"))
-    total = sum(v[2] for v in stats.values())
-    steps = recipe.train.iterations
-    return {"engine_ms_per_step": engine / steps * 1e3, "profiled_ms_per_step": total / steps * 1e3}
-
-
 def bench(recipe_path: Path, data_dir: Path, steps: int, warmup: int, rounds: int, batch: int) -> dict[str, Any]:
     recipe, data = prepare(recipe_path, data_dir, steps, warmup, (*OVERRIDES, f"train.batch_size={batch}"))
     batch = recipe.train.batch_size
@@ -140,7 +122,7 @@ def bench(recipe_path: Path, data_dir: Path, steps: int, warmup: int, rounds: in
             times[loop].append(_window(data, batch, warmup, steps, t_end))
         a, b = weights["engine"], weights["basicsr"]
         max_diff = max(max_diff, max(float((a[k] - b[k]).abs().max()) for k in b))
-    share = engine_share(recipe, data)
+    share = engine_share(lambda: run_engine(recipe, data), recipe.train.iterations)
     ratios = [e / b for e, b in zip(times["engine"], times["basicsr"])]
     control = [c / b for c, b in zip(times["control"], times["basicsr"])]
     return {

@@ -19,14 +19,16 @@ of a run starts when the first item of batch ``warmup`` is fetched and ends when
 which loop goes first. Printed per recipe: seconds per step of each loop (median over rounds), **engine / hand**
 (target ≤ 1.03) with the min–max of the per-round ratios, and whether both ended with the same weights
 (bit-identical on CPU with deterministic kernels; recipes with stochastic distillers consume the global RNG
-identically in both loops).
+identically in both loops). Last, the engine's own time per step from a cProfile'd ``Trainer.fit``
+(``_common.engine_share``: self time of the functions in ``distill/engine/``), an upper bound on what the engine adds
+that, unlike the ratio, does not move with the machine's load.
 
 The MRKD recipe trains two networks where its baseline trains one: **MRKD step / single-model step** is the ratio of
 the hand-loop step times of ``quickstart.yaml`` and ``quickstart_baseline.yaml`` (same ResNet-10, same data; the
 limit is 2.0 — two models' forward and backward), with the min–max over rounds of round r's ratio (the two
 recipes run one after the other, so that spread includes the machine's drift between them).
 
-Run ``python -m benchmarks.distiller_overhead`` (defaults: 20 steps after 3 warm-up, 3 rounds, 1 thread) or
+Run ``python -m benchmarks.distiller_overhead`` (defaults: 20 steps after 3 warm-up, 4 rounds, 1 thread) or
 ``--quick``; :func:`main` returns the results dict.
 """
 
@@ -45,7 +47,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from benchmarks._common import machine_info
+from benchmarks._common import engine_share, machine_info, write_readme_block
 from distill.build import build_dataset, build_distiller, ensure_data
 from distill.config import Recipe
 from distill.data.base import DatasetWrapper
@@ -185,7 +187,9 @@ def bench_recipe(
         hand_s.append(results["hand"][0])
         a, b = results["engine"][1], results["hand"][1]
         same.append(all(torch.equal(a[k], b[k]) for k in a))
+    share = engine_share(lambda: run_engine(recipe, data), recipe.train.iterations)
     return {
+        **share,
         "recipe": path.name,
         "distiller": recipe.distiller.name,
         "batch": batch,
@@ -205,13 +209,18 @@ def report(res: dict[str, Any]) -> str:
         f"Engine vs hand-written loop, {cfg['steps']} steps after {cfg['warmup']} warm-up, median of {cfg['rounds']} "
         f"rounds | {m['processor']}, {m['threads']} threads, torch {m['torch']}",
         f"{'recipe':28} {'distiller':10} {'engine s/step':>13} {'hand s/step':>11} {'ratio':>6} "
-        f"{'rounds min–max':>15} {'target':>6} same weights",
+        f"{'rounds min–max':>15} {'target':>6} same weights  engine's own time (cProfile)",
     ]
     for r in res["recipes"]:
         spread = f"{min(r['paired_ratios']):.3f}–{max(r['paired_ratios']):.3f}"
         lines.append(
             f"{r['recipe']:28} {r['distiller']:10} {r['engine_s_per_step']:13.4f} {r['hand_s_per_step']:11.4f} "
-            f"{r['ratio']:6.3f} {spread:>15} {TARGET:6.2f} {'yes' if r['same_weights'] else 'NO'}"
+            f"{r['ratio']:6.3f} {spread:>15} {TARGET:6.2f} {'yes' if r['same_weights'] else 'NO':12}  "
+            + (
+                f"{r['engine_ms_per_step']:.3f} ms/step = {r['engine_ms_per_step'] / r['profiled_ms_per_step']:.2%}"
+                if "engine_ms_per_step" in r
+                else "-"
+            )
         )
     if "mrkd_vs_single" in res:
         lo, hi = res["mrkd_vs_single_spread"]
@@ -227,13 +236,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("recipes", nargs="*", help="recipe files (default: the quickstarts that exist)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4, help="even: each loop goes first equally often")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data", type=Path, help="folder for the synthetic sets (default: a temporary folder)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every recipe")
     parser.add_argument("--quick", action="store_true", help="3 steps after 1 warm-up, 1 round")
     parser.add_argument("--json", help="write the results here too")
+    parser.add_argument("--from", dest="saved", type=Path, help="print a saved --json file instead of measuring")
+    parser.add_argument("--readme", action="store_true", help="write the table into README.md's block")
     args = parser.parse_args(argv)
+    if args.saved is not None:
+        res = json.loads(args.saved.read_text())
+        _print(res, args.readme)
+        return res
     if args.quick:
         args.steps, args.warmup, args.rounds = 3, 1, 1
     load_plugins()
@@ -252,10 +267,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         res["mrkd_vs_single"] = two["hand_s_per_step"] / one["hand_s_per_step"]
         per_round = [a / b for a, b in zip(two["hand_s_rounds"], one["hand_s_rounds"])]  # round r of each recipe
         res["mrkd_vs_single_spread"] = [min(per_round), max(per_round)]
-    print(report(res))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2))
+    _print(res, args.readme)
     return res
+
+
+def _print(res: dict[str, Any], readme: bool) -> None:
+    text = report(res)
+    print(text)
+    if readme:  # the README shows exactly what the script prints
+        block = f"`python -m benchmarks.distiller_overhead` (written by its `--readme`):\n\n```text\n{text}\n```"
+        write_readme_block("distiller-overhead", block)
 
 
 if __name__ == "__main__":
