@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -19,9 +20,11 @@ from distill.sweep import add_launcher_arguments, run_with_launcher
 __all__ = [
     "README",
     "add_launcher_arguments",
+    "add_result_arguments",
     "engine_share",
     "machine_info",
     "median_seconds",
+    "publish",
     "readme_block",
     "render_tables",
     "write_readme_block",
@@ -150,3 +153,42 @@ def engine_share(run: Callable[[], Any], steps: int) -> dict[str, float]:
     engine = sum(v[2] for (path, _, _), v in stats.items() if "/distill/engine/" in path.replace("\\", "/"))
     total = sum(v[2] for v in stats.values())
     return {"engine_ms_per_step": engine / steps * 1e3, "profiled_ms_per_step": total / steps * 1e3}
+
+
+# ------------------------------------------------------------------------------------------ saved results
+def add_result_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--json`` (save the run), ``--from`` (print a saved run instead of measuring) and ``--readme`` (write the
+    result into README.md's block for this benchmark)."""
+    parser.add_argument("--json", type=Path, help="write the results here too")
+    parser.add_argument("--from", dest="saved", type=Path, help="print a saved --json file instead of measuring")
+    parser.add_argument("--readme", action="store_true", help="write the result into README.md's block")
+
+
+def saved_result(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ``--from`` file's results (None without ``--from``); a missing file is a usage error."""
+    if args.saved is None:
+        return None
+    if not args.saved.is_file():
+        parser.error(f"--from {args.saved}: no such file")
+    return json.loads(args.saved.read_text())
+
+
+def publish(
+    res: dict[str, Any],
+    args: argparse.Namespace,
+    name: str,
+    report: Callable[[dict[str, Any]], str],
+    markdown: Callable[[dict[str, Any]], str] | None = None,
+) -> None:
+    """Print ``report(res)``, save ``res`` to ``--json`` and, with ``--readme``, write README's ``name`` block:
+    ``markdown(res)``, or the printed report itself in a text block."""
+    text = report(res)
+    print(text)
+    if args.json is not None and args.saved is None:
+        args.json.write_text(json.dumps(res, indent=2))
+    if args.readme:
+        module = f"benchmarks.{name.replace('-', '_')}"
+        block = (
+            markdown(res) if markdown else f"`python -m {module}` (written by its `--readme`):\n\n```text\n{text}\n```"
+        )
+        write_readme_block(name, block)

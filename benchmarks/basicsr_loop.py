@@ -32,7 +32,6 @@ Run ``python -m benchmarks.basicsr_loop`` (defaults: batch 4, 100 steps after 3 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -43,7 +42,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from benchmarks._common import engine_share, machine_info, write_readme_block
+from benchmarks._common import add_result_arguments, engine_share, machine_info, publish, saved_result
 from benchmarks.distiller_overhead import ROOT, Stamped, _window, prepare, run_engine
 from distill._compat import import_basicsr
 from distill.build import build_distiller
@@ -180,16 +179,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data", type=Path, help="folder for the synthetic set (default: a temporary folder)")
     parser.add_argument("--quick", action="store_true", help="4 steps after 1 warm-up, 3 rounds")
-    parser.add_argument("--json", type=Path, help="write the results here too")
-    parser.add_argument("--from", dest="saved", type=Path, help="print a saved --json file instead of measuring")
-    parser.add_argument("--readme", action="store_true", help="write the result into README.md's block")
+    add_result_arguments(parser)
     args = parser.parse_args(argv)
-    if args.saved is not None:
-        res = json.loads(args.saved.read_text())
-        print(report(res))
-        if args.readme:
-            write_readme_block("basicsr-loop", markdown(res))
-        return res
+    saved = saved_result(parser, args)
+    if saved is not None:
+        publish(saved, args, "basicsr-loop", report, markdown)
+        return saved
     if args.quick:
         args.steps, args.warmup, args.rounds = 4, 1, 3
     if min(args.steps, args.rounds, args.threads, args.batch) < 1 or args.warmup < 0:
@@ -200,11 +195,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         result = bench(args.recipe, args.data or Path(tmp), args.steps, args.warmup, args.rounds, args.batch)
     res = {"machine": machine_info(), "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds}
     res["result"] = result
-    print(report(res))
-    if args.json:
-        args.json.write_text(json.dumps(res, indent=2))
-    if args.readme:
-        write_readme_block("basicsr-loop", markdown(res))
+    publish(res, args, "basicsr-loop", report, markdown)
     return res
 
 

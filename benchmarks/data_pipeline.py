@@ -26,7 +26,6 @@ Run ``python -m benchmarks.data_pipeline --sizes 64,256,512x384`` (defaults: bat
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -38,7 +37,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from benchmarks._common import machine_info, median_seconds, write_readme_block
+from benchmarks._common import add_result_arguments, machine_info, median_seconds, publish, saved_result
 from distill.data.iqa.distortions import KADID_TYPES, PER_IMAGE_BY_DESIGN, get_distortion, images_per_chunk
 from distill.data.synthetic_common import reference_crops
 from distill.distillers.mrkd import MRKD
@@ -324,16 +323,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-readers", action="store_true", help="time the distortions only")
     parser.add_argument("--data", type=Path, help="folder for the synthetic sets (default: a temporary folder)")
     parser.add_argument("--quick", action="store_true", help="batch 4, 32², 1 round")
-    parser.add_argument("--json", help="write the results here too")
-    parser.add_argument("--from", dest="saved", type=Path, help="print a saved --json file instead of measuring")
-    parser.add_argument("--readme", action="store_true", help="write the summary into README.md's block")
+    add_result_arguments(parser)
     args = parser.parse_args(argv)
-    if args.saved is not None:
-        res = json.loads(args.saved.read_text())
-        print(report(res))
-        if args.readme:
-            write_readme_block("data-pipeline", markdown(res))
-        return res
+    saved = saved_result(parser, args)
+    if saved is not None:
+        publish(saved, args, "data-pipeline", report, markdown)
+        return saved
     if args.quick:
         args.batch, args.sizes, args.rounds = 4, [(32, 32)], 1
     if args.batch < 1 or args.rounds < 1 or args.threads < 1:
@@ -352,11 +347,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             root = args.data or Path(tmp)
             res["readers"] = reader_throughput(root, args.batch, reader_size, args.workers, args.rounds)
             res["model_images_per_s"] = model_consumption(args.batch, reader_size, args.rounds)
-    print(report(res))
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2))
-    if args.readme:
-        write_readme_block("data-pipeline", markdown(res))
+    publish(res, args, "data-pipeline", report, markdown)
     return res
 
 

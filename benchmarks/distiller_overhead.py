@@ -47,7 +47,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from benchmarks._common import engine_share, machine_info, write_readme_block
+from benchmarks._common import add_result_arguments, engine_share, machine_info, publish, saved_result
 from distill.build import build_dataset, build_distiller, ensure_data
 from distill.config import Recipe
 from distill.data.base import DatasetWrapper
@@ -241,14 +241,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--data", type=Path, help="folder for the synthetic sets (default: a temporary folder)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every recipe")
     parser.add_argument("--quick", action="store_true", help="3 steps after 1 warm-up, 1 round")
-    parser.add_argument("--json", help="write the results here too")
-    parser.add_argument("--from", dest="saved", type=Path, help="print a saved --json file instead of measuring")
-    parser.add_argument("--readme", action="store_true", help="write the table into README.md's block")
+    add_result_arguments(parser)
     args = parser.parse_args(argv)
-    if args.saved is not None:
-        res = json.loads(args.saved.read_text())
-        _print(res, args.readme)
-        return res
+    saved = saved_result(parser, args)
+    if saved is not None:
+        publish(saved, args, "distiller-overhead", report)
+        return saved
     if args.quick:
         args.steps, args.warmup, args.rounds = 3, 1, 1
     load_plugins()
@@ -267,18 +265,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         res["mrkd_vs_single"] = two["hand_s_per_step"] / one["hand_s_per_step"]
         per_round = [a / b for a, b in zip(two["hand_s_rounds"], one["hand_s_rounds"])]  # round r of each recipe
         res["mrkd_vs_single_spread"] = [min(per_round), max(per_round)]
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2))
-    _print(res, args.readme)
+    publish(res, args, "distiller-overhead", report)
     return res
-
-
-def _print(res: dict[str, Any], readme: bool) -> None:
-    text = report(res)
-    print(text)
-    if readme:  # the README shows exactly what the script prints
-        block = f"`python -m benchmarks.distiller_overhead` (written by its `--readme`):\n\n```text\n{text}\n```"
-        write_readme_block("distiller-overhead", block)
 
 
 if __name__ == "__main__":

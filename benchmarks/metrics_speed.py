@@ -24,10 +24,8 @@ Run ``python -m benchmarks.metrics_speed`` (defaults: 16 images of 256², crop 4
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +33,7 @@ import torch
 from skimage import color
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from benchmarks._common import machine_info, median_seconds, write_readme_block
+from benchmarks._common import add_result_arguments, machine_info, median_seconds, publish, saved_result
 from distill._compat import import_basicsr
 from distill.data.synthetic_common import reference_crops
 from distill.metrics import psnr, ssim
@@ -137,14 +135,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (median and min–max)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="4 images of 64², 2 rounds")
-    parser.add_argument("--json", help="write the results here too")
-    parser.add_argument("--from", dest="saved", type=Path, help="print a saved --json file instead of measuring")
-    parser.add_argument("--readme", action="store_true", help="write the table into README.md's block")
+    add_result_arguments(parser)
     args = parser.parse_args(argv)
-    if args.saved is not None:
-        out = json.loads(args.saved.read_text())
-        _print(out, args.readme)
-        return out
+    saved = saved_result(parser, args)
+    if saved is not None:
+        publish(saved, args, "metrics-speed", _report)
+        return saved
     if args.quick:
         args.images, args.size, args.rounds = 4, 64, 2
     torch.set_num_threads(args.threads)
@@ -152,19 +148,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     cfg["machine"] = machine_info()
     results = benchmark(args.images, args.size, args.crop, args.rounds)
     out = {"config": cfg, "results": results}
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=2)
-    _print(out, args.readme)
+    publish(out, args, "metrics-speed", _report)
     return out
 
 
-def _print(out: dict[str, Any], readme: bool) -> None:
-    text = report(out["results"], out["config"])
-    print(text)
-    if readme:  # the README shows exactly what the script prints
-        block = f"`python -m benchmarks.metrics_speed` (written by its `--readme`):\n\n```text\n{text}\n```"
-        write_readme_block("metrics-speed", block)
+def _report(out: dict[str, Any]) -> str:
+    return report(out["results"], out["config"])
 
 
 if __name__ == "__main__":
