@@ -43,7 +43,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from benchmarks._common import add_result_arguments, engine_share, machine_info, publish, saved_result
-from benchmarks.distiller_overhead import ROOT, Stamped, _window, prepare, run_engine
+from benchmarks.distiller_overhead import ROOT, Stamped, _window, prepare, run_engine, run_engine_same_batches
 from distill._compat import import_basicsr
 from distill.build import build_distiller
 from distill.config import Recipe
@@ -111,10 +111,7 @@ def bench(recipe_path: Path, data_dir: Path, steps: int, warmup: int, rounds: in
         weights: dict[str, dict[str, torch.Tensor]] = {}
         for loop in order:
             if loop == "engine":
-                t_end, drawn, w = run_engine(recipe, data)
-                if batches and drawn != batches:
-                    raise RuntimeError(f"{recipe_path.name}: the engine drew different batches in round {r}")
-                batches = drawn
+                t_end, batches, w = run_engine_same_batches(recipe, data, batches, f"{recipe_path.name}, round {r}")
                 weights["engine"] = {k.removeprefix("models.student."): v for k, v in w.items()}
             else:
                 t_end, weights[loop] = run_basicsr(recipe, data, batches)

@@ -105,6 +105,17 @@ def run_engine(recipe: Recipe, data: Stamped) -> tuple[float, list[list[int]], d
     return t_end, batches, _weights(distiller)
 
 
+def run_engine_same_batches(
+    recipe: Recipe, data: Stamped, batches: list[list[int]], label: str
+) -> tuple[float, list[list[int]], dict[str, torch.Tensor]]:
+    """:func:`run_engine`, checked to draw ``batches`` again (any batches when ``batches`` is empty: the first
+    round records them for the other loops to replay)."""
+    t_end, drawn, weights = run_engine(recipe, data)
+    if batches and drawn != batches:
+        raise RuntimeError(f"{label}: the engine drew different batches than in the first round")
+    return t_end, drawn, weights
+
+
 def run_hand(recipe: Recipe, data: Stamped, batches: list[list[int]]) -> tuple[float, dict[str, torch.Tensor]]:
     cfg = recipe.train
     seed_everything(cfg.seed, cfg.deterministic)
@@ -175,10 +186,7 @@ def bench_recipe(
         results: dict[str, Any] = {}
         for loop in order:
             if loop == "engine":
-                t_end, drawn, w = run_engine(recipe, data)
-                if batches and drawn != batches:
-                    raise RuntimeError(f"{path.name}: the engine drew different batches in round {r}")
-                batches = drawn
+                t_end, batches, w = run_engine_same_batches(recipe, data, batches, f"{path.name}, round {r}")
                 results["engine"] = (_window(data, batch, warmup, steps, t_end), w)
             else:
                 t_end, w = run_hand(recipe, data, batches)
