@@ -22,7 +22,9 @@ def test_the_block_between_the_markers_is_replaced_and_nothing_else(tmp_path):
         write_readme_block("quickstart", "x", readme)
 
 
-@pytest.mark.parametrize("name", ["quickstart", "paper-shapes", "data-pipeline", "basicsr-loop", "metrics-speed", "distiller-overhead"])
+@pytest.mark.parametrize(
+    "name", ["quickstart", "paper-shapes", "data-pipeline", "basicsr-loop", "metrics-speed", "distiller-overhead"]
+)
 def test_the_readme_has_each_generated_block(name):
     assert readme_block(README.read_text(), name)
 
