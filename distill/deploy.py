@@ -19,7 +19,7 @@ from torch import nn
 from distill.config import ComponentSpec, Recipe
 from distill.data.images import IMAGE_SUFFIXES, verify_image
 from distill.engine.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, load_checkpoint
-from distill.errors import CheckpointError, DataError, DistillError
+from distill.errors import CheckpointError, DataError, DistillError, first_line
 from distill.registry import MODELS
 from distill.tasks import PredictOptions, Task, task_of
 from distill.tasks.base import batched_outputs
@@ -174,7 +174,7 @@ def export_model(
     try:
         expected = model(example)
     except (RuntimeError, ValueError) as err:  # e.g. a kernel larger than the input: the user's --size
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        reason = first_line(err)
         raise DistillError(
             f"{checkpoint}: the model does not run on the {size}x{size} sample input ({reason}); pass a larger --size"
         ) from None

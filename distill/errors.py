@@ -36,6 +36,11 @@ def one_line(err: BaseException) -> str:
     return " ".join(text.split("\n")).strip()
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of ``err``'s message (its type's name when empty): a library error quoted inside ours."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
 class DistillError(Exception):
     """Base class of user-facing errors: the message alone must tell the user what is wrong and what to do."""
 

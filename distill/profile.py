@@ -33,7 +33,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
 
-from distill.errors import DistillError
+from distill.errors import DistillError, first_line
 from distill.registry import DISTILLERS
 
 #: The conventions above in one line, for table captions.
@@ -228,7 +228,7 @@ def profile_models(
             with torch.no_grad():
                 model(example)
         except (RuntimeError, ValueError) as err:
-            reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            reason = first_line(err)
             raise DistillError(
                 f"profile: model '{name}' does not run on an input of shape {tuple(example.shape)} ({reason}); "
                 "pass --shape C,H,W with a larger H and W"
