@@ -48,7 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import machine_info, write_readme_block  # noqa: E402
+from benchmarks._common import machine_info, saved_result, write_readme_block  # noqa: E402
 
 RECIPES = ROOT / "recipes"
 PAPER_GLOBS = ("mrkd_*.yaml", "mipkd_*.yaml", "cqd_cub_*.yaml")
@@ -445,10 +445,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
-    if args.saved is not None:
-        if not args.saved.is_file():
-            parser.error(f"--from {args.saved}: no such file")
-        saved = json.loads(args.saved.read_text())
+    saved = saved_result(parser, args)
+    if saved is not None:
         return _print(saved["rows"], args, saved["machine"])
     out = args.out or Path(tempfile.mkdtemp(prefix="paper_shapes_"))
     cache = out / "stand_ins"

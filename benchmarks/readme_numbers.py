@@ -76,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         block = render_table(results, run, args.threads)
     text = args.readme.read_text()
     if args.check:
-        if readme_block(text, "quickstart") != block:
-            print(f"{args.readme}: the quickstart table differs from the code's. README has:\n"
-                  f"{readme_block(text, 'quickstart')}")  # fmt: skip
+        current = readme_block(text, "quickstart")
+        if current != block:
+            print(f"{args.readme}: the quickstart table differs from the code's. README has:\n{current}")
             print(f"\nthe code produces:\n{block}\n\nrun `python -m benchmarks.readme_numbers` to update it")
             return 1
         print(f"{args.readme}: the quickstart table matches the code")
