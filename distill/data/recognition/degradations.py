@@ -244,8 +244,11 @@ class Degradation:
     ) -> Tensor:
         """The degraded ``[3, size, size]`` view of ``image`` ``[3, H, W]`` with bounding box ``box``; ``name`` is the
         image's path relative to the dataset's ``images/`` (used by degradations that read precomputed files)."""
-        src = crop_view(image, box, size) if self.source == "crop" else full_view(image, size)
-        return self.transform(src.unsqueeze(0), generator).squeeze(0)
+        return self.transform(self.source_view(image, box, size).unsqueeze(0), generator).squeeze(0)
+
+    def source_view(self, image: Tensor, box: Sequence[float], size: int) -> Tensor:
+        """The ``[3, size, size]`` view :meth:`transform` degrades: the box crop or the full image (``source``)."""
+        return crop_view(image, box, size) if self.source == "crop" else full_view(image, size)
 
     def check(self, names: Sequence[str]) -> None:
         """Raise :class:`DataError` before training if a file this degradation needs for ``names`` is missing."""
@@ -381,19 +384,11 @@ class TPSDistortion(Degradation):
             raise DataError(f"tps_distortion: sampling '{sampling}' is not one of nearest, bilinear")
         self.grid, self.sigma, self.sampling, self.keep_aspect = int(grid), float(sigma), sampling, bool(keep_aspect)
 
-    def view(
-        self,
-        image: Tensor,
-        box: Sequence[float],
-        size: int,
-        generator: torch.Generator | None = None,
-        name: str | None = None,
-    ) -> Tensor:
-        """The crop resized to a shorter side of ``size`` (aspect kept, top-left square; official) and warped."""
+    def source_view(self, image: Tensor, box: Sequence[float], size: int) -> Tensor:
+        """The crop resized to a shorter side of ``size`` (aspect kept, top-left square; official)."""
         if not self.keep_aspect:
-            return super().view(image, box, size, generator, name)
-        src = short_side_view(crop_box(image, box), size)
-        return self.transform(src.unsqueeze(0), generator).squeeze(0)
+            return super().source_view(image, box, size)
+        return short_side_view(crop_box(image, box), size)
 
     def transform(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return tps_warp(x, self.grid, self.sigma, generator, self.sampling)  # type: ignore[arg-type]
