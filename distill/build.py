@@ -15,6 +15,7 @@ from distill.data.base import DistillDataset, as_distill_dataset
 from distill.distillers.base import Distiller
 from distill.engine import distributed, preflight
 from distill.engine.trainer import RunResult, Trainer, resolve_device, seed_everything
+from distill.errors import RecipeError
 from distill.models.weights import WeightsError
 from distill.paths import check_output_dir
 from distill.recipe import dump_recipe, load_recipe, recipe_to_dict
@@ -38,6 +39,8 @@ def build_distiller(recipe: Recipe) -> Distiller:
             models[role] = build_model(spec)
         except WeightsError as err:  # name the recipe key that gave the file
             raise WeightsError(f"models.{role}.args.{err.arg}: {err}", err.arg) from None
+        except ValueError as err:  # a model's own argument check (e.g. head_init_std <= 0): the recipe's value
+            raise RecipeError(f"models.{role} ({spec.name}): {err}") from None
     return DISTILLERS.get(recipe.distiller.name)(models=models, **recipe.distiller.args)
 
 

@@ -212,3 +212,11 @@ def test_missing_edge_maps_fail_at_dataset_build_naming_a_file(tmp_path):
         CUB200(str(root), split="all", size=32, degradation="line_drawing", degradation_args={"edge_dir": str(edges)})
     with pytest.raises(DataError, match="is not a folder"):
         CUB200(str(root), split="all", size=32, degradation="line_drawing", degradation_args={"edge_dir": str(victim)})
+
+
+def test_a_model_argument_the_model_refuses_is_a_recipe_error_naming_the_role():
+    from distill.build import build_distiller
+
+    recipe, _ = load_recipe(RECIPES / "cqd_quickstart_teacher.yaml", ["models.student.args.head_init_std=-1"])
+    with pytest.raises(RecipeError, match=r"models\.student \(vgg_m\): head_init_std must be a positive number"):
+        build_distiller(recipe)
