@@ -139,6 +139,8 @@ def build_run(recipe: Recipe, resolved: dict[str, Any] | None = None, out: str |
         recipe=resolved,
         tensorboard=recipe.output.tensorboard,
     )
+    recipe.eval = trainer.evaluation  # eval.metrics resolved to the task's default when the recipe left it null
+    resolved["eval"]["metrics"] = trainer.evaluation.metrics
     run = Run(recipe, resolved, trainer, train_set, eval_sets, out_dir)
     preflight.check_run(run)  # everything training, evaluation and the report need, before step 1
     return run

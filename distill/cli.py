@@ -21,6 +21,7 @@ from distill.sweep import add_launcher_arguments
 
 def _cmd_repeats(args: argparse.Namespace) -> int:
     from distill.recipe import load_recipe
+    from distill.registry import METRICS
     from distill.repeats import aggregate, run_repeats
     from distill.report import metric_header, percent, table
     from distill.sweep import run_with_launcher
@@ -37,13 +38,15 @@ def _cmd_repeats(args: argparse.Namespace) -> int:
         return 0
     for split, by_role in runs[0]["results"].items():
         rows = []
+        # the metrics evaluated (eval.metrics, or the task's default when it is null), in their order
+        metrics = recipe.eval.metrics or [m for m in next(iter(by_role.values()))["overall"] if m in METRICS]
         for role in by_role:
-            aggs = [aggregate(runs, split, role, m) for m in recipe.eval.metrics]
-            scales = [100.0 if percent(m) else 1.0 for m in recipe.eval.metrics]
+            aggs = [aggregate(runs, split, role, m) for m in metrics]
+            scales = [100.0 if percent(m) else 1.0 for m in metrics]
             cells = [f"{a.format(4, s)} (median {s * a.median:.4f})" for a, s in zip(aggs, scales)]
             rows.append([role, *cells])
         caption = f"{recipe.name} | split '{split}' | seeds {seeds} (split seed = train seed) | mean ± std over seeds"
-        headers = ["model", *(metric_header(m) for m in recipe.eval.metrics)]
+        headers = ["model", *(metric_header(m) for m in metrics)]
         print(table(headers, rows, caption), end="\n\n")
     print(f"runs: {out}/seed*/")
     from distill.html_report import write_report

@@ -97,12 +97,15 @@ class TrainConfig:
 class EvalConfig:
     """What evaluation computes and how the reported result is selected.
 
+    ``metrics: null`` (the default) evaluates the task's own metrics (:attr:`distill.tasks.Task.default_metrics`:
+    IQA srcc/plcc, SR psnr/ssim, recognition top1), resolved from the student when the trainer is built and saved
+    so in the run's ``recipe.yaml``.
     ``selection: last`` reports the final evaluation (the MRKD paper's policy); ``best_val`` reports the test
     results at the evaluation where ``select_metric`` of ``select_model`` was best on the ``select_split`` split
     (a validation split carved from train, never the test split).
     """
 
-    metrics: list[str] = field(default_factory=lambda: ["srcc", "plcc"])
+    metrics: list[str] | None = None
     metric_args: dict[str, dict[str, Any]] = field(default_factory=dict)
     group_by: str | None = None
     models: list[str] | None = None

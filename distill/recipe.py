@@ -367,10 +367,14 @@ def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
     _check_device(train.device, checker)
     from distill.registry import METRICS
 
-    for i, metric in enumerate(recipe.eval.metrics):
+    metrics = recipe.eval.metrics
+    for i, metric in enumerate(metrics or ()):
         if metric not in METRICS:
             checker.fail(f"eval.metrics[{i}]", METRICS.unknown_message(metric))
-    checker.unknown_keys("eval.metric_args", recipe.eval.metric_args, recipe.eval.metrics, "eval.metrics")
+    if metrics is not None and not metrics:
+        checker.fail("eval.metrics", "is empty; name at least one metric, or leave it out for the task's default")
+    # metrics null: the task's default, known once the student is built (distill.tasks.resolve_metrics)
+    checker.unknown_keys("eval.metric_args", recipe.eval.metric_args, metrics or METRICS.names(), "eval.metrics")
     if recipe.eval.selection == "best_val" and recipe.eval.select_split not in recipe.data.eval:
         checker.fail(
             "eval.select_split",

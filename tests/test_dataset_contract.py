@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from distill.config import OptimConfig, TrainConfig
+from distill.config import EvalConfig, OptimConfig, TrainConfig
 from distill.data.base import DatasetWrapper, DistillDataset, as_distill_dataset
 from distill.distillers import Supervised
 from distill.engine import Trainer
@@ -71,6 +71,10 @@ def test_the_engine_calls_the_declared_hooks_each_epoch_and_reports_corrupt_file
     data = Recording(8)
     cfg = TrainConfig(epochs=2, batch_size=4, seed=5, progress=False)
     distiller = Supervised({"student": TinyRegressor()}, loss="mse")
-    result = Trainer(distiller, data, {"test": Plain()}, optim={"student": OptimConfig()}, config=cfg).fit()
+    evaluation = EvalConfig(metrics=["srcc"])  # a toy regressor is of no task: name what to evaluate
+    trainer = Trainer(
+        distiller, data, {"test": Plain()}, optim={"student": OptimConfig()}, config=cfg, evaluation=evaluation
+    )
+    result = trainer.fit()
     assert data.calls == [("epoch", 0), ("seed", 5), ("epoch", 1), ("seed", 5)]
     assert result.corrupt_skipped == {"train": ["bad.png"]}

@@ -16,6 +16,8 @@ from distill.engine.run_log import read_metrics
 from distill.errors import DistillError, NonFiniteLossError, RecipeError
 from tests.toy import TinyRegressor, ToyIQA
 
+TOY_EVAL = EvalConfig(metrics=["srcc", "plcc"])  # a toy regressor is of no task, so its metrics are named
+
 
 def cosine(eta_max: float, eta_min: float, t: int, t_max: int) -> float:
     """MRKD eq. 6 written out."""
@@ -242,7 +244,7 @@ def test_bf16_autocast_runs_on_cpu():
     seed_everything(0)
     d = Supervised({"student": TinyRegressor()})
     cfg = TrainConfig(epochs=1, batch_size=4, precision="bf16", progress=False)
-    Trainer(d, ToyIQA(8), {"test": ToyIQA(8)}, optim={"student": OptimConfig()}, config=cfg).fit()
+    Trainer(d, ToyIQA(8), {"test": ToyIQA(8)}, optim={"student": OptimConfig()}, config=cfg, evaluation=TOY_EVAL).fit()
     assert all(p.dtype == torch.float32 for p in d.parameters())  # weights stay fp32 under autocast
 
 
@@ -260,7 +262,9 @@ def _trained_weights(**train: Any) -> tuple[dict[str, torch.Tensor], Trainer]:
     seed_everything(0)
     d = Supervised({"student": TinyRegressor(dropout=0)})
     cfg = TrainConfig(iterations=3, batch_size=4, progress=False, **train)
-    trainer = Trainer(d, ToyIQA(8), {"test": ToyIQA(8)}, optim={"student": OptimConfig()}, config=cfg)
+    trainer = Trainer(
+        d, ToyIQA(8), {"test": ToyIQA(8)}, optim={"student": OptimConfig()}, config=cfg, evaluation=TOY_EVAL
+    )
     trainer.fit()
     return {k: v.detach().clone() for k, v in d.state_dict().items()}, trainer
 
@@ -289,3 +293,16 @@ def test_run_logger_refuses_an_unknown_tensorboard_setting_and_creates_nothing(t
         RunLogger(tmp_path, "off")  # type: ignore[arg-type]
     RunLogger(tmp_path, False)
     assert list(tmp_path.iterdir()) == []  # tensorboard off: no empty tensorboard/ folder
+
+
+def test_unset_metrics_follow_the_students_task_and_an_unclaimed_model_must_name_them():
+    from distill.models.sr.archs import edsr
+
+    cfg = TrainConfig(epochs=1, batch_size=4, progress=False)
+    sr = Supervised({"student": edsr(num_feat=4, num_block=1, upscale=2)})
+    trainer = Trainer(sr, ToyIQA(8), {"test": ToyIQA(8)}, optim={"student": OptimConfig()}, config=cfg)
+    assert trainer.evaluation.metrics == ["psnr", "ssim"] and list(trainer.evaluator.metrics) == ["psnr", "ssim"]
+    toy = Supervised({"student": TinyRegressor()})
+    with pytest.raises(RecipeError, match=r"eval\.metrics: not set, and the student \(TinyRegressor\) is of no task"):
+        Trainer(toy, ToyIQA(8), {"test": ToyIQA(8)}, optim={"student": OptimConfig()}, config=cfg)
+    Trainer(toy, ToyIQA(8), optim={"student": OptimConfig()}, config=cfg)  # no evaluation: nothing to resolve

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from distill.cli import main
@@ -310,6 +311,14 @@ CASES = [
         prepare=read_only_folder,
         argv=("predict", "{student}", "{kadid_image}", "--out", "{tmp}/locked/p.csv"),
     ),
+    # --- eval.metrics left to the task's default
+    Case(
+        "metric_args_for_a_metric_the_task_default_skips",
+        r"eval\.metric_args\.psnr: 'psnr' is not evaluated: eval\.metrics is not set, so it is the iqa task's "
+        r"default \['srcc', 'plcc'\]",
+        sets=("eval.metrics=null", "eval.metric_args={psnr: {crop_border: 2}}"),
+    ),
+    Case("empty_metrics", r"eval\.metrics: is empty; name at least one metric", sets=("eval.metrics=[]",)),
 ]
 
 
@@ -428,3 +437,16 @@ def test_dry_pass_leaves_rng_buffers_and_mode_untouched(sources, tmp_path):
     assert all(torch.equal(buffers[k], v) for k, v in trainer.distiller.named_buffers())
     assert torch.equal(rng_state()["torch"], rng["torch"])
     assert [m.training for m in trainer.distiller.modules()] == mode
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"), [("kadid", ["srcc", "plcc"]), ("cub", ["top1"]), ("div2k", ["psnr", "ssim"])]
+)
+def test_unset_metrics_are_the_tasks_default(source, expected, sources, tmp_path):
+    """``eval.metrics: null`` evaluates the student's task defaults; results and the saved recipe name them."""
+    out = tmp_path / "run"
+    base = [*COMMON, f"data.root={sources[source]}", *RUN_SETS[source], "eval.metrics=null", "eval.group_by=null"]
+    assert main(["run", RECIPES[source], "--out", str(out), *sets(*base)]) == 0
+    results = json.loads((out / "results.json").read_text())["results"]
+    assert all(list(r["overall"]) == expected for split in results.values() for r in split.values())
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["eval"]["metrics"] == expected

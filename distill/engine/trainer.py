@@ -44,6 +44,7 @@ from distill.engine.schedules import Schedule
 from distill.engine.teacher_cache import TeacherOutputs
 from distill.engine.teacher_cache import prepare as prepare_teacher_cache
 from distill.errors import DistillError, NonFiniteLossError, RecipeError, check_names
+from distill.tasks.base import resolve_metrics
 
 # run-folder and runtime names that callers import from here
 __all__ = ["RESUME_SAFE_KEYS", "RunResult", "Trainer", "recipe_differences", "resolve_device", "seed_everything"]
@@ -81,6 +82,8 @@ class Trainer:
         self.eval_sets = {name: as_distill_dataset(ds) for name, ds in (eval_sets or {}).items()}
         self.config = config
         self.evaluation = evaluation or EvalConfig()
+        if self.eval_sets:  # eval.metrics null: the student's task's default metrics
+            self.evaluation = resolve_metrics(self.evaluation, distiller.deployable())
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.recipe = recipe
         self.tensorboard = tensorboard
@@ -130,7 +133,7 @@ class Trainer:
             for g, cfg in self.optim_cfg.items()
         }
         self.evaluator = Evaluator(
-            self.evaluation.metrics, self.evaluation.metric_args, self.evaluation.group_by, self.evaluation.models
+            self.evaluation.metrics or [], self.evaluation.metric_args, self.evaluation.group_by, self.evaluation.models
         )
         self.evaluator.channels_last = config.channels_last
         self.scaler = runtime.make_scaler(config.precision, self.device)
@@ -147,7 +150,7 @@ class Trainer:
             self.total_steps,
             self.steps_per_epoch,
             config.epochs,
-            self.evaluation.select_metric or self.evaluation.metrics[0],
+            self.evaluation.select_metric or (self.evaluation.metrics or [""])[0],
             write=lambda line: tqdm.write(line, file=sys.stderr),
         )
         self.running: dict[str, float] = {}  # loss sums since the last logged train record (checkpointed)

@@ -9,6 +9,7 @@ module that registers a :class:`Task` subclass (a plugin module works the same w
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol
@@ -17,10 +18,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from distill.config import Recipe
+from distill.config import EvalConfig, Recipe
 from distill.data.base import DistillDataset
 from distill.data.images import load_rgb
-from distill.errors import DataError, DistillError
+from distill.errors import DataError, DistillError, RecipeError
 from distill.iqa_analysis import hardest_and_easiest, plot_per_distortion
 from distill.paths import check_output_file
 from distill.registry import TASKS
@@ -29,7 +30,7 @@ from distill.report import group_table, overall_table
 if TYPE_CHECKING:
     from distill.engine.run_folder import RunResult
 
-__all__ = ["PredictOptions", "Run", "Task", "batched_outputs", "task_of", "write_csv"]
+__all__ = ["PredictOptions", "Run", "Task", "batched_outputs", "resolve_metrics", "task_of", "write_csv"]
 
 
 class Run(Protocol):
@@ -184,3 +185,25 @@ def task_of(model: nn.Module) -> Task:
         if task.claims(model):
             return task
     return Task()
+
+
+def resolve_metrics(evaluation: EvalConfig, model: nn.Module) -> EvalConfig:
+    """``evaluation`` with ``metrics: null`` replaced by the default metrics of ``model``'s task (``model`` is the
+    deployable student); named metrics are kept. A model of no task with defaults, or ``metric_args`` for a metric
+    the default does not compute, is a :class:`~distill.errors.RecipeError` naming the key."""
+    if evaluation.metrics is not None:
+        return evaluation
+    task = task_of(model)
+    metrics = list(task.default_metrics)
+    if not metrics:
+        raise RecipeError(
+            f"eval.metrics: not set, and the student ({type(model).__name__}) is of no task with default metrics; "
+            "name them, e.g. eval.metrics: [srcc, plcc]"
+        )
+    for name in evaluation.metric_args:
+        if name not in metrics:
+            raise RecipeError(
+                f"eval.metric_args.{name}: '{name}' is not evaluated: eval.metrics is not set, so it is the "
+                f"{task.name} task's default {metrics}; add '{name}' to eval.metrics or remove its args"
+            )
+    return dataclasses.replace(evaluation, metrics=metrics)
