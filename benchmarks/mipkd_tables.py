@@ -254,23 +254,19 @@ class Bench:
             "output.tensorboard=false",
             f"data.root={self.data_root / 'DIV2K'}",
             "data.synthetic=null",
+            f"vars.scale={s}",  # the recipes' one scale: dataset scale, crop_border and model upscale
         ]
         for key, name in SETS:
-            sets += [
-                f"data.eval.{key}.args.root={self.data_root / 'benchmark' / name}",
-                f"data.eval.{key}.args.scale={s}",
-            ]
+            sets.append(f"data.eval.{key}.args.root={self.data_root / 'benchmark' / name}")
         if self.float_scoring:
             sets += [f"eval.metric_args.{m}.quantize=false" for m in ("psnr", "ssim")]
         if not sc.data:
             return sets
         sets += [
-            f"data.train.args.scale={s}",
             f"data.train.args.patch_size={sc.patch}",
             "data.train.args.cache=true",
             "train.num_workers=0",
             f"train.batch_size={sc.batch}",
-            *(f"eval.metric_args.{m}.crop_border={s}" for m in ("psnr", "ssim")),
         ]
         return sets
 

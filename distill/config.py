@@ -139,7 +139,11 @@ class OutputConfig:
 
 @dataclass
 class Recipe:
-    """A complete, validated experiment: models, distiller, data, per-group optimisation, training and evaluation."""
+    """A complete, validated experiment: models, distiller, data, per-group optimisation, training and evaluation.
+
+    ``vars`` holds named values that other keys use as ``${name}`` (e.g. one SR ``scale`` for the models' upscale,
+    the datasets' scale and the metrics' crop_border); they are substituted when the recipe is loaded.
+    """
 
     name: str
     models: dict[str, ComponentSpec]
@@ -151,3 +155,4 @@ class Recipe:
     output: OutputConfig = field(default_factory=OutputConfig)
     description: str = ""
     source: str | None = None
+    vars: dict[str, Any] = field(default_factory=dict)

@@ -4,6 +4,9 @@
 * ``_base_: other.yaml`` (or a list) inherits from other recipes, resolved relative to the including file; mappings
   merge recursively, and a mapping holding ``_replace_: true`` replaces its base instead of merging.
 * ``overrides`` (``--set a.b=c`` on the CLI) are parsed as YAML scalars and type-checked like file keys.
+* ``vars: {scale: 4}`` names a value once; ``${scale}`` anywhere else is replaced by it after inheritance and
+  overrides (a whole ``${name}`` keeps the value's type; inside a longer string it is formatted in), so
+  ``--set vars.scale=2`` changes every key that uses it.
 * Every error is a :class:`~distill.errors.RecipeError` naming the file the key came from, the dotted key, the
   value given and what is allowed.
 * Component ``args`` are checked against the registered constructor's signature and type hints.
@@ -17,6 +20,7 @@ import inspect
 import itertools
 import math
 import os
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -31,6 +35,8 @@ from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS, Registry
 
 BASE_KEY = "_base_"
 REPLACE_KEY = "_replace_"
+VARS_KEY = "vars"
+VAR_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 Provenance = dict[str, str]
 
 
@@ -134,6 +140,46 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], prov: Proven
         prov[key] = "--set"
         _mark(value, "--set", key, prov)
     return data
+
+
+def substitute_vars(data: dict[str, Any], prov: Provenance, source: str = "<dict>") -> dict[str, Any]:
+    """Replace every ``${name}`` by ``vars.name``; the provenance of a replaced key names the variable it came from.
+
+    A variable is one scalar (number, string, bool or null); an undefined or malformed reference is a
+    :class:`~distill.errors.RecipeError` naming the key that holds it and the variables that are defined.
+    """
+    checker = RecipeChecker(prov, source)
+    variables = data.get(VARS_KEY)
+    if variables is None:
+        variables = {}
+    if not isinstance(variables, dict):
+        checker.fail(VARS_KEY, f"expected a mapping of names to values, e.g. {{scale: 4}}, got {variables!r}")
+    for name, value in variables.items():
+        if not isinstance(name, str) or not VAR_REF.fullmatch(f"${{{name}}}"):
+            checker.fail(f"{VARS_KEY}.{name}", "a variable name is letters, digits and _ (not first a digit)")
+        if isinstance(value, (dict, list)) or (isinstance(value, str) and "${" in value):
+            checker.fail(f"{VARS_KEY}.{name}", f"got {value!r}; a variable is one number, string or bool")
+    defined = ", ".join(variables) or "none"
+
+    def sub(node: Any, key: str) -> Any:
+        if isinstance(node, dict):
+            return {k: sub(v, f"{key}.{k}" if key else str(k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [sub(v, key) for v in node]
+        if not isinstance(node, str) or "${" not in node:
+            return node
+        names = VAR_REF.findall(node)
+        for name in names:
+            if name not in variables:
+                checker.fail(key, f"${{{name}}} is not defined in {VARS_KEY} (defined: {defined})")
+        if "${" in VAR_REF.sub("", node):
+            checker.fail(key, f"got {node!r}: a reference is written ${{name}}, name made of letters, digits and _")
+        origin = ", ".join(f"${{{n}}} = {VARS_KEY}.{n} from {checker.source(f'{VARS_KEY}.{n}')}" for n in names)
+        prov[key] = f"{checker.source(key)} ({origin})"
+        whole = VAR_REF.fullmatch(node)
+        return variables[whole.group(1)] if whole else VAR_REF.sub(lambda m: str(variables[m.group(1)]), node)
+
+    return {k: v if k == VARS_KEY else sub(v, str(k)) for k, v in data.items()}
 
 
 # -------------------------------------------------------------------------------------------------------- checking
@@ -326,14 +372,17 @@ def _check_sr_scale(recipe: Recipe, checker: RecipeChecker) -> None:
             checker.fail(
                 key.split(" ")[0],
                 f"scale {value!r} disagrees with {first_key} = {first!r}; an SR recipe has one scale (model "
-                "upscale, dataset scale and metric crop_border): set them all to the same value",
+                'upscale, dataset scale and metric crop_border): write it once as vars.scale and use "${scale}" '
+                "for each, as recipes/_parts/sr_div2k.yaml does (--set vars.scale=N changes them together)",
             )
 
 
 # --------------------------------------------------------------------------------------------------------- public
 def recipe_from_dict(data: dict[str, Any], prov: Provenance | None = None, source: str = "<dict>") -> Recipe:
     """Validate a plain mapping into a :class:`Recipe` (types, names, component args)."""
-    checker = RecipeChecker(prov or {}, source)
+    prov = prov if prov is not None else {}
+    data = substitute_vars(data, prov, source)
+    checker = RecipeChecker(prov, source)
     recipe: Recipe = checker.dataclass(Recipe, data, "")
     recipe.source = recipe.source or source
     for role, spec in recipe.models.items():

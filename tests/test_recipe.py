@@ -142,3 +142,67 @@ def test_model_arg_choices_come_from_the_signature(tmp_path, base):
     child = write(tmp_path, "d.yaml", "_base_: base.yaml\nmodels: {student: {args: {depth: 12}}}\n")
     with pytest.raises(RecipeError, match=r"models.student.args.depth: got 12. Allowed: 10, 18, 34, 50, 101, 152"):
         load_recipe(child)
+
+
+# ------------------------------------------------------------------------------------------------------------ vars
+def test_vars_are_substituted_typed_and_set_once(tmp_path, base):
+    child = write(
+        tmp_path,
+        "v.yaml",
+        """\
+        _base_: base.yaml
+        vars: {crop: 48, tag: wide}
+        description: "crop ${crop}, ${tag}"
+        data: {train: {args: {crop: "${crop}"}}}
+        output: {dir: "runs/${tag}_${crop}"}
+        """,
+    )
+    recipe, resolved = load_recipe(child)
+    assert recipe.data.train.args["crop"] == 48  # a whole reference keeps the variable's type
+    assert recipe.description == "crop 48, wide" and recipe.output.dir == "runs/wide_48"
+    assert resolved["vars"] == {"crop": 48, "tag": "wide"}  # kept in the saved recipe beside the values
+    recipe, _ = load_recipe(child, ["vars.crop=64"])  # one override changes every use
+    assert recipe.data.train.args["crop"] == 64 and recipe.output.dir == "runs/wide_64"
+
+
+@pytest.mark.parametrize(
+    ("sets", "pattern"),
+    [
+        (
+            ["data.train.args.crop=${crops}"],
+            r"^--set: data\.train\.args\.crop: \$\{crops\} is not defined in vars "
+            r"\(defined: crop\)",
+        ),
+        (["data.train.args.crop=${ crop}"], r"data\.train\.args\.crop: got '\$\{ crop\}': a reference is written"),
+        (["vars=[1]"], r"^--set: vars: expected a mapping of names to values"),
+        (["vars.crop=[1, 2]"], r"^--set: vars\.crop: got \[1, 2\]; a variable is one number, string or bool"),
+        (
+            ["vars.crop=wide"],
+            r"^v\.yaml \(\$\{crop\} = vars\.crop from --set\): data\.train\.args\.crop: got 'wide', "
+            r"expected",
+        ),
+    ],
+)
+def test_bad_vars_name_the_key_and_where_the_value_came_from(tmp_path, base, sets, pattern, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "v.yaml", '_base_: base.yaml\nvars: {crop: 48}\ndata: {train: {args: {crop: "${crop}"}}}\n')
+    with pytest.raises(RecipeError, match=pattern):
+        load_recipe("v.yaml", sets)
+
+
+SR_RECIPES = sorted(
+    p for p in Path(__file__).parent.parent.joinpath("recipes").glob("*.yaml") if "scale" in load_recipe(p)[1]["vars"]
+)
+
+
+def test_sr_recipes_write_their_scale_once():
+    """Every SR recipe takes model upscale, dataset scale and metric crop_border from ``vars.scale``, so one
+    ``--set vars.scale=N`` moves them all (the teacher's pretrained file is still the recipe's to change)."""
+    assert len(SR_RECIPES) >= 15
+    for path in SR_RECIPES:
+        recipe, _ = load_recipe(path, ["vars.scale=3"])
+        ups = {spec.args["upscale"] for spec in recipe.models.values()}
+        sets = [recipe.data.train, *recipe.data.eval.values()]
+        scales = {spec.args["scale"] for spec in sets}
+        crops = {args["crop_border"] for args in recipe.eval.metric_args.values()}
+        assert ups == scales == crops == {3}, path.name
