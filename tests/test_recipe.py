@@ -206,3 +206,13 @@ def test_sr_recipes_write_their_scale_once():
         scales = {spec.args["scale"] for spec in sets}
         crops = {args["crop_border"] for args in recipe.eval.metric_args.values()}
         assert ups == scales == crops == {3}, path.name
+
+
+def test_vars_alone_are_no_resume_difference_but_what_they_set_is():
+    from distill.engine.run_folder import recipe_differences
+
+    _, new = load_recipe(Path(__file__).parent.parent / "recipes" / "quickstart_sr.yaml")
+    old = {k: v for k, v in new.items() if k != "vars"}  # a run folder saved before vars existed
+    assert recipe_differences(old, new) == []
+    _, x3 = load_recipe(Path(__file__).parent.parent / "recipes" / "quickstart_sr.yaml", ["vars.scale=3"])
+    assert "models.student.args.upscale (2 -> 3)" in recipe_differences(new, x3)

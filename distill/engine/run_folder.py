@@ -54,6 +54,7 @@ RESUME_SAFE_KEYS = (
     "output",
     "source",
     "description",
+    "vars",  # compared where they are used (the substituted keys); a run saved before vars existed resumes
 )
 
 
