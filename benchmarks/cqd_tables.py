@@ -55,7 +55,7 @@ from benchmarks._common import (  # noqa: E402
     render_tables,
 )
 from distill.errors import DistillError  # noqa: E402
-from distill.recipe import load_raw  # noqa: E402
+from distill.recipe_files import load_raw  # noqa: E402
 from distill.registry import load_plugins  # noqa: E402
 from distill.repeats import Aggregate, aggregate, run_repeats  # noqa: E402
 from distill.report import table  # noqa: E402

@@ -138,7 +138,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_data(args: argparse.Namespace) -> int:
     from distill.config import ComponentSpec
-    from distill.recipe import RecipeChecker, parse_override
+    from distill.recipe import RecipeChecker
+    from distill.recipe_files import parse_override
     from distill.registry import WRITERS
 
     spec = ComponentSpec(args.writer, dict(parse_override(item) for item in args.set or []))

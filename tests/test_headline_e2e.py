@@ -25,7 +25,8 @@ from distill.build import build_dataset
 from distill.cli import main
 from distill.data.fetch import SOURCES
 from distill.models.iqa.dbcnn import DBCNN
-from distill.recipe import load_raw, load_recipe
+from distill.recipe import load_recipe
+from distill.recipe_files import load_raw
 from distill.registry import WRITERS
 from tests.fetch_server import MirrorServer, rar_bytes, serve_mirror, tar_gz_bytes, tree_files
 
