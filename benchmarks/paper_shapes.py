@@ -386,6 +386,26 @@ def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, in
     return table(headers, body, caption)
 
 
+def paper_recipes() -> list[str]:
+    """Every paper recipe (:data:`PAPER_GLOBS`), by name."""
+    return sorted({p.stem for g in PAPER_GLOBS for p in RECIPES.glob(g)})
+
+
+def coverage(rows: list[dict[str, Any]]) -> str:
+    """One line: how many paper recipes these rows cover, how they ended, and which are missing."""
+    names = {r["recipe"] for r in rows}
+    every = paper_recipes()
+    missing = [n for n in every if n not in names]
+    failed = sum("error" in r for r in rows)
+    disturbed = sum("disturbed" in r for r in rows)
+    line = (
+        f"Coverage: {len(names & set(every))} of the {len(every)} paper recipes ({', '.join(PAPER_GLOBS)}) are in "
+        f"these results: {len(rows) - failed} completed 2 steps and the evaluation ({disturbed} of them with "
+        f"disturbed timings), {failed} failed."
+    )
+    return line + (f" Not measured here: {', '.join(missing)}." if missing else " None is missing.")
+
+
 def markdown(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, info: dict[str, Any]) -> str:
     """The README's block: one markdown row per recipe (failures with their reason), caption with the machine."""
     rate = gpu_tflops * 1e12 * utilisation
@@ -417,7 +437,7 @@ def markdown(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, 
             f"{evals} | {_gib(r['peak_rss_bytes'])} | {p['steps']} / {p['evaluations']} × {p['eval_items']} | "
             f"{_duration(p['here_h'] * 3600)} | {_duration(p['total_flops'] / rate)} | {r.get('finished', '')} |"
         )
-    return "\n".join(lines)
+    return "\n".join([*lines, "", coverage(rows)])
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -495,6 +515,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
 
 def _print(rows: list[dict[str, Any]], args: argparse.Namespace, info: dict[str, Any]) -> list[dict[str, Any]]:
     print(report(rows, args.gpu_tflops, args.utilisation, info))
+    print(coverage(rows))
     if args.readme:
         write_readme_block("paper-shapes", markdown(rows, args.gpu_tflops, args.utilisation, info))
     return rows

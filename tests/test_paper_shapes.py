@@ -95,3 +95,15 @@ def test_saved_results_render_the_readme_block_and_a_rerun_keeps_what_was_measur
     assert not any("disturbed" in r or "error" in r for r in saved)
     with pytest.raises(SystemExit):
         ps.main(["--recipes", "no_such_recipe", "--out", str(tmp_path)])
+
+
+def test_coverage_counts_the_paper_recipes_and_names_the_missing_ones():
+    from benchmarks.paper_shapes import coverage, paper_recipes
+
+    every = paper_recipes()
+    rows = [{"recipe": every[0]}, {"recipe": every[1], "error": "x"}, {"recipe": every[2], "disturbed": "paused"}]
+    line = coverage(rows)
+    assert line.startswith(f"Coverage: 3 of the {len(every)} paper recipes")
+    assert "2 completed 2 steps and the evaluation (1 of them with disturbed timings), 1 failed" in line
+    assert every[3] in line and every[0] not in line.split("Not measured here:")[1]
+    assert coverage([{"recipe": n} for n in every]).endswith("None is missing.")
