@@ -41,6 +41,7 @@ from distill.engine.run_folder import RESUME_SAFE_KEYS, RunResult, recipe_differ
 from distill.engine.run_log import Console, RunLogger
 from distill.engine.runtime import resolve_device, seed_everything
 from distill.engine.schedules import Schedule
+from distill.engine.selection import Selection
 from distill.engine.teacher_cache import TeacherOutputs
 from distill.engine.teacher_cache import prepare as prepare_teacher_cache
 from distill.errors import DistillError, NonFiniteLossError, RecipeError, check_names
@@ -142,7 +143,7 @@ class Trainer:
         self.step_in_epoch = 0
         self.skipped = 0
         self.history: list[dict[str, Any]] = []
-        self.selected: dict[str, Any] = {"step": -1, "score": None, "results": {}}
+        self.selection = Selection(self.evaluation, distiller.student_role)
         self.teacher_outputs: TeacherOutputs | None = None  # cached frozen-teacher outputs (teacher_cache.py)
         self.predictions: dict[str, dict[str, Any]] = {}  # split → last evaluation's per-sample predictions
         self.console = Console(
@@ -365,7 +366,6 @@ class Trainer:
 
     def _evaluate(self, logger: RunLogger) -> None:
         if not self.eval_sets:
-            self.selected = {"step": self.step, "score": None, "results": {}}
             return
         results = self.evaluate()
         for split, res in results.items():
@@ -373,21 +373,8 @@ class Trainer:
             logger.log(record)
             self.history.append(record)
         self.console.evaluation(self.step, results)
-        ev = self.evaluation
-        if ev.selection == "last":
-            self.selected = {"step": self.step, "score": None, "results": results}
-            return
-        role = ev.select_model or self.distiller.student_role
-        metric = ev.select_metric or ev.metrics[0]
-        from distill.registry import METRICS
-
-        score = results[ev.select_split][role]["overall"][metric]
-        sign = 1.0 if METRICS.get(metric).higher_is_better else -1.0
-        best = self.selected["score"]
-        if best is None or (math.isfinite(score) and sign * score > sign * best):
-            self.selected = {"step": self.step, "score": score, "results": results}
-            if self.out_dir is not None and self.dist.is_main:
-                atomic_save(self.export_state(), self.out_dir / "checkpoints" / "best_student.pt")
+        if self.selection.observe(self.step, results) and self.out_dir is not None and self.dist.is_main:
+            atomic_save(self.export_state(), self.out_dir / "checkpoints" / "best_student.pt")
 
     # ----------------------------------------------------------------------------------------- checkpoints/resume
     def state_dict(self) -> dict[str, Any]:
@@ -406,7 +393,7 @@ class Trainer:
             "world_size": self.dist.world_size,
             # each rank's own global RNG stream (dropout, stochastic paths), restored rank by rank on resume
             "rng_ranks": dist_utils.all_gather_objects(rng) if self.dist.enabled else None,
-            "selected": self.selected,
+            "selected": self.selection.state_dict(),
             "running": {"sums": dict(self.running), "n": self.n_running},  # the open training-loss log window
             "recipe": self.recipe,
         }
@@ -443,7 +430,7 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.step_in_epoch, self.skipped = int(state["step_in_epoch"]), int(state["skipped"])
-        self.selected = state["selected"]
+        self.selection.load_state_dict(state["selected"])
         running = state.get("running") or {"sums": {}, "n": 0}
         self.running, self.n_running = {k: float(v) for k, v in running["sums"].items()}, int(running["n"])
         ranks = state.get("rng_ranks")
@@ -458,11 +445,10 @@ class Trainer:
         return run_folder.export_state(self.distiller, self.recipe, self.step)
 
     def _finish(self) -> RunResult:
-        if self.evaluation.selection == "last" or not self.eval_sets:
-            self.selected = {"step": self.step, "score": None, "results": self.selected.get("results", {})}
+        self.selection.finish(self.step, bool(self.eval_sets))
         result = RunResult(
-            results=self.selected["results"],
-            selected_step=int(self.selected["step"]),
+            results=self.selection.results,
+            selected_step=int(self.selection.step),
             steps=self.step,
             out_dir=self.out_dir,
             history=self.history,
