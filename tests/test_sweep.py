@@ -214,3 +214,12 @@ def test_mrkd_tables_local_launcher_prints_the_inline_table(tmp_path, monkeypatc
                          "--launcher", "local", "--jobs", "2", "--threads-per-job", "1"])  # fmt: skip
     assert local == inline
     assert "6 runs done, 0 running, 0 failed" in capsys.readouterr().out
+
+
+def test_seeds_table_shows_the_task_default_metrics_when_the_recipe_names_none(tmp_path, capsys):
+    from distill.cli import main
+
+    argv = ["run", QUICKSTART, "--seeds", "0", *tiny(tmp_path), "--set", "eval.metrics=null", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    header = next(line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("model"))
+    assert header.split() == ["model", "srcc", "plcc"], header
