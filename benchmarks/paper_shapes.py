@@ -21,6 +21,10 @@ recipe on the real dataset sizes (:data:`REAL_ITEMS`): the measured rate × the 
 (``torch.utils.flop_counter``: convolutions/matmuls only) at ``--gpu-tflops`` × ``--utilisation`` — neither is a
 measured wall time. A recipe that fails prints its one-line reason. ``main`` returns the rows.
 
+A recipe whose batch does not fit this machine's memory (the child is killed with SIGKILL, the kernel's
+out-of-memory kill) is measured again at half the batch, down to 1: the row says so, and its projections scale the
+measured step time and FLOPs back to the recipe's batch (linear in the batch: an assumption, stated in the row).
+
 ``--out DIR`` keeps ``DIR/results.json`` up to date after every recipe; run again into the same folder and the
 recipes it already holds are kept (``--rerun`` measures them again), so a long run can be stopped and continued. A
 row marked ``"disturbed": "why"`` by hand (its run was paused, or shared the machine with a timing job) is measured
@@ -190,8 +194,11 @@ def real_items(name: str, args: dict[str, Any]) -> int:
 
 
 def projection(recipe: Any, measured: dict[str, Any]) -> dict[str, float]:
-    """Steps and evaluations of the unchanged recipe on the real data, at the measured rates and at GPU FLOP rate."""
+    """Steps and evaluations of the unchanged recipe on the real data, at the measured rates and at GPU FLOP rate.
+
+    A step measured at a smaller batch than the recipe's (memory fallback) is scaled up linearly to its batch."""
     cfg = recipe.train
+    per_batch = cfg.batch_size / measured["batch_size"]
     n_train = real_items(recipe.data.train.name, recipe.data.train.args)
     per_epoch = n_train // cfg.batch_size if cfg.drop_last else math.ceil(n_train / cfg.batch_size)
     steps = cfg.iterations or cfg.epochs * per_epoch
@@ -204,9 +211,9 @@ def projection(recipe: Any, measured: dict[str, Any]) -> dict[str, float]:
         "steps": steps,
         "evaluations": n_evals,
         "eval_items": sum(eval_items.values()),
-        "here_h": (steps * measured["step_s"] + n_evals * eval_cpu) / 3600,
-        "step_flops": measured["step_flops"],
-        "total_flops": steps * measured["step_flops"] + n_evals * eval_flops,
+        "here_h": (steps * measured["step_s"] * per_batch + n_evals * eval_cpu) / 3600,
+        "step_flops": measured["step_flops"] * per_batch,
+        "total_flops": steps * measured["step_flops"] * per_batch + n_evals * eval_flops,
     }
 
 
@@ -222,8 +229,9 @@ def _sr_scale(recipe: Any) -> int:
     return int(recipe.data.train.args.get("scale", 4))
 
 
-def run_one(path: Path, cache: Path, device: str) -> dict[str, Any]:
-    """Build ``path`` on full-size stand-ins and run 2 steps + evaluation through the engine; the measurements."""
+def run_one(path: Path, cache: Path, device: str, batch: int | None = None) -> dict[str, Any]:
+    """Build ``path`` on full-size stand-ins and run 2 steps + evaluation through the engine; the measurements.
+    ``batch`` replaces the recipe's batch size (the memory fallback)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -234,6 +242,7 @@ def run_one(path: Path, cache: Path, device: str) -> dict[str, Any]:
     original, _ = load_recipe(path)
     _drop_weights(recipe)
     cfg = recipe.train
+    cfg.batch_size = batch or cfg.batch_size
     scale = _sr_scale(recipe)
     recipe.data.root = write_stand_in(recipe.data.train.name, recipe.data.train.args, cfg.batch_size, cache, scale)
     recipe.data.synthetic = None
@@ -362,7 +371,7 @@ def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, in
         p = r["projection"]
         body.append([
             r["recipe"],
-            "x".join(map(str, [r["batch_size"], *r["train_input"]])),
+            _batch_cell(r, "x"),
             f"{r['step_s']:.2f}",
             " ".join(f"{s} {v:.2f}" for s, v in r["eval_s_per_item"].items()),
             _gib(r["peak_rss_bytes"]),
@@ -384,6 +393,14 @@ def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, in
         "it; small-patch SR training is dominated by them)."
     )
     return table(headers, body, caption)
+
+
+def _batch_cell(row: dict[str, Any], times: str) -> str:
+    """``batch × input``; a memory-fallback row says that the recipe's batch did not fit here."""
+    cell = times.join(map(str, [row["batch_size"], *row["train_input"]]))
+    if "memory_fallback" in row:
+        cell += f" (recipe batch {row['recipe_batch_size']} ran out of memory here; projections scaled to it)"
+    return cell
 
 
 def paper_recipes() -> list[str]:
@@ -426,14 +443,14 @@ def markdown(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, 
             continue
         if "disturbed" in r:  # completed, but its times are not the recipe's: shown without them
             lines.append(
-                f"| {r['recipe']} | {'×'.join(map(str, [r['batch_size'], *r['train_input']]))} | completed; timing "
+                f"| {r['recipe']} | {_batch_cell(r, '×')} | completed; timing "
                 f"disturbed ({r['disturbed']}) | | {_gib(r['peak_rss_bytes'])} |" + " |" * 3 + f" {r['finished']} |"
             )
             continue
         p = r["projection"]
         evals = ", ".join(f"{s} {v:.2f}" for s, v in r["eval_s_per_item"].items())
         lines.append(
-            f"| {r['recipe']} | {'×'.join(map(str, [r['batch_size'], *r['train_input']]))} | {r['step_s']:.1f} | "
+            f"| {r['recipe']} | {_batch_cell(r, '×')} | {r['step_s']:.1f} | "
             f"{evals} | {_gib(r['peak_rss_bytes'])} | {p['steps']} / {p['evaluations']} × {p['eval_items']} | "
             f"{_duration(p['here_h'] * 3600)} | {_duration(p['total_flops'] / rate)} | {r.get('finished', '')} |"
         )
@@ -462,6 +479,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         "--readme", action="store_true", help="also write the table into README.md's paper-shapes block"
     )
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # child mode: one recipe, JSON on stdout
+    parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)  # child mode: the memory fallback's batch
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
@@ -476,7 +494,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
 
         torch.set_num_threads(args.threads)
         try:
-            row: dict[str, Any] = run_one(args.one, cache, args.device)
+            row: dict[str, Any] = run_one(args.one, cache, args.device, args.batch)
         except Exception as err:  # reported as the recipe's one-line reason
             traceback.print_exc(file=sys.stderr)
             row = {"error": f"{type(err).__name__}: {' '.join(str(err).split())}"[:300]}
@@ -496,21 +514,52 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         if path.stem in done and not {"error", "disturbed"} & set(done[path.stem]):
             print(f"{path.stem}: kept from {results}", flush=True)
             continue
-        cmd = [sys.executable, "-m", "benchmarks.paper_shapes", "--one", str(path), "--out", str(out),
-               "--device", args.device, "--threads", str(args.threads)]  # fmt: skip
         started = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("PAPER_SHAPES_ROW ")), None)
-        if line is None:
-            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            row = {"error": f"child exited {proc.returncode}: {tail}"[:300]}
-        else:
-            row = json.loads(line.removeprefix("PAPER_SHAPES_ROW "))
+        row = measure_with_fallback(path, out, args, env)
         row = {"recipe": path.stem, "wall_s": time.perf_counter() - started, "finished": _now(), **row}
         done[path.stem] = row
         _save_rows(results, info, done)  # after every recipe: a killed run keeps what it measured
         print(json.dumps(row), flush=True)
     return _print([done[p.stem] for p in paths], args, info)
+
+
+def _memory_gib() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+
+def run_child(path: Path, out: Path, args: argparse.Namespace, env: dict[str, str], batch: int | None) -> dict:
+    """One recipe in a child process: its measurements, or ``{"error": ...}`` (``"killed": True`` on SIGKILL)."""
+    cmd = [sys.executable, "-m", "benchmarks.paper_shapes", "--one", str(path), "--out", str(out),
+           "--device", args.device, "--threads", str(args.threads)]  # fmt: skip
+    cmd += ["--batch", str(batch)] if batch else []
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("PAPER_SHAPES_ROW ")), None)
+    if line is not None:
+        return json.loads(line.removeprefix("PAPER_SHAPES_ROW "))
+    if proc.returncode == -9:  # SIGKILL: on a machine to itself, the kernel's out-of-memory kill
+        return {"error": f"killed (SIGKILL: out of memory on this {_memory_gib():.1f} GiB machine)", "killed": True}
+    tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    return {"error": f"child exited {proc.returncode}: {tail}"[:300]}
+
+
+def measure_with_fallback(path: Path, out: Path, args: argparse.Namespace, env: dict[str, str]) -> dict:
+    """:func:`run_child` at the recipe's batch, then at half the batch after each out-of-memory kill (down to 1)."""
+    from distill.recipe import load_recipe
+
+    asked = load_recipe(path)[0].train.batch_size
+    batch, row = asked, run_child(path, out, args, env, None)
+    while row.pop("killed", False) and batch > 1:
+        batch //= 2
+        print(f"{path.stem}: batch {batch * 2} ran out of memory; measuring at batch {batch}", flush=True)
+        row = run_child(path, out, args, env, batch)
+    row.pop("killed", None)
+    if batch != asked and "error" not in row:
+        row["recipe_batch_size"] = asked
+        row["memory_fallback"] = (
+            f"batch {asked} ran out of this {_memory_gib():.1f} GiB machine's memory (SIGKILL); measured at batch "
+            f"{batch}, step time and FLOPs scaled x{asked / batch:g} (linear in the batch) for the projections"
+        )
+    return row
 
 
 def _print(rows: list[dict[str, Any]], args: argparse.Namespace, info: dict[str, Any]) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ def test_every_paper_recipe_is_covered_and_sized_from_its_real_dataset():
 def test_projection_is_the_recipes_steps_and_evaluations_at_the_measured_rates():
     recipe, _ = load_recipe(RECIPES / "mrkd_tid.yaml")  # TID2013 by reference 80/20, batch 16, 20 epochs
     measured = {"step_s": 2.0, "step_flops": 1e12, "eval_s_per_item": {"test": 0.5},
-                "eval_flops_per_item": {"test": 1e11}}  # fmt: skip
+                "eval_flops_per_item": {"test": 1e11}, "batch_size": 16}  # fmt: skip
     p = projection(recipe, measured)
     steps = 20 * (2400 // 16)  # 3000 TID2013 images, 80 % train
     assert (p["steps"], p["evaluations"], p["eval_items"]) == (steps, 20, 600)
@@ -107,3 +107,41 @@ def test_coverage_counts_the_paper_recipes_and_names_the_missing_ones():
     assert "2 completed 2 steps and the evaluation (1 of them with disturbed timings), 1 failed" in line
     assert every[3] in line and every[0] not in line.split("Not measured here:")[1]
     assert coverage([{"recipe": n} for n in every]).endswith("None is missing.")
+
+
+def test_an_out_of_memory_kill_is_measured_again_at_half_the_batch_and_said_so(tmp_path, monkeypatch):
+    import subprocess
+
+    import benchmarks.paper_shapes as ps
+
+    batches: list[int | None] = []
+
+    def child(cmd, **kw):  # batch 32 and 16 are killed by the kernel (SIGKILL), 8 fits
+        batch = int(cmd[cmd.index("--batch") + 1]) if "--batch" in cmd else None
+        batches.append(batch)
+        if batch is None or batch > 8:
+            return subprocess.CompletedProcess(cmd, -9, "", "UserWarning: meshgrid\n")
+        row = _row("x", batch_size=batch)
+        row.pop("recipe")
+        return subprocess.CompletedProcess(cmd, 0, "PAPER_SHAPES_ROW " + json.dumps(row) + "\n", "")
+
+    monkeypatch.setattr(ps.subprocess, "run", child)
+    (row,) = ps.main(["--recipes", "cqd_cub_vgg16_teacher", "--out", str(tmp_path), "--threads", "1"])
+    assert batches == [None, 16, 8]  # the recipe's batch is 32
+    assert row["batch_size"] == 8 and row["recipe_batch_size"] == 32 and "error" not in row
+    assert "batch 32 ran out of this" in row["memory_fallback"] and "scaled x4" in row["memory_fallback"]
+    assert "(recipe batch 32 ran out of memory here; projections scaled to it)" in ps.markdown([row], 495, 0.3, {
+        "threads": 1, "device": "cpu", "processor": "x", "cpu_count": 2, "torch": "t"})  # fmt: skip
+    # killed at every batch down to 1: one line that says why, not the child's last warning
+    monkeypatch.setattr(ps.subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, -9, "", "warn\n"))
+    (row,) = ps.main(["--recipes", "cqd_cub_vgg16_teacher", "--out", str(tmp_path), "--threads", "1", "--rerun"])
+    assert row["error"].startswith("killed (SIGKILL: out of memory on this") and "killed" not in row
+
+
+def test_projection_scales_a_smaller_measured_batch_to_the_recipes():
+    recipe, _ = load_recipe(RECIPES / "cqd_cub_vgg16_teacher.yaml")  # batch 32
+    measured = {"step_s": 1.0, "step_flops": 10.0, "eval_s_per_item": {"test": 0.0},
+                "eval_flops_per_item": {"test": 0.0}}  # fmt: skip
+    full = projection(recipe, {**measured, "batch_size": 32})
+    half = projection(recipe, {**measured, "batch_size": 16})
+    assert half["here_h"] == pytest.approx(2 * full["here_h"]) and half["total_flops"] == 2 * full["total_flops"]
