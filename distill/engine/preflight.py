@@ -210,11 +210,11 @@ def _check_selection(trainer: Any, results: Mapping[str, Any]) -> None:
     ev = trainer.evaluation
     if ev.selection != "best_val" or ev.select_split not in results:
         return
-    role = ev.select_model or trainer.distiller.student_role
+    role = trainer.selection.role
     roles = list(results[ev.select_split])
     if role not in roles:
         raise RecipeError(f"eval.select_model: '{role}' is not evaluated (evaluated: {', '.join(roles)})")
-    metric = ev.select_metric or ev.metrics[0]
+    metric = trainer.selection.metric
     if metric not in results[ev.select_split][role]["overall"]:
         raise RecipeError(f"eval.select_metric: '{metric}' is not in eval.metrics {ev.metrics}")
 

@@ -23,16 +23,25 @@ class Selection:
         self.student_role = student_role
         self.step, self.score, self.results = -1, None, {}
 
+    @property
+    def role(self) -> str:
+        """The model whose score selects: ``select_model``, else the student."""
+        return self.evaluation.select_model or self.student_role
+
+    @property
+    def metric(self) -> str:
+        """The headline metric: ``select_metric``, else the first evaluated metric ("" when nothing is evaluated)."""
+        ev = self.evaluation
+        return ev.select_metric or (ev.metrics or [""])[0]
+
     def observe(self, step: int, results: dict[str, Results]) -> bool:
         """Consider one evaluation; True when ``best_val`` selected it (the caller saves that student)."""
         ev = self.evaluation
         if ev.selection == "last":
             self.step, self.score, self.results = step, None, results
             return False
-        role = ev.select_model or self.student_role
-        metric = ev.select_metric or (ev.metrics or [""])[0]
-        score = results[ev.select_split][role]["overall"][metric]
-        sign = 1.0 if METRICS.get(metric).higher_is_better else -1.0
+        score = results[ev.select_split][self.role]["overall"][self.metric]
+        sign = 1.0 if METRICS.get(self.metric).higher_is_better else -1.0
         if self.score is None or (math.isfinite(score) and sign * score > sign * self.score):
             self.step, self.score, self.results = step, score, results
             return True

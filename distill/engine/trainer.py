@@ -151,7 +151,7 @@ class Trainer:
             self.total_steps,
             self.steps_per_epoch,
             config.epochs,
-            self.evaluation.select_metric or (self.evaluation.metrics or [""])[0],
+            self.selection.metric,
             write=lambda line: tqdm.write(line, file=sys.stderr),
         )
         self.running: dict[str, float] = {}  # loss sums since the last logged train record (checkpointed)
