@@ -17,6 +17,7 @@ from distill import __version__
 from distill.errors import DistillError, one_line
 from distill.registry import REGISTRIES
 from distill.sweep import add_launcher_arguments
+from distill.zoo_commands import add_convert_parser, add_weights_parser
 
 
 def _cmd_repeats(args: argparse.Namespace) -> int:
@@ -205,14 +206,6 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
     return parser.parse_args(argv)
 
 
-def _cmd_convert(args: argparse.Namespace) -> int:
-    from distill.models.recognition.matconvnet import convert_vggm
-
-    vgg_args = convert_vggm(args.source, args.out)
-    print(f"wrote {args.out}; load it into vgg_m with args {vgg_args} and pretrained: {args.out}")
-    return 0
-
-
 def _cmd_predict(args: argparse.Namespace) -> int:
     from distill.deploy import predict_with_task
 
@@ -334,11 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("out", help="folder to write")
     data.add_argument("--set", action="append", metavar="KEY=VALUE", help="writer option, e.g. n_refs=8")
     data.set_defaults(fn=_cmd_data)
-    conv = sub.add_parser("convert", help="convert published weights to distill's layout")
-    conv.add_argument("format", choices=["vggm"], help="vggm: MatConvNet's imagenet-vgg-m.mat for the vgg_m model")
-    conv.add_argument("source", help="the file to convert, e.g. imagenet-vgg-m.mat")
-    conv.add_argument("out", help="output state dict, e.g. weights/vgg_m_imagenet.pth")
-    conv.set_defaults(fn=_cmd_convert)
+    add_convert_parser(sub)  # distill/zoo_commands.py: convert FORMAT FILE [OUT], weights list|fetch NAME
+    add_weights_parser(sub)
     pred = sub.add_parser(
         "predict", help="run a trained student on images: IQA scores / classes to CSV, SR upscaled PNGs"
     )

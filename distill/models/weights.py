@@ -1,6 +1,7 @@
 """Pretrained weights: a local state dict, or torchvision's published weights through its weights API.
 
-``pretrained:`` takes a file path, ``imagenet`` (the architecture's ``IMAGENET1K_V1`` weights — the original release
+``pretrained:`` takes a file path, ``zoo:NAME`` (a published checkpoint of :mod:`distill.models.zoo`, downloaded
+into the hub cache and converted to distill's model file once), ``imagenet`` (the architecture's ``IMAGENET1K_V1`` weights — the original release
 the papers used) or a torchvision weight name (``IMAGENET1K_V2``, ``ResNet50_Weights.IMAGENET1K_V2``).  A weight name
 resolves through ``torchvision.models.get_model_weights(arch)`` to its URL; the file lives in the torch hub cache,
 ``torch.hub.get_dir()/checkpoints/<file>`` (``$TORCH_HOME/hub/checkpoints``), exactly where torchvision itself keeps
@@ -20,7 +21,7 @@ import torch
 from torch import nn
 
 from distill._compat import import_torchvision
-from distill.errors import CheckpointError
+from distill.errors import CheckpointError, DistillError
 
 __all__ = ["WeightsError", "hub_checkpoint", "load_local_weights", "load_pretrained", "resolve_pretrained"]
 
@@ -39,6 +40,11 @@ class WeightsError(CheckpointError):
     def __init__(self, message: str, arg: str = "pretrained") -> None:
         super().__init__(message)
         self.arg = arg
+
+
+def is_zoo_ref(value: object) -> bool:
+    """True for ``zoo:NAME``, a row of :data:`distill.models.zoo.ZOO`."""
+    return isinstance(value, str) and value.startswith("zoo:") and len(value) > 4
 
 
 def is_weight_name(value: str) -> bool:
@@ -80,6 +86,13 @@ def resolve_pretrained(value: str | Path, arch: str | None, *, arg: str = "pretr
     ``missing_hint`` then says where its weights come from).
     """
     text = str(value)
+    if is_zoo_ref(text):  # a published checkpoint by name: downloaded, checked and converted once (models/zoo.py)
+        from distill.models.zoo import resolve_zoo
+
+        try:
+            return resolve_zoo(text)
+        except DistillError as err:
+            raise WeightsError(str(err), arg) from None
     if not is_weight_name(text) or Path(text).exists():
         return Path(text).expanduser()
     if arch is None:

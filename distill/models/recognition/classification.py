@@ -225,18 +225,24 @@ def vgg16(
     pretrained: str | None = None,
     reset_head: bool = False,
     head_init_std: float | None = None,
+    normalization: Literal["imagenet", "matconvnet"] = "imagenet",
 ) -> VGGClassifier:
     """VGG-16 (Simonyan & Zisserman, 2015; torchvision's ``vgg16`` / ``vgg16_bn`` layers and keys), CQD's deep model.
 
     ``pretrained`` takes torchvision's ``vgg16-397923af.pth`` (or ``vgg16_bn-6c64b313.pth`` with ``batch_norm``)
-    with ``reset_head: true``, or a run's ``student.pt``. ``head_init_std``: as :func:`vgg_m`.
+    with ``reset_head: true``, or a run's ``student.pt``. ``head_init_std``, ``normalization``: as :func:`vgg_m`
+    (``matconvnet`` for MatConvNet's ``imagenet-vgg-verydeep-16``, ``zoo:matconvnet_vgg16``).
     """
+    if normalization not in ("imagenet", "matconvnet"):
+        raise ValueError(f"vgg16: normalization must be 'imagenet' or 'matconvnet', got {normalization!r}")
     import_torchvision()
     from torchvision.models.vgg import make_layers
 
     cfg: list[int | str] = [v if v == "M" else _channels(int(v), width) for v in VGG16_CFG]
     channels = int(next(v for v in reversed(cfg) if v != "M"))
     model = VGGClassifier(make_layers(cfg, batch_norm=batch_norm), channels, num_classes, fc_dim, pool, dropout)
+    if normalization == "matconvnet":
+        model.register_buffer("average_image", torch.zeros(1, 3, *MATCONVNET_SIZE))
     model.init_head(head_init_std)
     if pretrained:
         model.load_pretrained(pretrained, reset_head, "vgg16_bn" if batch_norm else "vgg16")

@@ -1,4 +1,4 @@
-"""MatConvNet ``imagenet-vgg-m.mat`` → a state dict for :func:`distill.models.recognition.classification.vgg_m`.
+"""MatConvNet ``imagenet-vgg-m.mat`` / ``imagenet-vgg-verydeep-16.mat`` → ``vgg_m`` / ``vgg16`` model files.
 
 MatConvNet's SimpleNN file (read with ``scipy.io.loadmat``) holds ``layers``, a cell array of structs with ``name``,
 ``type`` (``conv``, ``relu``, ``lrn``, ``pool``, ``softmax``), ``stride``, ``pad`` and the parameters — ``weights``
@@ -7,9 +7,10 @@ and the input normalisation, ``meta.normalization.averageImage`` (older files: `
 H×W×3 image or a 3-vector in 0–255 RGB.  Filters are ``[H, W, C_in, C_out]``; the fully connected layers are
 convolutions (fc6 ``6×6×512×4096``), so fc weights flatten in PyTorch's ``C, H, W`` order.
 
-The converted file holds ``state_dict`` (``features.*``, ``classifier.{0,3,6}.*`` and ``average_image``, the average
-image at 224×224) and ``model``, the ``vgg_m`` arguments to build it with (``normalization: matconvnet``, the widths
-read from the file).
+The converted file is distill's self-describing model file (:mod:`distill.models.convert`): ``state_dict``
+(``features.*``, ``classifier.{0,3,6}.*`` and ``average_image``, the average image at 224×224) and ``model``, the
+``vgg_m``/``vgg16`` arguments to build it with (``normalization: matconvnet``, the widths read from the file). VGG-16's
+13 convs (3×3, pad 1) map to torchvision's ``features`` indices.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 
 from distill.errors import CheckpointError
 
-__all__ = ["convert_vggm"]
+__all__ = ["convert_vggm", "matconvnet_state"]
 
 #: VGG-M's conv layers: (kernel, stride, pad) and the index of the conv in ``vgg_m(...).features``.
 _CONVS = ((7, 2, 0, 0), (5, 2, 1, 4), (3, 1, 1, 8), (3, 1, 1, 10), (3, 1, 1, 12))
@@ -65,8 +66,10 @@ def _average_image(mat: dict[str, Any]) -> np.ndarray:
 
 
 def convert_vggm(mat_path: str | Path, out_path: str | Path) -> dict[str, Any]:
-    """Convert MatConvNet's VGG-M ``.mat`` to a ``vgg_m`` state dict file; return the ``vgg_m`` arguments."""
+    """Convert MatConvNet's VGG-M (or VGG-16) ``.mat`` to a self-describing model file; return the model arguments."""
     from scipy.io import loadmat
+
+    from distill.models.convert import Converted, write_model_file
 
     mat_path, out_path = Path(mat_path), Path(out_path)
     if not mat_path.is_file():
@@ -78,20 +81,85 @@ def convert_vggm(mat_path: str | Path, out_path: str | Path) -> dict[str, Any]:
         mat = loadmat(str(mat_path), squeeze_me=True, struct_as_record=False)
     except Exception as err:
         raise CheckpointError(f"{mat_path}: cannot read as a MATLAB file ({type(err).__name__}: {err})") from None
+    name, args, state = matconvnet_state(mat, str(mat_path))
+    write_model_file(Converted(name, args, state), out_path, {"format": "matconvnet", "file": mat_path.name})
+    return args
+
+
+def matconvnet_state(mat: dict[str, Any], where: str = "") -> tuple[str, dict[str, Any], dict[str, torch.Tensor]]:
+    """(model name, its arguments, state dict) of a loaded MatConvNet VGG-M (8 conv layers) or VGG-16 (16) file."""
     try:
-        return _convert(mat, out_path)
+        layers = mat.get("layers")
+        if layers is None:
+            raise CheckpointError("no 'layers' cell array")
+        convs = [layer for layer in np.atleast_1d(layers) if str(_field(layer, "type")) == "conv"]
+        if len(convs) == len(_VGG16_CONVS) + len(_FCS):
+            return "vgg16", *_vgg16(mat, convs)
+        return "vgg_m", *_convert(mat, convs)
     except CheckpointError as err:
-        raise CheckpointError(f"{mat_path}: not MatConvNet's imagenet-vgg-m layout: {err}") from None
+        prefix = f"{where}: " if where else ""
+        raise CheckpointError(f"{prefix}not MatConvNet's imagenet-vgg-m layout: {err}") from None
 
 
-def _convert(mat: dict[str, Any], out_path: Path) -> dict[str, Any]:
-    layers = mat.get("layers")
-    if layers is None:
-        raise CheckpointError("no 'layers' cell array")
-    convs = [layer for layer in np.atleast_1d(layers) if str(_field(layer, "type")) == "conv"]
+#: torchvision VGG-16 ``features`` indices of its 13 convs (3×3, stride 1, pad 1)
+_VGG16_CONVS = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
+
+
+def _fc_state(state: dict[str, torch.Tensor], fcs: list[Any], channels: int) -> int:
+    """fc6-8 (convolutions in MatConvNet) → ``classifier.{0,3,6}``; returns fc6's spatial size (the pool)."""
+    pool = 0
+    for layer, index in zip(fcs, _FCS, strict=True):
+        filters, biases = _params(layer)
+        if filters.ndim == 2:  # loadmat(squeeze_me=True) drops fc7/fc8's 1×1 spatial dimensions
+            filters = filters.reshape(1, 1, *filters.shape)
+        if filters.ndim != 4:
+            raise CheckpointError(f"layer '{_field(layer, 'name')}': filters {filters.shape} are not 4-D")
+        if index == 0:
+            pool = int(filters.shape[0])
+            if filters.shape[2] != channels:
+                raise CheckpointError(f"fc6 takes {filters.shape[2]} channels, the last conv gives {channels}")
+        weight = filters.transpose(3, 2, 0, 1).reshape(filters.shape[3], -1)
+        state[f"classifier.{index}.weight"] = torch.from_numpy(weight.copy())
+        state[f"classifier.{index}.bias"] = torch.from_numpy(biases.copy())
+    return pool
+
+
+def _average(mat: dict[str, Any]) -> torch.Tensor:
+    """MatConvNet's average image (H×W×3 or 3 values) as a ``[1, 3, 224, 224]`` tensor."""
+    avg = torch.from_numpy(_average_image(mat).transpose(2, 0, 1).copy())[None]
+    return F.interpolate(avg, size=(224, 224), mode="bilinear", align_corners=False)
+
+
+def _vgg16(mat: dict[str, Any], convs: list[Any]) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    state: dict[str, torch.Tensor] = {}
+    for layer, index in zip(convs[:13], _VGG16_CONVS, strict=True):
+        filters, biases = _params(layer)
+        name = _field(layer, "name")
+        if filters.ndim != 4 or filters.shape[:2] != (3, 3):
+            raise CheckpointError(f"layer '{name}': filters {filters.shape}, expected 3×3×C_in×C_out")
+        if _ints(_field(layer, "stride"), 2) != (1, 1) or set(_ints(_field(layer, "pad"), 4)) != {1}:
+            raise CheckpointError(f"layer '{name}': stride/pad differ from VGG-16's (1, 1)")
+        state[f"features.{index}.weight"] = torch.from_numpy(filters.transpose(3, 2, 0, 1).copy())
+        state[f"features.{index}.bias"] = torch.from_numpy(biases.copy())
+    channels = int(state["features.28.weight"].shape[0])
+    pool = _fc_state(state, convs[13:], channels)
+    state["average_image"] = _average(mat)
+    args = {
+        "num_classes": int(state["classifier.6.weight"].shape[0]),
+        "width": channels / 512,
+        "fc_dim": int(state["classifier.0.weight"].shape[0]),
+        "pool": pool,
+        "normalization": "matconvnet",
+    }
+    return args, state
+
+
+def _convert(mat: dict[str, Any], convs: list[Any]) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     if len(convs) != len(_CONVS) + len(_FCS):
         names = [str(_field(layer, "name")) for layer in convs]
-        raise CheckpointError(f"expected 8 conv layers (conv1-5, fc6-8), found {len(convs)}: {names}")
+        raise CheckpointError(
+            f"expected 8 conv layers (conv1-5, fc6-8; VGG-16: 16), found {len(convs)}: {names}"
+        )
     state: dict[str, torch.Tensor] = {}
     for layer, (k, stride, pad, index) in zip(convs[:5], _CONVS, strict=True):
         filters, biases = _params(layer)
@@ -103,22 +171,8 @@ def _convert(mat: dict[str, Any], out_path: Path) -> dict[str, Any]:
         state[f"features.{index}.weight"] = torch.from_numpy(filters.transpose(3, 2, 0, 1).copy())
         state[f"features.{index}.bias"] = torch.from_numpy(biases.copy())
     channels = int(state["features.12.weight"].shape[0])
-    pool = 0
-    for layer, index in zip(convs[5:], _FCS, strict=True):
-        filters, biases = _params(layer)
-        if filters.ndim == 2:  # loadmat(squeeze_me=True) drops fc7/fc8's 1×1 spatial dimensions
-            filters = filters.reshape(1, 1, *filters.shape)
-        if filters.ndim != 4:
-            raise CheckpointError(f"layer '{_field(layer, 'name')}': filters {filters.shape} are not 4-D")
-        if index == 0:
-            pool = int(filters.shape[0])
-            if filters.shape[2] != channels:
-                raise CheckpointError(f"fc6 takes {filters.shape[2]} channels, conv5 gives {channels}")
-        weight = filters.transpose(3, 2, 0, 1).reshape(filters.shape[3], -1)
-        state[f"classifier.{index}.weight"] = torch.from_numpy(weight.copy())
-        state[f"classifier.{index}.bias"] = torch.from_numpy(biases.copy())
-    avg = torch.from_numpy(_average_image(mat).transpose(2, 0, 1).copy())[None]
-    state["average_image"] = F.interpolate(avg, size=(224, 224), mode="bilinear", align_corners=False)
+    pool = _fc_state(state, convs[5:], channels)
+    state["average_image"] = _average(mat)
     c1 = int(state["features.0.weight"].shape[0])
     args = {
         "num_classes": int(state["classifier.6.weight"].shape[0]),
@@ -134,8 +188,4 @@ def _convert(mat: dict[str, Any], out_path: Path) -> dict[str, Any]:
     bad = [k for k in own if k not in state or own[k].shape != state[k].shape]
     if bad or len(state) != len(own):
         raise CheckpointError(f"converted weights do not fit vgg_m({args}): {bad[:4]}")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    torch.save({"state_dict": state, "model": {"name": "vgg_m", "args": args}, "source": "MatConvNet"}, tmp)
-    tmp.replace(out_path)
-    return args
+    return args, state

@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 from distill._compat import import_basicsr
-from distill.models.weights import WeightsError
+from distill.errors import DistillError
+from distill.models.weights import WeightsError, is_zoo_ref
 from distill.registry import MODELS
 
 __all__ = ["DIV2K_RGB_MEAN", "edsr", "load_sr_weights", "rcan", "swinir"]
@@ -68,10 +69,18 @@ def load_sr_weights(net: nn.Module, path: str | Path, key: str | None = None, wh
 
     Returns the top-level key the weights came from (``""`` for a bare state dict).
     """
+    if is_zoo_ref(path):  # a published checkpoint by name (distill.models.zoo): fetched and converted once
+        from distill.models.zoo import resolve_zoo
+
+        try:
+            path = resolve_zoo(str(path))
+        except DistillError as err:
+            raise WeightsError(str(err)) from None
     path = Path(path).expanduser()
     if not path.is_file():
         raise WeightsError(
-            f"{path}: {what} file not found. Nothing is downloaded at run time: put an official BasicSR checkpoint "
+            f"{path}: {what} file not found. Nothing is downloaded unless asked (`pretrained: zoo:NAME` fetches a "
+            "published teacher, see `distill weights list`): put an official BasicSR checkpoint "
             "there, or train a teacher first (e.g. `distill run recipes/mipkd_teacher_edsr_x4.yaml`) and point "
             "`pretrained:` at its student.pt; `pretrained: null` starts from random weights"
         )
