@@ -140,26 +140,36 @@ def test_unknown_names_and_models_without_torchvision_weights(torch_home: Path) 
 
 
 def test_headline_recipe_errors_name_the_key_and_the_command(tmp_path: Path, torch_home: Path, monkeypatch) -> None:
-    """`recipes/mrkd_tid.yaml` on a fresh machine: the missing SCNN export names its key and the recipe to run."""
+    """`recipes/mrkd_tid.yaml` on a fresh machine: the published SCNN offline, or a missing SCNN export, names its key
+    and what to do."""
     monkeypatch.chdir(tmp_path)
     small = ["models.teacher.args.backbone=vgg11", "models.student.args.backbone=vgg11"]
-    recipe, _ = load_recipe(
-        REPO / "recipes" / "mrkd_tid.yaml",
-        [*small, "models.teacher.args.pretrained=null", "models.student.args.pretrained=null"],
-    )
+    no_vgg = ["models.teacher.args.pretrained=null", "models.student.args.pretrained=null"]
+    offline = _closed_port_url("")
+    monkeypatch.setenv("DISTILL_FETCH_MIRROR", offline)  # every host unreachable
+    recipe, _ = load_recipe(REPO / "recipes" / "mrkd_tid.yaml", [*small, *no_vgg])
+    with pytest.raises(WeightsError) as err:
+        build_distiller(recipe)
+    msg = str(err.value)
+    assert msg.startswith(f"models.teacher.args.scnn_pretrained: cannot download DBCNN_scnn-7ea73d75.pth from {offline}")
+    assert f"Put DBCNN_scnn-7ea73d75.pth in {torch_home}/" in msg and "\n" not in msg
+
+    own = ["models.teacher.args.scnn_pretrained=runs/scnn_pretrain/student.pt"]
+    recipe, _ = load_recipe(REPO / "recipes" / "mrkd_tid.yaml", [*small, *no_vgg, *own])
     with pytest.raises(WeightsError) as err:
         build_distiller(recipe)
     msg = str(err.value)
     assert msg.startswith("models.teacher.args.scnn_pretrained: runs/scnn_pretrain/student.pt: SCNN weights file not")
     assert "`distill run recipes/scnn_pretrain.yaml`" in msg and "imagenet" not in msg
+    monkeypatch.delenv("DISTILL_FETCH_MIRROR")
 
     monkeypatch.setattr(VGG11_Weights.IMAGENET1K_V1.value, "url", _closed_port_url("vgg11-8a719046.pth"))
-    recipe, _ = load_recipe(REPO / "recipes" / "mrkd_tid.yaml", small)
+    recipe, _ = load_recipe(REPO / "recipes" / "mrkd_tid.yaml", [*small, *own])
     with pytest.raises(WeightsError, match=r"^models\.teacher\.args\.pretrained: imagenet \(VGG11_Weights"):
         build_distiller(recipe)
 
     recipe, _ = load_recipe(
-        REPO / "recipes" / "mrkd_tid.yaml", [*small, "models.teacher.args.pretrained=weights/vgg11.pth"]
+        REPO / "recipes" / "mrkd_tid.yaml", [*small, *own, "models.teacher.args.pretrained=weights/vgg11.pth"]
     )
     with pytest.raises(WeightsError, match=r"^models\.teacher\.args\.pretrained: weights/vgg11\.pth: .*imagenet"):
         build_distiller(recipe)
