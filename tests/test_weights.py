@@ -151,7 +151,8 @@ def test_headline_recipe_errors_name_the_key_and_the_command(tmp_path: Path, tor
     with pytest.raises(WeightsError) as err:
         build_distiller(recipe)
     msg = str(err.value)
-    assert msg.startswith(f"models.teacher.args.scnn_pretrained: cannot download DBCNN_scnn-7ea73d75.pth from {offline}")
+    head = "models.teacher.args.scnn_pretrained: cannot download DBCNN_scnn-7ea73d75.pth from "
+    assert msg.startswith(head + offline)
     assert f"Put DBCNN_scnn-7ea73d75.pth in {torch_home}/" in msg and "\n" not in msg
 
     own = ["models.teacher.args.scnn_pretrained=runs/scnn_pretrain/student.pt"]

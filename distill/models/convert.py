@@ -207,12 +207,13 @@ def _rcan(raw: Any, hints: Mapping[str, Any]) -> Converted:
     ng = len(groups)
     nb = len(_indices(state, r"body\.0\.body\.(\d+)\.body\.0\.weight"))
     mean = _rgb_mean(state, "add_mean.bias")
+    rcab = r"body\.(\d+)\.body\.(\d+)\.body"
     rules = [
         (r"head\.0\.(weight|bias)", r"conv_first.\1"),
         (r"body\.(\d+)\.body\.(\d+)\.body\.0\.(weight|bias)", r"body.\1.residual_group.\2.rcab.0.\3"),
         (r"body\.(\d+)\.body\.(\d+)\.body\.2\.(weight|bias)", r"body.\1.residual_group.\2.rcab.2.\3"),
-        (r"body\.(\d+)\.body\.(\d+)\.body\.3\.conv_du\.0\.(weight|bias)", r"body.\1.residual_group.\2.rcab.3.attention.1.\3"),
-        (r"body\.(\d+)\.body\.(\d+)\.body\.3\.conv_du\.2\.(weight|bias)", r"body.\1.residual_group.\2.rcab.3.attention.3.\3"),
+        (rf"{rcab}\.3\.conv_du\.0\.(weight|bias)", r"body.\1.residual_group.\2.rcab.3.attention.1.\3"),
+        (rf"{rcab}\.3\.conv_du\.2\.(weight|bias)", r"body.\1.residual_group.\2.rcab.3.attention.3.\3"),
         (rf"body\.(\d+)\.body\.{nb}\.(weight|bias)", r"body.\1.conv.\2"),
         (rf"body\.{ng}\.(weight|bias)", r"conv_after_body.\1"),
         (r"tail\.0\.(\d+)\.(weight|bias)", r"upsample.\1.\2"),
@@ -233,8 +234,9 @@ def _swinir_state(state: dict[str, torch.Tensor], hints: Mapping[str, Any]) -> C
     embed_dim = int(state["conv_first.weight"].shape[0])
     layers = _indices(state, r"layers\.(\d+)\.residual_group\.blocks\.0\.norm1\.weight")
     depths = [len(_indices(state, rf"layers\.{i}\.residual_group\.blocks\.(\d+)\.norm1\.weight")) for i in layers]
-    heads = [int(state[f"layers.{i}.residual_group.blocks.0.attn.relative_position_bias_table"].shape[1]) for i in layers]
-    table = int(state["layers.0.residual_group.blocks.0.attn.relative_position_bias_table"].shape[0])
+    bias_table = "residual_group.blocks.0.attn.relative_position_bias_table"
+    heads = [int(state[f"layers.{i}.{bias_table}"].shape[1]) for i in layers]
+    table = int(state[f"layers.0.{bias_table}"].shape[0])
     window = (math.isqrt(table) + 1) // 2  # (2w-1)² entries
     hidden = int(state["layers.0.residual_group.blocks.0.mlp.fc1.weight"].shape[0])
     args: dict[str, Any] = {"embed_dim": embed_dim, "depths": depths, "num_heads": heads, "window_size": window,
@@ -366,7 +368,9 @@ def _read(path: Path, fmt: str) -> Any:
             return loadmat(str(path), squeeze_me=True, struct_as_record=False)
         except Exception as err:
             reason = " ".join(str(err).split())[:120] or type(err).__name__
-            raise CheckpointError(f"{path}: cannot read as a MATLAB file ({reason}); truncated or not MatConvNet's") from None
+            raise CheckpointError(
+                f"{path}: cannot read as a MATLAB file ({reason}); truncated or not MatConvNet's"
+            ) from None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
@@ -415,7 +419,8 @@ def _fit(converted: Converted, path: Path, fmt: str) -> None:
             state[key] = torch.zeros((), dtype=torch.long)
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    shapes = [(k, tuple(state[k].shape), tuple(own[k].shape)) for k in own if k in state and state[k].shape != own[k].shape]
+    shapes = [(k, tuple(state[k].shape), tuple(own[k].shape)) for k in own if k in state and
+              state[k].shape != own[k].shape]  # fmt: skip
     if missing or unexpected or shapes:
         parts = [f"missing {missing[:3]}" if missing else "", f"unexpected {unexpected[:3]}" if unexpected else "",
                  f"shape (file, model) {shapes[:2]}" if shapes else ""]  # fmt: skip

@@ -147,7 +147,8 @@ def _edsr_rows() -> list[ZooEntry]:
         ))  # fmt: skip
         name = f"EDSR_{size}x{scale}_f{_EDSR_ARGS[size]['num_feat']}b{_EDSR_ARGS[size]['num_block']}_DIV2K_official"
         rows.append(ZooEntry(
-            name=f"{stem}_basicsr", title=f"{label} x{scale}, BasicSR's official conversion", file=f"{name}-{basicsr[0]}.pth",
+            name=f"{stem}_basicsr", title=f"{label} x{scale}, BasicSR's official conversion",
+            file=f"{name}-{basicsr[0]}.pth",
             url=None, interactive_page=_BASICSR_DRIVE, model="edsr", args={**_EDSR_ARGS[size], "upscale": scale},
             converter="basicsr", licence="Apache-2.0 (BasicSR); weights: EDSR's MIT release", page=_BASICSR_PAGE,
             source="BasicSR docs/ModelZoo.md (file names; Google Drive 'Pretrained Models' folder, or Baidu)",
@@ -158,7 +159,8 @@ def _edsr_rows() -> list[ZooEntry]:
 
 _DCKD = (
     "teacher rows of DCKD (arXiv 2412.08939) Table 2, the setup MiPKD's recipes follow, as the project's notes "
-    "(shared papers/mipkd_tables.md, T-B) record them: PSNR/SSIM on the Y channel, border = scale; measured by DCKD, not by the model's authors"
+    "(shared papers/mipkd_tables.md, T-B) record them: PSNR/SSIM on the Y channel, border = scale; measured by DCKD, "
+    "not by the model's authors"
 )
 _SWINIR_SCORES = {
     2: ((38.36, 0.9620), (34.14, 0.9227), (32.45, 0.9030), (33.40, 0.9394)),
@@ -383,7 +385,9 @@ def _check_file(entry: ZooEntry, path: Path, what: str) -> str:
         raise CheckpointError(str(err)) from None
     prefix = entry.hash_prefix
     if prefix and not sha.startswith(prefix):
-        raise CheckpointError(f"{what}: sha256 {sha[:16]}… does not start with {prefix}, the hash in its published name")
+        raise CheckpointError(
+            f"{what}: sha256 {sha[:16]}… does not start with {prefix}, the hash in its published name"
+        )
     return sha
 
 
