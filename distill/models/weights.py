@@ -3,7 +3,8 @@
 ``pretrained:`` takes a file path, ``zoo:NAME`` (a published checkpoint of :mod:`distill.models.zoo`, downloaded
 into the hub cache and converted to distill's model file once), ``imagenet`` (the architecture's ``IMAGENET1K_V1``
 weights — the original release the papers used) or a torchvision weight name (``IMAGENET1K_V2``,
-``ResNet50_Weights.IMAGENET1K_V2``).  A weight name resolves through ``torchvision.models.get_model_weights(arch)`` to its URL; the file lives in the torch hub cache,
+``ResNet50_Weights.IMAGENET1K_V2``).  A weight name resolves through
+``torchvision.models.get_model_weights(arch)`` to its URL; the file lives in the torch hub cache,
 ``torch.hub.get_dir()/checkpoints/<file>`` (``$TORCH_HOME/hub/checkpoints``), exactly where torchvision itself keeps
 it.  A cached file is used as it is; a missing one is downloaded (hash-checked against the prefix in its name) only
 because the recipe asked for it.  When the download fails the error is one line naming the file, the folder to put
