@@ -55,7 +55,8 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(f"zoo:{entry.name}: {entry.file} (sha256 {sha[:12]}…, checked: {checked}) -> {path}")
     print(f"  {_spec(entry.model, entry.args)}; licence: {entry.licence}; {entry.page}")
-    print(f"  use it as `pretrained: zoo:{entry.name}` (DBCNN's SCNN: `scnn_pretrained: zoo:{entry.name}`)")
+    key = "scnn_pretrained" if entry.model == "scnn" else "pretrained"  # DBCNN takes an SCNN as scnn_pretrained
+    print(f"  use it as `{key}: zoo:{entry.name}` in a recipe, or the file itself with distill eval / predict")
     return 0
 
 

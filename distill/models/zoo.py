@@ -441,7 +441,8 @@ def _download(entry: ZooEntry, link: str, target: Path) -> str:
         prefix = entry.hash_prefix
         if prefix and not sha.startswith(prefix):
             target.unlink(missing_ok=True)
-            last = f"{entry.file} downloaded from {link}: sha256 {sha[:16]}… does not start with {prefix}"
+            last = (f"{entry.file} downloaded from {link}: sha256 {sha[:16]}… does not start with {prefix}, the "
+                    "hash in its published name")  # fmt: skip
             print(f"{last}; deleted, trying again")
             continue
         return sha
