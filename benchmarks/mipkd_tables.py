@@ -281,6 +281,13 @@ class Bench:
 
     def teacher_file(self) -> Path:
         """The teacher weights every KD run loads: ``--teacher`` or the student.pt of the teacher-recipe run."""
+        if self.teacher_path is not None and str(self.teacher_path).startswith("zoo:"):  # a published teacher
+            from distill.models.zoo import resolve_zoo
+
+            try:
+                return resolve_zoo(str(self.teacher_path))
+            except DistillError as err:
+                raise SystemExit(f"--teacher {self.teacher_path}: {err}") from None
         if self.teacher_path is not None:
             if not self.teacher_path.is_file():
                 raise SystemExit(f"--teacher {self.teacher_path}: no such file")
@@ -467,7 +474,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     )
     parser.add_argument("--out", type=Path, help="folder for data and runs (default runs/bench_mipkd_<scale>)")
     parser.add_argument("--data", type=Path, help="paper scale: folder with DIV2K/ and benchmark/<set>/")
-    parser.add_argument("--teacher", type=Path, help="teacher weights (official BasicSR EDSR-L or a student.pt)")
+    parser.add_argument(
+        "--teacher", type=Path, help="teacher weights: zoo:edsr_x4 (published EDSR-L), a BasicSR file or a student.pt"
+    )
     add_launcher_arguments(parser)
     args = parser.parse_args(argv)
     scale = SCALES[args.scale]

@@ -22,6 +22,11 @@ def hardest_and_easiest(
     return ranked[:k], ranked[::-1][:k]
 
 
+def _num(value: object) -> float:
+    """A stored metric as a float; an undefined one (``None`` in JSON, e.g. SRCC of constant scores) is NaN."""
+    return math.nan if value is None else float(value)  # type: ignore[arg-type]
+
+
 def plot_per_distortion(
     history: Sequence[dict[str, Any]],
     split: str,
@@ -52,7 +57,7 @@ def plot_per_distortion(
     width = 0.8 / len(roles)
     for j, role in enumerate(roles):
         data = [
-            [v for v in (float(r["results"][role]["groups"][k][metric]) for r in records) if not math.isnan(v)]
+            [v for v in (_num(r["results"][role]["groups"][k][metric]) for r in records) if not math.isnan(v)]
             or [math.nan]
             for k in keys
         ]

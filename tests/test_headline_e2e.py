@@ -1,9 +1,11 @@
 """The headline path as a user runs it: README's "MRKD Table 1" commands, in order, on a clean folder.
 
-A local HTTP server on 127.0.0.1 stands in for the official hosts (``DISTILL_FETCH_MIRROR``) and for
-download.pytorch.org (the VGG ImageNet weights of ``pretrained: imagenet``); it serves miniature archives in the
-official layouts (TID2013 and Waterloo as RAR, VOC 2012 as tar), built from the synthetic writers. The fetch commands
-are run without ROOT, so the recipes must find the data at the default roots the fetch command prints.
+A local HTTP server on 127.0.0.1 stands in for the official hosts (``DISTILL_FETCH_MIRROR``: the data archives and
+the published SCNN of ``distill weights fetch dbcnn_scnn``) and for download.pytorch.org (the VGG ImageNet weights of
+``pretrained: imagenet``); it serves miniature archives in the official layouts (TID2013 and Waterloo as RAR, VOC 2012
+as tar), built from the synthetic writers, and an SCNN file in DBCNN-PyTorch's / pyiqa's layout. The fetch commands
+are run without ROOT, so the recipes must find the data at the default roots the fetch command prints, and the
+weights where ``zoo:dbcnn_scnn`` looks for them.
 """
 
 from __future__ import annotations
@@ -25,17 +27,18 @@ from distill.build import build_dataset
 from distill.cli import main
 from distill.data.fetch import SOURCES
 from distill.models.iqa.dbcnn import DBCNN
+from distill.models.zoo import ZOO, converted_path
 from distill.recipe import load_recipe
 from distill.recipe_files import load_raw
 from distill.registry import WRITERS
 from tests.fetch_server import MirrorServer, rar_bytes, serve_mirror, tar_gz_bytes, tree_files
+from tests.test_convert import _randomize, _SCNNRef
 
 import_torchvision()
 from torchvision.models import VGG11_Weights, vgg11  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
-SCNN = "runs/scnn_pretrain/student.pt"
 
 
 def readme_mrkd_commands() -> list[list[str]]:
@@ -84,22 +87,39 @@ def miniatures(tmp_path_factory) -> dict[str, bytes]:
     }
 
 
+@pytest.fixture(scope="module")
+def scnn_file() -> bytes:
+    """An SCNN in the published layout (DataParallel keys, as DBCNN-PyTorch's scnn.pkl and pyiqa's file)."""
+    buf = io.BytesIO()
+    torch.save({f"module.{k}": v for k, v in _randomize(_SCNNRef(), 0).state_dict().items()}, buf)
+    return buf.getvalue()
+
+
 @pytest.fixture
-def mirror(monkeypatch, tmp_path, miniatures) -> Iterator[MirrorServer]:
-    """A clean working folder with the mirror serving the miniatures (and no real size for VOC's 2 GB tar)."""
+def mirror(monkeypatch, tmp_path, miniatures, scnn_file) -> Iterator[MirrorServer]:
+    """A clean working folder and torch hub cache with the mirror serving the miniatures (and no real size for VOC's
+    2 GB tar) and the SCNN file under the zoo row's name (the row's size and sha256 are the miniature's)."""
     pytest.importorskip("rarfile")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     voc = SOURCES["voc2012"]  # the table holds the official tar's size; the miniature is checked by its sha256
     monkeypatch.setitem(SOURCES, "voc2012", replace(voc, archives=(replace(voc.archives[0], size=None),)))
+    sha = hashlib.sha256(scnn_file).hexdigest()
+    row = replace(ZOO["dbcnn_scnn"], file=f"DBCNN_scnn-{sha[:8]}.pth", size=len(scnn_file), sha256=sha)
+    monkeypatch.setitem(ZOO, "dbcnn_scnn", row)
     for srv in serve_mirror(monkeypatch):
         srv.files.update(miniatures)
+        srv.files[row.file] = scnn_file
         yield srv
 
 
 def fetch_readme_data(capsys) -> dict[str, str]:
-    """Run README's fetch commands; returns {dataset: the root the command printed}."""
+    """Run README's fetch commands (data and weights); returns {dataset: the root the command printed}."""
     roots = {}
     for argv in readme_mrkd_commands():
+        if argv[:2] == ["weights", "fetch"]:
+            assert main(argv) == 0, argv
+            assert f"zoo:{argv[2]}: " in capsys.readouterr().out
         if argv[:2] == ["data", "fetch"]:
             assert main(argv) == 0, argv
             out = capsys.readouterr().out
@@ -111,17 +131,14 @@ def fetch_readme_data(capsys) -> dict[str, str]:
 
 def test_readme_block_fetches_the_data_its_recipes_read(mirror, capsys) -> None:
     """Fast half: the fetch commands, then every README recipe opens its data at the printed roots as real data."""
-    assert fetch_readme_data(capsys) == {
-        "tid2013": "data/tid2013",
-        "waterloo": "data/waterloo",
-        "voc2012": "data/voc2012",
-    }
+    assert fetch_readme_data(capsys) == {"tid2013": "data/tid2013"}
+    assert ["weights", "fetch", "dbcnn_scnn"] in readme_mrkd_commands()
+    assert converted_path("dbcnn_scnn").is_file()  # where the recipes' zoo:dbcnn_scnn finds it
     runs = [argv for argv in readme_mrkd_commands() if argv[0] == "run"]
-    assert [Path(a[1]).name for a in runs] == [
-        "scnn_pretrain.yaml", "mrkd_baseline_tid.yaml", "mrkd_urkd_tid.yaml", "mrkd_tid.yaml"
-    ]  # fmt: skip
+    assert [Path(a[1]).name for a in runs] == ["mrkd_baseline_tid.yaml", "mrkd_urkd_tid.yaml", "mrkd_tid.yaml"]
     for argv in runs:
         recipe, _ = load_recipe(RECIPES / Path(argv[1]).name)
+        assert {spec.args["scnn_pretrained"] for spec in recipe.models.values()} == {"zoo:dbcnn_scnn"}
         for spec in (recipe.data.train, *recipe.data.eval.values()):
             ds = build_dataset(spec, recipe.data)
             assert len(ds) > 0 and not getattr(ds, "is_synthetic", False), (argv, spec.name)
@@ -157,10 +174,9 @@ def test_fetch_default_roots_are_the_recipes_roots() -> None:
     assert used == {s.default_root for s in SOURCES.values()}
 
 
-@pytest.mark.slow  # ~30 s on the shared 2-core machine: SCNN pre-training and three MRKD runs at toy size
+@pytest.mark.slow  # ~30 s on the shared 2-core machine: three MRKD runs at toy size
 def test_readme_mrkd_commands_run_in_order_on_a_clean_folder(mirror, tmp_path, monkeypatch, capsys) -> None:
     # the VGG11 ImageNet weights (VGG16's at toy size), served like download.pytorch.org into a fresh hub cache
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     torch.manual_seed(0)
     buf = io.BytesIO()
     torch.save({k: v for k, v in vgg11(weights=None).state_dict().items() if k.startswith("features.")}, buf)
@@ -168,21 +184,14 @@ def test_readme_mrkd_commands_run_in_order_on_a_clean_folder(mirror, tmp_path, m
     mirror.files[name] = buf.getvalue()
     monkeypatch.setattr(VGG11_Weights.IMAGENET1K_V1.value, "url", mirror.base + name)
 
-    # 1. README's fetch commands, default roots
+    # 1. README's fetch commands: the data at its default roots, the published SCNN into the hub cache
     fetch_readme_data(capsys)
-    runs = [argv for argv in readme_mrkd_commands() if argv[0] == "run"]
-    scnn_run, mrkd_runs = runs[0], runs[1:]
+    mrkd_runs = [argv for argv in readme_mrkd_commands() if argv[0] == "run"]
 
-    # 2. an MRKD run before the SCNN exists: one line naming the key and the command that makes the file
-    assert main(small(mrkd_runs[-1])) == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]  # above it: the VGG download's progress bar
-    assert re.match(rf"distill: error: .*models\.(teacher|student)\.args\.scnn_pretrained: {SCNN}", err), err
-    assert "`distill run recipes/scnn_pretrain.yaml`" in err
-
-    # 3. SCNN pre-training, DBCNN's protocol at toy size; 4. the three Table 1 rows
-    for argv in (scnn_run, *mrkd_runs):
+    # 2. the three Table 1 rows, each starting from the published SCNN
+    for argv in mrkd_runs:
         assert main(small(argv)) == 0, argv
-    scnn = torch.load(SCNN, weights_only=True)
+    scnn = torch.load(converted_path("dbcnn_scnn"), weights_only=True)
     assert scnn["model"] == {"name": "scnn", "args": {"num_classes": 39}}
     assert (tmp_path / "torch_home" / "hub" / "checkpoints" / name).is_file()
     for argv in mrkd_runs:
@@ -190,6 +199,6 @@ def test_readme_mrkd_commands_run_in_order_on_a_clean_folder(mirror, tmp_path, m
         out = Path(recipe.output.dir.format(name=recipe.name))
         results = json.loads((out / "seed0" / "results.json").read_text())
         assert set(results["results"]["test"]) == set(recipe.models), argv
-    start = DBCNN(backbone="vgg11", scnn_pretrained=SCNN)  # what the MRKD runs started from
+    start = DBCNN(backbone="vgg11", scnn_pretrained="zoo:dbcnn_scnn")  # what the MRKD runs started from
     for key, value in start.scnn.state_dict().items():
         assert torch.equal(value, scnn["state_dict"][key]), key
