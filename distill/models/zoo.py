@@ -424,9 +424,10 @@ def _download(entry: ZooEntry, link: str, target: Path) -> str:
     from distill.data.fetch.download import Expected, download
 
     size, sha256, source = _expected(entry)
+    mirror = f" (another host: --url {entry.mirrors[0]})" if entry.mirrors and link == entry.url else ""
     hint = (
         f"Put {entry.file} in {target.parent}/ (or pass --file PATH, or --url MIRROR to `distill weights fetch "
-        f"{entry.name}`)"
+        f"{entry.name}`){mirror}"
     )
     last = ""
     for _ in range(RETRIES):
