@@ -45,7 +45,11 @@ def models_without_weights(recipe: Recipe) -> dict[str, nn.Module]:
 
 
 def load_deployable(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """The deployable model of ``student.pt`` or of a training checkpoint, in eval mode, on the CPU."""
+    """The deployable model of ``student.pt``, of a training checkpoint or of ``zoo:NAME``, in eval mode, on the CPU."""
+    if isinstance(path, str) and path.startswith("zoo:"):  # a published model: fetched and converted once
+        from distill.models.zoo import resolve_zoo
+
+        path = resolve_zoo(path)
     state = load_checkpoint(path)
     if state.get("format") == MODEL_FORMAT:
         spec = state.get("model")

@@ -110,6 +110,7 @@ def test_fetch_checks_the_hash_converts_once_and_recipes_take_zoo_names(hub, ser
     with torch.no_grad():
         assert torch.allclose(model(x), ref((x - model.mean) / model.std), atol=1e-5)
     served = len(server.requests)
+    assert load_deployable("zoo:dbcnn_scnn")[1]["source"]["zoo"] == "dbcnn_scnn"  # predict/export/eval take the name
     trunk = SCNN(num_classes=None)  # what DBCNN(scnn_pretrained="zoo:dbcnn_scnn"), the MRKD recipes' start, does
     load_pretrained(trunk, "zoo:dbcnn_scnn", None, arg="scnn_pretrained", ignore_prefixes=("head.",))
     assert len(server.requests) == served  # converted once: no download, no conversion
