@@ -71,7 +71,9 @@ def check_tile(tile: int | None, overlap: int, multiple: int, name: str = "SwinI
             f"tile {tile}: a {name} network needs a multiple of its window size {multiple} (e.g. {lower} or {upper})"
         )
     if tile < 1 or overlap < 0 or overlap >= tile:
-        raise DistillError(f"tile {tile} with overlap {overlap}: need tile >= 1 and 0 <= overlap < tile, e.g. 256 and 32")
+        raise DistillError(
+            f"tile {tile} with overlap {overlap}: need tile >= 1 and 0 <= overlap < tile, e.g. 256 and 32"
+        )
 
 
 def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
