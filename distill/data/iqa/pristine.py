@@ -193,7 +193,7 @@ class DbcnnDistortions(SeededDataset):
     permutation.  ``classes`` restricts the (type, level) list (``"T:L"`` strings, e.g. ``["3:1", "3:5"]``).
     ``crop: random`` draws crop position and flip from the per-item RNG; ``center`` takes the centre, unflipped.
     ``prepared``: a folder written by :mod:`distill.data.iqa.dbcnn_prepare` (every pair distorted once, in
-    parallel); items are read from it instead of distorted now (within half a grey level of the same item).
+    parallel); items are read from it instead of distorted now (within one grey level of the same item).
     """
 
     def __init__(
