@@ -7,8 +7,9 @@ Waterloo Exploration images) × DBCNN's 39 classes, all in this process:
 
 * **before**: ``dbcnn_distortions`` items read one by one, as training reads them today (decode, distort at full
   size, resize the shorter side to 256, crop 224), one torch thread: items/s per core;
-* **after, 1 worker**: :func:`distill.data.iqa.dbcnn_prepare.prepare_dbcnn` writing the same pairs once (one decode
-  and one batched resize per image, PNG storage) in this process, one thread: items/s per core;
+* **after, 1 worker**: :mod:`distill.data.iqa.dbcnn_prepare` writing the same pairs, one chunk per image (one decode
+  and one batched resize per image, PNG storage), in this process, one thread: items/s per core. Before and after
+  alternate image by image (ABBA order), so a shared machine's load falls on both;
 * **after, W workers** (``--workers``, default all cores): the same in W worker processes (their start included):
   items/s in all;
 * **read**: the prepared items read back with ``prepared:`` (decode a PNG, crop), what each epoch then pays.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -46,14 +48,33 @@ EPOCHS = 30
 EARLIER_S_PER_ITEM = 0.17
 
 
-def _before(root: Path, n: int) -> float:
-    from distill.data.iqa.pristine import DbcnnDistortions
+def _interleaved(root: Path, out: Path, rounds: int) -> tuple[float, float, int]:
+    """Items/s per core on the fly and prepared (one worker), image by image in alternating order, so that the load
+    of a shared machine falls on both alike; the prepared items are written to ``out``."""
+    from distill.data.iqa import dbcnn_prepare
+    from distill.data.iqa.pristine import DBCNN_CLASSES, DbcnnDistortions
 
     ds = DbcnnDistortions(str(root), None, split="all", crop="random")
-    started = time.perf_counter()
-    for i in range(n):
-        ds[i]
-    return n / (time.perf_counter() - started)
+    k = len(DBCNN_CLASSES)
+    jobs, _ = dbcnn_prepare.plan_dbcnn(out, str(root), None, chunk_images=1)  # the manifest; chunks timed below
+    threads = torch.get_num_threads()
+    fly = prep = 0.0
+    for r in range(rounds):
+        for i, job in enumerate(jobs):
+            order = ("fly", "prep") if (r + i) % 2 == 0 else ("prep", "fly")
+            for what in order:
+                started = time.perf_counter()
+                if what == "fly":
+                    for j in range(i * k, (i + 1) * k):
+                        ds[j]
+                    fly += time.perf_counter() - started
+                else:
+                    shutil.rmtree(out / "chunks" / f"{i:05d}", ignore_errors=True)
+                    dbcnn_prepare._write_chunk(job)  # what each worker process runs
+                    prep += time.perf_counter() - started
+                    torch.set_num_threads(threads)
+    n = rounds * len(ds.files) * k
+    return n / fly, n / prep, n
 
 
 def _after(root: Path, out: Path, workers: int) -> tuple[float, int]:
@@ -81,8 +102,7 @@ def measure(images: int, size: tuple[int, int], workers: int) -> dict[str, Any]:
         root = Path(tmp) / "waterloo"
         WRITERS.build("waterloo", out=str(root), n_images=images, size=list(size))
         n = images * 39
-        before = _before(root, n)
-        after_1, written = _after(root, Path(tmp) / "prep1", 1)
+        before, after_1, written = _interleaved(root, Path(tmp) / "prep1", 1)
         after_w = _after(root, Path(tmp) / "prepw", workers)[0] if workers > 1 else after_1
         read = _read(root, Path(tmp) / "prep1", n)
     return {

@@ -44,7 +44,10 @@ from distill.data.iqa.pristine import FORMAT, MANIFEST, DbcnnDistortions, item_p
 from distill.data.synthetic_common import stable_seed
 from distill.errors import DataError
 
-__all__ = ["FORMAT", "PrepareResult", "distort_image", "item_path", "prepare_dbcnn", "read_manifest"]
+#: one chunk's work: (out folder, chunk, [(image index, file, name)], [(type, level)], resize, PNG compress level)
+Job = tuple[str, int, list[tuple[int, str, str]], list[tuple[str, int]], int, int]
+
+__all__ = ["FORMAT", "PrepareResult", "distort_image", "item_path", "plan_dbcnn", "prepare_dbcnn", "read_manifest"]
 
 
 @dataclass
@@ -79,7 +82,7 @@ def distort_image(path: Path, name: str, classes: Sequence[tuple[str, int]], res
     return _resize_shorter_batch(torch.cat(outs), resize)
 
 
-def _write_chunk(job: tuple[str, int, list[tuple[int, str, str]], list[tuple[str, int]], int, int]) -> tuple[int, int]:
+def _write_chunk(job: Job) -> tuple[int, int]:
     """Worker: distort every image of one chunk, write it to a temporary folder, rename it into place."""
     out_s, chunk, images, classes, resize, compress = job
     torch.set_num_threads(1)  # one process per core; intra-op threads would only contend
@@ -99,20 +102,17 @@ def _write_chunk(job: tuple[str, int, list[tuple[int, str, str]], list[tuple[str
     return chunk, n
 
 
-def prepare_dbcnn(
+def plan_dbcnn(
     out: str | Path,
     waterloo: str | None = "data/waterloo",
     voc2012: str | None = "data/voc2012",
-    workers: int | None = None,
     chunk_images: int = 8,
     resize: int = 256,
     classes: list[str] | None = None,
     compress_level: int = 1,
     limit_images: int | None = None,
-    progress: Callable[[int, int, float], None] | None = None,
-) -> PrepareResult:
-    """Write (or finish) the prepared set in ``out``; see the module docstring. ``limit_images`` prepares only
-    the first N pristine images (benchmarks, trials)."""
+) -> tuple[list[Job], int]:
+    """Check or write ``out``'s manifest and return the chunks still to write, and the items already there."""
     source = DbcnnDistortions(waterloo, voc2012, split="all", resize=resize, size=min(resize, 8), classes=classes)
     files, names = source.files, source.names
     if limit_images is not None:
@@ -160,8 +160,26 @@ def prepare_dbcnn(
         )
         for k in todo
     ]
+    return jobs, reused * len(pairs)
+
+
+def prepare_dbcnn(
+    out: str | Path,
+    waterloo: str | None = "data/waterloo",
+    voc2012: str | None = "data/voc2012",
+    workers: int | None = None,
+    chunk_images: int = 8,
+    resize: int = 256,
+    classes: list[str] | None = None,
+    compress_level: int = 1,
+    limit_images: int | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> PrepareResult:
+    """Write (or finish) the prepared set in ``out``; see the module docstring. ``limit_images`` prepares only
+    the first N pristine images (benchmarks, trials)."""
+    jobs, reused = plan_dbcnn(out, waterloo, voc2012, chunk_images, resize, classes, compress_level, limit_images)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
-    total = sum(len(j[2]) for j in jobs) * len(pairs)
+    total = sum(len(j[2]) * len(j[3]) for j in jobs)
     started = time.perf_counter()
     written = 0
 
@@ -183,7 +201,7 @@ def prepare_dbcnn(
         with ProcessPoolExecutor(workers, mp_context=get_context(method)) as pool:
             for _, n in pool.map(_write_chunk, jobs):
                 done(n)
-    return PrepareResult(out, written, reused * len(pairs), time.perf_counter() - started, workers)
+    return PrepareResult(Path(out), written, reused, time.perf_counter() - started, workers)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
