@@ -121,3 +121,15 @@ def test_eval_a_zoo_sr_model_prints_the_published_number_beside_ours(zoo_sr, cap
     assert tiled == pytest.approx(set5["results"]["overall"]["psnr"], abs=1.0)
     assert main([*args[:3], "--save-images", str(tmp / "sr")]) == 2
     assert "is not empty" in capsys.readouterr().err
+
+
+def test_eval_a_recipe_role_on_a_recipe_split(run_dir: Path, capsys) -> None:
+    recipe = run_dir / "mine.yaml"
+    recipe.write_text(f"_base_: [{RECIPE}]\ndata: {{root: {run_dir / 'kadid'}}}\n")
+    out = run_dir / "role.json"
+    assert main(["eval", f"{recipe}:teacher", f"{recipe}:test", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["model"] == f"{recipe}:teacher" and res["datasets"][0]["origin"] == f"recipe {recipe}"
+    saved = json.loads((run_dir / "run" / "results.json").read_text())["results"]["test"]["student"]
+    assert res["datasets"][0]["n"] == saved["n"]  # the same split as the run's (the recipe's split args)
+    assert set(res["datasets"][0]["results"]["overall"]) == set(saved["overall"])  # the recipe's metrics
