@@ -119,7 +119,8 @@ def load_model(ref: str, self_ensemble: bool | None = None) -> ModelRef:
 
         name = ref[4:]
         model, _ = load_deployable(zoo.resolve_zoo(name))
-        published, source = _published(zoo.ZOO[name])
+        row = zoo.ZOO.get(name)
+        published, source = _published(row) if row is not None else ({}, "")
         return ModelRef(model, ref, model_task(model), None, False, bool(self_ensemble), published, source)
     recipe_ref = _recipe_ref(ref)
     if recipe_ref is not None:

@@ -100,3 +100,23 @@ def test_tile_starts_cover_the_axis_and_end_at_the_border() -> None:
         starts = tile_starts(size, tile, overlap)
         covered = set().union(*(range(s, s + tile) for s in starts))
         assert covered == set(range(size)) and starts[-1] + tile == size
+
+
+def test_predict_with_tiles_writes_the_tiled_output(tmp_path) -> None:
+    from distill.cli import main
+    from distill.data.images import load_rgb, save_rgb
+    from distill.engine.checkpoint import MODEL_FORMAT
+
+    model = _model(EDSR)
+    path = tmp_path / "student.pt"
+    state = {k: v.detach() for k, v in model.state_dict().items()}
+    torch.save({"format": MODEL_FORMAT, "role": "student", "model": model.distill_spec, "state_dict": state}, path)
+    save_rgb(torch.rand(3, 30, 26), tmp_path / "lr" / "a.png")
+    x = load_rgb(tmp_path / "lr" / "a.png")[None]
+    assert main(["predict", str(path), str(tmp_path / "lr"), "--out", str(tmp_path / "sr"), "--tile", "16",
+                 "--tile-overlap", "4"]) == 0  # fmt: skip
+    with torch.no_grad():
+        expected = super_resolve(model, x, tile=16, tile_overlap=4)[0].clamp(0, 1)
+    assert torch.allclose(load_rgb(tmp_path / "sr" / "a.png"), (expected * 255).round() / 255, atol=1 / 255)
+    assert main(["predict", str(path), str(tmp_path / "lr"), "--out", str(tmp_path / "sr2"), "--tile", "4",
+                 "--tile-overlap", "4"]) == 2  # fmt: skip
