@@ -212,9 +212,41 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise DistillError(f"--batch-size {args.batch_size}: expected a positive integer")
     task, out = predict_with_task(
-        args.checkpoint, args.inputs, args.out, args.batch_size, args.device, self_ensemble=args.self_ensemble
+        args.checkpoint,
+        args.inputs,
+        args.out,
+        args.batch_size,
+        args.device,
+        self_ensemble=args.self_ensemble,
+        tile=args.tile,
+        tile_overlap=args.tile_overlap,
     )
     print(f"wrote {out} ({task.writes})")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from distill.evaluate import render, run_eval, to_json
+    from distill.paths import check_output_file
+
+    if args.json and Path(args.json).exists() and not args.force:
+        raise DistillError(f"--json {args.json}: the file exists; pass --force to replace it (nothing was written)")
+    if args.json:
+        check_output_file(args.json, "--json")
+    ensemble = True if args.self_ensemble else None
+    options = {"tile": args.tile, "tile_overlap": args.tile_overlap}
+    ref, rows = run_eval(
+        args.model, args.datasets, device=args.device, batch_size=args.batch_size, self_ensemble=ensemble,
+        save_images=args.save_images, **options,
+    )  # fmt: skip
+    print(render(ref, rows, **options))
+    if args.save_images:
+        print(f"images: {args.save_images}/<dataset>/")
+    if args.json:
+        Path(args.json).write_text(json.dumps(to_json(ref, rows, **options), indent=2, default=float) + "\n")
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -285,6 +317,16 @@ def _add_debug(parser: argparse.ArgumentParser, default: typing.Any) -> None:
     parser.add_argument("--debug", action="store_true", default=default, help="show full tracebacks for errors")
 
 
+def _add_tile(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tile",
+        type=int,
+        help="SR: super-resolve in overlapping tiles of N input pixels (bounds memory on large "
+        "images; a SwinIR model needs a multiple of its window)",
+    )
+    parser.add_argument("--tile-overlap", type=int, default=32, help="SR: pixels shared by neighbouring tiles")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="distill", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"distill {__version__}")
@@ -340,9 +382,26 @@ def build_parser() -> argparse.ArgumentParser:
         "(photos/ -> photos_scores.csv, photos_classes.csv or photos_x4/)",
     )
     pred.add_argument("--self-ensemble", action="store_true", help="SR: average the 8 flips/rotations")
+    _add_tile(pred)
     pred.add_argument("--batch-size", type=int, default=16)
     pred.add_argument("--device", default="cpu")
     pred.set_defaults(fn=_cmd_predict)
+
+    ev = sub.add_parser("eval", help="score a model on datasets with its task's metrics (no training)")
+    ev.add_argument("model", help="student.pt, a run folder, zoo:NAME or RECIPE.yaml:ROLE")
+    ev.add_argument(
+        "datasets", nargs="*", metavar="DATASET",
+        help="a split of the model's run (default: all of them), RECIPE.yaml:SPLIT, a dataset name (set5, tid2013), "
+        "NAME:ROOT or a folder in an official layout",
+    )  # fmt: skip
+    ev.add_argument("--json", help="also write the results to this file (refused if it exists, unless --force)")
+    ev.add_argument("--force", action="store_true", help="replace the --json file")
+    ev.add_argument("--save-images", metavar="DIR", help="SR: write the outputs to DIR/<dataset>/<name>.png")
+    ev.add_argument("--self-ensemble", action="store_true", help="SR: average the 8 flips/rotations")
+    _add_tile(ev)
+    ev.add_argument("--batch-size", type=int, default=16, help="for datasets outside a recipe (SR: 1)")
+    ev.add_argument("--device", default="cpu")
+    ev.set_defaults(fn=_cmd_eval)
 
     exp = sub.add_parser("export", help="export the student alone, checked against the checkpoint")
     exp.add_argument("checkpoint", help="student.pt or checkpoints/last.pt of a run")

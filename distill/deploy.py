@@ -126,14 +126,18 @@ def predict_with_task(
     device: str = "cpu",
     self_ensemble: bool = False,
     progress: bool = True,
+    tile: int | None = None,
+    tile_overlap: int = 32,
 ) -> tuple[Task, Path]:
-    """Run the checkpoint's student on images as its task does (a CSV for IQA/classification, PNGs for SR)."""
+    """Run the checkpoint's student on images as its task does (a CSV for IQA/classification, PNGs for SR; an SR
+    model in overlapping ``tile``-pixel tiles when given)."""
     model, _ = load_deployable(checkpoint)
     task = claiming_task(model)  # before reading any input
     paths = expand_inputs(inputs)
     check_images(paths)  # every input fails here, before the progress bar starts
     out = Path(out) if out is not None else default_output(inputs, task, model)
-    return task, task.predict(model, paths, out, PredictOptions(batch_size, device, self_ensemble, progress))
+    options = PredictOptions(batch_size, device, self_ensemble, progress, tile, tile_overlap)
+    return task, task.predict(model, paths, out, options)
 
 
 def default_output(inputs: Sequence[str], task: Task, model: nn.Module) -> Path:

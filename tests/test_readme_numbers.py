@@ -23,7 +23,17 @@ def test_the_block_between_the_markers_is_replaced_and_nothing_else(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", ["quickstart", "paper-shapes", "data-pipeline", "basicsr-loop", "metrics-speed", "distiller-overhead"]
+    "name",
+    [
+        "quickstart",
+        "paper-shapes",
+        "data-pipeline",
+        "basicsr-loop",
+        "metrics-speed",
+        "distiller-overhead",
+        "scnn-prepare",
+        "tile-memory",
+    ],
 )
 def test_the_readme_has_each_generated_block(name):
     assert readme_block(README.read_text(), name)

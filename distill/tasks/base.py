@@ -46,12 +46,19 @@ class Run(Protocol):
 
 
 class PredictOptions:
-    """How ``distill predict`` runs a model: batch size, device, SR self-ensemble, progress bar."""
+    """How ``distill predict`` runs a model: batch size, device, SR self-ensemble and tiles, progress bar."""
 
     def __init__(
-        self, batch_size: int = 16, device: str = "cpu", self_ensemble: bool = False, progress: bool = True
+        self,
+        batch_size: int = 16,
+        device: str = "cpu",
+        self_ensemble: bool = False,
+        progress: bool = True,
+        tile: int | None = None,
+        tile_overlap: int = 32,
     ) -> None:
         self.batch_size, self.device, self.self_ensemble, self.progress = batch_size, device, self_ensemble, progress
+        self.tile, self.tile_overlap = tile, tile_overlap
 
 
 class Task:

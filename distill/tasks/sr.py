@@ -46,7 +46,9 @@ class SRTask(Task):
         if out_dir.suffix.lower() == ".csv":
             raise DataError(f"--out {out_dir}: an SR student writes images; give a folder")
         check_output_dir(out_dir)
-        upscale_images(model, paths, out_dir, opts.device, opts.self_ensemble, opts.progress)
+        upscale_images(
+            model, paths, out_dir, opts.device, opts.self_ensemble, opts.progress, opts.tile, opts.tile_overlap
+        )
         return out_dir
 
 
@@ -58,17 +60,22 @@ def upscale_images(
     device: str = "cpu",
     self_ensemble: bool = False,
     progress: bool = True,
+    tile: int | None = None,
+    tile_overlap: int = 32,
 ) -> list[Path]:
-    """Super-resolve each image (one at a time: sizes differ) and write ``<out_dir>/<stem>.png``; returns the files."""
+    """Super-resolve each image (one at a time: sizes differ; in overlapping ``tile``-pixel tiles when given) and
+    write ``<out_dir>/<stem>.png``; returns the files."""
     from distill.data.images import save_rgb
     from distill.models.sr import super_resolve
+    from distill.models.sr.inference import check_tile, window_multiple
 
     out_dir = Path(out_dir)
     if len({p.stem for p in paths}) < len(paths):
         raise DataError(f"inputs share file names, so their outputs in {out_dir} would overwrite each other")
     model = model.to(device)
+    check_tile(tile, tile_overlap, window_multiple(model), type(model).__name__)  # before the first image
     written = []
     for path in tqdm(paths, desc="upscale", disable=not progress, delay=0.5):
-        sr = super_resolve(model, load_rgb(path)[None].to(device), self_ensemble=self_ensemble)
+        sr = super_resolve(model, load_rgb(path)[None].to(device), self_ensemble, tile=tile, tile_overlap=tile_overlap)
         written.append(save_rgb(sr[0].clamp(0, 1).cpu(), out_dir / f"{path.stem}.png"))
     return written

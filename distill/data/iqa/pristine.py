@@ -150,6 +150,32 @@ def write_synthetic_voc2012(
     return _write_pristine(out, "voc2012", folder, names, "JPEG", image_size(size, 16), seed + 1)
 
 
+# ------------------------------------------------------------------------------ prepared set (dbcnn_prepare)
+#: the manifest format of a folder written by :mod:`distill.data.iqa.dbcnn_prepare`
+FORMAT = "distill-dbcnn-prepared-1"
+MANIFEST = "manifest.json"
+
+
+def item_path(out: Path, image_index: int, class_index: int, chunk_images: int) -> Path:
+    """Where the prepared item of (image, class) lies: ``chunks/<chunk>/<image>_<class>.png``."""
+    return out / "chunks" / f"{image_index // chunk_images:05d}" / f"{image_index:06d}_{class_index:02d}.png"
+
+
+def read_manifest(out: str | Path) -> dict[str, Any]:
+    """The manifest of a prepared folder; a DataError naming the folder when it is not one."""
+    path = Path(out) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise DataError(
+            f"{out}: not a prepared DBCNN set (no readable {MANIFEST}); write it with "
+            f"`python -m distill.data.iqa.dbcnn_prepare {out}`"
+        ) from None
+    if manifest.get("format") != FORMAT:
+        raise DataError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}; prepare the set again")
+    return manifest
+
+
 # -------------------------------------------------------------------------------------- classification set
 def _resize_shorter(img: torch.Tensor, side: int) -> torch.Tensor:
     h, w = img.shape[-2:]
@@ -166,6 +192,8 @@ class DbcnnDistortions(SeededDataset):
     pairs, all of them by default (``length: null``, the authors' set) or the first ``length`` of a seeded
     permutation.  ``classes`` restricts the (type, level) list (``"T:L"`` strings, e.g. ``["3:1", "3:5"]``).
     ``crop: random`` draws crop position and flip from the per-item RNG; ``center`` takes the centre, unflipped.
+    ``prepared``: a folder written by :mod:`distill.data.iqa.dbcnn_prepare` (every pair distorted once, in
+    parallel); items are read from it instead of distorted now (within one grey level of the same item).
     """
 
     def __init__(
@@ -181,6 +209,7 @@ class DbcnnDistortions(SeededDataset):
         length: int | None = None,
         classes: list[str] | None = None,
         seed: int = 0,
+        prepared: str | None = None,
     ) -> None:
         if size < 8 or resize < size:
             raise DataError(f"dbcnn_distortions: need 8 <= size <= resize, got size {size}, resize {resize}")
@@ -221,6 +250,40 @@ class DbcnnDistortions(SeededDataset):
         else:
             self.order = np.random.default_rng(stable_seed("dbcnn_distortions", split, split_seed)).permutation(total)
             self.order = np.sort(self.order[: max(1, int(length))])
+        self.prepared = None if prepared is None else self._check_prepared(Path(prepared))
+
+    def _check_prepared(self, folder: Path) -> dict[str, Any]:
+        """The prepared folder's manifest, checked against this set's resize, classes and images."""
+        manifest = read_manifest(folder)
+        if manifest["resize"] != self.resize:
+            raise DataError(
+                f"dbcnn_distortions: prepared {folder} was resized to {manifest['resize']}, this set needs "
+                f"resize {self.resize}; prepare it again with --resize {self.resize} in another folder"
+            )
+        class_index = {c: k for k, c in enumerate(manifest["classes"])}
+        image_index = {n: k for k, n in enumerate(manifest["images"])}
+        missing_c = [f"{c}:{lv}" for c, lv in self.classes if f"{c}:{lv}" not in class_index]
+        missing_i = [n for n in self.names if n not in image_index]
+        if missing_c or missing_i:
+            what = f"classes {missing_c[:3]}" if missing_c else f"{len(missing_i)} images, e.g. {missing_i[0]}"
+            raise DataError(f"dbcnn_distortions: prepared {folder} lacks {what}; prepare it from the same folders")
+        return {
+            "root": folder,
+            "chunk_images": int(manifest["chunk_images"]),
+            "classes": [class_index[f"{c}:{lv}"] for c, lv in self.classes],
+            "images": [image_index[n] for n in self.names],
+        }
+
+    def _prepared_item(self, ref: int, cls: int) -> torch.Tensor:
+        p = self.prepared
+        assert p is not None
+        path = item_path(p["root"], p["images"][ref], p["classes"][cls], p["chunk_images"])
+        if not path.is_file():
+            raise DataError(
+                f"dbcnn_distortions: prepared item {path} is missing (the preparation has not finished); run "
+                f"`python -m distill.data.iqa.dbcnn_prepare {p['root']}` again to complete it"
+            )
+        return load_rgb(path)
 
     @property
     def num_classes(self) -> int:
@@ -233,14 +296,10 @@ class DbcnnDistortions(SeededDataset):
         pair = int(self.order[index])
         ref, cls = divmod(pair, len(self.classes))
         code, level = self.classes[cls]
-        fixed = torch.Generator().manual_seed(stable_seed("dbcnn-distort", self.names[ref], code, level))
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # one image: extra intra-op threads only add contention
-        try:
-            image = dbcnn_distortion(code)(load_rgb(self.files[ref])[None], level, fixed)[0]
-            image = _resize_shorter(image, self.resize)
-        finally:
-            torch.set_num_threads(threads)
+        if self.prepared is not None:
+            image = self._prepared_item(ref, cls)
+        else:
+            image = self._distorted(ref, code, level)
         h, w = image.shape[-2:]
         s = self.size
         if self.crop == "random":
@@ -256,6 +315,17 @@ class DbcnnDistortions(SeededDataset):
         name = self.names[ref]
         meta = {"name": f"{name}@{code}:{level}", "ref": name, "distortion": code, "level": level}
         return {"input": image.contiguous(), "target": torch.tensor(cls, dtype=torch.long), "meta": meta}
+
+    def _distorted(self, ref: int, code: str, level: int) -> torch.Tensor:
+        """The (image, class) item computed now: the full image distorted, then the shorter side resized."""
+        fixed = torch.Generator().manual_seed(stable_seed("dbcnn-distort", self.names[ref], code, level))
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # one image: extra intra-op threads only add contention
+        try:
+            image = dbcnn_distortion(code)(load_rgb(self.files[ref])[None], level, fixed)[0]
+            return _resize_shorter(image, self.resize)
+        finally:
+            torch.set_num_threads(threads)
 
     def __repr__(self) -> str:
         return (

@@ -4,6 +4,12 @@
   bottom/right by mirroring (SwinIR's official test protocol) and the output cropped back to ``scale × input``.
 * ``self_ensemble=True`` is the x8 geometric self-ensemble of EDSR (Lim et al., 2017, "EDSR+"): the network runs on
   the 8 flips/rotations of the input, each output is transformed back, and the 8 are averaged.
+* ``tile=N`` bounds memory on large images as SwinIR's ``main_test_swinir.py`` does: the input is cut into N×N tiles
+  that overlap by ``tile_overlap`` pixels (the last tile of a row/column is moved back to end at the border, so N need
+  not divide the image), each tile is super-resolved alone, and overlapping outputs are averaged. Pixels farther from
+  every tile edge than the network's receptive field equal the whole-image output; near seams the output differs
+  slightly (tests/test_tiling.py states the tolerance). A window network (SwinIR) needs N to be a multiple of its
+  window, as in SwinIR's script.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-__all__ = ["dihedral", "pad_to_multiple", "super_resolve", "window_multiple"]
+from distill.errors import DistillError
+
+__all__ = ["check_tile", "dihedral", "pad_to_multiple", "super_resolve", "tile_starts", "window_multiple"]
 
 
 def window_multiple(net: nn.Module) -> int:
@@ -53,13 +61,71 @@ def _padded(net: Callable[[Tensor], Tensor], x: Tensor, multiple: int) -> Tensor
     return y[..., : h * scale, : w * scale]
 
 
-def super_resolve(net: nn.Module, x: Tensor, self_ensemble: bool = False, multiple: int | None = None) -> Tensor:
-    """``net(x)`` with window padding (``multiple``: default :func:`window_multiple`) and optional x8 ensemble."""
+def check_tile(tile: int | None, overlap: int, multiple: int, name: str = "SwinIR") -> None:
+    """A tile size the network can take: positive, a multiple of its window, larger than the overlap."""
+    if tile is None:
+        return
+    if tile % multiple:
+        lower, upper = max(multiple, tile // multiple * multiple), (tile // multiple + 1) * multiple
+        raise DistillError(
+            f"tile {tile}: a {name} network needs a multiple of its window size {multiple} (e.g. {lower} or {upper})"
+        )
+    if tile < 1 or overlap < 0 or overlap >= tile:
+        raise DistillError(
+            f"tile {tile} with overlap {overlap}: need tile >= 1 and 0 <= overlap < tile, e.g. 256 and 32"
+        )
+
+
+def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
+    """Where the tiles of one axis start: every ``tile - overlap`` pixels, the last one ending at the border."""
+    if tile >= size:
+        return [0]
+    starts = list(range(0, size - tile, tile - overlap))
+    return [*starts, size - tile]
+
+
+def _tiled(net: Callable[[Tensor], Tensor], x: Tensor, tile: int, overlap: int, multiple: int) -> Tensor:
+    """SwinIR's tiled test: overlapping tiles super-resolved one by one, overlapping outputs averaged."""
+    h, w = x.shape[-2:]
+    th, tw = min(tile, h), min(tile, w)
+    out: Tensor | None = None
+    count: Tensor | None = None
+    scale = 1
+    for top in tile_starts(h, th, overlap):
+        for left in tile_starts(w, tw, overlap):
+            y = _padded(net, x[..., top : top + th, left : left + tw], multiple)
+            if out is None:
+                scale = y.shape[-1] // tw
+                out = y.new_zeros(*y.shape[:-2], h * scale, w * scale)
+                count = y.new_zeros(1, 1, h * scale, w * scale)
+            region = (..., slice(top * scale, (top + th) * scale), slice(left * scale, (left + tw) * scale))
+            out[region] += y
+            count[region] += 1  # type: ignore[index]
+    return out / count  # type: ignore[operator]
+
+
+def super_resolve(
+    net: nn.Module,
+    x: Tensor,
+    self_ensemble: bool = False,
+    multiple: int | None = None,
+    tile: int | None = None,
+    tile_overlap: int = 32,
+) -> Tensor:
+    """``net(x)`` with window padding (``multiple``: default :func:`window_multiple`), optional x8 ensemble and
+    optional overlapping tiles of ``tile`` input pixels (``None``: the whole image at once)."""
     multiple = window_multiple(net) if multiple is None else multiple
+    check_tile(tile, tile_overlap, multiple, type(net).__name__)
+
+    def run(inp: Tensor) -> Tensor:
+        if tile is not None and (inp.shape[-2] > tile or inp.shape[-1] > tile):
+            return _tiled(net, inp, tile, tile_overlap, multiple)
+        return _padded(net, inp, multiple)
+
     if not self_ensemble:
-        return _padded(net, x, multiple)
+        return run(x)
     out = None
     for k in range(8):
-        y = dihedral(_padded(net, dihedral(x, k), multiple), k, inverse=True)
+        y = dihedral(run(dihedral(x, k)), k, inverse=True)
         out = y if out is None else out + y
     return out / 8  # type: ignore[operator]
