@@ -96,7 +96,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"plot: {path}")
     from distill.html_report import write_report
 
-    print(f"report: {write_report([run.out_dir], run.out_dir / 'report.html')}")
+    report = write_report([run.out_dir], run.out_dir / "report.html")
+    print(f"report: {report}")
+    from distill.engine.trackers import attach_artifacts
+
+    attach_artifacts(run.out_dir, run.recipe.output, [report])  # to the W&B / MLflow runs of output.trackers
     print(f"run folder: {run.out_dir} (recipe.yaml, metrics.jsonl, results.json, student.pt, checkpoints/)")
     if result.skipped_steps:
         print(f"note: {result.skipped_steps} steps were skipped for non-finite losses (train.nonfinite: skip)")

@@ -162,8 +162,13 @@ class MlflowTracker:
     def __init__(
         self, cfg: MlflowConfig, out_dir: Path, recipe: Mapping[str, Any], run_id: str | None, uri: str | None
     ) -> None:
+        import logging
+
         import mlflow  # noqa: F401  (the extra; MlflowClient below)
         from mlflow.tracking import MlflowClient
+
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # not its INFO lines about creating database tables
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
         out = out_dir.resolve()
         self.uri = uri or cfg.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out / 'mlflow.db'}"
@@ -267,7 +272,9 @@ def open_trackers(
                 ids[name] = {"id": tracker.id, "tracking_uri": tracker.uri}
         except ImportError:
             extra = EXTRAS[name][1]
-            raise DistillError(f"output.trackers: {name} needs the {extra} extra: pip install 'distill[{extra}]'")
+            raise DistillError(
+                f"output.trackers: {name} needs the {extra} extra: pip install 'distill[{extra}]'"
+            ) from None
         except Exception as err:
             warn(f"{name} tracker could not start ({type(err).__name__}: {first_line(err)}); "
                  "the run goes on without it (metrics.jsonl is complete)")  # fmt: skip

@@ -39,12 +39,12 @@ from distill.engine.evaluator import Evaluator, Results, channels_last, move_to
 from distill.engine.optim import build_optimizer
 from distill.engine.run_folder import RESUME_SAFE_KEYS, RunResult, recipe_differences
 from distill.engine.run_log import Console, RunLogger
-from distill.engine.trackers import open_trackers
 from distill.engine.runtime import resolve_device, seed_everything
 from distill.engine.schedules import Schedule
 from distill.engine.selection import Selection
 from distill.engine.teacher_cache import TeacherOutputs
 from distill.engine.teacher_cache import prepare as prepare_teacher_cache
+from distill.engine.trackers import open_trackers
 from distill.errors import DistillError, NonFiniteLossError, RecipeError, check_names
 from distill.tasks.base import resolve_metrics
 
