@@ -200,7 +200,11 @@ def export_model(
         got = torch.export.load(str(out)).module()(example)
     elif fmt in ("safetensors", "hf"):
         from distill import share
+        from distill.registry import spec_of
 
+        spec = state.get("model") or spec_of(model)  # a training checkpoint's student carries its spec
+        state = {**state, "model": spec and {"name": spec["name"], "args": _without_pretrained(spec["args"])}}
+        state.setdefault("role", "student")
         if fmt == "hf":
             task = task_of(model)
             share.export_folder(model, state, Path(checkpoint), out, None if type(task) is Task else task.name)

@@ -143,7 +143,7 @@ class WandbTracker:
     def log_artifact(self, path: Path) -> None:
         kind = {".pt": "model", ".html": "report"}.get(path.suffix, "file")
         artifact = self.wandb.Artifact(f"{self.id}-{path.stem}", type=kind)
-        artifact.add_file(str(path))
+        artifact.add_file(str(path), policy="immutable")  # referenced in place, not copied to W&B's staging cache
         self.run.log_artifact(artifact)
 
     def close(self) -> None:
