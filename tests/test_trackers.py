@@ -141,56 +141,65 @@ def test_a_tracker_failing_mid_run_is_one_warning_and_the_local_log_stays_comple
 
 
 # ---------------------------------------------------------------------------------- the real trackers, offline
-@needs_both
-def test_wandb_offline_and_mlflow_store_hold_the_records_config_and_files(tmp_path, wandb_home):
-    from mlflow.tracking import MlflowClient
+RECIPE = {"name": "toy", "train": {"seed": 3}, "models": {"student": {"name": "m", "args": {"w": 4}}}}
+RECORDS = [
+    {"kind": "train", "step": 5, "epoch": 0, "loss": {"kd": 0.5, "task": 0.25}, "lr": {"student": 0.01}},
+    {"kind": "eval", "step": 5, "epoch": 0, "split": "test",
+     "results": {"student": {"overall": {"srcc": 0.75}, "groups": {"01": {"srcc": 0.5}}, "n": 9}}},
+]  # fmt: skip
 
-    out = tmp_path / "run"
+
+def log_a_run(out: Path, tracker: str) -> dict[str, Any]:
+    """Open one tracker for a run folder, log RECORDS and the run's files as the trainer does; its trackers.json."""
     out.mkdir()
-    recipe = {"name": "toy", "train": {"seed": 3}, "models": {"student": {"name": "m", "args": {"w": 4}}}}
-    output = OutputConfig(trackers=["wandb", "mlflow"])
-    trackers = trk.open_trackers(output, out, recipe, resume=False)
-    assert [t.name for t in trackers.trackers] == ["wandb", "mlflow"]
+    trackers = trk.open_trackers(OutputConfig(trackers=[tracker]), out, RECIPE, resume=False)
+    assert [t.name for t in trackers.trackers] == [tracker]
     logger = RunLogger(out, tensorboard=False, trackers=trackers)
-    records = [
-        {"kind": "train", "step": 5, "epoch": 0, "loss": {"kd": 0.5, "task": 0.25}, "lr": {"student": 0.01}},
-        {"kind": "eval", "step": 5, "epoch": 0, "split": "test",
-         "results": {"student": {"overall": {"srcc": 0.75}, "groups": {"01": {"srcc": 0.5}}, "n": 9}}},
-    ]  # fmt: skip
-    for record in records:
+    for record in RECORDS:
         logger.log(record)
     (out / "student.pt").write_bytes(b"weights")
     (out / "results.json").write_text("{}")
     logger.log_outputs()
     logger.close()
-    ids = json.loads((out / trk.IDS_FILE).read_text())
+    return json.loads((out / trk.IDS_FILE).read_text())[tracker]
 
-    # MLflow: its client reads the run from the SQLite store in the run folder
-    assert ids["mlflow"]["tracking_uri"] == f"sqlite:///{out.resolve() / 'mlflow.db'}"
-    client = MlflowClient(tracking_uri=ids["mlflow"]["tracking_uri"])
-    run = client.get_run(ids["mlflow"]["id"])
+
+@pytest.mark.skipif(not HAVE_MLFLOW, reason="the mlflow extra is not installed (pip install -e .[mlflow])")
+def test_mlflow_store_in_the_run_folder_holds_records_config_and_files(tmp_path, wandb_home):
+    from mlflow.tracking import MlflowClient
+
+    out = tmp_path / "run"
+    ids = log_a_run(out, "mlflow")
+    assert ids["tracking_uri"] == f"sqlite:///{out.resolve() / 'mlflow.db'}"  # MLflow's own client reads it back
+    client = MlflowClient(tracking_uri=ids["tracking_uri"])
+    run = client.get_run(ids["id"])
     assert run.info.status == "FINISHED" and run.data.params["train.seed"] == "3"
     assert run.data.params["models.student.args.w"] == "4"
-    want = {tag: v for r in records for tag, v in record_scalars(r).items()}
-    assert run.data.metrics == want
+    assert run.data.metrics == {tag: v for r in RECORDS for tag, v in record_scalars(r).items()}
     group = client.get_metric_history(run.info.run_id, "eval/test/results/student/groups/01/srcc")
     assert [(m.step, m.value) for m in group] == [(5, 0.5)]
     assert sorted(a.path for a in client.list_artifacts(run.info.run_id)) == ["results.json", "student.pt"]
     assert str(out.resolve()) in run.info.artifact_uri  # the files stay in the run folder
 
-    # W&B: an offline run under <run>/wandb, nothing uploaded; its log holds config, history and artifacts
-    (folder,) = (out / "wandb").glob(f"offline-run-*-{ids['wandb']['id']}")
-    records_wb = wandb_records(folder / f"run-{ids['wandb']['id']}.wandb")
-    (run_rec,) = [r.run for r in records_wb if r.WhichOneof("record_type") == "run"]
-    config = {i.key: json.loads(i.value_json) for i in run_rec.config.update}
-    assert config["train"] == {"seed": 3} and config["name"] == "toy"
-    rows = wandb_history(records_wb)
-    assert [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows] == [
-        {"step": 5, **record_scalars(r)} for r in records
-    ]
-    artifacts = [r.artifact for r in records_wb if r.WhichOneof("record_type") == "artifact"]
+
+@pytest.mark.skipif(not HAVE_WANDB, reason="the wandb extra is not installed (pip install -e .[wandb])")
+def test_wandb_offline_run_holds_records_config_and_files(tmp_path, wandb_home):
+    out = tmp_path / "run"
+    ids = log_a_run(out, "wandb")
+    import wandb
+
+    wandb.teardown()  # wait for W&B's service process to write out the run's log before reading it
+    assert ids["mode"] == "offline"  # nothing uploaded: the run lives under <run>/wandb until `wandb sync`
+    (folder,) = (out / "wandb").glob(f"offline-run-*-{ids['id']}")
+    records = wandb_records(folder / f"run-{ids['id']}.wandb")
+    (run,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
+    config = {i.key: json.loads(i.value_json) for i in run.config.update}
+    assert config["train"] == {"seed": 3} and config["name"] == "toy" and run.run_id == ids["id"]
+    rows = [{k: v for k, v in row.items() if not k.startswith("_")} for row in wandb_history(records)]
+    assert rows == [{"step": 5, **record_scalars(r)} for r in RECORDS]
+    artifacts = [r.artifact for r in records if r.WhichOneof("record_type") == "artifact"]
     assert sorted(c.path for a in artifacts for c in a.manifest.contents) == ["results.json", "student.pt"]
-    assert ids["wandb"]["mode"] == "offline"
+    assert not list(wandb_home.rglob("student.pt"))  # referenced in place, not copied into W&B's staging cache
 
 
 @needs_both
