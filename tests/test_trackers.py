@@ -140,6 +140,35 @@ def test_a_tracker_failing_mid_run_is_one_warning_and_the_local_log_stays_comple
     assert record_scalars(records[0]) == {"train/loss/kd": 1.0, "train/lr/student": 0.1}
 
 
+class Recorder:
+    name = "recorder"
+
+    def __init__(self, replays: bool) -> None:
+        self.replays_on_resume = replays
+        self.steps: list[int] = []
+
+    def log(self, scalars, step):  # type: ignore[no-untyped-def]
+        self.steps.append(step)
+
+    def log_artifact(self, path):  # type: ignore[no-untyped-def]
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_resume_sends_the_kept_records_again_to_trackers_that_buffer(tmp_path):
+    lines = [{"kind": "train", "step": s, "epoch": 0, "loss": {"kd": float(s)}} for s in range(1, 6)]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines) + '{"kind": "tr')
+    buffered, committed = Recorder(replays=True), Recorder(replays=False)
+    logger = RunLogger(tmp_path, tensorboard=False, trackers=trk.Trackers([buffered, committed]))
+    logger.truncate_after(3)  # resumed from the checkpoint at step 3
+    assert buffered.steps == [1, 2, 3] and committed.steps == []
+    assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2, 3]
+    logger.truncate_after(0)  # a fresh start sends nothing
+    assert buffered.steps == [1, 2, 3]
+
+
 # ---------------------------------------------------------------------------------- the real trackers, offline
 RECIPE = {"name": "toy", "train": {"seed": 3}, "models": {"student": {"name": "m", "args": {"w": 4}}}}
 RECORDS = [
@@ -232,7 +261,7 @@ def test_killed_and_resumed_run_keeps_one_tracker_run(tmp_path, wandb_home, one_
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert [r.info.run_id for r in runs] == [ids["mlflow"]["id"]] and runs[0].info.status == "FINISHED"
     history = client.get_metric_history(ids["mlflow"]["id"], "train/loss/total")
-    assert sorted({m.step for m in history}) == train_steps
+    assert sorted(m.step for m in history) == train_steps  # each once: MLflow is not sent the records again
     by_step = {r["step"]: r["loss"]["total"] for r in log if r["kind"] == "train"}
     assert all(m.value == pytest.approx(by_step[m.step]) for m in history)
     names = {a.path for a in client.list_artifacts(ids["mlflow"]["id"])}
@@ -245,4 +274,4 @@ def test_killed_and_resumed_run_keeps_one_tracker_run(tmp_path, wandb_home, one_
         records = wandb_records(folder / f"run-{ids['wandb']['id']}.wandb")
         assert {r.run.run_id for r in records if r.WhichOneof("record_type") == "run"} == {ids["wandb"]["id"]}
         steps |= {row["step"] for row in wandb_history(records) if "train/loss/total" in row}
-    assert sorted(steps) == train_steps
+    assert sorted(steps) == train_steps  # the killed attempt's unwritten records were sent again on resume

@@ -71,6 +71,9 @@ class RunLogger:
             except json.JSONDecodeError:  # a line cut by a kill
                 continue
         self.path.write_text("".join(f"{line}\n" for line in kept))
+        if self.trackers and step > 0:  # a resume: trackers that may have lost the kill's last records get them again
+            records = [json.loads(line) for line in kept]
+            self.trackers.replay([(record_scalars(r), int(r.get("step", 0))) for r in records])
 
     def log(self, record: dict[str, Any]) -> None:
         if self.path is not None:

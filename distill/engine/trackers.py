@@ -11,7 +11,9 @@ run's config, and at the end ``student.pt``, ``results.json`` and ``report.html`
 * Rank 0 alone opens trackers under torchrun (the trainer's other ranks log nowhere).
 * The tracker run ids are kept in ``<run>/trackers.json``: ``--resume`` continues the same tracker runs. Records
   of the part a killed run redoes are sent again with the same step (values identical: resume is exact); the
-  charts plot against the ``step`` value, not the tracker's own counter.
+  charts plot against the ``step`` value, not the tracker's own counter. W&B writes its offline log in blocks, so
+  a SIGKILL can lose its last records: on resume it is sent ``metrics.jsonl``'s kept records again (a record that
+  did reach it then appears twice at the same step, with the same values); MLflow commits every call.
 * A missing extra is a one-line error before training (``pip install 'distill[wandb]'``); a tracker that fails
   while the run is under way is one warning line, after which the run goes on without it — ``metrics.jsonl`` and
   TensorBoard are written independently and stay complete.
@@ -44,6 +46,9 @@ class Tracker(Protocol):
     """What the run logger needs from a tracker; every call may raise (the caller disables a failing tracker)."""
 
     name: str
+    #: the tracker buffers records in memory, so a killed run may lose its last ones: a resumed run sends the
+    #: kept records of ``metrics.jsonl`` again (W&B's offline log is written in 32 KiB blocks)
+    replays_on_resume: bool
 
     def log(self, scalars: Mapping[str, float], step: int) -> None:
         """Scalars of one record at training step ``step``."""
@@ -112,6 +117,7 @@ class WandbTracker:
     """A W&B run (``offline`` unless ``output.wandb.mode`` or ``$WANDB_MODE`` says otherwise) under ``<run>/wandb``."""
 
     name = "wandb"
+    replays_on_resume = True
 
     def __init__(self, cfg: WandbConfig, out_dir: Path, recipe: Mapping[str, Any], run_id: str | None) -> None:
         import wandb
@@ -158,6 +164,7 @@ class MlflowTracker:
     ``output.mlflow.tracking_uri`` or ``$MLFLOW_TRACKING_URI`` names another store or server."""
 
     name = "mlflow"
+    replays_on_resume = False  # every call is a committed write to the store
 
     def __init__(
         self, cfg: MlflowConfig, out_dir: Path, recipe: Mapping[str, Any], run_id: str | None, uri: str | None
@@ -222,7 +229,10 @@ class Trackers:
         return bool(self.trackers)
 
     def _each(self, what: str, call: Any) -> None:
-        for tracker in list(self.trackers):
+        self._each_of(list(self.trackers), what, call)
+
+    def _each_of(self, trackers: Sequence[Tracker], what: str, call: Any) -> None:
+        for tracker in trackers:
             try:
                 call(tracker)
             except Exception as err:
@@ -233,6 +243,11 @@ class Trackers:
     def log(self, scalars: Mapping[str, float], step: int) -> None:
         if scalars:
             self._each("logging", lambda t: t.log(scalars, step))
+
+    def replay(self, records: Sequence[tuple[Mapping[str, float], int]]) -> None:
+        """Send a resumed run's earlier records again to the trackers that may have lost them in the kill."""
+        for tracker in [t for t in self.trackers if getattr(t, "replays_on_resume", False)]:
+            self._each_of([tracker], "replaying", lambda t: [t.log(s, step) for s, step in records if s])
 
     def log_artifacts(self, paths: Sequence[Path]) -> None:
         for path in paths:
@@ -289,9 +304,11 @@ def attach_artifacts(out_dir: Path, output: OutputConfig | None, paths: Sequence
     if output is None or not any(n in EXTRAS for n in output.trackers or []):
         return
     present = [p for p in paths if Path(p).is_file()]
-    if not present:
+    known = [n for n in output.trackers or [] if n in EXTRAS and n in _read_ids(out_dir)]
+    if not present or not known:  # only the runs that training opened (never a new run for one file)
         return
-    trackers = open_trackers(output, out_dir, _recipe_of(out_dir), resume=True)
+    only = OutputConfig(trackers=known, wandb=output.wandb, mlflow=output.mlflow)
+    trackers = open_trackers(only, out_dir, _recipe_of(out_dir), resume=True)
     trackers.log_artifacts([Path(p) for p in present])
     trackers.close()
 
