@@ -99,6 +99,8 @@ def test_a_missing_extra_is_one_line_naming_it(monkeypatch):
         trk.check_trackers(OutputConfig(trackers=["tensorboard", "wandb"]))
     assert "pip install 'distill[wandb]'" in str(err.value) and "\n" not in str(err.value)
     trk.check_trackers(OutputConfig(trackers=["wandb"]), installed=False)  # recipe validation: no install check
+    # ranks > 0 of torchrun open their logger without a folder: no tracker, nothing imported
+    assert not trk.open_trackers(OutputConfig(trackers=["wandb", "mlflow"]), None, {}, resume=False)
 
 
 class Flaky:
