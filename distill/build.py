@@ -14,6 +14,7 @@ from distill.config import ComponentSpec, DataConfig, Recipe
 from distill.data.base import DistillDataset, as_distill_dataset
 from distill.distillers.base import Distiller
 from distill.engine import distributed, preflight
+from distill.engine.trackers import check_trackers, tensorboard_setting
 from distill.engine.trainer import RunResult, Trainer, resolve_device, seed_everything
 from distill.errors import RecipeError
 from distill.models.weights import WeightsError
@@ -128,6 +129,8 @@ def build_run(recipe: Recipe, resolved: dict[str, Any] | None = None, out: str |
     distiller = build_distiller_local_main_first(recipe)
     out_dir = Path(out) if out else Path(recipe.output.dir.format(name=recipe.name))
     check_output_dir(out_dir, "--out" if out else "output.dir")
+    if distributed.is_main():
+        check_trackers(recipe.output)  # a tracker's missing extra is one line before anything trains
     trainer = Trainer(
         distiller,
         train_set,
@@ -137,7 +140,8 @@ def build_run(recipe: Recipe, resolved: dict[str, Any] | None = None, out: str |
         evaluation=recipe.eval,
         out_dir=out_dir,
         recipe=resolved,
-        tensorboard=recipe.output.tensorboard,
+        tensorboard=tensorboard_setting(recipe.output),
+        output=recipe.output,
     )
     recipe.eval = trainer.evaluation  # eval.metrics resolved to the task's default when the recipe left it null
     resolved["eval"]["metrics"] = trainer.evaluation.metrics

@@ -97,7 +97,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"plot: {path}")
     from distill.html_report import write_report
 
-    print(f"report: {write_report([run.out_dir], run.out_dir / 'report.html')}")
+    report = write_report([run.out_dir], run.out_dir / "report.html")
+    print(f"report: {report}")
+    from distill.engine.trackers import attach_artifacts
+
+    attach_artifacts(run.out_dir, run.recipe.output, [report])  # to the W&B / MLflow runs of output.trackers
     print(f"run folder: {run.out_dir} (recipe.yaml, metrics.jsonl, results.json, student.pt, checkpoints/)")
     if result.skipped_steps:
         print(f"note: {result.skipped_steps} steps were skipped for non-finite losses (train.nonfinite: skip)")
@@ -252,11 +256,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from distill.deploy import export_model
-    from distill.paths import check_output_file
+    from distill.paths import check_output_dir, check_output_file
 
-    suffix = {"torchscript": ".ts", "pt2": ".pt2", "onnx": ".onnx"}[args.format]
-    out = args.out or str(Path(args.checkpoint).with_suffix("")) + suffix
-    check_output_file(out)
+    suffix = {"torchscript": ".ts", "pt2": ".pt2", "onnx": ".onnx", "safetensors": ".safetensors", "hf": "_hf"}
+    out = args.out or str(Path(args.checkpoint).with_suffix("")) + suffix[args.format]
+    if args.format == "hf":  # a folder: model.safetensors, config.json, recipe.yaml, README.md (model card)
+        check_output_dir(out)
+    else:
+        check_output_file(out)
     if args.size < 1:
         raise DistillError(f"--size {args.size}: expected a positive side length in pixels, e.g. 64")
     path, diff = export_model(args.checkpoint, args.format, out, size=args.size)
@@ -374,7 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     pred = sub.add_parser(
         "predict", help="run a trained student on images: IQA scores / classes to CSV, SR upscaled PNGs"
     )
-    pred.add_argument("checkpoint", help="student.pt or checkpoints/last.pt of a run")
+    pred.add_argument(
+        "checkpoint", help="student.pt or checkpoints/last.pt of a run, an exported .safetensors/model folder, hf:ID"
+    )
     pred.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     pred.add_argument(
         "--out",
@@ -405,8 +414,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     exp = sub.add_parser("export", help="export the student alone, checked against the checkpoint")
     exp.add_argument("checkpoint", help="student.pt or checkpoints/last.pt of a run")
-    exp.add_argument("--format", choices=["torchscript", "pt2", "onnx"], default="torchscript")
-    exp.add_argument("--out", help="output file (default: beside the checkpoint)")
+    exp.add_argument(
+        "--format",
+        choices=["torchscript", "pt2", "onnx", "safetensors", "hf"],
+        default="torchscript",
+        help="hf: a model folder (model.safetensors, config.json, recipe.yaml, model card README.md)",
+    )
+    exp.add_argument("--out", help="output file or hf folder (default: beside the checkpoint)")
     exp.add_argument("--size", type=int, default=64, help="side of the sample inputs used to trace and check")
     exp.set_defaults(fn=_cmd_export)
 

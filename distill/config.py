@@ -130,11 +130,42 @@ class DataConfig:
 
 
 @dataclass
+class WandbConfig:
+    """``output.wandb``: ``wandb.init`` settings. ``mode: null`` is ``$WANDB_MODE`` or else ``offline`` (the run is
+    written under ``<run>/wandb`` and uploaded only by ``wandb sync``); ``online`` logs to the W&B server."""
+
+    project: str = "distill"
+    entity: str | None = None
+    mode: Literal["offline", "online", "disabled"] | None = None
+    name: str | None = None
+    group: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MlflowConfig:
+    """``output.mlflow``: ``tracking_uri: null`` is ``$MLFLOW_TRACKING_URI`` or else a local SQLite store in the run
+    folder (``sqlite:///<run>/mlflow.db``, artifacts in ``<run>/mlartifacts``); ``experiment`` defaults to the
+    recipe name."""
+
+    tracking_uri: str | None = None
+    experiment: str | None = None
+    run_name: str | None = None
+
+
+@dataclass
 class OutputConfig:
-    """Where a run writes (``{name}`` expands to the recipe name) and TensorBoard logging (``auto``: if installed)."""
+    """Where a run writes (``{name}`` expands to the recipe name) and what it logs to besides ``metrics.jsonl``.
+
+    ``trackers`` lists ``tensorboard``, ``wandb`` and ``mlflow`` (:mod:`distill.engine.trackers`); when it is null,
+    ``tensorboard`` decides TensorBoard alone (``auto``: if installed), as before trackers existed.
+    """
 
     dir: str = "runs/{name}"
     tensorboard: bool | Literal["auto"] = "auto"
+    trackers: list[Literal["tensorboard", "wandb", "mlflow"]] | None = None
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from torch import nn
 from distill.config import ComponentSpec, Recipe
 from distill.data.images import IMAGE_SUFFIXES, verify_image
 from distill.engine.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, load_checkpoint
+from distill.engine.run_folder import state_mismatch
 from distill.errors import CheckpointError, DataError, DistillError, first_line
 from distill.registry import MODELS
 from distill.tasks import PredictOptions, Task, task_of
@@ -45,12 +46,17 @@ def models_without_weights(recipe: Recipe) -> dict[str, nn.Module]:
 
 
 def load_deployable(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """The deployable model of ``student.pt``, of a training checkpoint or of ``zoo:NAME``, in eval mode, on the CPU."""
+    """The deployable model of ``student.pt``, of a training checkpoint, of ``zoo:NAME``, of a ``.safetensors`` file
+    or model folder written by ``distill export`` or of ``hf:OWNER/NAME`` (downloaded, :mod:`distill.share`), in eval
+    mode, on the CPU."""
+    from distill.share import read_model, resolve
+
     if isinstance(path, str) and path.startswith("zoo:"):  # a published model: fetched and converted once
         from distill.models.zoo import resolve_zoo
 
         path = resolve_zoo(path)
-    state = load_checkpoint(path)
+    path = resolve(path)
+    state = read_model(path) or load_checkpoint(path)
     if state.get("format") == MODEL_FORMAT:
         spec = state.get("model")
         if not spec:
@@ -59,6 +65,9 @@ def load_deployable(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
                 "rebuild it in Python and call load_state_dict(torch.load(path)['state_dict'])"
             )
         model = MODELS.build(spec["name"], **_without_pretrained(spec["args"]))
+        mismatch = state_mismatch(model.state_dict(), state["state_dict"])
+        if mismatch:
+            raise CheckpointError(f"{path}: the weights do not fit the '{spec['name']}' model they name ({mismatch})")
         model.load_state_dict(state["state_dict"])
         model.distill_spec = spec
     elif state.get("format") == CHECKPOINT_FORMAT:
@@ -168,15 +177,18 @@ def predict(
     return task.name, written
 
 
-ExportFormat = Literal["torchscript", "pt2", "onnx"]
+ExportFormat = Literal["torchscript", "pt2", "onnx", "safetensors", "hf"]
 
 
 @torch.no_grad()
 def export_model(
     checkpoint: str | Path, fmt: ExportFormat, out: str | Path, size: int = 64, atol: float = 1e-4
 ) -> tuple[Path, float]:
-    """Export the student alone and check it reproduces the checkpoint's outputs; returns (path, max |diff|)."""
-    model, _ = load_deployable(checkpoint)
+    """Export the student alone and check it reproduces the checkpoint's outputs; returns (path, max |diff|).
+
+    ``safetensors`` (one file) and ``hf`` (a model folder with a model card) are loaded back as they will be used
+    (:func:`load_deployable`) and must give the same outputs exactly."""
+    model, state = load_deployable(checkpoint)
     torch.manual_seed(0)
     example = torch.rand(2, 3, size, size)
     try:
@@ -194,6 +206,21 @@ def export_model(
     elif fmt == "pt2":
         torch.export.save(torch.export.export(model, (example,)), str(out))
         got = torch.export.load(str(out)).module()(example)
+    elif fmt in ("safetensors", "hf"):
+        from distill import share
+        from distill.registry import spec_of
+
+        spec = state.get("model") or spec_of(model)  # a training checkpoint's student carries its spec
+        state = {**state, "model": spec and {"name": spec["name"], "args": _without_pretrained(spec["args"])}}
+        state.setdefault("role", "student")
+        if fmt == "hf":
+            task = task_of(model)
+            share.export_folder(model, state, Path(checkpoint), out, None if type(task) is Task else task.name)
+        else:
+            share.export_safetensors(model, state, out)
+        got = load_deployable(out)[0](example)
+        if not torch.equal(got, expected):
+            raise DistillError(f"exported {fmt} model does not reproduce the checkpoint exactly")
     elif fmt == "onnx":
         try:
             import onnx  # noqa: F401
@@ -207,7 +234,7 @@ def export_model(
         session = onnxruntime.InferenceSession(str(out))
         got = torch.from_numpy(session.run(None, {"image": example.numpy()})[0])
     else:
-        raise DistillError(f"unknown export format '{fmt}'; choose torchscript, pt2 or onnx")
+        raise DistillError(f"unknown export format '{fmt}'; choose torchscript, pt2, onnx, safetensors or hf")
     diff = float((got - expected).abs().max())
     if diff > atol:
         raise DistillError(f"exported {fmt} model differs from the checkpoint by {diff:.3g} (> {atol:g})")

@@ -256,6 +256,9 @@ def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
     if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
         checker.fail("train.checkpoint_minutes", f"got {minutes}, expected a positive number of minutes or null")
     _check_device(train.device, checker)
+    from distill.engine.trackers import check_trackers
+
+    check_trackers(recipe.output, installed=False, where=f"{checker.source('output.trackers')}: output.trackers")
     from distill.registry import METRICS
 
     metrics = recipe.eval.metrics

@@ -28,11 +28,25 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-class RunLogger:
-    """Appends records to ``<out>/metrics.jsonl`` and mirrors scalars to TensorBoard when enabled and installed."""
+def record_scalars(record: dict[str, Any]) -> dict[str, float]:
+    """The finite numbers of a record keyed by tag: ``train/loss/kd``, ``eval/test/results/student/overall/srcc``."""
+    scalars: dict[str, float] = {}
+    kind = record.get("kind", "log")
+    prefix = f"{kind}/{record['split']}" if "split" in record else kind
+    _flatten(prefix, {k: v for k, v in record.items() if k not in ("kind", "split", "step", "epoch")}, scalars)
+    return scalars
 
-    def __init__(self, out_dir: Path | None, tensorboard: bool | Literal["auto"] = "auto") -> None:
+
+class RunLogger:
+    """Appends records to ``<out>/metrics.jsonl`` and mirrors scalars to TensorBoard when enabled and installed,
+    and to the experiment trackers of :mod:`distill.engine.trackers` (W&B, MLflow) when the run opened any."""
+
+    def __init__(
+        self, out_dir: Path | None, tensorboard: bool | Literal["auto"] = "auto", trackers: Any = None
+    ) -> None:
         self.path = out_dir / "metrics.jsonl" if out_dir else None
+        self.out_dir = out_dir
+        self.trackers = trackers  # a distill.engine.trackers.Trackers, or None
         self.tb = None
         if tensorboard not in (True, False, "auto"):
             raise ValueError(f"output.tensorboard must be true, false or auto, got {tensorboard!r}")
@@ -57,23 +71,34 @@ class RunLogger:
             except json.JSONDecodeError:  # a line cut by a kill
                 continue
         self.path.write_text("".join(f"{line}\n" for line in kept))
+        if self.trackers and step > 0:  # a resume: trackers that may have lost the kill's last records get them again
+            records = [json.loads(line) for line in kept]
+            self.trackers.replay([(record_scalars(r), int(r.get("step", 0))) for r in records])
 
     def log(self, record: dict[str, Any]) -> None:
         if self.path is not None:
             with self.path.open("a") as fh:
                 fh.write(json.dumps(_json_safe(record)) + "\n")
-        if self.tb is not None:
-            scalars: dict[str, float] = {}
-            kind = record.get("kind", "log")
-            prefix = f"{kind}/{record['split']}" if "split" in record else kind
-            _flatten(prefix, {k: v for k, v in record.items() if k not in ("kind", "split", "step", "epoch")}, scalars)
-            for tag, value in scalars.items():
+        if self.tb is not None or self.trackers:
+            scalars = record_scalars(record)
+            for tag, value in scalars.items() if self.tb is not None else ():
                 self.tb.add_scalar(tag, value, record.get("step", 0))
+            if self.trackers:
+                self.trackers.log(scalars, int(record.get("step", 0)))
+
+    def log_outputs(self) -> None:
+        """Send the finished run's files (``student.pt``, ``results.json``, ``recipe.yaml``) to the trackers."""
+        if self.trackers and self.out_dir is not None:
+            from distill.engine.trackers import RUN_ARTIFACTS
+
+            self.trackers.log_artifacts([self.out_dir / name for name in RUN_ARTIFACTS])
 
     def close(self) -> None:
         if self.tb is not None:
             self.tb.flush()
             self.tb.close()
+        if self.trackers:
+            self.trackers.close()
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
-from distill.config import EvalConfig, OptimConfig, TrainConfig
+from distill.config import EvalConfig, OptimConfig, OutputConfig, TrainConfig
 from distill.data.base import as_distill_dataset
 from distill.distillers.base import Distiller, StepContext
 from distill.engine import distributed as dist_utils
@@ -44,6 +44,7 @@ from distill.engine.schedules import Schedule
 from distill.engine.selection import Selection
 from distill.engine.teacher_cache import TeacherOutputs
 from distill.engine.teacher_cache import prepare as prepare_teacher_cache
+from distill.engine.trackers import open_trackers
 from distill.errors import DistillError, NonFiniteLossError, RecipeError, check_names
 from distill.tasks.base import resolve_metrics
 
@@ -77,6 +78,7 @@ class Trainer:
         out_dir: str | Path | None = None,
         recipe: dict[str, Any] | None = None,
         tensorboard: bool | str = "auto",
+        output: OutputConfig | None = None,
     ) -> None:
         self.distiller = distiller
         self.train_set = as_distill_dataset(train_set)
@@ -88,6 +90,7 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.recipe = recipe
         self.tensorboard = tensorboard
+        self.output = output  # output.trackers: W&B / MLflow runs opened by fit (distill.engine.trackers)
         self.dist = dist_utils.init_distributed(resolve_device(config.device))
         self.device = self.dist.device
         if (config.epochs is None) == (config.iterations is None):
@@ -191,7 +194,9 @@ class Trainer:
         if self.out_dir is not None:
             run_folder.open_run_folder(self.out_dir, resume, self.dist)
         # only rank 0 logs; the others get a logger that writes nowhere
-        logger = RunLogger(self.out_dir if self.dist.is_main else None, self.tensorboard)  # type: ignore[arg-type]
+        main_dir = self.out_dir if self.dist.is_main else None
+        trackers = open_trackers(self.output, main_dir, self.recipe, resume)
+        logger = RunLogger(main_dir, self.tensorboard, trackers)  # type: ignore[arg-type]
         if resume:
             self.load_state(load_checkpoint(ckpt_path, self.device))  # type: ignore[arg-type]
             logger.truncate_after(self.step)
@@ -203,9 +208,11 @@ class Trainer:
                                                      dist=self.dist)  # fmt: skip
         try:
             self._train(logger)
+            result = self._finish()
+            logger.log_outputs()  # student.pt, results.json to the trackers
         finally:
             logger.close()
-        return self._finish()
+        return result
 
     def _train(self, logger: RunLogger) -> None:
         cfg = self.config

@@ -1,10 +1,11 @@
 """Pretrained weights: a local state dict, or torchvision's published weights through its weights API.
 
-``pretrained:`` takes a file path, ``zoo:NAME`` (a published checkpoint of :mod:`distill.models.zoo`, downloaded
-into the hub cache and converted to distill's model file once), ``imagenet`` (the architecture's ``IMAGENET1K_V1``
-weights — the original release the papers used) or a torchvision weight name (``IMAGENET1K_V2``,
-``ResNet50_Weights.IMAGENET1K_V2``).  A weight name resolves through
-``torchvision.models.get_model_weights(arch)`` to its URL; the file lives in the torch hub cache,
+``pretrained:`` takes a file path (a state dict, a ``.safetensors`` file or a model folder of ``distill export
+--format hf``), ``zoo:NAME`` (a published checkpoint of :mod:`distill.models.zoo`, downloaded into the hub cache and
+converted to distill's model file once), ``hf:OWNER/NAME`` (such a folder on the Hugging Face Hub, downloaded because
+the recipe names it), ``imagenet`` (the architecture's ``IMAGENET1K_V1`` weights — the original release
+the papers used) or a torchvision weight name (``IMAGENET1K_V2``, ``ResNet50_Weights.IMAGENET1K_V2``).  A weight name
+resolves through ``torchvision.models.get_model_weights(arch)`` to its URL; the file lives in the torch hub cache,
 ``torch.hub.get_dir()/checkpoints/<file>`` (``$TORCH_HOME/hub/checkpoints``), exactly where torchvision itself keeps
 it.  A cached file is used as it is; a missing one is downloaded (hash-checked against the prefix in its name) only
 because the recipe asked for it.  When the download fails the error is one line naming the file, the folder to put
@@ -23,6 +24,7 @@ from torch import nn
 
 from distill._compat import import_torchvision
 from distill.errors import CheckpointError, DistillError
+from distill.share import read_safetensors, weights_file
 
 __all__ = ["WeightsError", "hub_checkpoint", "load_local_weights", "load_pretrained", "resolve_pretrained"]
 
@@ -94,6 +96,10 @@ def resolve_pretrained(value: str | Path, arch: str | None, *, arg: str = "pretr
             return resolve_zoo(text)
         except DistillError as err:
             raise WeightsError(str(err), arg) from None
+    if text.startswith("hf:"):  # a model folder on the Hugging Face Hub (distill export --format hf), fetched now
+        from distill.share import fetch_hub
+
+        return fetch_hub(text)
     if not is_weight_name(text) or Path(text).exists():
         return Path(text).expanduser()
     if arch is None:
@@ -130,7 +136,7 @@ def load_pretrained(
 ) -> list[str]:
     """:func:`resolve_pretrained` then :func:`load_local_weights`; a missing local file names ``missing_hint``."""
     path = resolve_pretrained(value, arch, arg=arg, missing_hint=missing_hint)
-    if not path.is_file():
+    if not path.is_file() and weights_file(path) is None:
         hint = missing_hint or (
             f"set {arg}: imagenet to download torchvision's ImageNet weights into the torch hub cache"
             if arch is not None
@@ -150,17 +156,24 @@ def load_local_weights(
 ) -> list[str]:
     """Load a local state dict into ``module`` (``weights_only=True``), ignoring keys under ``ignore_prefixes``.
 
-    Accepts a raw state dict or a dict holding one under ``state_dict``/``model``. Shape mismatches and keys the
-    module lacks are errors; keys the module has but the file lacks are returned (for the caller to report).
+    Accepts a raw state dict or a dict holding one under ``state_dict``/``model``, a ``.safetensors`` file or a model
+    folder written by ``distill export --format hf``. Shape mismatches and keys the module lacks are errors; keys the
+    module has but the file lacks are returned (for the caller to report).
     """
     path = Path(path)
-    if not path.is_file():
+    safetensors = weights_file(path)
+    if not path.is_file() and safetensors is None:
         raise WeightsError(
             f"{path}: {what} file not found; point `pretrained:` at an existing file, `pretrained: imagenet` for "
             "torchvision's ImageNet weights, or `pretrained: null` to train from scratch"
         )
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        if safetensors is not None:
+            state = read_safetensors(safetensors)[0]
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except CheckpointError:
+        raise
     except Exception as err:
         raise CheckpointError(
             f"{path}: cannot read {what} ({type(err).__name__}); is it a PyTorch state dict?"
