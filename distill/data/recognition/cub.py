@@ -31,14 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 
 from distill.data.base import SeededDataset
-from distill.data.images import load_rgb
+from distill.data.images import load_rgb_with
 from distill.data.iqa.dataset import find_child
 from distill.data.recognition.degradations import Degradation, build_degradation, crop_view
+from distill.data.store import ImageStore, check_format
 from distill.errors import DataError
 from distill.registry import DATASETS
 
@@ -210,6 +212,9 @@ class CUB200(SeededDataset):
     * ``classes``: the first K class ids (an integer) or a list of ids; labels are renumbered 0..K-1 in id order.
     * ``hflip``: random horizontal flips in train (one draw per item, shared by paired views).
     * ``cache``: keep the prepared 8-bit views in memory after their first use.
+    * ``format``: ``files`` (Pillow), ``torchvision`` (``torchvision.io.decode_image``, Pillow where it does not work
+      here) or ``store``: the decoded uint8 memory-mapped store of ``distill data prepare cub200 ROOT``
+      (:mod:`distill.data.store`); views are cut from the stored pixels, bit-identical to decoding the files.
     """
 
     paired: bool = False
@@ -227,7 +232,9 @@ class CUB200(SeededDataset):
         split_seed: int = 0,
         hflip: bool = False,
         cache: bool = True,
+        format: str = "files",
     ) -> None:
+        self.format = check_format("cub200", format)
         if split not in ("train", "val", "test", "all"):
             raise DataError(f"cub200: split '{split}' is not one of train, val, test, all")
         if mode not in ("single", "union"):
@@ -258,6 +265,10 @@ class CUB200(SeededDataset):
         if self.degradation is not None:
             self.degradation.check([s.name for s in self.samples])  # precomputed files, before training
         self._views: dict[tuple[int, str], Tensor] = {}
+        self._store: ImageStore | None = None
+        if self.format == "store":
+            rebuild = f"distill data prepare cub200 {self.root}"
+            self._store = ImageStore(self.root, rebuild).check([s.path for s in self.samples])
 
     # ------------------------------------------------------------------------------------------------ selection
     def _class_ids(self, classes: int | list[int] | None, names: dict[int, str]) -> list[int]:
@@ -342,7 +353,10 @@ class CUB200(SeededDataset):
         if key in self._views:
             return self._views[key].float() / 255
         s = self.samples[i]
-        image = load_rgb(s.path)
+        if self._store is not None:
+            image = torch.from_numpy(np.array(self._store.array(s.path), dtype=np.float32)).permute(2, 0, 1) / 255
+        else:
+            image = load_rgb_with(s.path, self.format)
         if kind == "clean":
             view = crop_view(image, s.box, self.size)
         else:
@@ -403,7 +417,9 @@ class CUB200Paired(CUB200):
         split_seed: int = 0,
         hflip: bool = False,
         cache: bool = True,
+        format: str = "files",
     ) -> None:
         super().__init__(
-            root, split, size, degradation, degradation_args, "single", classes, val_fraction, split_seed, hflip, cache
+            root, split, size, degradation, degradation_args, "single", classes, val_fraction, split_seed, hflip, cache,
+            format,
         )
