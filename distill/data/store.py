@@ -85,10 +85,11 @@ class ImageStore:
         self.folder = self.root / STORE_DIR
         self.rebuild = rebuild
         self.entries: dict[str, dict[str, Any]] = {}
-        self._mm: np.memmap | None = None
+        self._mm: np.ndarray | None = None
+        self._views: dict[str, np.ndarray] = {}
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_mm": None}
+        return {**self.__dict__, "_mm": None, "_views": {}}
 
     def _fail(self, why: str) -> DataError:
         return DataError(f"{self.folder}: {why}; rebuild it with `{self.rebuild}`")
@@ -128,17 +129,21 @@ class ImageStore:
                 raise self._fail(f"{key} changed since it was stored (stale)")
         return self
 
-    def _map(self) -> np.memmap:
-        if self._mm is None:
-            self._mm = np.memmap(self.folder / DATA_FILE, dtype=np.uint8, mode="r")
+    def _map(self) -> np.ndarray:
+        if self._mm is None:  # a plain ndarray over the map: slicing it costs no memmap bookkeeping
+            self._mm = np.asarray(np.memmap(self.folder / DATA_FILE, dtype=np.uint8, mode="r"))
         return self._mm
 
     def array(self, path: str | Path) -> np.ndarray:
         """The stored image of ``path`` as a read-only uint8 ``[H, W, 3]`` view of the memory map (no copy)."""
-        entry = self.entries[self.rel(path)]
-        h, w, c = entry["shape"]
-        start = entry["offset"]
-        return self._map()[start : start + h * w * c].reshape(h, w, c)
+        key = str(path)
+        view = self._views.get(key)
+        if view is None:
+            entry = self.entries[self.rel(path)]
+            h, w, c = entry["shape"]
+            start = entry["offset"]
+            view = self._views[key] = self._map()[start : start + h * w * c].reshape(h, w, c)
+        return view
 
     def shape(self, path: str | Path) -> tuple[int, int]:
         """(height, width) of the stored image of ``path``."""

@@ -82,6 +82,11 @@ def _to_uint8(x: Tensor) -> Tensor:
     return (x * 255).round().to(torch.uint8)
 
 
+def _chw_uint8(a: np.ndarray) -> Tensor:
+    """A contiguous ``[3, H, W]`` copy of uint8 ``[H, W, 3]`` (a memory-map view): one strided copy."""
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
+
+
 def _chw_float(a: np.ndarray) -> Tensor:
     """uint8 ``[H, W, 3]`` (a memory-map view) → float ``[3, H, W]`` in [0, 1], as :func:`load_rgb` computes it."""
     return torch.from_numpy(np.array(a, dtype=np.float32)).permute(2, 0, 1).contiguous() / 255
@@ -258,12 +263,19 @@ class SRDataset(SeededDataset):
                 )
             top = int(torch.randint(0, h - p + 1, (), generator=g))
             left = int(torch.randint(0, w - p + 1, (), generator=g))
-            if stored:  # slice the memory map: only the patch's bytes are read
-                lr = _chw_float(stored[0][top : top + p, left : left + p])
-                hr = _chw_float(stored[1][top * s : (top + p) * s, left * s : (left + p) * s])
-            else:
-                lr = lr[:, top : top + p, left : left + p]  # type: ignore[index]
-                hr = hr[:, top * s : (top + p) * s, left * s : (left + p) * s]  # type: ignore[index]
+            if stored:  # slice the memory map (only the patch's bytes are read); flip as uint8, then convert
+                lr_u8 = _chw_uint8(stored[0][top : top + p, left : left + p])
+                hr_u8 = _chw_uint8(stored[1][top * s : (top + p) * s, left * s : (left + p) * s])
+                if self.augment:
+                    hflip, vflip, transpose = (torch.rand(3, generator=g) < 0.5).tolist()
+                    lr_u8, hr_u8 = (_augment(t, hflip, vflip, transpose) for t in (lr_u8, hr_u8))
+                return {
+                    "input": lr_u8.contiguous().float() / 255,
+                    "target": hr_u8.contiguous().float() / 255,
+                    "meta": {"name": self.samples[i].name, "dataset": self.title},
+                }
+            lr = lr[:, top : top + p, left : left + p]  # type: ignore[index]
+            hr = hr[:, top * s : (top + p) * s, left * s : (left + p) * s]  # type: ignore[index]
         else:
             lr, hr = self.load_pair(i)
         if self.augment:
