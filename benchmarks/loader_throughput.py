@@ -200,8 +200,9 @@ def markdown(res: dict[str, Any]) -> str:
     lw = cfg["loader_workers"]
     lines = [
         f"`python -m benchmarks.loader_throughput` on {m['processor']}, {m['cpu_count']} CPUs (shared), torch "
-        f"{m['torch']}, 1 thread per process; 1-min load average {cfg.get('load_average_start', 0):.1f} at the start and "
-        f"{cfg.get('load_average_end', 0):.1f} at the end (other jobs shared the cores: compare the formats' ratios); "
+        f"{m['torch']}, 1 thread per process; 1-min load average {cfg.get('load_average_start', 0):.1f} at the start "
+        f"and {cfg.get('load_average_end', 0):.1f} at the end (other jobs shared the cores: compare the formats' "
+        "ratios); "
         "synthetic stand-ins at the real image sizes in the official layouts; "
         f"batch min(recipe batch, {cfg['batch']}); items/s **per worker process** with 1 and 2 persistent workers "
         "(decode, crop, augmentation, collation), after each loader's first batches. Written by `python -m "

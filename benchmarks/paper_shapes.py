@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._common import machine_info, saved_result, write_readme_block  # noqa: E402
 
 RECIPES = ROOT / "recipes"
+LOADER_RESULTS = ROOT / "benchmarks" / "results" / "loader_throughput_cpu.json"
 PAPER_GLOBS = ("mrkd_*.yaml", "mipkd_*.yaml", "cqd_cub_*.yaml")
 #: real item counts of each dataset, for the projections (CUB: official train / test split; LIVE Challenge
 #: without its 7 training images; DIV2K: the 800 training images, times the recipe's ``repeat``)
@@ -356,17 +357,50 @@ def _gib(n: float | None) -> str:
     return "-" if n is None else f"{n / 2**30:.1f}"
 
 
-def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, info: dict[str, Any]) -> str:
+def loader_bound(row: dict[str, Any], loader: dict[str, dict], rate: float) -> dict[str, Any] | None:
+    """The recipe's GPU seconds per step: FLOP bound, loader bounds per format (``loader_throughput``'s saved
+    rates at its worker count) and which wins (``None`` when the loader benchmark has no rate for this recipe)."""
+    entry = loader.get(row["recipe"])
+    if entry is None or "projection" not in row:
+        return None
+    flop = row["projection"]["step_flops"] / rate
+    files, store = entry["loader_s"].get("files"), entry["loader_s"].get("store")
+    return {
+        "flop_s": flop,
+        "files_s": files,
+        "store_s": store,
+        "step_files_s": max(flop, files or 0.0),
+        "step_store_s": max(flop, store if store is not None else files or 0.0),
+        "winner_files": "loader" if (files or 0) > flop else "FLOPs",
+        "winner_store": "loader" if (store if store is not None else files or 0) > flop else "FLOPs",
+    }
+
+
+def _bound_cell(b: dict[str, Any] | None, steps: int) -> list[str]:
+    """Cells: FLOP / loader s per step, the winner (files → store) and the projected training time with each."""
+    if b is None:
+        return ["-", "-", "-"]
+    ms = lambda s: "-" if s is None else f"{s * 1e3:.3g}"  # noqa: E731
+    return [
+        f"{ms(b['flop_s'])} / {ms(b['files_s'])} / {ms(b['store_s'])}",
+        f"{b['winner_files']} → {b['winner_store']}",
+        f"{_duration(steps * b['step_files_s'])} → {_duration(steps * b['step_store_s'])}",
+    ]
+
+
+def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, info: dict[str, Any],
+           loader: dict[str, dict] | None = None, loader_workers: int = 8) -> str:  # fmt: skip
     from distill.report import table
 
     rate = gpu_tflops * 1e12 * utilisation
+    loader = loader or {}
     body = []
     for r in rows:
         if "error" in r:
-            body.append([r["recipe"], "FAILED: " + r["error"], *[""] * 7])
+            body.append([r["recipe"], "FAILED: " + r["error"], *[""] * 10])
             continue
         if "disturbed" in r:
-            body.append([r["recipe"], "completed; timing disturbed: " + r["disturbed"], *[""] * 7])
+            body.append([r["recipe"], "completed; timing disturbed: " + r["disturbed"], *[""] * 10])
             continue
         p = r["projection"]
         body.append([
@@ -379,10 +413,12 @@ def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, in
             f"{p['steps']} / {p['evaluations']}x{p['eval_items']}",
             _duration(p["here_h"] * 3600),
             _duration(p["total_flops"] / rate),
+            *_bound_cell(loader_bound(r, loader, rate), p["steps"]),
         ])  # fmt: skip
     gpu = f"proj. GPU @{utilisation:.0%} of {gpu_tflops:g} TFLOP/s"
     headers = ["recipe", "batch x input", "s/step", "eval s/item", "peak RSS GiB", "peak CUDA GiB",
-               "steps / evals x items", "proj. here", gpu]  # fmt: skip
+               "steps / evals x items", "proj. here", gpu, f"GPU ms/step FLOP / loader@{loader_workers} files / store",
+               "bound files → store", "train time files → store"]  # fmt: skip
     caption = (
         f"Paper recipes at paper shapes (synthetic full-size stand-ins, random weights, 2 steps + evaluation through "
         f"the engine; num_workers 0; teacher online). Measured on {info['device']} ({info['processor']}, "
@@ -390,9 +426,17 @@ def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, in
         "step-2 time x the recipe's steps + measured s/item x real test items x evaluations: a PROJECTION, not a "
         "measured wall time. 'proj. GPU' = counted FLOPs (conv/matmul only, torch.utils.flop_counter) / the stated "
         "sustained rate: a PROJECTION and a lower bound (data loading, element-wise and memory-bound ops are not in "
-        "it; small-patch SR training is dominated by them)."
+        "it; small-patch SR training is dominated by them)." + LOADER_NOTE.format(w=loader_workers)
     )
     return table(headers, body, caption)
+
+
+LOADER_NOTE = (
+    " 'GPU ms/step' = the FLOP bound beside the loader bound at {w} worker processes (recipe batch / ({w} x one "
+    "worker's items/s), measured by benchmarks/loader_throughput.py on full-size stand-ins; 'files' as the recipes "
+    "read today, 'store' with format: store); a step takes at least the larger, so 'bound' names the one that wins and "
+    "'train time' = training steps x max(FLOP, loader) per step (evaluation not included): PROJECTIONS."
+)
 
 
 def _batch_cell(row: dict[str, Any], times: str) -> str:
@@ -423,28 +467,32 @@ def coverage(rows: list[dict[str, Any]]) -> str:
     return line + (f" Not measured here: {', '.join(missing)}." if missing else " None is missing.")
 
 
-def markdown(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, info: dict[str, Any]) -> str:
+def markdown(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, info: dict[str, Any],
+             loader: dict[str, dict] | None = None, loader_workers: int = 8) -> str:  # fmt: skip
     """The README's block: one markdown row per recipe (failures with their reason), caption with the machine."""
     rate = gpu_tflops * 1e12 * utilisation
+    loader = loader or {}
     head = ("| recipe | batch × input | s/step | eval s/item | peak RSS GiB | steps / evals × test items | proj. here "
-            f"| proj. GPU (FLOPs @{utilisation:.0%} of {gpu_tflops:g} TFLOP/s) | measured |")  # fmt: skip
+            f"| proj. GPU (FLOPs @{utilisation:.0%} of {gpu_tflops:g} TFLOP/s) | GPU ms/step: FLOP / loader@"
+            f"{loader_workers} files / store | bound: files → store | train time: files → store "
+            "| measured |")  # fmt: skip
     lines = [
         f"`python -m benchmarks.paper_shapes --threads {info['threads']}` on {info['device']} "
         f"({info['processor']}, {info['cpu_count']} CPUs, {info['threads']} threads, torch {info['torch']}); "
         f"{len(rows)} recipes, {sum('error' in r for r in rows)} failed. Written by `python -m benchmarks.paper_shapes "
-        "--from benchmarks/results/paper_shapes_cpu.json --readme`.",
+        "--from benchmarks/results/paper_shapes_cpu.json --readme`." + LOADER_NOTE.format(w=loader_workers),
         "",
         head,
         "|---" * head.count(" | ") + "|---|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['recipe']} | FAILED: {r['error']} |" + " |" * 7 + f" {r.get('finished', '')} |")
+            lines.append(f"| {r['recipe']} | FAILED: {r['error']} |" + " |" * 10 + f" {r.get('finished', '')} |")
             continue
         if "disturbed" in r:  # completed, but its times are not the recipe's: shown without them
             lines.append(
                 f"| {r['recipe']} | {_batch_cell(r, '×')} | completed; timing "
-                f"disturbed ({r['disturbed']}) | | {_gib(r['peak_rss_bytes'])} |" + " |" * 3 + f" {r['finished']} |"
+                f"disturbed ({r['disturbed']}) | | {_gib(r['peak_rss_bytes'])} |" + " |" * 6 + f" {r['finished']} |"
             )
             continue
         p = r["projection"]
@@ -452,7 +500,9 @@ def markdown(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, 
         lines.append(
             f"| {r['recipe']} | {_batch_cell(r, '×')} | {r['step_s']:.1f} | "
             f"{evals} | {_gib(r['peak_rss_bytes'])} | {p['steps']} / {p['evaluations']} × {p['eval_items']} | "
-            f"{_duration(p['here_h'] * 3600)} | {_duration(p['total_flops'] / rate)} | {r.get('finished', '')} |"
+            f"{_duration(p['here_h'] * 3600)} | {_duration(p['total_flops'] / rate)} | "
+            + " | ".join(_bound_cell(loader_bound(r, loader, rate), p["steps"]))
+            + f" | {r.get('finished', '')} |"
         )
     return "\n".join([*lines, "", coverage(rows)])
 
@@ -469,6 +519,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--out", type=Path, help="folder for the stand-ins and results.json (default: temporary)")
     parser.add_argument("--gpu-tflops", type=float, default=495.0, help="GPU peak for the projection (H100 TF32)")
     parser.add_argument("--utilisation", type=float, default=0.3, help="share of the peak the projection assumes")
+    parser.add_argument("--loader", type=Path, default=LOADER_RESULTS,
+                        help="loader_throughput results for the loader bound (default: %(default)s)")
+    parser.add_argument("--loader-workers", type=int, default=8, help="worker processes of the loader bound")
     parser.add_argument(
         "--rerun", action="store_true", help="measure again the recipes --out's results.json already holds"
     )
@@ -563,11 +616,25 @@ def measure_with_fallback(path: Path, out: Path, args: argparse.Namespace, env: 
 
 
 def _print(rows: list[dict[str, Any]], args: argparse.Namespace, info: dict[str, Any]) -> list[dict[str, Any]]:
-    print(report(rows, args.gpu_tflops, args.utilisation, info))
+    loader = _loader_rates(args)
+    print(report(rows, args.gpu_tflops, args.utilisation, info, loader, args.loader_workers))
     print(coverage(rows))
     if args.readme:
-        write_readme_block("paper-shapes", markdown(rows, args.gpu_tflops, args.utilisation, info))
+        write_readme_block(
+            "paper-shapes", markdown(rows, args.gpu_tflops, args.utilisation, info, loader, args.loader_workers)
+        )
     return rows
+
+
+def _loader_rates(args: argparse.Namespace) -> dict[str, dict]:
+    """Recipe → loader bounds from ``--loader`` (``{}`` when that file is missing: the columns print '-')."""
+    from benchmarks.loader_throughput import recipe_bounds
+
+    path = getattr(args, "loader", LOADER_RESULTS)
+    if args.loader_workers < 1:
+        raise SystemExit(f"--loader-workers must be at least 1, got {args.loader_workers}")
+    return recipe_bounds(loader_path=path, workers=args.loader_workers, gpu_tflops=args.gpu_tflops,
+                         utilisation=args.utilisation)  # fmt: skip
 
 
 if __name__ == "__main__":
