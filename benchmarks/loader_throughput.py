@@ -8,12 +8,14 @@ synthetic stand-in at the real image sizes in the official layout (:func:`benchm
 DIV2K 2040×1356 PNG pairs, KADID-10k 512×384 PNG, TID2013 512×384 BMP, LIVE Challenge 500×500, CUB-200-2011
 ≈500×375 JPEG; Waterloo BMP / VOC JPEG at 512×384), by the reader the recipe names with the recipe's own
 arguments (patches, crops, flips, degradations), through a ``torch.utils.data.DataLoader`` with 1 and 2 persistent
-worker processes (``--workers``) at batch ``min(recipe batch, --batch)``: decode, crop, augmentation and collation.
+worker processes (``--workers``) at batch ``min(recipe batch, --batch)`` (4: per-item work does not depend on the
+batch, and the shared machine cannot afford many 2K decodes): decode, crop, augmentation and collation.
 
 Formats: ``files`` (what the recipes read today: Pillow decodes each image per item), ``store`` (the decoded uint8
 memory-mapped store of ``distill data prepare``; DIV2K patches are sliced out of the map) and ``torchvision`` where
 ``torchvision.io`` decodes on this machine. Timing: after the first ``workers`` batches (worker start-up, first
-decode), the items of the remaining batches over their wall time; ``per worker`` = that rate / workers.
+decode), the items of the next batches over their wall time (at least ``--seconds`` and ``2 × workers`` batches);
+``per worker`` = that rate / workers.
 
 Projections (``--from`` re-renders them): a recipe's **loader bound** per step at ``--loader-workers`` (8) workers is
 ``batch / (8 × the 1-worker rate)`` (each worker on its own core at this machine's per-core speed: an assumption),
@@ -89,19 +91,23 @@ def _prepare(name: str, args: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- timing
-def loader_rate(dataset: Any, batch: int, workers: int, seconds: float, item_s: float) -> float:
-    """Items/s through a DataLoader with ``workers`` persistent workers, after its first ``workers`` batches."""
-    timed = max(2 * workers, math.ceil(seconds * workers / max(item_s * batch, 1e-6)))
-    total = (workers + timed) * batch
-    sampler = RandomSampler(dataset, replacement=True, num_samples=total, generator=torch.Generator().manual_seed(0))
+def loader_rate(dataset: Any, batch: int, workers: int, seconds: float) -> float:
+    """Items/s through a DataLoader with ``workers`` persistent workers: the batches after its first ``workers``
+    (start-up, first decode) until ``seconds`` have passed and at least ``2 × workers`` batches were timed."""
+    sampler = RandomSampler(dataset, replacement=True, num_samples=10**7, generator=torch.Generator().manual_seed(0))
     loader = DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers, persistent_workers=True,
                         drop_last=True)  # fmt: skip
-    start = None
+    start, timed = 0.0, 0
     for n, _ in enumerate(loader, start=1):
         if n == workers:
             start = time.perf_counter()
-    assert start is not None
-    return timed * batch / (time.perf_counter() - start)
+        elif n > workers:
+            timed += 1
+            if timed >= 2 * workers and time.perf_counter() - start >= seconds:
+                break
+    rate = timed * batch / (time.perf_counter() - start)
+    del loader  # shuts the workers down
+    return rate
 
 
 def measure_set(entry: dict[str, Any], cache: Path, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -132,7 +138,7 @@ def measure_set(entry: dict[str, Any], cache: Path, cfg: dict[str, Any]) -> dict
         item_s = (time.perf_counter() - start) / 3
         res: dict[str, Any] = {"main_items_per_s": 1 / item_s}
         for workers in cfg["workers"]:
-            res[f"workers_{workers}"] = loader_rate(dataset, batch, workers, cfg["seconds"], item_s)
+            res[f"workers_{workers}"] = loader_rate(dataset, batch, workers, cfg["seconds"])
         row["formats"][fmt] = res
         print(f"  {fmt}: " + ", ".join(f"{k} {v:.1f}/s" for k, v in res.items()), flush=True)
     row["image_size"] = _image_size(name, args)
@@ -262,10 +268,10 @@ def why_not(label: str) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=2.5, help="timed seconds per format × worker count")
-    parser.add_argument("--batch", type=int, default=16, help="largest batch measured (recipe batch if smaller)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="timed seconds per format × worker count")
+    parser.add_argument("--batch", type=int, default=4, help="largest batch measured (recipe batch if smaller)")
     parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated (default 1,2)")
-    parser.add_argument("--items", type=int, default=48, help="distinct items in each stand-in")
+    parser.add_argument("--items", type=int, default=24, help="distinct items in each stand-in")
     parser.add_argument("--sets", help="only training sets whose label matches this glob (e.g. 'div2k*')")
     parser.add_argument("--data", type=Path, help="folder for the stand-ins (default: a temporary folder)")
     parser.add_argument("--loader-workers", type=int, default=8, help="workers of the projected loader bound")

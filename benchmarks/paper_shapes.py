@@ -11,7 +11,8 @@ engine (:func:`distill.build.build_run` and ``Trainer.fit``):
   of Set5 (512×512), Set14 (720×576), B100 (481×321) and Urban100 (1024×768) sizes. Just enough images for one
   training batch of the recipe's own size and a few test items (2 per SR test set);
 * **weights** — random: every ``*pretrained`` file is dropped (cost does not depend on the weights);
-* **length** — ``train.iterations = 2``, evaluation after step 2 on every test split; ``num_workers = 0``;
+* **length** — ``train.iterations = 2``, evaluation after step 2 on every test split; ``num_workers = 0`` on CPU,
+  the recipe's own on CUDA (with ``--format store`` the training set reads the prepared store);
   a cacheable teacher runs online (its forward is inside the step time, an upper bound for cached recipes).
 
 Printed per recipe: seconds per training step (step 2; step 1 includes warm-up), seconds of evaluation per test
@@ -230,9 +231,10 @@ def _sr_scale(recipe: Any) -> int:
     return int(recipe.data.train.args.get("scale", 4))
 
 
-def run_one(path: Path, cache: Path, device: str, batch: int | None = None) -> dict[str, Any]:
+def run_one(path: Path, cache: Path, device: str, batch: int | None = None, fmt: str = "files") -> dict[str, Any]:
     """Build ``path`` on full-size stand-ins and run 2 steps + evaluation through the engine; the measurements.
-    ``batch`` replaces the recipe's batch size (the memory fallback)."""
+    ``batch`` replaces the recipe's batch size (the memory fallback); ``fmt`` is the training set's ``format``
+    (``store``: the stand-in is prepared first). On CUDA the recipe's own ``num_workers`` load the data."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -247,11 +249,18 @@ def run_one(path: Path, cache: Path, device: str, batch: int | None = None) -> d
     scale = _sr_scale(recipe)
     recipe.data.root = write_stand_in(recipe.data.train.name, recipe.data.train.args, cfg.batch_size, cache, scale)
     recipe.data.synthetic = None
+    if fmt != "files" and recipe.data.train.name != "dbcnn_distortions":
+        from benchmarks.loader_throughput import _prepare
+
+        if fmt == "store":
+            _prepare(recipe.data.train.name, {**recipe.data.train.args, "root": recipe.data.root})
+        recipe.data.train.args["format"] = fmt
     for spec in recipe.data.eval.values():
         if "root" in spec.args or _family(spec.name) == "sr_benchmark":
             spec.args["root"] = write_stand_in(spec.name, spec.args, 2, cache, scale)
     cfg.iterations, cfg.epochs, cfg.eval_every, cfg.log_every = 2, None, 2, 1
-    cfg.num_workers, cfg.progress, cfg.checkpoint_every, cfg.device = 0, False, None, device
+    workers = cfg.num_workers if device == "cuda" else 0  # the real loader where a GPU waits for it
+    cfg.num_workers, cfg.progress, cfg.checkpoint_every, cfg.device = workers, False, None, device
     cfg.teacher_cache = "online"
     recipe.output.tensorboard = False
     with tempfile.TemporaryDirectory(prefix="paper_shapes_") as out:
@@ -307,6 +316,7 @@ def run_one(path: Path, cache: Path, device: str, batch: int | None = None) -> d
         "eval_flops_per_item": eval_flops,
         "eval_items_run": {s: len(ds) for s, ds in trainer.eval_sets.items()},
         "batch_size": cfg.batch_size,
+        "format": fmt,
         "train_input": _shape_of(run.train_set),
     }
     measured["projection"] = projection(original, measured)
@@ -421,7 +431,8 @@ def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, in
                "bound files → store", "train time files → store"]  # fmt: skip
     caption = (
         f"Paper recipes at paper shapes (synthetic full-size stand-ins, random weights, 2 steps + evaluation through "
-        f"the engine; num_workers 0; teacher online). Measured on {info['device']} ({info['processor']}, "
+        f"the engine; num_workers {'0' if info['device'] == 'cpu' else 'as the recipe'}; teacher online). "
+        f"Measured on {info['device']} ({info['processor']}, "
         f"{info['cpu_count']} CPUs, {info['threads']} threads, torch {info['torch']}). 'proj. here' = measured "
         "step-2 time x the recipe's steps + measured s/item x real test items x evaluations: a PROJECTION, not a "
         "measured wall time. 'proj. GPU' = counted FLOPs (conv/matmul only, torch.utils.flop_counter) / the stated "
@@ -533,6 +544,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     )
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # child mode: one recipe, JSON on stdout
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)  # child mode: the memory fallback's batch
+    parser.add_argument("--format", default="files", choices=["files", "store", "torchvision"],
+                        help="the training set's reader format (store: prepared on the stand-in first)")
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
@@ -547,7 +560,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
 
         torch.set_num_threads(args.threads)
         try:
-            row: dict[str, Any] = run_one(args.one, cache, args.device, args.batch)
+            row: dict[str, Any] = run_one(args.one, cache, args.device, args.batch, args.format)
         except Exception as err:  # reported as the recipe's one-line reason
             traceback.print_exc(file=sys.stderr)
             row = {"error": f"{type(err).__name__}: {' '.join(str(err).split())}"[:300]}
@@ -583,7 +596,7 @@ def _memory_gib() -> float:
 def run_child(path: Path, out: Path, args: argparse.Namespace, env: dict[str, str], batch: int | None) -> dict:
     """One recipe in a child process: its measurements, or ``{"error": ...}`` (``"killed": True`` on SIGKILL)."""
     cmd = [sys.executable, "-m", "benchmarks.paper_shapes", "--one", str(path), "--out", str(out),
-           "--device", args.device, "--threads", str(args.threads)]  # fmt: skip
+           "--device", args.device, "--threads", str(args.threads), "--format", args.format]  # fmt: skip
     cmd += ["--batch", str(batch)] if batch else []
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("PAPER_SHAPES_ROW ")), None)
