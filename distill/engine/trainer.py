@@ -146,6 +146,8 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.selection = Selection(self.evaluation, distiller.student_role)
         self.teacher_outputs: TeacherOutputs | None = None  # cached frozen-teacher outputs (teacher_cache.py)
+        self._batch_source: EpochBatchSource | None = None  # the persistent training loader's (num_workers > 0)
+        self._train_loader: DataLoader | None = None
         self.predictions: dict[str, dict[str, Any]] = {}  # split → last evaluation's per-sample predictions
         self.console = Console(
             config.progress and self.dist.is_main,
@@ -186,7 +188,7 @@ class Trainer:
         (workers start once; items keyed by (seed, epoch, index) so every worker count gives the same batches)."""
         if self.config.num_workers == 0:
             return self._loader(self.train_set, sampler)
-        if getattr(self, "_batch_source", None) is None:
+        if self._batch_source is None or self._train_loader is None:
             self._batch_source = EpochBatchSource()
             self._train_loader = self._loader(EpochItems(self.train_set), self._batch_source, persistent_workers=True)
         self._batch_source.set(sampler, self.config.seed, self.epoch)
@@ -217,6 +219,7 @@ class Trainer:
             self._train(logger)
         finally:
             logger.close()
+            self._batch_source = self._train_loader = None  # stops persistent workers (they hold memory)
         return self._finish()
 
     def _train(self, logger: RunLogger) -> None:
