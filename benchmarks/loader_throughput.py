@@ -12,7 +12,8 @@ worker processes (``--workers``) at batch ``min(recipe batch, --batch)`` (4: per
 batch, and the shared machine cannot afford many 2K decodes): decode, crop, augmentation and collation.
 
 Formats: ``files`` (what the recipes read today: Pillow decodes each image per item), ``store`` (the decoded uint8
-memory-mapped store of ``distill data prepare``; DIV2K patches are sliced out of the map) and ``torchvision`` where
+memory-mapped store of ``distill data prepare``; DIV2K patches are sliced out of the map; CUB readers read the views
+prepared for the recipe's size and degradation) and ``torchvision`` where
 ``torchvision.io`` decodes on this machine. Timing: after the first ``workers`` batches (worker start-up, first
 decode), the items of the next batches over their wall time (at least ``--seconds`` and ``2 × workers`` batches);
 ``per worker`` = that rate / workers.
@@ -86,7 +87,12 @@ def _prepare(name: str, args: dict[str, Any]) -> None:
     from distill.data.prepare import prepare_dataset
 
     family = "cub200" if name.startswith("cub200") else name
-    options = {"scale": args.get("scale", 4), "split": args.get("split", "train")} if family == "div2k" else {}
+    options: dict[str, Any] = {}
+    if family == "div2k":
+        options = {"scale": args.get("scale", 4), "split": args.get("split", "train")}
+    elif family == "cub200":  # the recipe's views too: what `distill data prepare cub200 ROOT --set size=…` stores
+        options = {k: args[k] for k in ("degradation", "degradation_args") if args.get(k) is not None}
+        options["size"] = int(args.get("size", 224))
     prepare_dataset(family, args["root"], options, quiet=True)
 
 

@@ -238,3 +238,24 @@ def test_persistent_loader_is_built_once(div2k: Path) -> None:
     trainer._train_batches = spy  # type: ignore[method-assign]
     trainer.fit()
     assert len(loaders) == 2 and loaders[0] is loaders[1] and loaders[0].persistent_workers
+
+
+def test_cub_views_from_the_store_equal_computed_views(tmp_path: Path) -> None:
+    cub = write_synthetic_cub(tmp_path / "cub", n_classes=2, n_train=2, n_test=1, size=(40, 48))
+    prepare_dataset("cub200", cub, {"size": 32, "degradation": "low_resolution"}, quiet=True)
+    kw = {"degradation": "low_resolution", "size": 32, "hflip": True, "cache": False}
+    files, stored = CUB200Paired(str(cub), **kw), CUB200Paired(str(cub), format="store", **kw)
+    assert set(stored._view_prefix) == {"clean", "degraded"}  # reads the prepared views, not the images
+    for i in range(len(files)):
+        for key in ("input", "input_clean"):
+            assert torch.equal(files[i][key], stored[i][key])
+    other = CUB200Paired(str(cub), format="store", degradation="low_resolution", size=24)
+    assert other._view_prefix == {}  # no views of that size: the decoded images are used
+    manifest = cub / STORE_DIR / MANIFEST
+    data = json.loads(manifest.read_text())
+    view_key = next(k for k in data["entries"] if k.startswith(stored.view_prefix("degraded")))
+    del data["entries"][view_key]
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(DataError, match="not in the store") as err:
+        CUB200Paired(str(cub), format="store", **kw)
+    assert f"`distill data prepare cub200 {cub} --set size=32 --set degradation=low_resolution`" in _rebuild_line(err)

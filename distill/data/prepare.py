@@ -3,8 +3,10 @@
 The files to store are the ones the dataset's own reader finds in ``ROOT`` (so the store follows its layout
 rules): DIV2K's HR images of ``split`` and their LR images at each ``scale``; an SR benchmark set's HR and LR; every
 image of a KADID-10k, TID2013 or LIVE Challenge set (undecodable files are skipped and counted, as
-``on_corrupt: skip`` would); every image of CUB-200-2011's ``images.txt``. Preparation is resumable and adds to an
-existing store (see :mod:`distill.data.store`).
+``on_corrupt: skip`` would); every image of CUB-200-2011's ``images.txt`` and, with ``--set size=224
+[--set degradation=NAME]``, the clean and degraded views the CUB readers of that size and degradation compute (box
+crop, resize, degradation: fixed per image), so those readers read a view instead of computing it. Preparation is
+resumable and adds to an existing store (see :mod:`distill.data.store`).
 """
 
 from __future__ import annotations
@@ -64,10 +66,32 @@ def _iqa(name: str) -> Callable[..., list[Path]]:
     return files
 
 
-def _cub200(root: Path) -> list[Path]:
+def _cub200(
+    root: Path, size: int | None = None, degradation: str | None = None, degradation_args: dict | None = None
+) -> list[Path]:
+    """CUB's images; with ``size`` (and ``degradation``) :func:`prepare_dataset` also stores the readers' views."""
     from distill.data.recognition.cub import read_cub
 
     return [s.path for s in read_cub(root)[0]]
+
+
+def _cub_views(root: Path, options: dict[str, Any], progress: Callable[[int, int], None]) -> dict[str, int]:
+    """Store the clean (and degraded) ``size``² views of every CUB image, as the readers compute them."""
+    from distill.data.recognition.cub import CUB200
+
+    ds = CUB200(str(root), split="all", size=int(options["size"]), degradation=options.get("degradation"),
+                degradation_args=options.get("degradation_args"), cache=False)  # fmt: skip
+    index = {s.path: i for i, s in enumerate(ds.samples)}
+    counts = {"stored": 0, "kept": 0, "bytes": 0}
+    for kind in ("clean", "degraded") if ds.degradation is not None else ("clean",):
+
+        def make(path: Path, kind: str = kind) -> Any:
+            return ds.stored_view(index[path], kind).permute(1, 2, 0).numpy()
+
+        done = prepare_files(root, list(index), progress, prefix=ds.view_prefix(kind), make=make)
+        counts = {"stored": counts["stored"] + done["stored"], "kept": counts["kept"] + done["kept"],
+                  "bytes": done["bytes"]}  # fmt: skip
+    return counts
 
 
 #: dataset → the function listing the files its store holds (its keyword arguments are the ``--set`` options)
@@ -105,4 +129,8 @@ def prepare_dataset(name: str, root: str | Path, options: dict[str, Any], quiet:
             print(f"  {done}/{total} images", file=sys.stderr, flush=True)
 
     counts = prepare_files(root, files, progress)
+    if name == "cub200" and options.get("size") is not None:
+        views = _cub_views(root, options, progress)
+        counts = {"stored": counts["stored"] + views["stored"], "kept": counts["kept"] + views["kept"],
+                  "bytes": views["bytes"]}  # fmt: skip
     return {**counts, "files": len(files), "folder": str(root / STORE_DIR)}

@@ -98,8 +98,9 @@ class ImageStore:
         """``path`` relative to the dataset root, with forward slashes (the manifest's key)."""
         return Path(os.path.relpath(Path(path), self.root)).as_posix()
 
-    def check(self, files: Iterable[str | Path]) -> ImageStore:
-        """Load the manifest and check that every one of ``files`` is stored, whole and up to date (one-line errors)."""
+    def check(self, files: Iterable[str | Path], prefix: str = "") -> ImageStore:
+        """Load the manifest and check that every one of ``files`` is stored (under ``prefix`` + its relative path),
+        whole and up to date (one-line errors)."""
         manifest = self.folder / MANIFEST
         if not manifest.is_file():
             raise self._fail("no store here (format: store needs one)")
@@ -117,7 +118,7 @@ class ImageStore:
         if have < need:
             raise self._fail(f"{DATA_FILE} holds {have} bytes but the manifest needs {need} (truncated)")
         for path in files:
-            key = self.rel(path)
+            key = prefix + self.rel(path)
             entry = entries.get(key)
             if entry is None:
                 raise self._fail(f"{key} is not in the store (prepared for another split or scale?)")
@@ -134,12 +135,17 @@ class ImageStore:
             self._mm = np.asarray(np.memmap(self.folder / DATA_FILE, dtype=np.uint8, mode="r"))
         return self._mm
 
-    def array(self, path: str | Path) -> np.ndarray:
-        """The stored image of ``path`` as a read-only uint8 ``[H, W, 3]`` view of the memory map (no copy)."""
-        key = str(path)
+    def has(self, prefix: str) -> bool:
+        """Whether any entry's key starts with ``prefix`` (e.g. a set of prepared views)."""
+        return any(k.startswith(prefix) for k in self.entries)
+
+    def array(self, path: str | Path, prefix: str = "") -> np.ndarray:
+        """The stored image of ``path`` (under ``prefix``) as a read-only uint8 ``[H, W, 3]`` view of the memory map
+        (no copy)."""
+        key = prefix + str(path)
         view = self._views.get(key)
         if view is None:
-            entry = self.entries[self.rel(path)]
+            entry = self.entries[prefix + self.rel(path)]
             h, w, c = entry["shape"]
             start = entry["offset"]
             view = self._views[key] = self._map()[start : start + h * w * c].reshape(h, w, c)
@@ -156,8 +162,13 @@ def prepare_files(
     files: Sequence[str | Path],
     progress: Callable[[int, int], None] | None = None,
     save_every_s: float = 5.0,
+    prefix: str = "",
+    make: Callable[[Path], np.ndarray] | None = None,
 ) -> dict[str, int]:
     """Decode ``files`` (under ``root``) into ``root/distill_store``, skipping those stored and up to date.
+
+    With ``make`` the stored array of a file is ``make(path)`` (uint8 ``[H, W, 3]``, e.g. a prepared view) under
+    the key ``prefix`` + its relative path; it is still checked against the file's size and time.
 
     Resumable: the manifest is rewritten atomically every ``save_every_s`` seconds and at the end; bytes written after
     the last manifest (an interrupted run) are cut off before appending. Returns counts of ``stored``, ``kept``
@@ -192,13 +203,13 @@ def prepare_files(
         fh.truncate(end)
         fh.seek(end)
         for n, path in enumerate(files):
-            key = store.rel(path)
+            key = prefix + store.rel(path)
             size, mtime = _stat(Path(path))
             old = entries.get(key)
             if old is not None and (old["size"], old["mtime_ns"]) == (size, mtime):
                 kept += 1
                 continue
-            arr = decode_uint8(Path(path))
+            arr = decode_uint8(Path(path)) if make is None else np.ascontiguousarray(make(Path(path)), dtype=np.uint8)
             fh.write(arr.tobytes())
             entries[key] = {"offset": end, "shape": list(arr.shape), "size": size, "mtime_ns": mtime}
             end += arr.size

@@ -249,6 +249,7 @@ class CUB200(SeededDataset):
         self.split, self.size, self.mode = split, int(size), mode
         self.val_fraction, self.split_seed = float(val_fraction), int(split_seed)
         self.hflip, self.cache = bool(hflip), bool(cache)
+        self._degradation_args = dict(degradation_args or {})
         self.degradation: Degradation | None = (
             build_degradation(degradation, degradation_args) if degradation is not None else None
         )
@@ -266,9 +267,18 @@ class CUB200(SeededDataset):
             self.degradation.check([s.name for s in self.samples])  # precomputed files, before training
         self._views: dict[tuple[int, str], Tensor] = {}
         self._store: ImageStore | None = None
+        self._view_prefix: dict[str, str] = {}  # kind → key prefix of its prepared views in the store
         if self.format == "store":
             rebuild = f"distill data prepare cub200 {self.root}"
-            self._store = ImageStore(self.root, rebuild).check([s.path for s in self.samples])
+            store = ImageStore(self.root, rebuild).check([s.path for s in self.samples])
+            for kind in ("clean", "degraded") if self.degradation is not None else ("clean",):
+                prefix = self.view_prefix(kind)
+                if store.has(prefix):  # views prepared for this size and degradation: every one must be there
+                    store.rebuild = f"{rebuild} {self.prepare_options()}"
+                    store.check([s.path for s in self.samples], prefix)
+                    self._view_prefix[kind] = prefix
+            store.rebuild = rebuild
+            self._store = store
 
     # ------------------------------------------------------------------------------------------------ selection
     def _class_ids(self, classes: int | list[int] | None, names: dict[int, str]) -> list[int]:
@@ -347,12 +357,35 @@ class CUB200(SeededDataset):
         }
 
     # ---------------------------------------------------------------------------------------------------- views
+    def view_prefix(self, kind: str) -> str:
+        """Store key prefix of this reader's ``kind`` views (size and degradation, with its arguments, hashed)."""
+        what = f"clean {self.size}" if kind == "clean" else f"{self.degradation.describe()} {self.size}"  # type: ignore[union-attr]
+        return f"views/{hashlib.blake2b(what.encode(), digest_size=6).hexdigest()}/"
+
+    def prepare_options(self) -> str:
+        """The ``--set`` options of ``distill data prepare cub200`` that store this reader's views."""
+        opts = f"--set size={self.size}"
+        if self.degradation is not None:
+            opts += f" --set degradation={self.degradation.name}"
+            if self._degradation_args:
+                opts += f" --set 'degradation_args={json.dumps(self._degradation_args)}'"
+        return opts
+
+    def stored_view(self, i: int, kind: str) -> Tensor:
+        """The ``kind`` view of sample ``i`` as uint8 ``[3, S, S]``, computed from the image (what the view store
+        holds and, with ``format: store``, what is read back from it)."""
+        return _to_uint8(self._view(i, kind))
+
     def _view(self, i: int, kind: str) -> Tensor:
         """Clean (``kind="clean"``) or degraded view of sample ``i``, 8-bit, cached when asked."""
         key = (i, kind)
         if key in self._views:
             return self._views[key].float() / 255
         s = self.samples[i]
+        if kind in self._view_prefix:  # a prepared view: no decode, no resize, no degradation
+            assert self._store is not None
+            view_u8 = self._store.array(s.path, self._view_prefix[kind])
+            return torch.from_numpy(np.array(view_u8.transpose(2, 0, 1), dtype=np.float32)) / 255
         if self._store is not None:
             image = torch.from_numpy(np.array(self._store.array(s.path), dtype=np.float32)).permute(2, 0, 1) / 255
         else:
