@@ -8,8 +8,9 @@ synthetic stand-in at the real image sizes in the official layout (:func:`benchm
 DIV2K 2040×1356 PNG pairs, KADID-10k 512×384 PNG, TID2013 512×384 BMP, LIVE Challenge 500×500, CUB-200-2011
 ≈500×375 JPEG; Waterloo BMP / VOC JPEG at 512×384), by the reader the recipe names with the recipe's own
 arguments (patches, crops, flips, degradations), through a ``torch.utils.data.DataLoader`` with 1 and 2 persistent
-worker processes (``--workers``) at batch ``min(recipe batch, --batch)`` (4: per-item work does not depend on the
-batch, and the shared machine cannot afford many 2K decodes): decode, crop, augmentation and collation.
+worker processes (``--workers``) at the recipe's batch (less where one batch would take longer than ``--seconds``
+in one process, e.g. DIV2K from the files: per-item work does not depend on the batch, and the shared machine cannot
+afford many 2K decodes): decode, crop, augmentation, collation and the transfer from the workers.
 
 Formats: ``files`` (what the recipes read today: Pillow decodes each image per item), ``store`` (the decoded uint8
 memory-mapped store of ``distill data prepare``; DIV2K patches are sliced out of the map; CUB readers read the views
@@ -129,8 +130,8 @@ def measure_set(entry: dict[str, Any], cache: Path, cfg: dict[str, Any]) -> dict
         if torchvision_decoder() is not None:
             formats.append("torchvision")
         _prepare(name, args)
-    batch = min(max(entry["recipes"].values()), cfg["batch"])
-    row: dict[str, Any] = {"batch": batch, "formats": {}}
+    recipe_batch = max(entry["recipes"].values())
+    row: dict[str, Any] = {"recipe_batch": recipe_batch, "formats": {}}
     torch.set_num_threads(1)
     for fmt in formats:
         dataset = DATASETS.build(name, **({**args, "format": fmt} if fmt != "files" else args))
@@ -142,11 +143,13 @@ def measure_set(entry: dict[str, Any], cache: Path, cfg: dict[str, Any]) -> dict
         for i in range(1, 4):
             dataset[i % len(dataset)]
         item_s = (time.perf_counter() - start) / 3
-        res: dict[str, Any] = {"main_items_per_s": 1 / item_s}
+        # the recipe's batch (per-batch transfer costs included) unless a batch takes longer than --seconds
+        batch = max(1, min(recipe_batch, cfg["batch"] or recipe_batch, int(cfg["seconds"] / item_s)))
+        res: dict[str, Any] = {"main_items_per_s": 1 / item_s, "batch": batch}
         for workers in cfg["workers"]:
             res[f"workers_{workers}"] = loader_rate(dataset, batch, workers, cfg["seconds"])
         row["formats"][fmt] = res
-        print(f"  {fmt}: " + ", ".join(f"{k} {v:.1f}/s" for k, v in res.items()), flush=True)
+        print(f"  {fmt}: " + ", ".join(f"{k} {v:.1f}" for k, v in res.items()), flush=True)
     row["image_size"] = _image_size(name, args)
     return row
 
@@ -216,12 +219,14 @@ def markdown(res: dict[str, Any]) -> str:
         f"and {cfg.get('load_average_end', 0):.1f} at the end (other jobs shared the cores: compare the formats' "
         "ratios); "
         "synthetic stand-ins at the real image sizes in the official layouts; "
-        f"batch min(recipe batch, {cfg['batch']}); items/s **per worker process** with 1 and 2 persistent workers "
-        "(decode, crop, augmentation, collation), after each loader's first batches. Written by `python -m "
-        "benchmarks.loader_throughput --from benchmarks/results/loader_throughput_cpu.json --readme`.",
+        "the recipe's batch (smaller where one batch would take over "
+        f"{cfg['seconds']:g} s: column 'batch' files / store); items/s **per worker process** with 1 and 2 persistent "
+        "workers (decode, crop, augmentation, collation, transfer), after each loader's first batches. Written by "
+        "`python -m benchmarks.loader_throughput --from benchmarks/results/loader_throughput_cpu.json --readme`.",
         "",
-        "| training set (reader, recipe args) | recipes | image | files 1w / 2w | store 1w / 2w | store ÷ files (1w) |",
-        "|---|---|---|---|---|---|",
+        "| training set (reader, recipe args) | recipes | image | batch | files 1w / 2w | store 1w / 2w "
+        "| store ÷ files (1w) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for label, row in res["sets"].items():
         cells = []
@@ -231,7 +236,9 @@ def markdown(res: dict[str, Any]) -> str:
                 _rate(r.get(f"workers_{w}", 0) / w) for w in cfg["workers"]))  # fmt: skip
         f1, s1 = per_worker(row, "files"), per_worker(row, "store")
         ratio = f"{s1 / f1:.1f}×" if f1 and s1 else "-"
-        lines.append(f"| {label} | {len(row['recipes'])} | {row['image_size']} | {cells[0]} | {cells[1]} | {ratio} |")
+        batches = " / ".join(str(r.get("batch", "-")) for r in row["formats"].values())
+        lines.append(f"| {label} | {len(row['recipes'])} | {row['image_size']} | {batches} | {cells[0]} | {cells[1]} "
+                     f"| {ratio} |")  # fmt: skip
     div2k = [(label, per_worker(r, "store") / per_worker(r, "files")) for label, r in res["sets"].items()
              if r["dataset"] == "div2k" and per_worker(r, "store") and per_worker(r, "files")]  # fmt: skip
     lines.append("")
@@ -275,7 +282,8 @@ def why_not(label: str) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="timed seconds per format × worker count")
-    parser.add_argument("--batch", type=int, default=4, help="largest batch measured (recipe batch if smaller)")
+    parser.add_argument("--batch", type=int, default=0,
+                        help="largest batch measured (default 0: the recipe's, less where a batch takes > --seconds)")
     parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated (default 1,2)")
     parser.add_argument("--items", type=int, default=24, help="distinct items in each stand-in")
     parser.add_argument("--sets", help="only training sets whose label matches this glob (e.g. 'div2k*')")
@@ -296,8 +304,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     load_plugins()
     workers = [int(w) for w in args.workers.split(",")]
-    if args.seconds <= 0 or args.batch < 1 or min(workers) < 1 or args.items < 1:
-        parser.error("--seconds, --batch, --workers and --items must be positive")
+    if args.seconds <= 0 or args.batch < 0 or min(workers) < 1 or args.items < 1:
+        parser.error("--seconds, --workers and --items must be positive, --batch at least 0")
     cfg = {"seconds": args.seconds, "batch": args.batch, "workers": workers, "items": args.items,
            "loader_workers": args.loader_workers, "gpu_tflops": args.gpu_tflops, "utilisation": args.utilisation,
            "machine": machine_info()}  # fmt: skip

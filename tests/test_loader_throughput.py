@@ -15,8 +15,8 @@ def _results() -> dict:
     cfg = {"seconds": 1, "batch": 16, "workers": [1, 2], "items": 4, "loader_workers": 8, "gpu_tflops": 100.0,
            "utilisation": 0.5, "machine": {"processor": "x", "cpu_count": 2, "torch": "t"}}  # fmt: skip
     div2k = {"dataset": "div2k", "recipes": {"mipkd_edsr_x4": 16}, "batch": 16, "image_size": "2040×1356",
-             "formats": {"files": {"workers_1": 1.0, "workers_2": 1.6}, "store": {"workers_1": 200.0,
-                                                                                "workers_2": 300.0}}}  # fmt: skip
+             "formats": {"files": {"workers_1": 1.0, "workers_2": 1.6, "batch": 2},
+                         "store": {"workers_1": 200.0, "workers_2": 300.0, "batch": 16}}}  # fmt: skip
     kadid = {"dataset": "kadid10k", "recipes": {"mrkd_kadid": 16}, "batch": 16, "image_size": "512×384",
              "formats": {"files": {"workers_1": 10.0}, "store": {"workers_1": 20.0}}}  # fmt: skip
     return {"config": cfg, "sets": {"div2k scale=4": div2k, "kadid10k crop=None": kadid}}
@@ -47,7 +47,7 @@ def test_markdown_states_targets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     (tmp_path / "s.json").write_text(json.dumps(shapes))
     monkeypatch.setattr(lt, "PAPER_SHAPES", tmp_path / "s.json")
     text = lt.markdown(_results())
-    assert "| div2k scale=4 | 1 | 2040×1356 | 1 / 0.8 | 200 / 150 | 200.0× |" in text
+    assert "| div2k scale=4 | 1 | 2040×1356 | 2 / 16 | 1 / 0.8 | 200 / 150 | 200.0× |" in text
     assert "store ÷ files at 1 worker = 200× (scale=4) — **met**." in text
     assert "met by 1 of 2 recipes with `format: store`. Not met:" in text
     assert "- mrkd_kadid: loader 100 ms/step vs FLOP 10 ms/step (10.0×)" in text
