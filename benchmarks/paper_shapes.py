@@ -371,9 +371,10 @@ def loader_bound(row: dict[str, Any], loader: dict[str, dict], rate: float) -> d
     """The recipe's GPU seconds per step: FLOP bound, loader bounds per format (``loader_throughput``'s saved
     rates at its worker count) and which wins (``None`` when the loader benchmark has no rate for this recipe)."""
     entry = loader.get(row["recipe"])
-    if entry is None or "projection" not in row:
+    step_flops = row.get("projection", {}).get("step_flops")
+    if entry is None or step_flops is None:
         return None
-    flop = row["projection"]["step_flops"] / rate
+    flop = step_flops / rate
     files, store = entry["loader_s"].get("files"), entry["loader_s"].get("store")
     return {
         "flop_s": flop,
