@@ -11,7 +11,8 @@ engine (:func:`distill.build.build_run` and ``Trainer.fit``):
   of Set5 (512×512), Set14 (720×576), B100 (481×321) and Urban100 (1024×768) sizes. Just enough images for one
   training batch of the recipe's own size and a few test items (2 per SR test set);
 * **weights** — random: every ``*pretrained`` file is dropped (cost does not depend on the weights);
-* **length** — ``train.iterations = 2``, evaluation after step 2 on every test split; ``num_workers = 0``;
+* **length** — ``train.iterations = 2``, evaluation after step 2 on every test split; ``num_workers = 0`` on CPU,
+  the recipe's own on CUDA (with ``--format store`` the training set reads the prepared store);
   a cacheable teacher runs online (its forward is inside the step time, an upper bound for cached recipes).
 
 Printed per recipe: seconds per training step (step 2; step 1 includes warm-up), seconds of evaluation per test
@@ -55,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._common import machine_info, saved_result, write_readme_block  # noqa: E402
 
 RECIPES = ROOT / "recipes"
+LOADER_RESULTS = ROOT / "benchmarks" / "results" / "loader_throughput_cpu.json"
 PAPER_GLOBS = ("mrkd_*.yaml", "mipkd_*.yaml", "cqd_cub_*.yaml")
 #: real item counts of each dataset, for the projections (CUB: official train / test split; LIVE Challenge
 #: without its 7 training images; DIV2K: the 800 training images, times the recipe's ``repeat``)
@@ -229,9 +231,10 @@ def _sr_scale(recipe: Any) -> int:
     return int(recipe.data.train.args.get("scale", 4))
 
 
-def run_one(path: Path, cache: Path, device: str, batch: int | None = None) -> dict[str, Any]:
+def run_one(path: Path, cache: Path, device: str, batch: int | None = None, fmt: str = "files") -> dict[str, Any]:
     """Build ``path`` on full-size stand-ins and run 2 steps + evaluation through the engine; the measurements.
-    ``batch`` replaces the recipe's batch size (the memory fallback)."""
+    ``batch`` replaces the recipe's batch size (the memory fallback); ``fmt`` is the training set's ``format``
+    (``store``: the stand-in is prepared first). On CUDA the recipe's own ``num_workers`` load the data."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -246,11 +249,18 @@ def run_one(path: Path, cache: Path, device: str, batch: int | None = None) -> d
     scale = _sr_scale(recipe)
     recipe.data.root = write_stand_in(recipe.data.train.name, recipe.data.train.args, cfg.batch_size, cache, scale)
     recipe.data.synthetic = None
+    if fmt != "files" and recipe.data.train.name != "dbcnn_distortions":
+        from benchmarks.loader_throughput import _prepare
+
+        if fmt == "store":
+            _prepare(recipe.data.train.name, {**recipe.data.train.args, "root": recipe.data.root})
+        recipe.data.train.args["format"] = fmt
     for spec in recipe.data.eval.values():
         if "root" in spec.args or _family(spec.name) == "sr_benchmark":
             spec.args["root"] = write_stand_in(spec.name, spec.args, 2, cache, scale)
     cfg.iterations, cfg.epochs, cfg.eval_every, cfg.log_every = 2, None, 2, 1
-    cfg.num_workers, cfg.progress, cfg.checkpoint_every, cfg.device = 0, False, None, device
+    workers = cfg.num_workers if device == "cuda" else 0  # the real loader where a GPU waits for it
+    cfg.num_workers, cfg.progress, cfg.checkpoint_every, cfg.device = workers, False, None, device
     cfg.teacher_cache = "online"
     recipe.output.tensorboard = False
     with tempfile.TemporaryDirectory(prefix="paper_shapes_") as out:
@@ -306,6 +316,7 @@ def run_one(path: Path, cache: Path, device: str, batch: int | None = None) -> d
         "eval_flops_per_item": eval_flops,
         "eval_items_run": {s: len(ds) for s, ds in trainer.eval_sets.items()},
         "batch_size": cfg.batch_size,
+        "format": fmt,
         "train_input": _shape_of(run.train_set),
     }
     measured["projection"] = projection(original, measured)
@@ -356,17 +367,51 @@ def _gib(n: float | None) -> str:
     return "-" if n is None else f"{n / 2**30:.1f}"
 
 
-def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, info: dict[str, Any]) -> str:
+def loader_bound(row: dict[str, Any], loader: dict[str, dict], rate: float) -> dict[str, Any] | None:
+    """The recipe's GPU seconds per step: FLOP bound, loader bounds per format (``loader_throughput``'s saved
+    rates at its worker count) and which wins (``None`` when the loader benchmark has no rate for this recipe)."""
+    entry = loader.get(row["recipe"])
+    step_flops = row.get("projection", {}).get("step_flops")
+    if entry is None or step_flops is None:
+        return None
+    flop = step_flops / rate
+    files, store = entry["loader_s"].get("files"), entry["loader_s"].get("store")
+    return {
+        "flop_s": flop,
+        "files_s": files,
+        "store_s": store,
+        "step_files_s": max(flop, files or 0.0),
+        "step_store_s": max(flop, store if store is not None else files or 0.0),
+        "winner_files": "loader" if (files or 0) > flop else "FLOPs",
+        "winner_store": "loader" if (store if store is not None else files or 0) > flop else "FLOPs",
+    }
+
+
+def _bound_cell(b: dict[str, Any] | None, steps: int) -> list[str]:
+    """Cells: FLOP / loader s per step, the winner (files → store) and the projected training time with each."""
+    if b is None:
+        return ["-", "-", "-"]
+    ms = lambda s: "-" if s is None else f"{s * 1e3:.3g}"  # noqa: E731
+    return [
+        f"{ms(b['flop_s'])} / {ms(b['files_s'])} / {ms(b['store_s'])}",
+        f"{b['winner_files']} → {b['winner_store']}",
+        f"{_duration(steps * b['step_files_s'])} → {_duration(steps * b['step_store_s'])}",
+    ]
+
+
+def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, info: dict[str, Any],
+           loader: dict[str, dict] | None = None, loader_workers: int = 8) -> str:  # fmt: skip
     from distill.report import table
 
     rate = gpu_tflops * 1e12 * utilisation
+    loader = loader or {}
     body = []
     for r in rows:
         if "error" in r:
-            body.append([r["recipe"], "FAILED: " + r["error"], *[""] * 7])
+            body.append([r["recipe"], "FAILED: " + r["error"], *[""] * 10])
             continue
         if "disturbed" in r:
-            body.append([r["recipe"], "completed; timing disturbed: " + r["disturbed"], *[""] * 7])
+            body.append([r["recipe"], "completed; timing disturbed: " + r["disturbed"], *[""] * 10])
             continue
         p = r["projection"]
         body.append([
@@ -379,20 +424,31 @@ def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, in
             f"{p['steps']} / {p['evaluations']}x{p['eval_items']}",
             _duration(p["here_h"] * 3600),
             _duration(p["total_flops"] / rate),
+            *_bound_cell(loader_bound(r, loader, rate), p["steps"]),
         ])  # fmt: skip
     gpu = f"proj. GPU @{utilisation:.0%} of {gpu_tflops:g} TFLOP/s"
     headers = ["recipe", "batch x input", "s/step", "eval s/item", "peak RSS GiB", "peak CUDA GiB",
-               "steps / evals x items", "proj. here", gpu]  # fmt: skip
+               "steps / evals x items", "proj. here", gpu, f"GPU ms/step FLOP / loader@{loader_workers} files / store",
+               "bound files → store", "train time files → store"]  # fmt: skip
     caption = (
         f"Paper recipes at paper shapes (synthetic full-size stand-ins, random weights, 2 steps + evaluation through "
-        f"the engine; num_workers 0; teacher online). Measured on {info['device']} ({info['processor']}, "
+        f"the engine; num_workers {'0' if info['device'] == 'cpu' else 'as the recipe'}; teacher online). "
+        f"Measured on {info['device']} ({info['processor']}, "
         f"{info['cpu_count']} CPUs, {info['threads']} threads, torch {info['torch']}). 'proj. here' = measured "
         "step-2 time x the recipe's steps + measured s/item x real test items x evaluations: a PROJECTION, not a "
         "measured wall time. 'proj. GPU' = counted FLOPs (conv/matmul only, torch.utils.flop_counter) / the stated "
         "sustained rate: a PROJECTION and a lower bound (data loading, element-wise and memory-bound ops are not in "
-        "it; small-patch SR training is dominated by them)."
+        "it; small-patch SR training is dominated by them)." + LOADER_NOTE.format(w=loader_workers)
     )
     return table(headers, body, caption)
+
+
+LOADER_NOTE = (
+    " 'GPU ms/step' = the FLOP bound beside the loader bound at {w} worker processes (recipe batch / ({w} x one "
+    "worker's items/s), measured by benchmarks/loader_throughput.py on full-size stand-ins; 'files' as the recipes "
+    "read today, 'store' with format: store); a step takes at least the larger, so 'bound' names the one that wins and "
+    "'train time' = training steps x max(FLOP, loader) per step (evaluation not included): PROJECTIONS."
+)
 
 
 def _batch_cell(row: dict[str, Any], times: str) -> str:
@@ -423,28 +479,32 @@ def coverage(rows: list[dict[str, Any]]) -> str:
     return line + (f" Not measured here: {', '.join(missing)}." if missing else " None is missing.")
 
 
-def markdown(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, info: dict[str, Any]) -> str:
+def markdown(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, info: dict[str, Any],
+             loader: dict[str, dict] | None = None, loader_workers: int = 8) -> str:  # fmt: skip
     """The README's block: one markdown row per recipe (failures with their reason), caption with the machine."""
     rate = gpu_tflops * 1e12 * utilisation
+    loader = loader or {}
     head = ("| recipe | batch × input | s/step | eval s/item | peak RSS GiB | steps / evals × test items | proj. here "
-            f"| proj. GPU (FLOPs @{utilisation:.0%} of {gpu_tflops:g} TFLOP/s) | measured |")  # fmt: skip
+            f"| proj. GPU (FLOPs @{utilisation:.0%} of {gpu_tflops:g} TFLOP/s) | GPU ms/step: FLOP / loader@"
+            f"{loader_workers} files / store | bound: files → store | train time: files → store "
+            "| measured |")  # fmt: skip
     lines = [
         f"`python -m benchmarks.paper_shapes --threads {info['threads']}` on {info['device']} "
         f"({info['processor']}, {info['cpu_count']} CPUs, {info['threads']} threads, torch {info['torch']}); "
         f"{len(rows)} recipes, {sum('error' in r for r in rows)} failed. Written by `python -m benchmarks.paper_shapes "
-        "--from benchmarks/results/paper_shapes_cpu.json --readme`.",
+        "--from benchmarks/results/paper_shapes_cpu.json --readme`." + LOADER_NOTE.format(w=loader_workers),
         "",
         head,
         "|---" * head.count(" | ") + "|---|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['recipe']} | FAILED: {r['error']} |" + " |" * 7 + f" {r.get('finished', '')} |")
+            lines.append(f"| {r['recipe']} | FAILED: {r['error']} |" + " |" * 10 + f" {r.get('finished', '')} |")
             continue
         if "disturbed" in r:  # completed, but its times are not the recipe's: shown without them
             lines.append(
                 f"| {r['recipe']} | {_batch_cell(r, '×')} | completed; timing "
-                f"disturbed ({r['disturbed']}) | | {_gib(r['peak_rss_bytes'])} |" + " |" * 3 + f" {r['finished']} |"
+                f"disturbed ({r['disturbed']}) | | {_gib(r['peak_rss_bytes'])} |" + " |" * 6 + f" {r['finished']} |"
             )
             continue
         p = r["projection"]
@@ -452,7 +512,9 @@ def markdown(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, 
         lines.append(
             f"| {r['recipe']} | {_batch_cell(r, '×')} | {r['step_s']:.1f} | "
             f"{evals} | {_gib(r['peak_rss_bytes'])} | {p['steps']} / {p['evaluations']} × {p['eval_items']} | "
-            f"{_duration(p['here_h'] * 3600)} | {_duration(p['total_flops'] / rate)} | {r.get('finished', '')} |"
+            f"{_duration(p['here_h'] * 3600)} | {_duration(p['total_flops'] / rate)} | "
+            + " | ".join(_bound_cell(loader_bound(r, loader, rate), p["steps"]))
+            + f" | {r.get('finished', '')} |"
         )
     return "\n".join([*lines, "", coverage(rows)])
 
@@ -469,6 +531,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--out", type=Path, help="folder for the stand-ins and results.json (default: temporary)")
     parser.add_argument("--gpu-tflops", type=float, default=495.0, help="GPU peak for the projection (H100 TF32)")
     parser.add_argument("--utilisation", type=float, default=0.3, help="share of the peak the projection assumes")
+    parser.add_argument("--loader", type=Path, default=LOADER_RESULTS,
+                        help="loader_throughput results for the loader bound (default: %(default)s)")
+    parser.add_argument("--loader-workers", type=int, default=8, help="worker processes of the loader bound")
     parser.add_argument(
         "--rerun", action="store_true", help="measure again the recipes --out's results.json already holds"
     )
@@ -480,6 +545,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     )
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # child mode: one recipe, JSON on stdout
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)  # child mode: the memory fallback's batch
+    parser.add_argument("--format", default="files", choices=["files", "store", "torchvision"],
+                        help="the training set's reader format (store: prepared on the stand-in first)")
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
@@ -494,7 +561,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
 
         torch.set_num_threads(args.threads)
         try:
-            row: dict[str, Any] = run_one(args.one, cache, args.device, args.batch)
+            row: dict[str, Any] = run_one(args.one, cache, args.device, args.batch, args.format)
         except Exception as err:  # reported as the recipe's one-line reason
             traceback.print_exc(file=sys.stderr)
             row = {"error": f"{type(err).__name__}: {' '.join(str(err).split())}"[:300]}
@@ -530,7 +597,7 @@ def _memory_gib() -> float:
 def run_child(path: Path, out: Path, args: argparse.Namespace, env: dict[str, str], batch: int | None) -> dict:
     """One recipe in a child process: its measurements, or ``{"error": ...}`` (``"killed": True`` on SIGKILL)."""
     cmd = [sys.executable, "-m", "benchmarks.paper_shapes", "--one", str(path), "--out", str(out),
-           "--device", args.device, "--threads", str(args.threads)]  # fmt: skip
+           "--device", args.device, "--threads", str(args.threads), "--format", args.format]  # fmt: skip
     cmd += ["--batch", str(batch)] if batch else []
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("PAPER_SHAPES_ROW ")), None)
@@ -563,11 +630,25 @@ def measure_with_fallback(path: Path, out: Path, args: argparse.Namespace, env: 
 
 
 def _print(rows: list[dict[str, Any]], args: argparse.Namespace, info: dict[str, Any]) -> list[dict[str, Any]]:
-    print(report(rows, args.gpu_tflops, args.utilisation, info))
+    loader = _loader_rates(args)
+    print(report(rows, args.gpu_tflops, args.utilisation, info, loader, args.loader_workers))
     print(coverage(rows))
     if args.readme:
-        write_readme_block("paper-shapes", markdown(rows, args.gpu_tflops, args.utilisation, info))
+        write_readme_block(
+            "paper-shapes", markdown(rows, args.gpu_tflops, args.utilisation, info, loader, args.loader_workers)
+        )
     return rows
+
+
+def _loader_rates(args: argparse.Namespace) -> dict[str, dict]:
+    """Recipe → loader bounds from ``--loader`` (``{}`` when that file is missing: the columns print '-')."""
+    from benchmarks.loader_throughput import recipe_bounds
+
+    path = getattr(args, "loader", LOADER_RESULTS)
+    if args.loader_workers < 1:
+        raise SystemExit(f"--loader-workers must be at least 1, got {args.loader_workers}")
+    return recipe_bounds(loader_path=path, workers=args.loader_workers, gpu_tflops=args.gpu_tflops,
+                         utilisation=args.utilisation)  # fmt: skip
 
 
 if __name__ == "__main__":

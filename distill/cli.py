@@ -198,6 +198,30 @@ def build_fetch_parser() -> argparse.ArgumentParser:
     return fetch
 
 
+def _cmd_data_prepare(args: argparse.Namespace) -> int:
+    from distill.data.prepare import prepare_dataset
+    from distill.recipe_files import parse_override
+
+    done = prepare_dataset(args.name, args.root, dict(parse_override(item) for item in args.set or []))
+    print(f"{args.name}: {done['files']} images in the store {done['folder']} ({done['stored']} decoded now, "
+          f"{done['kept']} already there; {done['bytes'] / 1e9:.2f} GB); read it with format: store")  # fmt: skip
+    return 0
+
+
+def build_prepare_parser() -> argparse.ArgumentParser:
+    prep = _Parser(
+        prog="distill data prepare",
+        description="Decode a dataset's images once into a uint8 memory-mapped store in ROOT/distill_store, read by "
+        "its reader with format: store. Resumable: run it again to continue or to add another split/scale.",
+    )
+    prep.add_argument("name", help="div2k, sr_benchmark, kadid10k, tid2013, livec or cub200")
+    prep.add_argument("root", help="the dataset's folder (its official layout)")
+    prep.add_argument("--set", action="append", metavar="KEY=VALUE", help="div2k: split=train, scale=4 (or 2,3,4)")
+    _add_debug(prep, False)
+    prep.set_defaults(fn=_cmd_data_prepare, interrupt_hint="re-run the same command to continue the preparation")
+    return prep
+
+
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     """Parse ``argv``; ``[--debug] data fetch …`` goes to its own parser (``data WRITER OUT`` stays as it was)."""
     head = 0
@@ -205,6 +229,10 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
         head += 1
     if argv[head : head + 2] == ["data", "fetch"]:
         args = build_fetch_parser().parse_args(argv[head + 2 :])
+        args.debug = args.debug or "--debug" in argv[:head]
+        return args
+    if argv[head : head + 2] == ["data", "prepare"]:
+        args = build_prepare_parser().parse_args(argv[head + 2 :])
         args.debug = args.debug or "--debug" in argv[:head]
         return args
     return parser.parse_args(argv)

@@ -79,3 +79,58 @@ def save_rgb(tensor: Tensor, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(to_uint8(tensor)).save(path)
     return path
+
+
+_TORCHVISION_DECODE: list[object] = []  # [decode_image] once probed and working, [None] when it does not work here
+
+
+def torchvision_decoder() -> object | None:
+    """``torchvision.io.decode_image`` when it decodes here (probed once per process on a tiny PNG), else ``None``.
+
+    On CPU-only torch with a CUDA torchvision wheel the image extension does not load (see ENVIRONMENT.md); readers
+    with ``format: torchvision`` then fall back to Pillow, with one warning.
+    """
+    if not _TORCHVISION_DECODE:
+        decode = None
+        try:
+            import io
+            import warnings
+
+            from distill._compat import import_torchvision
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tv = import_torchvision()
+                buf = io.BytesIO()
+                Image.new("RGB", (2, 2), (10, 20, 30)).save(buf, format="PNG")
+                probe = tv.io.decode_image(torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8))
+            if probe.shape == (3, 2, 2) and probe[:, 0, 0].tolist() == [10, 20, 30]:
+                decode = tv.io.decode_image
+        except Exception:  # any failure to import or decode means: not available here
+            decode = None
+        if decode is None:
+            import warnings
+
+            warnings.warn(
+                "format: torchvision: torchvision.io cannot decode images on this machine; decoding with Pillow",
+                stacklevel=2,
+            )
+        _TORCHVISION_DECODE.append(decode)
+    return _TORCHVISION_DECODE[0]
+
+
+def load_rgb_with(path: str | Path, fmt: str) -> Tensor:
+    """:func:`load_rgb` with ``fmt`` ``files`` (Pillow) or ``torchvision`` (``decode_image``, RGB; Pillow when it
+    does not work here or the file is not 8-bit RGB/grey)."""
+    decode = torchvision_decoder() if fmt == "torchvision" else None
+    if decode is None:
+        return load_rgb(path)
+    path = Path(path)
+    try:
+        from distill._compat import import_torchvision
+
+        tv = import_torchvision()
+        img = decode(tv.io.read_file(str(path)), mode=tv.io.ImageReadMode.RGB)  # type: ignore[operator]
+    except Exception:  # 16-bit, unusual formats, corrupt files: Pillow decides (and names the file)
+        return load_rgb(path)
+    return img.float() / 255

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from distill.config import EvalConfig, OptimConfig, OutputConfig, TrainConfig
 from distill.data.base import as_distill_dataset
+from distill.data.loading import EpochBatchSource, EpochItems
 from distill.distillers.base import Distiller, StepContext
 from distill.engine import distributed as dist_utils
 from distill.engine import run_folder, runtime
@@ -148,6 +149,8 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.selection = Selection(self.evaluation, distiller.student_role)
         self.teacher_outputs: TeacherOutputs | None = None  # cached frozen-teacher outputs (teacher_cache.py)
+        self._batch_source: EpochBatchSource | None = None  # the persistent training loader's (num_workers > 0)
+        self._train_loader: DataLoader | None = None
         self.predictions: dict[str, dict[str, Any]] = {}  # split → last evaluation's per-sample predictions
         self.console = Console(
             config.progress and self.dist.is_main,
@@ -183,6 +186,17 @@ class Trainer:
             **kw,
         )
 
+    def _train_batches(self, sampler: Sampler[list[int]]) -> DataLoader:
+        """The training loader serving ``sampler``'s batches: with workers, one persistent loader for the whole run
+        (workers start once; items keyed by (seed, epoch, index) so every worker count gives the same batches)."""
+        if self.config.num_workers == 0:
+            return self._loader(self.train_set, sampler)
+        if self._batch_source is None or self._train_loader is None:
+            self._batch_source = EpochBatchSource()
+            self._train_loader = self._loader(EpochItems(self.train_set), self._batch_source, persistent_workers=True)
+        self._batch_source.set(sampler, self.config.seed, self.epoch)
+        return self._train_loader
+
     def _checkpoint_path(self) -> Path | None:
         return run_folder.checkpoint_path(self.out_dir)
 
@@ -212,6 +226,7 @@ class Trainer:
             logger.log_outputs()  # student.pt, results.json to the trackers
         finally:
             logger.close()
+            self._batch_source = self._train_loader = None  # stops persistent workers (they hold memory)
         return result
 
     def _train(self, logger: RunLogger) -> None:
@@ -239,7 +254,7 @@ class Trainer:
                     world=self.dist.world_size,
                 )
                 self.distiller.train()
-                for batch in self._loader(self.train_set, sampler):
+                for batch in self._train_batches(sampler):
                     values = self._train_step(batch)
                     self.step += 1
                     self.step_in_epoch += 1

@@ -19,12 +19,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from distill.data.base import SeededDataset, SizeConstraints
-from distill.data.images import load_rgb, verify_image
+from distill.data.images import load_rgb_with, verify_image
 from distill.data.splits import split_indices
+from distill.data.store import ImageStore, check_format
 from distill.errors import DataError, DistillError, RegistryError
 
 SYNTHETIC_MARKER = "SYNTHETIC.json"
@@ -88,6 +90,9 @@ class IQADataset(SeededDataset):
     * ``distortions``: keep only these type codes/names.
     * ``on_corrupt="skip"`` verifies the chosen files at construction and drops undecodable ones (listed in
       :attr:`corrupt_files`) instead of raising :class:`DataError` when an item is read.
+    * ``format``: ``files`` (Pillow), ``torchvision`` (``torchvision.io.decode_image``, Pillow where it does not work
+      here) or ``store``: the decoded uint8 memory-mapped store written by ``distill data prepare KEY ROOT``
+      (:mod:`distill.data.store`), checked at construction (missing, truncated or stale: one line naming the command).
     """
 
     #: registry name, the prefix of messages (``"kadid10k"``)
@@ -121,8 +126,10 @@ class IQADataset(SeededDataset):
         on_corrupt: str = "error",
         patches: int = 1,
         patch_layout: str = "grid",
+        format: str = "files",
     ) -> None:
         key = self.key
+        self.format = check_format(key, format)
         if split not in SPLITS:
             raise DataError(f"{key}: split '{split}' is not one of {', '.join(SPLITS)}")
         if on_corrupt not in ("error", "skip"):
@@ -181,6 +188,10 @@ class IQADataset(SeededDataset):
                 raise DataError(f"{key}: every image of split '{split}' under {self.root} is corrupt")
             chosen = kept
         self.samples = chosen
+        self._store: ImageStore | None = None
+        if self.format == "store":
+            rebuild = f"distill data prepare {key} {self.root}"
+            self._store = ImageStore(self.root, rebuild).check([s.path for s in chosen])
 
     # ------------------------------------------------------------------------------------------ subclass API
     def _scan(self) -> list[Any]:
@@ -276,10 +287,16 @@ class IQADataset(SeededDataset):
         return f"{type(self).__name__}({kind}{self.root}, split={self.split}, mode={self.split_mode}, n={len(self)})"
 
     # ------------------------------------------------------------------------------------------------- items
+    def _read(self, path: Path) -> torch.Tensor:
+        """The image at ``path`` as float ``[3, H, W]`` in [0, 1], from the files or the store (``format``)."""
+        if self._store is not None:
+            return torch.from_numpy(np.array(self._store.array(path), dtype=np.float32)).permute(2, 0, 1) / 255
+        return load_rgb_with(path, self.format)
+
     def _load(self, index: int) -> tuple[int, torch.Tensor]:
         if self.on_corrupt == "error":
             try:
-                return index, load_rgb(self.samples[index].path)
+                return index, self._read(self.samples[index].path)
             except DataError as err:
                 where = "data.train" if self.training else "data.eval.<split>"
                 raise DataError(
@@ -289,7 +306,7 @@ class IQADataset(SeededDataset):
         for step in range(len(self.samples)):  # skip mode: a file that passed verify() but fails to decode
             i = (index + step) % len(self.samples)
             try:
-                return i, load_rgb(self.samples[i].path)
+                return i, self._read(self.samples[i].path)
             except DataError:
                 if str(self.samples[i].path) not in self.corrupt_files:
                     self.corrupt_files.append(str(self.samples[i].path))

@@ -146,6 +146,7 @@ class LiveChallenge(IQADataset):
         patches: int = 1,
         patch_layout: str = "grid",
         drop_first: int = 7,
+        format: str = "files",
     ) -> None:
         if isinstance(drop_first, bool) or int(drop_first) != drop_first or drop_first < 0:
             raise DataError(f"livec: drop_first must be a non-negative integer, got {drop_first!r}")
@@ -163,6 +164,7 @@ class LiveChallenge(IQADataset):
             on_corrupt=on_corrupt,
             patches=patches,
             patch_layout=patch_layout,
+            format=format,
         )
 
     def _scan(self) -> list[LivecSample]:

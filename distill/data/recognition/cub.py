@@ -31,14 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 
 from distill.data.base import SeededDataset
-from distill.data.images import load_rgb
+from distill.data.images import load_rgb_with
 from distill.data.iqa.dataset import find_child
 from distill.data.recognition.degradations import Degradation, build_degradation, crop_view
+from distill.data.store import ImageStore, check_format
 from distill.errors import DataError
 from distill.registry import DATASETS
 
@@ -210,6 +212,9 @@ class CUB200(SeededDataset):
     * ``classes``: the first K class ids (an integer) or a list of ids; labels are renumbered 0..K-1 in id order.
     * ``hflip``: random horizontal flips in train (one draw per item, shared by paired views).
     * ``cache``: keep the prepared 8-bit views in memory after their first use.
+    * ``format``: ``files`` (Pillow), ``torchvision`` (``torchvision.io.decode_image``, Pillow where it does not work
+      here) or ``store``: the decoded uint8 memory-mapped store of ``distill data prepare cub200 ROOT``
+      (:mod:`distill.data.store`); views are cut from the stored pixels, bit-identical to decoding the files.
     """
 
     paired: bool = False
@@ -227,7 +232,9 @@ class CUB200(SeededDataset):
         split_seed: int = 0,
         hflip: bool = False,
         cache: bool = True,
+        format: str = "files",
     ) -> None:
+        self.format = check_format("cub200", format)
         if split not in ("train", "val", "test", "all"):
             raise DataError(f"cub200: split '{split}' is not one of train, val, test, all")
         if mode not in ("single", "union"):
@@ -242,6 +249,7 @@ class CUB200(SeededDataset):
         self.split, self.size, self.mode = split, int(size), mode
         self.val_fraction, self.split_seed = float(val_fraction), int(split_seed)
         self.hflip, self.cache = bool(hflip), bool(cache)
+        self._degradation_args = dict(degradation_args or {})
         self.degradation: Degradation | None = (
             build_degradation(degradation, degradation_args) if degradation is not None else None
         )
@@ -258,6 +266,19 @@ class CUB200(SeededDataset):
         if self.degradation is not None:
             self.degradation.check([s.name for s in self.samples])  # precomputed files, before training
         self._views: dict[tuple[int, str], Tensor] = {}
+        self._store: ImageStore | None = None
+        self._view_prefix: dict[str, str] = {}  # kind → key prefix of its prepared views in the store
+        if self.format == "store":
+            rebuild = f"distill data prepare cub200 {self.root}"
+            store = ImageStore(self.root, rebuild).check([s.path for s in self.samples])
+            for kind in ("clean", "degraded") if self.degradation is not None else ("clean",):
+                prefix = self.view_prefix(kind)
+                if store.has(prefix):  # views prepared for this size and degradation: every one must be there
+                    store.rebuild = f"{rebuild} {self.prepare_options()}"
+                    store.check([s.path for s in self.samples], prefix)
+                    self._view_prefix[kind] = prefix
+            store.rebuild = rebuild
+            self._store = store
 
     # ------------------------------------------------------------------------------------------------ selection
     def _class_ids(self, classes: int | list[int] | None, names: dict[int, str]) -> list[int]:
@@ -336,13 +357,39 @@ class CUB200(SeededDataset):
         }
 
     # ---------------------------------------------------------------------------------------------------- views
+    def view_prefix(self, kind: str) -> str:
+        """Store key prefix of this reader's ``kind`` views (size and degradation, with its arguments, hashed)."""
+        what = f"clean {self.size}" if kind == "clean" else f"{self.degradation.describe()} {self.size}"  # type: ignore[union-attr]
+        return f"views/{hashlib.blake2b(what.encode(), digest_size=6).hexdigest()}/"
+
+    def prepare_options(self) -> str:
+        """The ``--set`` options of ``distill data prepare cub200`` that store this reader's views."""
+        opts = f"--set size={self.size}"
+        if self.degradation is not None:
+            opts += f" --set degradation={self.degradation.name}"
+            if self._degradation_args:
+                opts += f" --set 'degradation_args={json.dumps(self._degradation_args)}'"
+        return opts
+
+    def stored_view(self, i: int, kind: str) -> Tensor:
+        """The ``kind`` view of sample ``i`` as uint8 ``[3, S, S]``, computed from the image (what the view store
+        holds and, with ``format: store``, what is read back from it)."""
+        return _to_uint8(self._view(i, kind))
+
     def _view(self, i: int, kind: str) -> Tensor:
         """Clean (``kind="clean"``) or degraded view of sample ``i``, 8-bit, cached when asked."""
         key = (i, kind)
         if key in self._views:
             return self._views[key].float() / 255
         s = self.samples[i]
-        image = load_rgb(s.path)
+        if kind in self._view_prefix:  # a prepared view: no decode, no resize, no degradation
+            assert self._store is not None
+            view_u8 = self._store.array(s.path, self._view_prefix[kind])
+            return torch.from_numpy(np.array(view_u8.transpose(2, 0, 1), dtype=np.float32)) / 255
+        if self._store is not None:
+            image = torch.from_numpy(np.array(self._store.array(s.path), dtype=np.float32)).permute(2, 0, 1) / 255
+        else:
+            image = load_rgb_with(s.path, self.format)
         if kind == "clean":
             view = crop_view(image, s.box, self.size)
         else:
@@ -403,7 +450,9 @@ class CUB200Paired(CUB200):
         split_seed: int = 0,
         hflip: bool = False,
         cache: bool = True,
+        format: str = "files",
     ) -> None:
         super().__init__(
-            root, split, size, degradation, degradation_args, "single", classes, val_fraction, split_seed, hflip, cache
+            root, split, size, degradation, degradation_args, "single", classes, val_fraction, split_seed, hflip, cache,
+            format,
         )

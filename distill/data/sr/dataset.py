@@ -19,6 +19,11 @@ with ``augment`` it is flipped horizontally, vertically and transposed, each wit
 ``augment``: the 8 flips/rotations). Both draw only from the per-item generator (seed, epoch, index).
 ``repeat: R`` lists every image R times per epoch (BasicSR's ``dataset_enlarge_ratio``). ``cache`` keeps decoded
 pairs in memory as 8-bit tensors; LR images made by bicubic downsampling are always kept (they are slow to make).
+
+``format``: ``files`` (Pillow, the default), ``torchvision`` (``torchvision.io.decode_image``, Pillow where it does
+not work) or ``store``: the decoded uint8 memory-mapped store that ``distill data prepare div2k ROOT --set scale=S``
+writes (:mod:`distill.data.store`). From the store a training patch is sliced out of the memory map, so no image is
+decoded per patch; patches and flips are drawn exactly as from the files (the same items, bit for bit).
 """
 
 from __future__ import annotations
@@ -27,11 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from distill.data.base import SeededDataset, SizeConstraints
-from distill.data.images import IMAGE_SUFFIXES, load_rgb
+from distill.data.images import IMAGE_SUFFIXES, load_rgb_with
+from distill.data.store import ImageStore, check_format
 from distill.errors import DataError
 from distill.registry import DATASETS
 
@@ -75,6 +82,16 @@ def _to_uint8(x: Tensor) -> Tensor:
     return (x * 255).round().to(torch.uint8)
 
 
+def _chw_uint8(a: np.ndarray) -> Tensor:
+    """A contiguous ``[3, H, W]`` copy of uint8 ``[H, W, 3]`` (a memory-map view): one strided copy."""
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
+
+
+def _chw_float(a: np.ndarray) -> Tensor:
+    """uint8 ``[H, W, 3]`` (a memory-map view) → float ``[3, H, W]`` in [0, 1], as :func:`load_rgb` computes it."""
+    return torch.from_numpy(np.array(a, dtype=np.float32)).permute(2, 0, 1).contiguous() / 255
+
+
 class SRDataset(SeededDataset):
     """Base of the SR readers: HR/LR pairs, mod-crop, optional bicubic LR, seeded patches and flips.
 
@@ -95,7 +112,9 @@ class SRDataset(SeededDataset):
         lr: LRMode = "auto",
         limit: int | None = None,
         cache: bool = True,
+        format: str = "files",
     ) -> None:
+        self.format = check_format(self.title, format)
         if isinstance(scale, bool) or int(scale) != scale or scale < 1:
             raise DataError(f"{self.title}: scale must be a positive integer, got {scale!r}")
         if patch_size is not None and (isinstance(patch_size, bool) or int(patch_size) != patch_size or patch_size < 1):
@@ -119,6 +138,10 @@ class SRDataset(SeededDataset):
         self.samples = samples
         self._cache: dict[int, tuple[Tensor, Tensor]] = {}
         self._made_lr: dict[int, Tensor] = {}
+        self._store: ImageStore | None = None
+        if self.format == "store":
+            files = [p for s in samples for p in (s.hr, s.lr) if p is not None]
+            self._store = ImageStore(self.root, self.prepare_command()).check(files)
 
     # ------------------------------------------------------------------------------------------ subclass API
     def _scan(self) -> list[SRSample]:
@@ -127,6 +150,10 @@ class SRDataset(SeededDataset):
     def hint(self) -> str:
         """What to do when the data are missing."""
         return "Point root at the unpacked dataset"
+
+    def prepare_command(self) -> str:
+        """The command that writes the ``format: store`` store this reader needs."""
+        return f"distill data prepare sr_benchmark {self.root} --set scale={self.scale}"
 
     # ---------------------------------------------------------------------------------------------- helpers
     @property
@@ -162,13 +189,36 @@ class SRDataset(SeededDataset):
             )
         return samples
 
+    def _stored_pair(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(LR, HR) of sample ``i`` as uint8 ``[h, w, 3]`` memory-map views (``format: store``), HR mod-cropped."""
+        assert self._store is not None
+        s, sc = self.samples[i], self.scale
+        hr = self._store.array(s.hr)
+        h, w = hr.shape[:2]
+        if s.lr is None:
+            hr = hr[: h - h % sc, : w - w % sc]
+            if i not in self._made_lr:
+                self._made_lr[i] = _to_uint8(bicubic_downsample(_chw_float(hr), sc))
+            return self._made_lr[i].permute(1, 2, 0).numpy(), hr
+        lr = self._store.array(s.lr)
+        lh, lw = lr.shape[:2]
+        if lh * sc > h or lw * sc > w:
+            raise DataError(
+                f"{s.lr}: LR image {lh}x{lw} times scale {sc} exceeds its HR image {s.hr} ({h}x{w}); "
+                "is the scale right (X2/X3/X4 folder)?"
+            )
+        return lr, hr[: lh * sc, : lw * sc]
+
     def load_pair(self, i: int) -> tuple[Tensor, Tensor]:
         """(LR, HR) of sample ``i`` as float ``[3, h, w]`` / ``[3, s·h, s·w]``, HR mod-cropped to fit."""
+        if self._store is not None:
+            lr_u8, hr_u8 = self._stored_pair(i)
+            return _chw_float(lr_u8), _chw_float(hr_u8)
         if i in self._cache:
             lr, hr = self._cache[i]
             return lr.float() / 255, hr.float() / 255
         s = self.samples[i]
-        hr = load_rgb(s.hr)
+        hr = load_rgb_with(s.hr, self.format)
         h, w = hr.shape[-2:]
         if s.lr is None:
             hr = hr[:, : h - h % self.scale, : w - w % self.scale]
@@ -176,7 +226,7 @@ class SRDataset(SeededDataset):
                 self._made_lr[i] = _to_uint8(bicubic_downsample(hr, self.scale))
             lr = self._made_lr[i].float() / 255
         else:
-            lr = load_rgb(s.lr)
+            lr = load_rgb_with(s.lr, self.format)
             lh, lw = lr.shape[-2:]
             if lh * self.scale > h or lw * self.scale > w:
                 raise DataError(
@@ -201,19 +251,33 @@ class SRDataset(SeededDataset):
 
     def __getitem__(self, index: int) -> dict:
         i = index % len(self.samples)
-        lr, hr = self.load_pair(i)
         g = self.rng(index)
         if self.patch_size is not None:
             p, s = self.patch_size, self.scale
-            h, w = lr.shape[-2:]
+            stored = self._stored_pair(i) if self._store is not None else None
+            lr, hr = (None, None) if stored else self.load_pair(i)
+            h, w = stored[0].shape[:2] if stored else lr.shape[-2:]  # type: ignore[union-attr]
             if h < p or w < p:
                 raise DataError(
                     f"{self.samples[i].hr}: LR image {h}x{w} is smaller than patch_size {p}; lower patch_size"
                 )
             top = int(torch.randint(0, h - p + 1, (), generator=g))
             left = int(torch.randint(0, w - p + 1, (), generator=g))
-            lr = lr[:, top : top + p, left : left + p]
-            hr = hr[:, top * s : (top + p) * s, left * s : (left + p) * s]
+            if stored:  # slice the memory map (only the patch's bytes are read); flip as uint8, then convert
+                lr_u8 = _chw_uint8(stored[0][top : top + p, left : left + p])
+                hr_u8 = _chw_uint8(stored[1][top * s : (top + p) * s, left * s : (left + p) * s])
+                if self.augment:
+                    hflip, vflip, transpose = (torch.rand(3, generator=g) < 0.5).tolist()
+                    lr_u8, hr_u8 = (_augment(t, hflip, vflip, transpose) for t in (lr_u8, hr_u8))
+                return {
+                    "input": lr_u8.contiguous().float() / 255,
+                    "target": hr_u8.contiguous().float() / 255,
+                    "meta": {"name": self.samples[i].name, "dataset": self.title},
+                }
+            lr = lr[:, top : top + p, left : left + p]  # type: ignore[index]
+            hr = hr[:, top * s : (top + p) * s, left * s : (left + p) * s]  # type: ignore[index]
+        else:
+            lr, hr = self.load_pair(i)
         if self.augment:
             hflip, vflip, transpose = (torch.rand(3, generator=g) < 0.5).tolist()
             lr, hr = (_augment(t, hflip, vflip, transpose) for t in (lr, hr))
@@ -255,11 +319,15 @@ class DIV2K(SRDataset):
         lr: LRMode = "auto",
         limit: int | None = None,
         cache: bool = False,
+        format: str = "files",
     ) -> None:
         if split not in ("train", "valid"):
             raise DataError(f"DIV2K: split '{split}' is not one of train, valid")
         self.split = split
-        super().__init__(root, scale, patch_size, augment, repeat, lr, limit, cache)
+        super().__init__(root, scale, patch_size, augment, repeat, lr, limit, cache, format)
+
+    def prepare_command(self) -> str:
+        return f"distill data prepare div2k {self.root} --set split={self.split} --set scale={self.scale}"
 
     def hint(self) -> str:
         return (
@@ -298,10 +366,11 @@ class SRBenchmark(SRDataset):
         limit: int | None = None,
         cache: bool = True,
         name: str | None = None,
+        format: str = "files",
     ) -> None:
         folder = Path(root).expanduser().name
         self.title = name or self._SETS.get(folder.lower(), folder)  # type: ignore[misc]
-        super().__init__(root, scale, patch_size, augment, repeat, lr, limit, cache)
+        super().__init__(root, scale, patch_size, augment, repeat, lr, limit, cache, format)
 
     def hint(self) -> str:
         return (
