@@ -378,7 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = _parse(parser, list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parse(parser, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.fn(args))
@@ -389,10 +390,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         rank = dist.rank() if dist is not None else 0
         print(f"distill: error: {'' if rank == 0 else f'[rank {rank}] '}{one_line(err)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        hint = getattr(args, "interrupt_hint", "resume with `distill run RECIPE --out DIR --resume`")
-        print(f"distill: interrupted; {hint}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:  # a signal during training saved a checkpoint (engine/interrupt.py)
+        from distill.engine import interrupt
+
+        training = args.fn is _cmd_run
+        if not training or interrupt.dist_utils.rank() == 0:
+            line = interrupt.interrupted_line(err, argv, getattr(args, "interrupt_hint", None), training)
+            print(line, file=sys.stderr)
+        return int(getattr(err, "exit_code", 130))
     finally:
         dist = sys.modules.get("distill.engine.distributed")
         if dist is not None:  # leave torchrun's process group cleanly
