@@ -247,7 +247,7 @@ def test_sigint_and_sigterm_at_random_moments_then_continue_give_the_uninterrupt
     rng = random.Random(seed)
     out = tmp_path / "cut"
     args = ["run", str(recipe), "--out", str(out)]
-    for k in range(3):
+    for _ in range(3):
         sig = rng.choice([signal.SIGINT, signal.SIGTERM])
         moment = rng.uniform(0.1, 0.9) * duration
         proc = _start(args)
@@ -274,7 +274,7 @@ def test_under_ddp_one_signalled_rank_stops_every_rank_at_the_same_step(tmp_path
     """torchrun, 2 processes: only rank 1 gets SIGTERM (before step 12); both ranks stop after step 12 and save one
     checkpoint; continuing on 2 processes gives the uninterrupted 2-process run bit for bit."""
     from tests.test_crash_resume import assert_same_run
-    from tests.test_distributed import register_toys, toy_recipe, torchrun
+    from tests.test_distributed import register_toys, torchrun, toy_recipe
 
     register_toys()
     recipe = toy_recipe(tmp_path / "toy.yaml", "mrkd", group_by=None)

@@ -27,7 +27,6 @@ from distill.data.base import as_distill_dataset
 from distill.distillers.base import Distiller, StepContext
 from distill.engine import distributed as dist_utils
 from distill.engine import run_folder, runtime
-from distill.engine.interrupt import StopRequests, resume_line
 from distill.engine.checkpoint import (
     CHECKPOINT_FORMAT,
     atomic_save,
@@ -37,6 +36,7 @@ from distill.engine.checkpoint import (
     set_rng_state,
 )
 from distill.engine.evaluator import Evaluator, Results, channels_last, move_to
+from distill.engine.interrupt import StopRequests, resume_line
 from distill.engine.optim import build_optimizer
 from distill.engine.run_folder import RESUME_SAFE_KEYS, RunResult, recipe_differences
 from distill.engine.run_log import Console, RunLogger
