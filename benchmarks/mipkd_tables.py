@@ -469,6 +469,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     parser.add_argument("--data", type=Path, help="paper scale: folder with DIV2K/ and benchmark/<set>/")
     parser.add_argument("--teacher", type=Path, help="teacher weights (official BasicSR EDSR-L or a student.pt)")
     add_launcher_arguments(parser)
+    parser.add_argument("--debug", action="store_true", help="show library warnings and INFO logs")
     args = parser.parse_args(argv)
     scale = SCALES[args.scale]
     out = args.out or Path(f"runs/bench_mipkd_{scale.name}")

@@ -7,13 +7,12 @@ the full traceback instead.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import typing
 from collections.abc import Sequence
 from pathlib import Path
 
-from distill import __version__
+from distill import __version__, quiet
 from distill.errors import DistillError, one_line
 from distill.registry import REGISTRIES
 from distill.sweep import add_launcher_arguments
@@ -380,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parse(parser, argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    quiet.install(args.debug)  # libraries' warnings and INFO logs only with --debug (distill/quiet.py)
     try:
         return int(args.fn(args))
     except DistillError as err:
