@@ -390,12 +390,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"distill: error: {'' if rank == 0 else f'[rank {rank}] '}{one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:  # a signal during training saved a checkpoint (engine/interrupt.py)
-        from distill.engine import interrupt
+        from distill.interrupted import interrupted_line  # imports no torch (whose import Ctrl-C may have cut)
 
-        training = args.fn is _cmd_run
-        if not training or interrupt.dist_utils.rank() == 0:
-            line = interrupt.interrupted_line(err, argv, getattr(args, "interrupt_hint", None), training)
-            print(line, file=sys.stderr)
+        dist = sys.modules.get("distill.engine.distributed")
+        if dist is None or dist.rank() == 0:
+            print(
+                interrupted_line(err, argv, getattr(args, "interrupt_hint", None), args.fn is _cmd_run), file=sys.stderr
+            )
         return int(getattr(err, "exit_code", 130))
     finally:
         dist = sys.modules.get("distill.engine.distributed")

@@ -27,7 +27,8 @@ import torch
 
 from distill.cli import main
 from distill.engine import interrupt
-from distill.engine.interrupt import StopRequests, TrainingInterrupted, interrupted_line, resume_command
+from distill.engine.interrupt import StopRequests
+from distill.interrupted import TrainingInterrupted, interrupted_line, resume_command
 from tests.test_resume_anytime import ROOT, assert_identical_runs, data, tiny_quickstart  # noqa: F401 (fixture)
 
 PAUSE_ENV = "DISTILL_TEST_PAUSE"

@@ -36,7 +36,7 @@ from distill.engine.checkpoint import (
     set_rng_state,
 )
 from distill.engine.evaluator import Evaluator, Results, channels_last, move_to
-from distill.engine.interrupt import StopRequests, resume_line
+from distill.engine.interrupt import StopRequests
 from distill.engine.optim import build_optimizer
 from distill.engine.run_folder import RESUME_SAFE_KEYS, RunResult, recipe_differences
 from distill.engine.run_log import Console, RunLogger
@@ -46,6 +46,7 @@ from distill.engine.selection import Selection
 from distill.engine.teacher_cache import TeacherOutputs
 from distill.engine.teacher_cache import prepare as prepare_teacher_cache
 from distill.errors import DistillError, NonFiniteLossError, RecipeError, check_names
+from distill.interrupted import resume_line
 from distill.tasks.base import resolve_metrics
 
 # run-folder and runtime names that callers import from here
