@@ -302,3 +302,87 @@ if __name__ == "__main__":  # distill's command line, pausing at $DISTILL_TEST_P
     if os.environ.get(SELF_SIGNAL_ENV):
         install_self_signal(os.environ[SELF_SIGNAL_ENV])
     sys.exit(main())
+
+
+# ----------------------------------------------------------------------------------- SLURM pre-emption (submitit)
+FAKE_RUN = """
+import signal, sys, time
+def stop(*_):
+    print("distill: stopped by SIGTERM after step 3/9; checkpoint saved.", file=sys.stderr, flush=True)
+    sys.exit(143)
+signal.signal(signal.SIGTERM, stop)
+print("training", file=sys.stderr, flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_preempted_slurm_job_stops_its_run_with_sigterm_and_requeues_the_same_command(tmp_path):
+    """submitit's pre-emption hook (``checkpoint``) sends the run SIGTERM, waits for it to exit, and returns the
+    same command for the requeued job; a run that fails on its own is the job's failure with its last line."""
+    import pickle
+    import threading
+
+    from distill.requeue import RequeuedRun, RunStopped
+
+    command = [sys.executable, "-c", FAKE_RUN]
+    job = pickle.loads(pickle.dumps(RequeuedRun(command)))  # as submitit ships it
+    returned: list[object] = []
+    worker = threading.Thread(target=lambda: returned.append(job()))
+    worker.start()
+    deadline = time.monotonic() + 60
+    while (job._proc is None or job._proc.poll() is not None or not job._proc.stderr) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the fake run has set its handler
+    started = time.monotonic()
+    delayed = job.checkpoint()
+    worker.join(timeout=60)
+    assert job._proc.returncode == 143 and time.monotonic() - started < 30
+    assert returned == [""], "a run stopped for the requeue is not a failure"
+    assert isinstance(delayed.function, RequeuedRun) and delayed.function.command == command
+    assert pickle.loads(pickle.dumps(delayed.function)).command == command
+
+    failing = RequeuedRun([sys.executable, "-c", "import sys; print('distill: error: boom', file=sys.stderr); 1/0"])
+    with pytest.raises(RunStopped, match=r"exit 1: ZeroDivisionError"):
+        failing()
+
+
+@pytest.mark.slow
+def test_a_preempted_slurm_job_continues_to_the_uninterrupted_run(reference, tmp_path, monkeypatch, one_thread):
+    """The job's SIGUSR2 (as submitit handles it: ``checkpoint``, then the job exits) during training, then the
+    requeued submission run to the end: the run equals the uninterrupted one."""
+    from distill.requeue import RequeuedRun
+
+    recipe, full = reference
+    out = tmp_path / "cut"
+    monkeypatch.setenv(PAUSE_ENV, "step:4")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    job = RequeuedRun([sys.executable, "-m", "tests.test_interrupts", "run", str(recipe), "--out", str(out),
+                       "--auto-resume"])  # fmt: skip
+    requeued: list[object] = []
+
+    def submitit_handler(signum, frame):  # type: ignore[no-untyped-def]
+        requeued.append(job.checkpoint())
+        raise SystemExit(-1)  # submitit requeues the job, then exits
+
+    class Relay:  # the job's stderr: the child's PAUSE line is when SLURM signals the job
+        def write(self, text: str) -> None:
+            sys.__stderr__.write(text)
+            if text.startswith("PAUSE"):
+                os.kill(os.getpid(), signal.SIGUSR2)
+
+    previous, stderr = signal.signal(signal.SIGUSR2, submitit_handler), sys.stderr
+    sys.stderr = Relay()  # type: ignore[assignment]
+    try:
+        with pytest.raises(SystemExit):
+            job()
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+        sys.stderr = stderr
+    monkeypatch.delenv(PAUSE_ENV)
+    assert job._proc is not None and job._proc.returncode == 143
+    assert checkpoint_step(out) == 5
+    (delayed,) = requeued
+    assert delayed.function() == ""  # the requeued job
+    assert_identical_runs(full, out)
+    assert_same_results_file(full, out)
