@@ -220,7 +220,9 @@ def export_model(
                 "ONNX export needs the `onnx` and `onnxruntime` packages (pip install onnx onnxruntime); "
                 "torchscript and pt2 need nothing extra"
             ) from None
-        torch.onnx.export(model, (example,), str(out), input_names=["image"], output_names=["output"])
+        torch.onnx.export(  # verbose=False: no "[torch.onnx] …" progress lines of the dynamo exporter
+            model, (example,), str(out), input_names=["image"], output_names=["output"], verbose=False
+        )
         session = onnxruntime.InferenceSession(str(out))
         got = torch.from_numpy(session.run(None, {"image": example.numpy()})[0])
     else:

@@ -67,10 +67,9 @@ class StopRequests:
             self.signum, self._first = signum, now
             if self.trainer.dist.is_main:
                 again = "; press Ctrl-C again to stop at once without saving" if signum == signal.SIGINT else ""
-                self._write(
-                    f"distill: {signal_name(signum)} received: saving a checkpoint after step "
-                    f"{self.trainer.step + 1}, then stopping{again}"
-                )
+                bar = getattr(getattr(self.trainer, "console", None), "enabled", False)  # leave the progress bar's line
+                line = f"distill: {signal_name(signum)} received: stopping after the current step with a checkpoint"
+                self._write(("\n" if bar else "") + line + again)
             return
         if signum != signal.SIGINT or now - self._first < REPEAT_WINDOW_S:
             return  # the same interrupt delivered twice, or a repeated SIGTERM: still saving
