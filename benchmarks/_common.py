@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from distill import quiet
 from distill.sweep import add_launcher_arguments, run_with_launcher
 
 __all__ = [
@@ -96,6 +97,7 @@ def render_tables(
     runs are done; under a sweep (``local``/``slurm``/``--collect-only``) the tables print once, built from the run
     folders after every run they need has finished (None: runs were submitted and are still running).
     """
+    quiet.install(getattr(args, "debug", False))  # libraries' warnings only with --debug, ours once (distill/quiet.py)
     inline = args.launcher == "inline" and not args.collect_only
 
     def build() -> dict[str, str]:

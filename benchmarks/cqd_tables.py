@@ -429,6 +429,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     parser.add_argument("--out", type=Path, help="folder for the runs (default runs/bench_cqd_<scale>)")
     parser.add_argument("--data", type=Path, help="real CUB-200-2011 folder for --scale paper")
     add_launcher_arguments(parser)
+    parser.add_argument("--debug", action="store_true", help="show library warnings and INFO logs")
     args = parser.parse_args(argv)
     scale = SCALES[args.scale]
     names = [n.strip() for n in args.tables.split(",") if n.strip()]

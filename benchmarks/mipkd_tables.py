@@ -478,6 +478,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
         "--teacher", type=Path, help="teacher weights: zoo:edsr_x4 (published EDSR-L), a BasicSR file or a student.pt"
     )
     add_launcher_arguments(parser)
+    parser.add_argument("--debug", action="store_true", help="show library warnings and INFO logs")
     args = parser.parse_args(argv)
     scale = SCALES[args.scale]
     out = args.out or Path(f"runs/bench_mipkd_{scale.name}")

@@ -484,6 +484,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
         "--dry-run", action="store_true", help="validate every recipe and print the tables' shape; train nothing"
     )
     add_launcher_arguments(parser)
+    parser.add_argument("--debug", action="store_true", help="show library warnings and INFO logs")
     args = parser.parse_args(argv)
     load_plugins()
     scale = SCALES[args.scale]

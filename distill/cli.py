@@ -7,13 +7,12 @@ the full traceback instead.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import typing
 from collections.abc import Sequence
 from pathlib import Path
 
-from distill import __version__
+from distill import __version__, quiet
 from distill.errors import DistillError, one_line
 from distill.registry import REGISTRIES
 from distill.sweep import add_launcher_arguments
@@ -469,8 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = _parse(parser, list(sys.argv[1:] if argv is None else argv))
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parse(parser, argv)
+    quiet.install(args.debug)  # libraries' warnings and INFO logs only with --debug (distill/quiet.py)
     try:
         return int(args.fn(args))
     except DistillError as err:
@@ -480,10 +480,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         rank = dist.rank() if dist is not None else 0
         print(f"distill: error: {'' if rank == 0 else f'[rank {rank}] '}{one_line(err)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        hint = getattr(args, "interrupt_hint", "resume with `distill run RECIPE --out DIR --resume`")
-        print(f"distill: interrupted; {hint}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:  # a signal during training saved a checkpoint (engine/interrupt.py)
+        from distill.interrupted import interrupted_line  # imports no torch (whose import Ctrl-C may have cut)
+
+        dist = sys.modules.get("distill.engine.distributed")
+        if dist is None or dist.rank() == 0:
+            print(
+                interrupted_line(err, argv, getattr(args, "interrupt_hint", None), args.fn is _cmd_run), file=sys.stderr
+            )
+        return int(getattr(err, "exit_code", 130))
     finally:
         dist = sys.modules.get("distill.engine.distributed")
         if dist is not None:  # leave torchrun's process group cleanly

@@ -9,6 +9,7 @@ weights but the run's own.
 from __future__ import annotations
 
 import glob
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -180,6 +181,30 @@ def predict(
 ExportFormat = Literal["torchscript", "pt2", "onnx", "safetensors", "hf"]
 
 
+class TraceNote(UserWarning):
+    """What a TorchScript trace fixed: said in our words instead of torch's ``TracerWarning``s."""
+
+
+def _trace(model: torch.nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
+    """``torch.jit.trace``; its ``TracerWarning``s (Python branches on the input frozen into the trace) are passed
+    on as they were (the command line shows them with ``--debug``) and summed up in one :class:`TraceNote`."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", torch.jit.TracerWarning)
+        traced = torch.jit.trace(model, example)
+    for category, text, filename, lineno in dict.fromkeys((w.category, str(w.message), w.filename, w.lineno)
+                                                          for w in caught):  # fmt: skip
+        warnings.warn_explicit(text, category, filename, lineno)
+    if any(issubclass(w.category, torch.jit.TracerWarning) for w in caught):
+        c, h, w = example.shape[1:]
+        warnings.warn(
+            f"the TorchScript file is a trace for image batches [N, {c}, H, W] (traced at {h}x{w}): the model's "
+            "branches on its input were fixed to that layout; --format pt2 keeps them",
+            TraceNote,
+            stacklevel=2,
+        )
+    return traced
+
+
 @torch.no_grad()
 def export_model(
     checkpoint: str | Path, fmt: ExportFormat, out: str | Path, size: int = 64, atol: float = 1e-4
@@ -201,7 +226,7 @@ def export_model(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "torchscript":
-        torch.jit.save(torch.jit.trace(model, example), str(out))
+        torch.jit.save(_trace(model, example), str(out))
         got = torch.jit.load(str(out))(example)
     elif fmt == "pt2":
         torch.export.save(torch.export.export(model, (example,)), str(out))
@@ -230,7 +255,9 @@ def export_model(
                 "ONNX export needs the `onnx` and `onnxruntime` packages (pip install onnx onnxruntime); "
                 "torchscript and pt2 need nothing extra"
             ) from None
-        torch.onnx.export(model, (example,), str(out), input_names=["image"], output_names=["output"])
+        torch.onnx.export(  # verbose=False: no "[torch.onnx] …" progress lines of the dynamo exporter
+            model, (example,), str(out), input_names=["image"], output_names=["output"], verbose=False
+        )
         session = onnxruntime.InferenceSession(str(out))
         got = torch.from_numpy(session.run(None, {"image": example.numpy()})[0])
     else:

@@ -15,7 +15,8 @@ Launchers (``--launcher``):
   gives each run its own CUDA device (``CUDA_VISIBLE_DEVICES``) and thread budget (``OMP_NUM_THREADS``), its own
   log file, and needs no optional dependency;
 * ``slurm`` — one SLURM job per run through `submitit <https://github.com/facebookincubator/submitit>`_ (the
-  ``cluster`` extra), with partition, GPUs, time, account, qos passed through.
+  ``cluster`` extra), with partition, GPUs, time, account, qos passed through. A job that is pre-empted or reaches
+  its time limit stops its run with a checkpoint and is requeued to continue it (:mod:`distill.requeue`).
 
 Every run keeps its own run folder and starts with ``--auto-resume``, so a preempted or killed run continues from
 its last checkpoint; re-running the same sweep command skips finished runs and re-submits failed or missing ones.
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from distill.errors import DistillError, RecipeError
+from distill.requeue import RequeuedRun
 
 T = TypeVar("T")
 ERROR_FILE = "sweep_error.txt"
@@ -298,14 +300,13 @@ class SlurmLauncher:
             for spec in runs:
                 (preview / f"{job_name(spec)}.sh").write_text(self.script(spec))
             return [Outcome(spec, "scripted", job_id=f"{preview}/{job_name(spec)}.sh") for spec in runs]
-        submitit = _submitit()
         ex = self.executor()
         submitted = []
         for spec in runs:
             spec.out.mkdir(parents=True, exist_ok=True)
             (spec.out / ERROR_FILE).unlink(missing_ok=True)
             ex.update_parameters(job_name=job_name(spec))
-            job = ex.submit(submitit.helpers.CommandFunction(spec.command(self.python), verbose=False))
+            job = ex.submit(RequeuedRun(spec.command(self.python)))  # requeued on pre-emption (distill/requeue.py)
             (spec.out / "slurm_job.txt").write_text(f"{job.job_id}\n")
             submitted.append((spec, job))
         if not self.wait:

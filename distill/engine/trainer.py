@@ -37,6 +37,7 @@ from distill.engine.checkpoint import (
     set_rng_state,
 )
 from distill.engine.evaluator import Evaluator, Results, channels_last, move_to
+from distill.engine.interrupt import StopRequests
 from distill.engine.optim import build_optimizer
 from distill.engine.run_folder import RESUME_SAFE_KEYS, RunResult, recipe_differences
 from distill.engine.run_log import Console, RunLogger
@@ -47,6 +48,7 @@ from distill.engine.teacher_cache import TeacherOutputs
 from distill.engine.teacher_cache import prepare as prepare_teacher_cache
 from distill.engine.trackers import open_trackers
 from distill.errors import DistillError, NonFiniteLossError, RecipeError, check_names
+from distill.interrupted import resume_line
 from distill.tasks.base import resolve_metrics
 
 # run-folder and runtime names that callers import from here
@@ -163,6 +165,8 @@ class Trainer:
         self.running: dict[str, float] = {}  # loss sums since the last logged train record (checkpointed)
         self.n_running = 0
         self._last_save = time.monotonic()
+        self._saved_step: int | None = None  # the step of the last checkpoint this process wrote or loaded
+        self._stop: StopRequests | None = None  # SIGINT/SIGTERM handling while the loop runs (engine/interrupt.py)
 
     # ------------------------------------------------------------------------------------------------ set-up bits
     def _steps_per_epoch(self) -> int:
@@ -214,6 +218,9 @@ class Trainer:
         if resume:
             self.load_state(load_checkpoint(ckpt_path, self.device))  # type: ignore[arg-type]
             logger.truncate_after(self.step)
+            self._saved_step = self.step
+            if self.dist.is_main:
+                print(resume_line(self.step, self.total_steps, self.out_dir), file=sys.stderr, flush=True)
         else:  # records of an earlier attempt that died before its first checkpoint
             logger.truncate_after(0)
         self.console.start(self.out_dir, self.step)
@@ -221,7 +228,8 @@ class Trainer:
                                                      out_dir=self.out_dir, autocast=self.autocast(),
                                                      dist=self.dist)  # fmt: skip
         try:
-            self._train(logger)
+            with StopRequests(self) as self._stop:  # a signal saves a checkpoint at the next step boundary
+                self._train(logger)
             result = self._finish()
             logger.log_outputs()  # student.pt, results.json to the trackers
         finally:
@@ -276,6 +284,7 @@ class Trainer:
                         self.save()
                     if last:
                         break
+                    self._stop_if_requested()
                 if self.step_in_epoch >= self.steps_per_epoch:
                     self.epoch += 1
                     self.step_in_epoch = 0
@@ -283,8 +292,15 @@ class Trainer:
                     if cfg.epochs is not None and (self.epoch % cfg.eval_every == 0 or self.step >= self.total_steps):
                         self._evaluate(logger)
                         self.save()
+                    if self.step < self.total_steps:
+                        self._stop_if_requested()
         finally:
             bar.close()
+
+    def _stop_if_requested(self) -> None:
+        """After SIGINT/SIGTERM (on any rank): save this step's checkpoint and raise ``TrainingInterrupted``."""
+        if self._stop is not None and self._stop.requested():
+            self._stop.stop_here()
 
     def _train_step(self, batch: dict[str, Any]) -> dict[str, float] | None:
         batch = move_to(batch, self.device)
@@ -435,6 +451,7 @@ class Trainer:
         """Write ``checkpoints/last.pt`` atomically from rank 0; the other ranks wait until it is on disk."""
         path = self._checkpoint_path()
         self._last_save = time.monotonic()
+        self._saved_step = self.step
         if path is not None:
             dist_utils.broadcast_buffers(self.distiller)
             state = self.state_dict()

@@ -16,9 +16,16 @@ from scipy import optimize, stats
 
 from distill.metrics.base import register_metric
 
-__all__ = ["fit_logistic", "krcc", "logistic4", "logistic5", "plcc", "rmse", "srcc"]
+__all__ = ["FitWarning", "fit_logistic", "krcc", "logistic4", "logistic5", "plcc", "rmse", "srcc"]
 
 FitKind = Literal["none", "logistic4", "logistic5"]
+
+
+class FitWarning(RuntimeWarning):
+    """A logistic fit was skipped or failed, so the fitted metric used the raw predictions (the command line says
+    the first one, once)."""
+
+
 _MAXFEV = 20000
 _MAXFEV_EXTRA = 1000
 
@@ -95,8 +102,8 @@ def fit_logistic(pred: Any, target: Any, kind: FitKind | str) -> np.ndarray:
     ``[±ptp(y'), 1, 0, 0, 0]`` (signed amplitude, centre at mean x, initial slope about ptp(y) / 4 std(x)),
     then the other starts of :func:`_starts`; the fit with the least squared error is kept.
     A failed fit (too few samples, no convergence, non-finite result) returns the raw predictions and issues a
-    :class:`RuntimeWarning`. An inestimable covariance (scipy's ``OptimizeWarning``) is not a failure: only the
-    fitted curve is used.
+    :class:`FitWarning` (a ``RuntimeWarning``). An inestimable covariance (scipy's ``OptimizeWarning``) is not a
+    failure: only the fitted curve is used.
     """
     x, y = _pair(pred, target)
     if kind == "none":
@@ -106,8 +113,9 @@ def fit_logistic(pred: Any, target: Any, kind: FitKind | str) -> np.ndarray:
     func, n_params = _CURVES[kind]
     if _degenerate(x, y) or x.size < n_params:
         warnings.warn(
-            f"{kind} fit skipped ({x.size} samples or constant input); using raw predictions",
-            RuntimeWarning,
+            f"{kind} fit skipped ({x.size} samples or constant predictions); metrics with a {kind} fit use the raw "
+            "predictions where it cannot be fitted",
+            FitWarning,
             stacklevel=2,
         )
         return x
@@ -131,7 +139,13 @@ def fit_logistic(pred: Any, target: Any, kind: FitKind | str) -> np.ndarray:
         if sse < best_sse:
             best, best_sse = fitted, sse
     if best is None:
-        warnings.warn(f"{kind} fit failed ({error}); using raw predictions", RuntimeWarning, stacklevel=2)
+        reason = " ".join(str(error).split()).rstrip(".")
+        warnings.warn(
+            f"{kind} fit failed ({reason}), typically on the nearly constant predictions of early training; metrics "
+            f"with a {kind} fit use the raw predictions where it fails",
+            FitWarning,
+            stacklevel=2,
+        )
         return x
     return best * sy + my
 
