@@ -22,7 +22,9 @@ __all__ = [
     "add_launcher_arguments",
     "add_result_arguments",
     "engine_share",
+    "cpu_model",
     "machine_info",
+    "machine_label",
     "median_seconds",
     "publish",
     "readme_block",
@@ -36,11 +38,25 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 SMOKE_VERDICT = "smoke: not a result (one seed, so no spread to judge a difference against; use --seeds 2 or more)"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``model name`` of /proc/cpuinfo on Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
 def machine_info(device: str = "cpu") -> dict[str, Any]:
-    """Platform, CPU count, torch version and threads (and the GPU's name on CUDA) — printed with every ratio."""
+    """Platform, CPU model and count, load, torch version and threads (and the GPU's name on CUDA) — printed and
+    saved with every measurement, because a speed figure holds for the CPU that measured it."""
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
+        "load_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
@@ -50,6 +66,15 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
     if device == "cuda":
         info["gpu"] = torch.cuda.get_device_name()
     return info
+
+
+def machine_label(info: Mapping[str, Any]) -> str:
+    """``AMD EPYC (x86_64, 2 CPUs)`` — the CPU a saved measurement ran on; results saved before the model name was
+    recorded say so instead of guessing."""
+    count = f", {info['cpu_count']} CPUs" if info.get("cpu_count") else ""
+    if not info.get("cpu_model"):
+        return f"an {info.get('processor', '?')} CPU, model not recorded{count.replace(',', ';', 1)}"
+    return f"{info['cpu_model']} ({info.get('processor', '?')}{count})"
 
 
 def median_seconds(fn: Callable[[], Any], repeats: int, warmup: int = 1, sync: bool = False) -> float:
