@@ -21,8 +21,9 @@ __all__ = [
     "README",
     "add_launcher_arguments",
     "add_result_arguments",
-    "engine_share",
+    "block_file",
     "cpu_model",
+    "engine_share",
     "machine_info",
     "machine_label",
     "median_seconds",
@@ -151,15 +152,28 @@ def readme_block(text: str, name: str) -> str:
     return match.group(1) if match else ""
 
 
-def write_readme_block(name: str, block: str, readme: Path = README) -> None:
-    """Replace the text between README's ``NAME`` markers by ``block`` (a benchmark's own output); an error naming
-    the markers when they are missing."""
+def block_file(name: str) -> Path:
+    """The page that holds the ``NAME`` markers: README.md or one of the docs/*.md pages it links to (README.md
+    when none does), so that a block can move between pages without its writer changing."""
+    begin, _ = _markers(name)
+    for page in (README, *sorted((README.parent / "docs").glob("*.md"))):
+        if begin in page.read_text():
+            return page
+    return README
+
+
+def write_readme_block(name: str, block: str, readme: Path | None = None) -> Path:
+    """Replace the text between the ``NAME`` markers by ``block`` (a benchmark's own output) in ``readme``, by default
+    the page that holds them (:func:`block_file`); an error naming the markers when they are missing. Returns the
+    page written."""
+    readme = readme or block_file(name)
     begin, end = _markers(name)
     text = readme.read_text()
     pattern = re.compile(re.escape(begin) + r"\n.*?\n" + re.escape(end), re.S)
     if not pattern.search(text):
         raise SystemExit(f"{readme} has no {begin} ... {end} block to write")
     readme.write_text(pattern.sub(lambda _: f"{begin}\n{block}\n{end}", text, count=1))
+    return readme
 
 
 def engine_share(run: Callable[[], Any], steps: int) -> dict[str, float]:
@@ -181,21 +195,28 @@ def engine_share(run: Callable[[], Any], steps: int) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------------------ saved results
-def add_result_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--json`` (save the run), ``--from`` (print a saved run instead of measuring) and ``--readme`` (write the
-    result into README.md's block for this benchmark)."""
+def add_result_arguments(parser: argparse.ArgumentParser, several: bool = False) -> None:
+    """``--json`` (save the run), ``--from`` (print a saved run instead of measuring; ``several``: one or more, e.g.
+    one per machine) and ``--readme`` (write the result into README.md's block for this benchmark)."""
     parser.add_argument("--json", type=Path, help="write the results here too")
-    parser.add_argument("--from", dest="saved", type=Path, help="print a saved --json file instead of measuring")
+    if several:
+        parser.add_argument("--from", dest="saved", type=Path, nargs="+", help="print saved --json files instead")
+    else:
+        parser.add_argument("--from", dest="saved", type=Path, help="print a saved --json file instead of measuring")
     parser.add_argument("--readme", action="store_true", help="write the result into README.md's block")
 
 
-def saved_result(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any] | None:
-    """The ``--from`` file's results (None without ``--from``); a missing file is a usage error."""
+def saved_result(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Any:
+    """The ``--from`` file's results (a list of them when ``--from`` took several; None without ``--from``); a
+    missing file is a usage error."""
     if args.saved is None:
         return None
-    if not args.saved.is_file():
-        parser.error(f"--from {args.saved}: no such file")
-    return json.loads(args.saved.read_text())
+    paths = args.saved if isinstance(args.saved, list) else [args.saved]
+    for path in paths:
+        if not path.is_file():
+            parser.error(f"--from {path}: no such file")
+    loaded = [json.loads(path.read_text()) for path in paths]
+    return loaded if isinstance(args.saved, list) else loaded[0]
 
 
 def publish(
