@@ -29,7 +29,7 @@ from distill.iqa_analysis import hardest_and_easiest, plot_per_distortion
 from distill.metric_values import UNDEFINED, as_float
 from distill.report_data import read_report_data
 
-DPI = 80
+DPI = 100
 
 
 def _pyplot() -> Any:
@@ -210,7 +210,7 @@ def group_bars_figure(run: RunFiles, split: str, names: Mapping[str, str]) -> tu
             tick.set_fontweight("bold")
     ax.axvline(0, color="grey", lw=0.5)
     ax.set(xlabel=f"{metric.upper()} ({split})", title=f"{metric.upper()} per {run.data.get('group_by') or 'group'}")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
     fig.tight_layout()
     caption = (
         f"{run.label(focus)}'s hardest (red): {', '.join(_named(k, names) for k in hard) or UNDEFINED}; "

@@ -85,7 +85,7 @@ def plot_per_distortion(
     ax.set_xlabel(f"{metric.upper()} ({split})")
     ax.set_title(f"{metric.upper()} per distortion over {len(records)} evaluations", fontsize=10)
     ax.axvline(0.0, color="grey", lw=0.5)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the violins, never over them
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
