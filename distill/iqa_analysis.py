@@ -69,7 +69,11 @@ def plot_per_distortion(
                 empty.append(i + offset)
         color = f"C{j}"
         if data:
-            parts = ax.violinplot(data, positions=positions, widths=height * 0.9, showmedians=True, vert=False)
+            kw = {"positions": positions, "widths": height * 0.9, "showmedians": True}
+            try:  # matplotlib >= 3.10 names the direction; `vert` is deprecated there
+                parts = ax.violinplot(data, orientation="horizontal", **kw)
+            except TypeError:
+                parts = ax.violinplot(data, vert=False, **kw)
             for body in parts["bodies"]:
                 body.set_facecolor(color)
                 body.set_edgecolor(color)
