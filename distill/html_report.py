@@ -377,7 +377,7 @@ section{min-width:0} img{max-width:100%;height:auto} h2{margin-bottom:.2em}
 table{border-collapse:collapse;margin:.4em 0;font-size:.9em}
 td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}
 td:first-child,th:first-child{text-align:left} .muted,.caption{color:#666;font-size:.85em}
-.grid td.crop{text-align:center;font-size:.8em} .grid img{width:160px;image-rendering:pixelated}
+.grid td.crop,.grid th{text-align:center} .grid td.crop{font-size:.8em} .grid img{width:160px;image-rendering:pixelated}
 """
 
 
