@@ -150,29 +150,31 @@ def curves_figure(run: RunFiles) -> tuple[str, str]:
                 if role in r["results"]
             ]
     several = any(len(pts) > 1 for pts in curves.values())
-    fig, axes = plt.subplots(1, 2 if several else 1, figsize=(9.0 if several else 5.5, 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, 2 if several else 1, figsize=(11.0 if several else 6.0, 3.2), squeeze=False)
     ax_loss = axes[0][0]
     series = _loss_series(train)
+    terms = [t for t in series if not t.startswith("total")]
     for term, pts in series.items():
         if not pts:
             continue
         if term.startswith("total"):  # on top, dashed, so the terms under it stay visible
             ax_loss.plot(*zip(*pts), label=term, color="black", lw=1.4, ls="--", zorder=3)
-        else:
-            ax_loss.plot(*zip(*pts), label=term, lw=1.2)
+        else:  # each term thinner than the one before: two terms with equal values show as a line inside a line
+            i = terms.index(term)
+            ax_loss.plot(*zip(*pts), label=term, lw=min(6.0, 1.0 + 1.1 * (len(terms) - 1 - i)), alpha=0.85)
     values = [v for pts in series.values() for _, v in pts if math.isfinite(v)]
     if values and min(values) > 0:
         ax_loss.set_yscale("log")
     ax_loss.set(title="training loss per term", xlabel="step")
     if series:
-        ax_loss.legend(fontsize=7)
+        ax_loss.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the lines, never over them
     caption = ""
     if several:
         ax_eval = axes[0][1]
         for label, pts in curves.items():
             ax_eval.plot(*zip(*pts), marker="o", label=label)
         ax_eval.set(title=f"{metric}{' (%)' if scale != 1 else ''} per model", xlabel="step")
-        ax_eval.legend(fontsize=7)
+        ax_eval.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     elif evals:
         steps = sorted({r["step"] for r in evals})
         caption = f"one evaluation (step {', '.join(map(str, steps))}): its {metric} is in the table above"
