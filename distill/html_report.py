@@ -163,6 +163,10 @@ def curves_figure(run: RunFiles) -> tuple[str, str]:
             i = terms.index(term)
             ax_loss.plot(*zip(*pts), label=term, lw=min(6.0, 1.0 + 1.1 * (len(terms) - 1 - i)), alpha=0.85)
     values = [v for pts in series.values() for _, v in pts if math.isfinite(v)]
+    if not values:  # e.g. fewer steps than train.log_every: say so rather than draw empty axes
+        ax_loss.text(0.5, 0.5, "no training loss logged\n(fewer steps than train.log_every)", ha="center",
+                     va="center", transform=ax_loss.transAxes, color="#666")  # fmt: skip
+        ax_loss.set(xticks=[], yticks=[])
     if values and min(values) > 0:
         ax_loss.set_yscale("log")
     ax_loss.set(title="training loss per term", xlabel="step")
@@ -171,8 +175,9 @@ def curves_figure(run: RunFiles) -> tuple[str, str]:
     caption = ""
     if several:
         ax_eval = axes[0][1]
-        for label, pts in curves.items():
-            ax_eval.plot(*zip(*pts), marker="o", label=label)
+        for i, (label, pts) in enumerate(curves.items()):  # each thinner than the one before, as the loss terms
+            width = min(6.0, 1.0 + 1.1 * (len(curves) - 1 - i))
+            ax_eval.plot(*zip(*pts), marker="o", ms=3 + width, lw=width, alpha=0.85, label=label)
         ax_eval.set(title=f"{metric}{' (%)' if scale != 1 else ''} per model", xlabel="step")
         ax_eval.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     elif evals:
@@ -269,14 +274,15 @@ def classification_figures(run: RunFiles, split: str, predictions: Mapping[str, 
     off = confusion - np.diag(np.diag(confusion))
     chosen = sorted(np.argsort(-(off.sum(0) + off.sum(1)), kind="stable")[: min(k, n_classes)].tolist())
     sub = confusion[np.ix_(chosen, chosen)]
-    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * len(chosen), 1.0 + 0.45 * len(chosen)))
+    fig, ax = plt.subplots(figsize=(max(4.5, 2.5 + 0.45 * len(chosen)), 1.8 + 0.45 * len(chosen)))
     ax.imshow(sub, cmap="Blues")
     for (i, j), v in np.ndenumerate(sub):
         ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > sub.max() / 2 else "black")
     ticks = [label[c] for c in chosen]
     ax.set_xticks(range(len(chosen)), ticks, rotation=60, ha="right", fontsize=7)
     ax.set_yticks(range(len(chosen)), ticks, fontsize=7)
-    ax.set(xlabel="predicted", ylabel="true", title=f"{run.label(role)}: most confused classes")
+    ax.set(xlabel="predicted", ylabel="true")
+    ax.set_title(f"{run.label(role)}: most confused classes", fontsize=9)
     fig.tight_layout()
     images.append(_embed(fig))
     return images
