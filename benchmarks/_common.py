@@ -19,6 +19,7 @@ from distill.sweep import add_launcher_arguments, run_with_launcher
 
 __all__ = [
     "README",
+    "RESULTS_DIR",
     "add_launcher_arguments",
     "add_result_arguments",
     "block_file",
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+#: Saved measurements (``--json`` files) that the README's and docs' blocks are rendered from.
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 #: What a comparison prints instead of a verdict when a side has a single seed (nothing to judge a difference by).
 SMOKE_VERDICT = "smoke: not a result (one seed, so no spread to judge a difference against; use --seeds 2 or more)"
