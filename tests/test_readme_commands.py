@@ -24,7 +24,7 @@ def test_ci_runs_readme_command_2_unchanged_then_the_slow_suite():
 
 def test_quickstart_states_how_long_each_command_takes_and_where_the_outputs_are():
     section = (REPO / "README.md").read_text().split("## Quickstart", 1)[1].split("\n## ", 1)[0]
-    first_screen = section[: section.index("**The numbers it prints.**")]
+    first_screen = section[: section.index("**The numbers it prints**")]
     assert first_screen.count("minutes") >= 2 and "runs/quickstart_mrkd/" in first_screen
     assert "report.html" in first_screen and "student.pt" in first_screen
 
