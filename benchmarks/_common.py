@@ -20,10 +20,14 @@ from distill.sweep import add_launcher_arguments, run_with_launcher
 
 __all__ = [
     "README",
+    "RESULTS_DIR",
     "add_launcher_arguments",
     "add_result_arguments",
+    "block_file",
+    "cpu_model",
     "engine_share",
     "machine_info",
+    "machine_label",
     "median_seconds",
     "publish",
     "readme_block",
@@ -32,16 +36,32 @@ __all__ = [
 ]
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+#: Saved measurements (``--json`` files) that the README's and docs' blocks are rendered from.
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 #: What a comparison prints instead of a verdict when a side has a single seed (nothing to judge a difference by).
 SMOKE_VERDICT = "smoke: not a result (one seed, so no spread to judge a difference against; use --seeds 2 or more)"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``model name`` of /proc/cpuinfo on Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
 def machine_info(device: str = "cpu") -> dict[str, Any]:
-    """Platform, CPU count, torch version and threads (and the GPU's name on CUDA) — printed with every ratio."""
+    """Platform, CPU model and count, load, torch version and threads (and the GPU's name on CUDA) — printed and
+    saved with every measurement, because a speed figure holds for the CPU that measured it."""
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
+        "load_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
@@ -51,6 +71,15 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
     if device == "cuda":
         info["gpu"] = torch.cuda.get_device_name()
     return info
+
+
+def machine_label(info: Mapping[str, Any]) -> str:
+    """``AMD EPYC (x86_64, 2 CPUs)`` — the CPU a saved measurement ran on; results saved before the model name was
+    recorded say so instead of guessing."""
+    count = f", {info['cpu_count']} CPUs" if info.get("cpu_count") else ""
+    if not info.get("cpu_model"):
+        return f"an {info.get('processor', '?')} CPU, model not recorded{count.replace(',', ';', 1)}"
+    return f"{info['cpu_model']} ({info.get('processor', '?')}{count})"
 
 
 def median_seconds(fn: Callable[[], Any], repeats: int, warmup: int = 1, sync: bool = False) -> float:
@@ -128,15 +157,28 @@ def readme_block(text: str, name: str) -> str:
     return match.group(1) if match else ""
 
 
-def write_readme_block(name: str, block: str, readme: Path = README) -> None:
-    """Replace the text between README's ``NAME`` markers by ``block`` (a benchmark's own output); an error naming
-    the markers when they are missing."""
+def block_file(name: str) -> Path:
+    """The page that holds the ``NAME`` markers: README.md or one of the docs/*.md pages it links to (README.md
+    when none does), so that a block can move between pages without its writer changing."""
+    begin, _ = _markers(name)
+    for page in (README, *sorted((README.parent / "docs").glob("*.md"))):
+        if begin in page.read_text():
+            return page
+    return README
+
+
+def write_readme_block(name: str, block: str, readme: Path | None = None) -> Path:
+    """Replace the text between the ``NAME`` markers by ``block`` (a benchmark's own output) in ``readme``, by default
+    the page that holds them (:func:`block_file`); an error naming the markers when they are missing. Returns the
+    page written."""
+    readme = readme or block_file(name)
     begin, end = _markers(name)
     text = readme.read_text()
     pattern = re.compile(re.escape(begin) + r"\n.*?\n" + re.escape(end), re.S)
     if not pattern.search(text):
         raise SystemExit(f"{readme} has no {begin} ... {end} block to write")
     readme.write_text(pattern.sub(lambda _: f"{begin}\n{block}\n{end}", text, count=1))
+    return readme
 
 
 def engine_share(run: Callable[[], Any], steps: int) -> dict[str, float]:
@@ -158,21 +200,28 @@ def engine_share(run: Callable[[], Any], steps: int) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------------------ saved results
-def add_result_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--json`` (save the run), ``--from`` (print a saved run instead of measuring) and ``--readme`` (write the
-    result into README.md's block for this benchmark)."""
+def add_result_arguments(parser: argparse.ArgumentParser, several: bool = False) -> None:
+    """``--json`` (save the run), ``--from`` (print a saved run instead of measuring; ``several``: one or more, e.g.
+    one per machine) and ``--readme`` (write the result into README.md's block for this benchmark)."""
     parser.add_argument("--json", type=Path, help="write the results here too")
-    parser.add_argument("--from", dest="saved", type=Path, help="print a saved --json file instead of measuring")
+    if several:
+        parser.add_argument("--from", dest="saved", type=Path, nargs="+", help="print saved --json files instead")
+    else:
+        parser.add_argument("--from", dest="saved", type=Path, help="print a saved --json file instead of measuring")
     parser.add_argument("--readme", action="store_true", help="write the result into README.md's block")
 
 
-def saved_result(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any] | None:
-    """The ``--from`` file's results (None without ``--from``); a missing file is a usage error."""
+def saved_result(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Any:
+    """The ``--from`` file's results (a list of them when ``--from`` took several; None without ``--from``); a
+    missing file is a usage error."""
     if args.saved is None:
         return None
-    if not args.saved.is_file():
-        parser.error(f"--from {args.saved}: no such file")
-    return json.loads(args.saved.read_text())
+    paths = args.saved if isinstance(args.saved, list) else [args.saved]
+    for path in paths:
+        if not path.is_file():
+            parser.error(f"--from {path}: no such file")
+    loaded = [json.loads(path.read_text()) for path in paths]
+    return loaded if isinstance(args.saved, list) else loaded[0]
 
 
 def publish(

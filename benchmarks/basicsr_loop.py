@@ -42,7 +42,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from benchmarks._common import add_result_arguments, engine_share, machine_info, publish, saved_result
+from benchmarks._common import add_result_arguments, engine_share, machine_info, machine_label, publish, saved_result
 from benchmarks.distiller_overhead import ROOT, Stamped, _window, prepare, run_engine, run_engine_same_batches
 from distill._compat import import_basicsr
 from distill.build import build_distiller
@@ -145,7 +145,7 @@ def report(res: dict[str, Any]) -> str:
         f"Engine vs BasicSR's training loop: EDSR c{model['num_feat']} b{model['num_block']} x{model['upscale']}, "
         f"batch {r['batch']} of {'x'.join(map(str, r['train_input']))} LR patches, L1 + Adam, constant lr; "
         f"{res['steps']} steps after {res['warmup']} warm-up, median of {res['rounds']} interleaved rounds; "
-        f"{m['processor']}, {m['threads']} threads, torch {m['torch']} (synthetic DIV2K layout)",
+        f"{machine_label(m)}, {m['threads']} threads, torch {m['torch']} (synthetic DIV2K layout)",
         f"engine   {r['engine_s_per_step'] * 1e3:8.2f} ms/step",
         f"basicsr  {r['basicsr_s_per_step'] * 1e3:8.2f} ms/step",
         f"engine / basicsr = {r['ratio']:.3f} (per round {min(r['paired_ratios']):.3f}–{max(r['paired_ratios']):.3f};"

@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from benchmarks._common import add_result_arguments, machine_info, median_seconds, publish, saved_result
+from benchmarks._common import add_result_arguments, machine_info, machine_label, median_seconds, publish, saved_result
 from distill.data.iqa.distortions import KADID_TYPES, PER_IMAGE_BY_DESIGN, get_distortion, images_per_chunk
 from distill.data.synthetic_common import reference_crops
 from distill.distillers.mrkd import MRKD
@@ -258,7 +258,7 @@ def noise_band(rows: dict[str, Any]) -> tuple[float, float]:
 
 def report(res: dict[str, Any]) -> str:
     cfg, m = res["config"], res["config"]["machine"]
-    lines = [f"{m['processor']}, {m['threads']} threads, {m['cpu_count']} CPUs (a shared machine: compare ratios)"]
+    lines = [f"{machine_label(m)}, {m['threads']} threads (a shared machine: compare ratios)"]
     for size, rows in res["distortions"].items():
         lines += ["", *distortion_table(tuple(map(int, size.split("x")))[::-1], rows, cfg["batch"], cfg["rounds"])]
     if "readers" not in res:
@@ -284,7 +284,7 @@ def markdown(res: dict[str, Any]) -> str:
     cfg, m = res["config"], res["config"]["machine"]
     lines = [
         f"`python -m benchmarks.data_pipeline --sizes {','.join(cfg['sizes'])}`: {cfg['batch']} images, level 3, "
-        f"{cfg['rounds']} interleaved rounds (order rotating), best of the rounds; {m['processor']}, {m['threads']} "
+        f"{cfg['rounds']} interleaved rounds (order rotating), best of the rounds; {machine_label(m)}, {m['threads']} "
         f"thread(s), torch {m['torch']}. Per-image-by-design types (a one-image CPU library) are left out of the "
         "ranges. Written by `python -m benchmarks.data_pipeline ... --readme` (or `--from RESULTS.json --readme`).",
         "",

@@ -47,7 +47,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from benchmarks._common import add_result_arguments, engine_share, machine_info, publish, saved_result
+from benchmarks._common import add_result_arguments, engine_share, machine_info, machine_label, publish, saved_result
 from distill.build import build_dataset, build_distiller, ensure_data
 from distill.config import Recipe
 from distill.data.base import DatasetWrapper
@@ -215,7 +215,7 @@ def report(res: dict[str, Any]) -> str:
     cfg, m = res["config"], res["config"]["machine"]
     lines = [
         f"Engine vs hand-written loop, {cfg['steps']} steps after {cfg['warmup']} warm-up, median of {cfg['rounds']} "
-        f"rounds | {m['processor']}, {m['threads']} threads, torch {m['torch']}",
+        f"rounds | {machine_label(m)}, {m['threads']} threads, torch {m['torch']}",
         f"{'recipe':28} {'distiller':10} {'engine s/step':>13} {'hand s/step':>11} {'ratio':>6} "
         f"{'rounds min–max':>15} {'target':>6} same weights  engine's own time (cProfile)",
     ]

@@ -19,6 +19,8 @@ over each reference and the largest absolute difference between distill's values
 reference's (the speed comparison is only made at equal results; a difference above ``1e-6`` dB / SSIM is an error).
 
 Run ``python -m benchmarks.metrics_speed`` (defaults: 16 images of 256², crop 4, 5 rounds, 1 thread) or ``--quick``.
+The machine (CPU model, load) is printed and saved with the numbers: a speed-up holds for the CPU that measured it.
+``--from A.json B.json --readme`` writes each saved machine's table and the range over them.
 """
 
 from __future__ import annotations
@@ -33,7 +35,14 @@ import torch
 from skimage import color
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from benchmarks._common import add_result_arguments, machine_info, median_seconds, publish, saved_result
+from benchmarks._common import (
+    add_result_arguments,
+    machine_info,
+    machine_label,
+    median_seconds,
+    publish,
+    saved_result,
+)
 from distill._compat import import_basicsr
 from distill.data.synthetic_common import reference_crops
 from distill.metrics import psnr, ssim
@@ -112,9 +121,11 @@ def benchmark(images: int, size: int, crop: int, rounds: int) -> dict[str, Any]:
 
 
 def report(results: dict[str, Any], cfg: dict[str, Any]) -> str:
+    m = cfg["machine"]
     lines = [
         f"PSNR/SSIM throughput, {cfg['images']} images of {cfg['size']}², Y channel, crop_border {cfg['crop']}, "
-        f"{cfg['rounds']} interleaved rounds | {cfg['machine']['processor']}, {cfg['machine']['threads']} threads",
+        f"{cfg['rounds']} interleaved rounds | {machine_label(m)}, {m['threads']} threads"
+        + (f", load {m['load_1min']:g}" if m.get("load_1min") is not None else ""),
         f"{'metric':6}  {'implementation':14}  {'images/s':>10}  {'distill speed-up [min–max]':>26}  "
         f"{'max |diff|':>10}",
     ]
@@ -127,7 +138,23 @@ def report(results: dict[str, Any], cfg: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+def over_machines(saved: Sequence[dict[str, Any]]) -> str:
+    """Each saved run's table (one per CPU), then the speed-ups as a range over the machines: a speed-up measured
+    on one CPU holds for that CPU."""
+    parts = [report(out["results"], out["config"]) for out in saved]
+    if len(saved) > 1:
+        lines = [f"distill's speed-up, median per machine, range over the {len(saved)} machines above:"]
+        for metric, row in saved[0]["results"].items():
+            for name in row:
+                if name == "distill":
+                    continue
+                values = [out["results"][metric][name]["distill_speedup"] for out in saved]
+                lines.append(f"  {metric} vs {name}: {min(values):.2f}–{max(values):.2f}×")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> Any:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--size", type=int, default=256)
@@ -135,11 +162,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (median and min–max)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="4 images of 64², 2 rounds")
-    add_result_arguments(parser)
+    add_result_arguments(parser, several=True)
     args = parser.parse_args(argv)
     saved = saved_result(parser, args)
     if saved is not None:
-        publish(saved, args, "metrics-speed", _report)
+        publish(saved, args, "metrics-speed", over_machines)
         return saved
     if args.quick:
         args.images, args.size, args.rounds = 4, 64, 2

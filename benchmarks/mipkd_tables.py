@@ -51,6 +51,7 @@ from benchmarks._common import (  # noqa: E402
 from distill.build import build_model  # noqa: E402
 from distill.config import ComponentSpec  # noqa: E402
 from distill.errors import DistillError  # noqa: E402
+from distill.metric_values import is_defined  # noqa: E402
 from distill.profile import profile_model, profile_table  # noqa: E402
 from distill.repeats import Aggregate, aggregate, run_repeats  # noqa: E402
 from distill.report import table  # noqa: E402
@@ -450,7 +451,7 @@ def _flow(args: dict[str, Any]) -> str:
 
 
 def _num(value: float | None, digits: int) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+    return "n/a" if not is_defined(value) else f"{value:.{digits}f}"
 
 
 def _fmt(agg: Aggregate, digits: int) -> str:

@@ -53,6 +53,7 @@ from benchmarks._common import add_launcher_arguments, render_tables  # noqa: E4
 from distill.data.iqa.distortions import KADID_TYPES  # noqa: E402
 from distill.data.iqa.distortions_tid import TID_TYPES as TID_TYPE_NAMES  # noqa: E402
 from distill.iqa_analysis import hardest_and_easiest  # noqa: E402
+from distill.metric_values import as_float  # noqa: E402
 from distill.recipe import load_recipe  # noqa: E402
 from distill.registry import WRITERS, load_plugins  # noqa: E402
 from distill.repeats import Aggregate, RepeatSet, collect_repeats  # noqa: E402
@@ -312,9 +313,9 @@ class Bench:
         for run in rep.runs:
             res = run["results"]["test"][role]
             if group is None:
-                values.append(float(res["overall"][metric]))
+                values.append(as_float(res["overall"].get(metric)))
             elif group in res.get("groups", {}):
-                values.append(float(res["groups"][group][metric]))
+                values.append(as_float(res["groups"][group].get(metric)))
         if not values:
             return "type not in test set"
         return Aggregate(values).cell(self.statistic)
@@ -365,7 +366,7 @@ class Bench:
         mean = {}
         for g in groups:
             values = [
-                float(run["results"]["test"]["student"]["groups"][g]["srcc"])
+                as_float(run["results"]["test"]["student"]["groups"][g].get("srcc"))
                 for run in base.runs
                 if g in run["results"]["test"]["student"].get("groups", {})
             ]

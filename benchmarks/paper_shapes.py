@@ -53,7 +53,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import machine_info, saved_result, write_readme_block  # noqa: E402
+from benchmarks._common import machine_info, machine_label, saved_result, write_readme_block  # noqa: E402
 
 RECIPES = ROOT / "recipes"
 LOADER_RESULTS = ROOT / "benchmarks" / "results" / "loader_throughput_cpu.json"
@@ -433,8 +433,8 @@ def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, in
     caption = (
         f"Paper recipes at paper shapes (synthetic full-size stand-ins, random weights, 2 steps + evaluation through "
         f"the engine; num_workers {'0' if info['device'] == 'cpu' else 'as the recipe'}; teacher online). "
-        f"Measured on {info['device']} ({info['processor']}, "
-        f"{info['cpu_count']} CPUs, {info['threads']} threads, torch {info['torch']}). 'proj. here' = measured "
+        f"Measured on {info['device']} ({machine_label(info)}, "
+        f"{info['threads']} threads, torch {info['torch']}). 'proj. here' = measured "
         "step-2 time x the recipe's steps + measured s/item x real test items x evaluations: a PROJECTION, not a "
         "measured wall time. 'proj. GPU' = counted FLOPs (conv/matmul only, torch.utils.flop_counter) / the stated "
         "sustained rate: a PROJECTION and a lower bound (data loading, element-wise and memory-bound ops are not in "
@@ -490,7 +490,7 @@ def markdown(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, 
             "| measured |")  # fmt: skip
     lines = [
         f"`python -m benchmarks.paper_shapes --threads {info['threads']}` on {info['device']} "
-        f"({info['processor']}, {info['cpu_count']} CPUs, {info['threads']} threads, torch {info['torch']}); "
+        f"({machine_label(info)}, {info['threads']} threads, torch {info['torch']}); "
         f"{len(rows)} recipes, {sum('error' in r for r in rows)} failed. Written by `python -m benchmarks.paper_shapes "
         "--from benchmarks/results/paper_shapes_cpu.json --readme`." + LOADER_NOTE.format(w=loader_workers),
         "",

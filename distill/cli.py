@@ -23,7 +23,7 @@ def _cmd_repeats(args: argparse.Namespace) -> int:
     from distill.recipe import load_recipe
     from distill.registry import METRICS
     from distill.repeats import aggregate, run_repeats
-    from distill.report import metric_header, percent, table
+    from distill.report import fmt, metric_header, percent, table
     from distill.sweep import run_with_launcher
 
     seeds = _parse_seeds(args.seeds)
@@ -43,7 +43,7 @@ def _cmd_repeats(args: argparse.Namespace) -> int:
         for role in by_role:
             aggs = [aggregate(runs, split, role, m) for m in metrics]
             scales = [100.0 if percent(m) else 1.0 for m in metrics]
-            cells = [f"{a.format(4, s)} (median {s * a.median:.4f})" for a, s in zip(aggs, scales)]
+            cells = [f"{a.format(4, s)} (median {fmt(s * a.median)})" for a, s in zip(aggs, scales)]
             rows.append([role, *cells])
         caption = f"{recipe.name} | split '{split}' | seeds {seeds} (split seed = train seed) | mean ± std over seeds"
         headers = ["model", *(metric_header(m) for m in metrics)]

@@ -26,9 +26,10 @@ import yaml
 from distill.engine.run_log import format_metric, read_metrics
 from distill.errors import DataError
 from distill.iqa_analysis import hardest_and_easiest, plot_per_distortion
+from distill.metric_values import UNDEFINED, as_float
 from distill.report_data import read_report_data
 
-DPI = 80
+DPI = 100
 
 
 def _pyplot() -> Any:
@@ -52,6 +53,8 @@ class RunFiles:
     records: list[dict[str, Any]]
     results: dict[str, Any]
     data: dict[str, Any] = field(default_factory=dict)
+    #: How the page names this run: its recipe name, or more where several runs share one (set by :func:`render`).
+    display: str = ""
 
     def label(self, role: str) -> str:
         """A single-model run (e.g. a teacher being trained) calls its model "model", not "student"."""
@@ -109,43 +112,84 @@ def _img(png: bytes, alt: str = "") -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def curves_figure(run: RunFiles) -> str:
-    """Loss terms over steps (left) and each model's headline metric over evaluations (right)."""
+def _loss_series(train: Sequence[dict[str, Any]]) -> dict[str, list[tuple[int, float]]]:
+    """term → (step, value) points; a term equal to the total at every step is folded into the total's label
+    (``total (= student)``), so that no line is hidden under another."""
+    terms = list(dict.fromkeys(k for r in train for k in r.get("loss", {})))
+    series = {
+        t: [(r["step"], as_float(r["loss"][t])) for r in train if isinstance(r["loss"].get(t), (int, float))]
+        for t in terms
+    }
+    total = series.get("total")
+    if total is None:
+        return series
+    same = [t for t, pts in series.items() if t != "total" and pts == total]
+    if not same:
+        return series
+    out = {t: pts for t, pts in series.items() if t not in same and t != "total"}
+    out[f"total (= {', '.join(same)})"] = total
+    return out
+
+
+def curves_figure(run: RunFiles) -> tuple[str, str]:
+    """Loss terms over steps (left) and each model's headline metric over evaluations (right; left out when every
+    model was evaluated once: one point is not a curve). Returns the image and a caption ('' when both panels are
+    drawn)."""
     plt = _pyplot()
     train = [r for r in run.records if r.get("kind") == "train"]
     evals = [r for r in run.records if r.get("kind") == "eval"]
-    fig, (ax_loss, ax_eval) = plt.subplots(1, 2, figsize=(9.0, 3.2))
-    terms = list(dict.fromkeys(k for r in train for k in r.get("loss", {})))
-    for term in terms:
-        pts = [(r["step"], r["loss"][term]) for r in train if isinstance(r["loss"].get(term), (int, float))]
-        if pts:
-            ax_loss.plot(*zip(*pts), label=term, lw=2.0 if term == "total" else 1.2)
-    values = [v for r in train for v in r.get("loss", {}).values() if isinstance(v, (int, float))]
-    if values and min(values) > 0:
-        ax_loss.set_yscale("log")
-    ax_loss.set(title="training loss per term", xlabel="step")
-    if terms:
-        ax_loss.legend(fontsize=7)
     metric = run.metric
     scale = 100.0 if metric.startswith("top") else 1.0
+    curves: dict[str, list[tuple[int, float]]] = {}
     for split in dict.fromkeys(r["split"] for r in evals):
         rows = [r for r in evals if r["split"] == split]
         for role in dict.fromkeys(k for r in rows for k in r["results"]):
-            pts = [
-                (r["step"], scale * float(r["results"][role]["overall"].get(metric, math.nan)))
+            curves[f"{split}: {run.label(role)}"] = [
+                (r["step"], scale * as_float(r["results"][role]["overall"].get(metric)))
                 for r in rows
                 if role in r["results"]
             ]
-            ax_eval.plot(*zip(*pts), marker="o", label=f"{split}: {run.label(role)}")
-    ax_eval.set(title=f"{metric}{' (%)' if scale != 1 else ''} per model", xlabel="step")
-    if evals:
-        ax_eval.legend(fontsize=7)
+    several = any(len(pts) > 1 for pts in curves.values())
+    fig, axes = plt.subplots(1, 2 if several else 1, figsize=(11.0 if several else 6.0, 3.2), squeeze=False)
+    ax_loss = axes[0][0]
+    series = _loss_series(train)
+    terms = [t for t in series if not t.startswith("total")]
+    for term, pts in series.items():
+        if not pts:
+            continue
+        if term.startswith("total"):  # on top, dashed, so the terms under it stay visible
+            ax_loss.plot(*zip(*pts), label=term, color="black", lw=1.4, ls="--", zorder=3)
+        else:  # each term thinner than the one before: two terms with equal values show as a line inside a line
+            i = terms.index(term)
+            ax_loss.plot(*zip(*pts), label=term, lw=min(6.0, 1.0 + 1.1 * (len(terms) - 1 - i)), alpha=0.85)
+    values = [v for pts in series.values() for _, v in pts if math.isfinite(v)]
+    if not values:  # e.g. fewer steps than train.log_every: say so rather than draw empty axes
+        ax_loss.text(0.5, 0.5, "no training loss logged\n(fewer steps than train.log_every)", ha="center",
+                     va="center", transform=ax_loss.transAxes, color="#666")  # fmt: skip
+        ax_loss.set(xticks=[], yticks=[])
+    if values and min(values) > 0:
+        ax_loss.set_yscale("log")
+    ax_loss.set(title="training loss per term", xlabel="step")
+    if series:
+        ax_loss.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the lines, never over them
+    caption = ""
+    if several:
+        ax_eval = axes[0][1]
+        for i, (label, pts) in enumerate(curves.items()):  # each thinner than the one before, as the loss terms
+            width = min(6.0, 1.0 + 1.1 * (len(curves) - 1 - i))
+            ax_eval.plot(*zip(*pts), marker="o", ms=3 + width, lw=width, alpha=0.85, label=label)
+        ax_eval.set(title=f"{metric}{' (%)' if scale != 1 else ''} per model", xlabel="step")
+        ax_eval.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    elif evals:
+        steps = sorted({r["step"] for r in evals})
+        caption = f"one evaluation (step {', '.join(map(str, steps))}): its {metric} is in the table above"
     fig.tight_layout()
-    return _embed(fig)
+    return _embed(fig), caption
 
 
 def group_bars_figure(run: RunFiles, split: str, names: Mapping[str, str]) -> tuple[str, str]:
-    """Per-group bars, one per model; the student's two hardest (red) and easiest (green) groups marked."""
+    """Per-group bars, one per model, groups as rows (their names read horizontally); the student's two hardest
+    (red) and easiest (green) groups marked; a value that is undefined reads ``n/a`` at its bar."""
     plt = _pyplot()
     by_role = {r: v for r, v in run.results[split].items() if v.get("groups")}
     metric = run.metric
@@ -153,27 +197,36 @@ def group_bars_figure(run: RunFiles, split: str, names: Mapping[str, str]) -> tu
     keys = list(next(iter(by_role.values()))["groups"])
     focus = run.data.get("student_role") if run.data.get("student_role") in by_role else roles[-1]
     hard, easy = hardest_and_easiest(by_role[focus]["groups"], metric)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(keys) * len(roles)), 3.4))
-    width = 0.8 / len(roles)
+    fig, ax = plt.subplots(figsize=(7.0, 1.1 + 0.22 * len(keys) * len(roles)))
+    height = 0.8 / len(roles)
     for j, role in enumerate(roles):
-        vals = [float(by_role[role]["groups"][k].get(metric, math.nan)) for k in keys]
-        xs = [i + (j - (len(roles) - 1) / 2) * width for i in range(len(keys))]
-        ax.bar(xs, vals, width, label=run.label(role))
-    ax.set_xticks(range(len(keys)), [f"{k} {names.get(k, '')}".strip() for k in keys], rotation=60, ha="right")
-    for tick, key in zip(ax.get_xticklabels(), keys):
+        vals = [as_float(by_role[role]["groups"].get(k, {}).get(metric)) for k in keys]
+        ys = [i + (j - (len(roles) - 1) / 2) * height for i in range(len(keys))]
+        ax.barh(ys, [0.0 if math.isnan(v) else v for v in vals], height, label=run.label(role), color=f"C{j}")
+        for y, v in zip(ys, vals):
+            if math.isnan(v):
+                ax.text(0.0, y, f" {UNDEFINED}", va="center", ha="left", fontsize=7, color=f"C{j}")
+    ax.set_yticks(range(len(keys)), [_named(k, names) for k in keys], fontsize=8)
+    ax.set_ylim(len(keys) - 0.5, -0.5)  # the first group on top
+    for tick, key in zip(ax.get_yticklabels(), keys):
         if key in hard:
             tick.set_color("#c0392b")
             tick.set_fontweight("bold")
         elif key in easy:
             tick.set_color("#1e8449")
             tick.set_fontweight("bold")
-    ax.axhline(0, color="grey", lw=0.5)
-    ax.set(ylabel=f"{metric.upper()} ({split})", title=f"{metric.upper()} per {run.data.get('group_by') or 'group'}")
-    ax.legend(fontsize=7)
+    ax.axvline(0, color="grey", lw=0.5)
+    ax.set(xlabel=f"{metric.upper()} ({split})", title=f"{metric.upper()} per {run.data.get('group_by') or 'group'}")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
     fig.tight_layout()
     caption = (
-        f"{run.label(focus)}'s hardest (red): {', '.join(_named(k, names) for k in hard)}; "
-        f"easiest (green): {', '.join(_named(k, names) for k in easy)} (by {metric})"
+        f"{run.label(focus)}'s hardest (red): {', '.join(_named(k, names) for k in hard) or UNDEFINED}; "
+        f"easiest (green): {', '.join(_named(k, names) for k in easy) or UNDEFINED} (by {metric}"
+        + (
+            f"; {UNDEFINED}: undefined, e.g. constant scores)"
+            if any(math.isnan(as_float(by_role[r]["groups"].get(k, {}).get(metric))) for r in roles for k in keys)
+            else ")"
+        )
     )
     return _embed(fig), caption
 
@@ -221,14 +274,15 @@ def classification_figures(run: RunFiles, split: str, predictions: Mapping[str, 
     off = confusion - np.diag(np.diag(confusion))
     chosen = sorted(np.argsort(-(off.sum(0) + off.sum(1)), kind="stable")[: min(k, n_classes)].tolist())
     sub = confusion[np.ix_(chosen, chosen)]
-    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * len(chosen), 1.0 + 0.45 * len(chosen)))
+    fig, ax = plt.subplots(figsize=(max(4.5, 2.5 + 0.45 * len(chosen)), 1.8 + 0.45 * len(chosen)))
     ax.imshow(sub, cmap="Blues")
     for (i, j), v in np.ndenumerate(sub):
         ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > sub.max() / 2 else "black")
     ticks = [label[c] for c in chosen]
     ax.set_xticks(range(len(chosen)), ticks, rotation=60, ha="right", fontsize=7)
     ax.set_yticks(range(len(chosen)), ticks, fontsize=7)
-    ax.set(xlabel="predicted", ylabel="true", title=f"{run.label(role)}: most confused classes")
+    ax.set(xlabel="predicted", ylabel="true")
+    ax.set_title(f"{run.label(role)}: most confused classes", fontsize=9)
     fig.tight_layout()
     images.append(_embed(fig))
     return images
@@ -259,22 +313,27 @@ def sr_grid(run: RunFiles, split: str, sr: Mapping[str, Any]) -> str:
         for model in columns:
             png = folder / sample["images"][model]
             scores = sample["metrics"].get(model, {})
-            text = ", ".join(format_metric(m, v) if m == "psnr" else f"{m} {v:.4f}" for m, v in scores.items())
+            text = ", ".join(
+                format_metric(m, v) if m == "psnr" else f"{m} {format_metric(m, v)}" for m, v in scores.items()
+            )
             image = _img(png.read_bytes(), f"{model} {sample['name']}") if png.is_file() else "(missing)"
             cells.append(f'<td class="crop">{image}<div>{html.escape(text or sample["name"])}</div></td>')
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return f'<table class="grid"><tr>{head}</tr>{"".join(rows)}</table>'
 
 
-def run_section(run: RunFiles) -> str:
-    parts = [f"<h2>{html.escape(run.name)}</h2>", f"<p class='muted'>{html.escape(run.description)}<br>{run.path}</p>"]
+def run_section(run: RunFiles, heading: bool = True) -> str:
+    """One run's tables and figures; ``heading=False`` when the page's title already names the run."""
+    parts = [f"<h2>{html.escape(run.display or run.name)}</h2>"] if heading else []
+    parts.append(f"<p class='muted'>{html.escape(run.description)}<br>{html.escape(str(run.path))}</p>")
     splits = run.data.get("splits", {})
     for split in run.results:
         entry = splits.get(split, {})
         caption = entry.get("caption") or f"split {split}"
         parts.append(f"<h3>{html.escape(split)}</h3><p class='caption'>{html.escape(caption)}</p>")
         parts.append(results_table(run, split))
-    parts.append("<h3>training</h3>" + curves_figure(run))
+    curves, note = curves_figure(run)
+    parts.append("<h3>training</h3>" + curves + (f"<p class='caption'>{html.escape(note)}</p>" if note else ""))
     for split in run.results:
         entry = splits.get(split, {})
         names = entry.get("group_names", {})
@@ -285,6 +344,11 @@ def run_section(run: RunFiles) -> str:
             fig1 = fig1_image(run, split, names)
             if fig1:
                 parts.append(fig1 + "<p class='caption'>spread of each type's value over the evaluations (Fig. 1)</p>")
+            else:
+                parts.append(
+                    f"<p class='caption'>Fig. 1 (spread of each type over evaluations) needs several evaluations of "
+                    f"'{html.escape(split)}'; this run evaluated it once (lower train.eval_every for more)</p>"
+                )
         if entry.get("sr"):
             sr = entry["sr"]
             parts.append(
@@ -308,9 +372,9 @@ def comparison_table(runs: Sequence[RunFiles]) -> str:
         cells = []
         for split, label in columns:
             role = next((r for r in run.results.get(split, {}) if run.label(r) == label), None)
-            value = run.results[split][role]["overall"].get(run.metric) if role else None
-            cells.append(f"<td>{format_metric(run.metric, value) if value is not None else ''}</td>")
-        rows.append(f"<tr><td>{html.escape(run.name)} ({run.metric})</td>{''.join(cells)}</tr>")
+            value = format_metric(run.metric, run.results[split][role]["overall"].get(run.metric)) if role else "–"
+            cells.append(f"<td>{value}</td>")
+        rows.append(f"<tr><td>{html.escape(run.display or run.name)} ({run.metric})</td>{''.join(cells)}</tr>")
     return f"<table><tr><th>run</th>{head}</tr>{''.join(rows)}</table>"
 
 
@@ -321,18 +385,47 @@ section{min-width:0} img{max-width:100%;height:auto} h2{margin-bottom:.2em}
 table{border-collapse:collapse;margin:.4em 0;font-size:.9em}
 td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}
 td:first-child,th:first-child{text-align:left} .muted,.caption{color:#666;font-size:.85em}
-.grid td.crop{text-align:center;font-size:.8em} .grid img{width:160px;image-rendering:pixelated}
+.grid td.crop,.grid th{text-align:center} .grid td.crop{font-size:.8em} .grid img{width:160px;image-rendering:pixelated}
 """
+
+
+def _folder_labels(paths: Sequence[Path]) -> list[str]:
+    """The shortest trailing parts of ``paths`` that tell them apart (``seed0``, ``a/run`` vs ``b/run``)."""
+    parts = [p.resolve().parts for p in paths]
+    for n in range(1, max(len(p) for p in parts) + 1):
+        labels = ["/".join(p[-n:]) for p in parts]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [str(p) for p in paths]
+
+
+def name_runs(runs: Sequence[RunFiles]) -> str:
+    """Set each run's ``display`` name and return the page title: ``a vs b`` for different recipes; runs of one
+    recipe are told apart by their folders (``mrkd_tid: seed0, seed1``), never ``mrkd_tid vs mrkd_tid``."""
+    names = [r.name for r in runs]
+    if len(runs) == 1:
+        runs[0].display = names[0]
+        return names[0]
+    folders = _folder_labels([r.path for r in runs])
+    if len(set(names)) == 1:
+        for run, folder in zip(runs, folders):
+            run.display = folder
+        return f"{names[0]}: {', '.join(folders)}"
+    repeated = {n for n in names if names.count(n) > 1}
+    for run, folder in zip(runs, folders):
+        run.display = f"{run.name} ({folder})" if run.name in repeated else run.name
+    return " vs ".join(r.display for r in runs)
 
 
 def render(run_dirs: Sequence[str | Path]) -> str:
     """The HTML page for these run folders."""
     runs = [load_run(p) for p in run_dirs]
-    title = " vs ".join(r.name for r in runs)
+    title = name_runs(runs)
     body = [f"<h1>{html.escape(title)}</h1>"]
     if len(runs) > 1:
         body.append(comparison_table(runs))
-    body.append(f'<div class="runs" style="--n:{len(runs)}">{"".join(run_section(r) for r in runs)}</div>')
+    sections = "".join(run_section(r, heading=len(runs) > 1) for r in runs)
+    body.append(f'<div class="runs" style="--n:{len(runs)}">{sections}</div>')
     return (
         f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n"

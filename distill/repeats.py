@@ -23,6 +23,7 @@ from typing import Any
 
 from distill.build import run_recipe
 from distill.errors import DistillError, one_line
+from distill.metric_values import UNDEFINED, as_float
 from distill.recipe import load_recipe, signature_of
 from distill.registry import DATASETS
 from distill.sweep import RunSpec, current_wave, is_complete
@@ -44,7 +45,10 @@ class Aggregate:
         self.median = statistics.median(finite) if finite else float("nan")
 
     def format(self, digits: int = 4, scale: float = 1.0, sep: str = " ± ") -> str:
-        """``mean ± std``; one repeat has no spread, so it reads ``mean (n=1)`` instead of a made-up ``± 0``."""
+        """``mean ± std``; one repeat has no spread, so it reads ``mean (n=1)`` instead of a made-up ``± 0``; no
+        finite value reads ``n/a (n=0)``."""
+        if self.n == 0:
+            return f"{UNDEFINED} (n=0)"
         if self.n < 2:
             return f"{scale * self.mean:.{digits}f} (n={self.n})"
         return f"{scale * self.mean:.{digits}f}{sep}{scale * self.std:.{digits}f}"
@@ -171,5 +175,5 @@ def aggregate(
     values = []
     for run in runs:
         res = run["results"][split][role]
-        values.append(float(res["groups"][group][metric] if group is not None else res["overall"][metric]))
+        values.append(as_float(res["groups"][group].get(metric) if group is not None else res["overall"].get(metric)))
     return Aggregate(values)

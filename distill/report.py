@@ -6,14 +6,16 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from distill.metric_values import UNDEFINED, as_float
+
 
 def fmt(value: Any, digits: int = 4) -> str:
     """A number with fixed digits; ``n/a`` for missing or NaN values."""
     if value is None:
-        return "n/a"
+        return UNDEFINED
     if isinstance(value, float):
         if math.isnan(value):
-            return "n/a"
+            return UNDEFINED
         return f"{value:.{digits}f}"
     return str(value)
 
@@ -41,6 +43,8 @@ def metric_header(metric: str) -> str:
 
 def metric_cell(metric: str, value: Any) -> Any:
     """The value as printed in tables: top-k in % with 2 decimals, anything else unchanged."""
+    if value is None or (isinstance(value, str) and math.isnan(as_float(value))):
+        return UNDEFINED
     if percent(metric) and isinstance(value, (int, float)) and not math.isnan(value):
         return f"{100.0 * value:.2f}"
     return value

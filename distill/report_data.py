@@ -137,6 +137,7 @@ def read_report_data(run_dir: str | Path) -> dict[str, Any]:
 def sr_comparison(data: Mapping[str, Any]) -> str:
     """The SR splits' bicubic / student / teacher numbers on the kept images, as printed after an SR run."""
     from distill.engine.run_log import format_metric
+    from distill.metric_values import as_float
     from distill.report import table
 
     lines = []
@@ -147,7 +148,7 @@ def sr_comparison(data: Mapping[str, Any]) -> str:
         metrics = list(sr["samples"][0]["metrics"]["bicubic"])
         rows = []
         for model in sr["models"]:
-            means = [float(np.mean([s["metrics"][model][m] for s in sr["samples"]])) for m in metrics]
+            means = [float(np.mean([as_float(s["metrics"][model].get(m)) for s in sr["samples"]])) for m in metrics]
             rows.append([model, *(format_metric(m, v) for m, v in zip(metrics, means))])
         n = len(sr["samples"])
         caption = (

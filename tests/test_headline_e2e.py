@@ -1,4 +1,4 @@
-"""The headline path as a user runs it: README's "MRKD Table 1" commands, in order, on a clean folder.
+"""The headline path as a user runs it: the "MRKD Table 1" commands of docs/reproduce.md, in order, on a clean folder.
 
 A local HTTP server on 127.0.0.1 stands in for the official hosts (``DISTILL_FETCH_MIRROR``: the data archives and
 the published SCNN of ``distill weights fetch dbcnn_scnn``) and for download.pytorch.org (the VGG ImageNet weights of
@@ -42,8 +42,9 @@ RECIPES = REPO / "recipes"
 
 
 def readme_mrkd_commands() -> list[list[str]]:
-    """The argument lists of README's "MRKD Table 1" bash block (``distill`` dropped, comments stripped)."""
-    section = (REPO / "README.md").read_text().split("### MRKD Table 1", 1)[1]
+    """The argument lists of the "MRKD Table 1" bash block of docs/reproduce.md (``distill`` dropped, comments
+    stripped)."""
+    section = (REPO / "docs" / "reproduce.md").read_text().split("## MRKD Table 1", 1)[1]
     block = section.split("```bash\n", 1)[1].split("```", 1)[0]
     commands = []
     for line in block.splitlines():

@@ -163,18 +163,41 @@ def test_report_of_a_folder_that_is_not_a_run_is_a_one_line_error(tmp_path, caps
     assert "not a run folder" in capsys.readouterr().err
 
 
-def test_report_opens_in_a_headless_browser(runs, tmp_path):
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+]  # fmt: skip
+
+
+def screenshot(page: Path, shot: Path, tmp: Path, width: int = 1400, height: int = 2400) -> Image.Image:
+    """A headless Chromium screenshot of ``page`` at ``width`` px (skips the test when no Chromium is installed)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if browser is None:
-        pytest.skip("no chromium installed")
-    shot = tmp_path / "shot.png"
+        pytest.skip("no chromium installed (Debian: apt-get install chromium)")
+    profile = tmp / "chromium-profile"
     subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}", "--window-size=1200,2000",
-         (runs / "iqa" / "report.html").as_uri()],
-        check=True, timeout=120, capture_output=True,
+        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={shot}",
+         f"--window-size={width},{height}", page.as_uri()],
+        check=True, timeout=180, capture_output=True,
     )  # fmt: skip
-    image = Image.open(shot).convert("L")
-    assert image.getextrema()[0] < 128  # something dark (text, plots) was drawn on the white page
+    return Image.open(shot).convert("RGB")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["iqa", "sr", "cls", "comparison"])
+def test_report_renders_in_a_headless_browser(runs, tmp_path, name):
+    """The page as a browser draws it at 1400 px: a screenshot of that width with text and figures on it."""
+    page = runs / name / "report.html"
+    if name == "comparison":
+        page = runs / "comparison.html"
+        assert main(["report", str(runs / "iqa"), str(runs / "cls"), "--out", str(page)]) == 0
+    image = screenshot(page, tmp_path / "shot.png", tmp_path)
+    assert image.size == (1400, 2400)
+    grey = image.convert("L")
+    dark = sum(grey.histogram()[:128]) / (image.width * image.height)
+    assert 0.002 < dark < 0.5  # text and plot lines drawn on a white page, not a blank or black one
+    colours = image.getcolors(maxcolors=1 << 20) or []
+    assert len(colours) > 50  # figures (antialiased lines, coloured bars), not a bare error page
 
 
 def test_console_prints_the_run_folder_and_one_line_per_evaluation():

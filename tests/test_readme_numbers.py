@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import json
+
 import pytest
 
 from benchmarks import readme_numbers as rn
-from benchmarks._common import README, readme_block, write_readme_block
+from benchmarks._common import README, block_file, readme_block, write_readme_block
 
 
 def test_the_block_between_the_markers_is_replaced_and_nothing_else(tmp_path):
@@ -35,12 +38,57 @@ def test_the_block_between_the_markers_is_replaced_and_nothing_else(tmp_path):
         "tile-memory",
     ],
 )
-def test_the_readme_has_each_generated_block(name):
-    assert readme_block(README.read_text(), name)
+def test_the_readme_or_a_docs_page_has_each_generated_block(name):
+    page = block_file(name)
+    assert readme_block(page.read_text(), name), f"no readme-numbers:{name} block in README.md or docs/*.md"
+    # the README's own quickstart block stays on the first screen, beside the command that produces it
+    assert (page == README) == (name == "quickstart")
+
+
+def _measurement(teacher: float, student: float, cpu: str | None, seeds: dict | None = None) -> dict:
+    saved = json.loads((rn.RESULTS / "quickstart_earlier_machine.json").read_text())
+    out = copy.deepcopy(saved)
+    out["machine"]["cpu_model"] = cpu
+    out["seeds"] = seeds or {
+        "0": {"teacher": {"srcc": teacher, "plcc": 0.3}, "student": {"srcc": student, "plcc": 0.2}}
+    }
+    return out
+
+
+def test_the_band_is_the_recorded_values_widened_by_the_largest_difference_between_cpus():
+    a, b = _measurement(0.40, 0.26, None), _measurement(0.38, 0.27, "CPU B")
+    stats = rn.band([a, b])
+    assert stats["teacher", "srcc"]["low"] == pytest.approx(0.38 - 0.02)
+    assert stats["teacher", "srcc"]["high"] == pytest.approx(0.40 + 0.02)
+    assert stats["student", "srcc"]["low"] == pytest.approx(0.26 - 0.02)  # the widest difference, not its own 0.01
+    inside, lines = rn.check(_measurement(0.41, 0.25, "CPU C"), [a, b])
+    assert inside and "not equal to any saved seed-0 run (this CPU: CPU C" in lines[-1]
+    outside, lines = rn.check(_measurement(0.43, 0.25, "CPU C"), [a, b])
+    assert not outside and any("OUTSIDE" in line and line.startswith("teacher  srcc") for line in lines)
+    assert rn.check(b, [a, b])[1][-1].startswith("equal to the saved seed-0 run of CPU B")
+
+
+def test_seeds_widen_the_band_to_two_standard_deviations_and_the_table_says_so():
+    seeds = {str(k): {"teacher": {"srcc": v, "plcc": v}, "student": {"srcc": v, "plcc": v}} for k, v in
+             enumerate([0.30, 0.40, 0.50])}  # fmt: skip
+    several, other = _measurement(0, 0, "CPU A", seeds), _measurement(0.31, 0.31, "CPU B")
+    stats = rn.band([several, other])
+    assert stats["teacher", "srcc"]["std"] == pytest.approx(0.1)
+    assert stats["teacher", "srcc"]["low"] == pytest.approx(0.30 - 0.2) and stats["teacher", "srcc"]["high"] == 0.51
+    table = rn.render_table([other, several])
+    assert "seeds 0, 1, 2 on CPU A" in table and "0.400 ± 0.100" in table
+    assert "seed 0 on CPU A (x86_64, 2 CPUs)" in table and "seed 0 on CPU B" in table
+    one = rn.render_table([_measurement(0.4, 0.2, None)])
+    assert "seed 0 on an x86_64 CPU, model not recorded" in one and "0.400–0.400" in one
+
+
+def test_readme_block_is_what_the_saved_measurements_render():
+    saved = rn.load(sorted(rn.RESULTS.glob("quickstart_*.json")))
+    assert readme_block(README.read_text(), "quickstart") == rn.render_table(saved)
 
 
 @pytest.mark.slow
 def test_readme_quickstart_numbers_match_a_fresh_run(capsys):
-    """Re-runs the quickstart (minutes): fails when the README and the code disagree."""
+    """Re-runs the quickstart (minutes): fails when this machine's run is outside the README's band."""
     code = rn.main(["--check"])
     assert code == 0, capsys.readouterr().out

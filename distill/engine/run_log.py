@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
+from distill.metric_values import UNDEFINED, as_float
+
 
 def _flatten(prefix: str, value: Any, out: dict[str, float]) -> None:
     if isinstance(value, dict):
@@ -106,10 +108,12 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
-def format_metric(name: str, value: float) -> str:
-    """A metric value as a person reads it: top-k in %, PSNR in dB, correlations with 4 digits."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
+def format_metric(name: str, value: Any) -> str:
+    """A metric value as a person reads it: top-k in %, PSNR in dB, correlations with 4 digits; ``n/a`` when it is
+    undefined (``None``/``nan``, see :mod:`distill.metric_values`)."""
+    value = as_float(value)
+    if math.isnan(value):
+        return UNDEFINED
     if name.startswith("top"):
         return f"{100.0 * value:.1f} %"
     if name == "psnr":
