@@ -20,6 +20,7 @@ from distill.models.weights import WeightsError
 from distill.paths import check_output_dir
 from distill.recipe import dump_recipe, load_recipe, recipe_to_dict
 from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS
+from distill.safe_write import check_run_folder, clear_run_files
 from distill.tasks import Task, task_of
 
 _log = logging.getLogger(__name__)
@@ -151,11 +152,20 @@ def run_recipe(
     overrides: list[str] | tuple[str, ...] = (),
     out: str | Path | None = None,
     resume: bool | Literal["auto"] = False,
+    force: bool = False,
 ) -> tuple[Run, RunResult]:
     """Load a recipe file and train it: what ``distill run`` does. ``resume="auto"`` continues the run folder's
-    checkpoint when it has one and starts afresh otherwise (``--auto-resume``, sweeps)."""
+    checkpoint when it has one and starts afresh otherwise (``--auto-resume``, sweeps). The run folder is checked
+    before any work (:func:`distill.safe_write.check_run_folder`); ``force`` starts afresh in another run's place,
+    deleting that run's files once the new run has passed its checks."""
     recipe, resolved = load_recipe(path, overrides)
+    out_dir = Path(out) if out else Path(recipe.output.dir.format(name=recipe.name))
+    check_run_folder(out_dir, "--out" if out else "output.dir", resume=resume, force=force)
     run = build_run(recipe, resolved, out)
+    if force and not resume:
+        if distributed.is_main():
+            clear_run_files(run.out_dir)
+        distributed.barrier()  # no rank opens the folder before the old run's files are gone
     if resume == "auto":
         resume = (run.out_dir / "checkpoints" / "last.pt").exists()
     if not resume and distributed.is_main():

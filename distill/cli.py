@@ -83,7 +83,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from distill.engine.distributed import is_main
 
     resume = True if args.resume else "auto" if args.auto_resume else False
-    run, result = run_recipe(args.recipe, args.set or [], args.out, resume)
+    run, result = run_recipe(args.recipe, args.set or [], args.out, resume, force=args.force)
     if not is_main():  # under torchrun, rank 0 alone reports
         return 0
     print(run.report(result))
@@ -116,6 +116,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
         out = dirs[0] / "report.html"
     else:  # beside the first run, named after all of them
         out = dirs[0].parent / ("report_" + "_vs_".join(d.name for d in dirs) + ".html")
+    from distill.safe_write import check_new_file
+
+    # the default page is this command's own output (named after the runs): it is regenerated in place
+    check_new_file(out, force=args.force, own_runs=dirs, replaceable=None if args.out else lambda _: True)
     print(f"wrote {write_report(dirs, out)}")
     return 0
 
@@ -142,7 +146,12 @@ def _cmd_data(args: argparse.Namespace) -> int:
     from distill.recipe_files import parse_override
     from distill.registry import WRITERS
 
+    from distill.safe_write import check_new_folder
+
     spec = ComponentSpec(args.writer, dict(parse_override(item) for item in args.set or []))
+    check_new_folder(args.out, "OUT", force=args.force)
+    if args.force:  # the writer replaces a synthetic set written earlier, never a folder of other files
+        spec.args["overwrite"] = True
     RecipeChecker({k: "--set" for k in spec.args}, "distill data").component(WRITERS, spec, "data", skip=("out",))
     path = WRITERS.build(args.writer, out=args.out, **spec.args)
     print(f"wrote synthetic {args.writer} set to {path}")
@@ -208,6 +217,9 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
 def _cmd_convert(args: argparse.Namespace) -> int:
     from distill.models.recognition.matconvnet import convert_vggm
 
+    from distill.safe_write import check_new_file
+
+    check_new_file(args.out, "OUT", force=args.force)
     vgg_args = convert_vggm(args.source, args.out)
     print(f"wrote {args.out}; load it into vgg_m with args {vgg_args} and pretrained: {args.out}")
     return 0
@@ -219,7 +231,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise DistillError(f"--batch-size {args.batch_size}: expected a positive integer")
     task, out = predict_with_task(
-        args.checkpoint, args.inputs, args.out, args.batch_size, args.device, self_ensemble=args.self_ensemble
+        args.checkpoint,
+        args.inputs,
+        args.out,
+        args.batch_size,
+        args.device,
+        self_ensemble=args.self_ensemble,
+        force=args.force,
     )
     print(f"wrote {out} ({task.writes})")
     return 0
@@ -227,11 +245,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from distill.deploy import export_model
-    from distill.paths import check_output_file
+    from distill.safe_write import check_new_file, run_folder_of
 
     suffix = {"torchscript": ".ts", "pt2": ".pt2", "onnx": ".onnx"}[args.format]
     out = args.out or str(Path(args.checkpoint).with_suffix("")) + suffix
-    check_output_file(out)
+    check_new_file(out, force=args.force, own_runs=[r for r in [run_folder_of(args.checkpoint)] if r])
     if args.size < 1:
         raise DistillError(f"--size {args.size}: expected a positive side length in pixels, e.g. 64")
     path, diff = export_model(args.checkpoint, args.format, out, size=args.size)
@@ -249,6 +267,10 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 
     if args.threads < 1 or args.repeats < 1 or args.warmup < 0:
         raise DistillError("distill profile: --threads and --repeats must be at least 1, --warmup at least 0")
+    if args.json:
+        from distill.safe_write import check_new_file
+
+        check_new_file(args.json, "--json", force=args.force)
     torch.set_num_threads(args.threads)
     models, reference = models_of(args.target)
     shape = _parse_shape(args.shape) if args.shape else None
@@ -292,6 +314,14 @@ def _add_debug(parser: argparse.ArgumentParser, default: typing.Any) -> None:
     parser.add_argument("--debug", action="store_true", default=default, help="show full tracebacks for errors")
 
 
+def _add_force(parser: argparse.ArgumentParser, text: str = "") -> None:
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help=text or "replace an existing output file, or write into another run's folder (never a read-only file)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="distill", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"distill {__version__}")
@@ -312,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--seeds", help="comma-separated seeds: one run per seed (train and split seed), then mean ± std and median"
     )
+    _add_force(run, "start afresh in a folder that holds another run (its files are deleted once the new run starts)")
     add_launcher_arguments(run)
     run.set_defaults(fn=_cmd_run)
 
@@ -320,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--out", help="HTML file (default: RUN_DIR/report.html, or report_A_vs_B.html beside the first run)"
     )
+    _add_force(rep)
     rep.set_defaults(fn=_cmd_report)
 
     lst = sub.add_parser("list", help="list registered components")
@@ -333,11 +365,13 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("writer", help="synthetic writer, e.g. kadid10k (see `distill list writers`)")
     data.add_argument("out", help="folder to write")
     data.add_argument("--set", action="append", metavar="KEY=VALUE", help="writer option, e.g. n_refs=8")
+    _add_force(data, "replace a synthetic set written earlier (a folder of other files is never replaced)")
     data.set_defaults(fn=_cmd_data)
     conv = sub.add_parser("convert", help="convert published weights to distill's layout")
     conv.add_argument("format", choices=["vggm"], help="vggm: MatConvNet's imagenet-vgg-m.mat for the vgg_m model")
     conv.add_argument("source", help="the file to convert, e.g. imagenet-vgg-m.mat")
     conv.add_argument("out", help="output state dict, e.g. weights/vgg_m_imagenet.pth")
+    _add_force(conv)
     conv.set_defaults(fn=_cmd_convert)
     pred = sub.add_parser(
         "predict", help="run a trained student on images: IQA scores / classes to CSV, SR upscaled PNGs"
@@ -352,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--self-ensemble", action="store_true", help="SR: average the 8 flips/rotations")
     pred.add_argument("--batch-size", type=int, default=16)
     pred.add_argument("--device", default="cpu")
+    _add_force(pred)
     pred.set_defaults(fn=_cmd_predict)
 
     exp = sub.add_parser("export", help="export the student alone, checked against the checkpoint")
@@ -359,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", choices=["torchscript", "pt2", "onnx"], default="torchscript")
     exp.add_argument("--out", help="output file (default: beside the checkpoint)")
     exp.add_argument("--size", type=int, default=64, help="side of the sample inputs used to trace and check")
+    _add_force(exp)
     exp.set_defaults(fn=_cmd_export)
 
     prof = sub.add_parser("profile", help="parameters, FLOPs, latency and peak memory, teacher vs student")
@@ -370,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--warmup", type=int, default=3, help="untimed passes of each model first")
     prof.add_argument("--repeats", type=int, default=20, help="interleaved timed rounds (median, ± half IQR)")
     prof.add_argument("--json", help="also write the profiles to this JSON file")
+    _add_force(prof, "replace an existing --json file")
     prof.set_defaults(fn=_cmd_profile)
     for command in sub.choices.values():  # `--debug` anywhere on the command line, before or after the command
         _add_debug(command, argparse.SUPPRESS)

@@ -93,7 +93,7 @@ def open_run_folder(out_dir: Path, resume: bool, dist: DistInfo) -> None:
     if resume and not ckpt.exists():
         raise CheckpointError(
             f"{out_dir}: nothing to resume (no checkpoints/last.pt: the run stopped before its first "
-            "checkpoint); start it again without --resume"
+            "checkpoint); start it again with --force instead of --resume"
         )
     dist_utils.barrier()  # every rank has checked the folder before rank 0 writes to it
     if dist.is_main:
