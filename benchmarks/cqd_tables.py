@@ -166,7 +166,7 @@ class Bench:
         data = doc["data"]
         data["root"] = str(self.root)
         if sc.is_synthetic:
-            data["synthetic"] = {"name": "cub200", "args": dict(sc.synthetic or {})}
+            data["synthetic"] = {"name": "cub200", "root": str(self.root), "args": dict(sc.synthetic or {})}
             for spec in [data["train"], *data["eval"].values()]:
                 spec["args"].update(size=sc.size, cache=True)  # one process: keep the small views in memory
                 deg = spec["args"].get("degradation")

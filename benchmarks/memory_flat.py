@@ -127,7 +127,8 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     out = args.out or Path(tempfile.mkdtemp(prefix="memory_flat_"))
     sets = [*scale["overrides"]]
     if scale["data"]:
-        sets.append(f"data.root={scale['data'].format(out=out)}")
+        root = scale["data"].format(out=out)
+        sets += [f"data.root={root}", f"data.synthetic.root={root}"]  # the synthetic set is written there
     sets += [
         f"train.epochs={epochs}",
         "train.eval_every=1",

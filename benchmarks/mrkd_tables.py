@@ -172,7 +172,7 @@ def synthetic_data_section(cell: str, sets: dict[str, dict[str, Any]], split: st
     section: dict[str, Any] = {
         "data": {
             "root": train["root"],
-            "synthetic": {"_replace_": True, "name": train["name"], "args": train["args"]},
+            "synthetic": {"_replace_": True, "name": train["name"], "root": train["root"], "args": train["args"]},
             "train": {"_replace_": True, **train_split},
             "eval": {"_replace_": True, "test": test_split},
         }

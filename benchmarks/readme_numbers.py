@@ -30,7 +30,8 @@ def quickstart_results(work: Path, threads: int) -> tuple[dict[str, Any], Any]:
     from distill.build import run_recipe
 
     torch.set_num_threads(threads)
-    overrides = [f"data.root={work / 'kadid10k_synthetic'}", "train.progress=false", "output.tensorboard=false"]
+    data = work / "kadid10k_synthetic"
+    overrides = [f"data.root={data}", f"data.synthetic.root={data}", "train.progress=false", "output.tensorboard=false"]
     run, result = run_recipe(RECIPE, overrides, work / "run")
     return result.results, run
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -15,7 +16,7 @@ from distill.data.base import DistillDataset, as_distill_dataset
 from distill.distillers.base import Distiller
 from distill.engine import distributed, preflight
 from distill.engine.trainer import RunResult, Trainer, resolve_device, seed_everything
-from distill.errors import RecipeError
+from distill.errors import DataError, RecipeError
 from distill.models.weights import WeightsError
 from distill.paths import check_output_dir
 from distill.recipe import dump_recipe, load_recipe, recipe_to_dict
@@ -46,10 +47,26 @@ def build_distiller(recipe: Recipe) -> Distiller:
 
 
 def ensure_data(data: DataConfig) -> None:
-    """Write the recipe's synthetic stand-in when ``data.synthetic`` is set and its root does not exist yet."""
-    if data.root is not None and data.synthetic is not None and not Path(data.root).exists():
-        _log.warning("writing a synthetic %s stand-in to %s", data.synthetic.name, data.root)
-        WRITERS.build(data.synthetic.name, out=str(data.root), **data.synthetic.args)
+    """Write the recipe's synthetic stand-in when ``data.synthetic`` is set, ``data.root`` is the folder it declares
+    (``data.synthetic.root``) and that folder does not exist yet. Any other missing ``data.root`` (a typo, a
+    ``--set``, a copied recipe's new path) is one :class:`DataError` naming the folder and the fetch command: it is
+    never filled with synthetic data."""
+    if data.root is None or data.synthetic is None or Path(data.root).exists():
+        return
+    declared = data.synthetic.root
+    if declared is None or os.path.abspath(declared) != os.path.abspath(data.root):
+        from distill.data.fetch import SOURCES
+
+        fetch = next((s.name for s in SOURCES.values() if s.reader == data.train.name), None)
+        get = f"`distill data fetch {fetch} {data.root}`" if fetch else "`distill data fetch` (lists the datasets)"
+        where = f"only to {declared} (data.synthetic.root)" if declared else "only to data.synthetic.root, unset here"
+        raise DataError(
+            f"data.root {data.root}: no such folder, and nothing was written (the recipe's synthetic "
+            f"{data.synthetic.name} stand-in is written {where}). Get the real data with {get}, write a synthetic set "
+            f"there on purpose with `distill data {data.synthetic.name} {data.root}`, or correct the path"
+        )
+    _log.warning("writing a synthetic %s stand-in to %s", data.synthetic.name, data.root)
+    WRITERS.build(data.synthetic.name, out=str(data.root), **data.synthetic.args)
 
 
 def build_dataset(spec: ComponentSpec, data: DataConfig) -> DistillDataset:

@@ -54,6 +54,7 @@ RESUME_SAFE_KEYS = (
     "output",
     "source",
     "description",
+    "data.synthetic.root",  # only says where a synthetic set may be written; the data read is data.root
     "vars",  # compared where they are used (the substituted keys); a run saved before vars existed resumes
 )
 
