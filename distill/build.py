@@ -34,13 +34,29 @@ def build_model(spec: ComponentSpec) -> nn.Module:
     return model
 
 
+def _maker_hint(recipe: Recipe, value: Any) -> str:
+    """For a missing weights file that another recipe's run writes (``runs/<name>/student.pt``): which one."""
+    if not isinstance(value, str) or Path(value).exists():
+        return ""
+    from distill.recipe_files import recipe_that_writes
+
+    shipped = Path(__file__).resolve().parent.parent / "recipes"
+    folders = [Path(recipe.source).parent] if recipe.source else []
+    maker = recipe_that_writes(value, [*folders, shipped])
+    if maker is None:
+        return ""
+    shown = os.path.relpath(maker) if not os.path.relpath(maker).startswith("..") else str(maker)
+    return f". It is written by `distill run {shown}`: run that recipe first"
+
+
 def build_distiller(recipe: Recipe) -> Distiller:
     models = {}
     for role, spec in recipe.models.items():
         try:
             models[role] = build_model(spec)
-        except WeightsError as err:  # name the recipe key that gave the file
-            raise WeightsError(f"models.{role}.args.{err.arg}: {err}", err.arg) from None
+        except WeightsError as err:  # name the recipe key that gave the file, and the recipe that writes it
+            raise WeightsError(f"models.{role}.args.{err.arg}: {err}{_maker_hint(recipe, spec.args.get(err.arg))}",
+                               err.arg) from None  # fmt: skip
         except ValueError as err:  # a model's own argument check (e.g. head_init_std <= 0): the recipe's value
             raise RecipeError(f"models.{role} ({spec.name}): {err}") from None
     return DISTILLERS.get(recipe.distiller.name)(models=models, **recipe.distiller.args)
