@@ -51,7 +51,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import (  # noqa: E402
     SMOKE_VERDICT,
+    add_force_argument,
     add_launcher_arguments,
+    guard_outputs,
     render_tables,
 )
 from distill.errors import DistillError  # noqa: E402
@@ -429,7 +431,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     parser.add_argument("--out", type=Path, help="folder for the runs (default runs/bench_cqd_<scale>)")
     parser.add_argument("--data", type=Path, help="real CUB-200-2011 folder for --scale paper")
     add_launcher_arguments(parser)
+    add_force_argument(parser)
     args = parser.parse_args(argv)
+    guard_outputs(parser, args)
     scale = SCALES[args.scale]
     names = [n.strip() for n in args.tables.split(",") if n.strip()]
     unknown = [n for n in names if n not in ("1", "2", "3")]

@@ -45,7 +45,9 @@ import torch  # noqa: E402
 
 from benchmarks._common import (  # noqa: E402
     SMOKE_VERDICT,
+    add_force_argument,
     add_launcher_arguments,
+    guard_outputs,
     render_tables,
 )
 from distill.build import build_model  # noqa: E402
@@ -469,7 +471,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     parser.add_argument("--data", type=Path, help="paper scale: folder with DIV2K/ and benchmark/<set>/")
     parser.add_argument("--teacher", type=Path, help="teacher weights (official BasicSR EDSR-L or a student.pt)")
     add_launcher_arguments(parser)
+    add_force_argument(parser)
     args = parser.parse_args(argv)
+    guard_outputs(parser, args)
     scale = SCALES[args.scale]
     out = args.out or Path(f"runs/bench_mipkd_{scale.name}")
     names = [t.strip() for t in args.tables.split(",")]

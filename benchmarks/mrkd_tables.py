@@ -49,7 +49,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import add_launcher_arguments, render_tables  # noqa: E402
+from benchmarks._common import add_force_argument, add_launcher_arguments, guard_outputs, render_tables  # noqa: E402
 from distill.data.iqa.distortions import KADID_TYPES  # noqa: E402
 from distill.data.iqa.distortions_tid import TID_TYPES as TID_TYPE_NAMES  # noqa: E402
 from distill.iqa_analysis import hardest_and_easiest  # noqa: E402
@@ -484,7 +484,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
         "--dry-run", action="store_true", help="validate every recipe and print the tables' shape; train nothing"
     )
     add_launcher_arguments(parser)
+    add_force_argument(parser)
     args = parser.parse_args(argv)
+    guard_outputs(parser, args)
     load_plugins()
     scale = SCALES[args.scale]
     out = args.out or Path(f"runs/bench_mrkd_{scale.name}")

@@ -52,7 +52,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import machine_info, saved_result, write_readme_block  # noqa: E402
+from benchmarks._common import add_force_argument, machine_info, saved_result, write_readme_block  # noqa: E402
 
 RECIPES = ROOT / "recipes"
 PAPER_GLOBS = ("mrkd_*.yaml", "mipkd_*.yaml", "cqd_cub_*.yaml")
@@ -480,6 +480,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     )
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # child mode: one recipe, JSON on stdout
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)  # child mode: the memory fallback's batch
+    add_force_argument(parser)
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")

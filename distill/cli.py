@@ -145,7 +145,6 @@ def _cmd_data(args: argparse.Namespace) -> int:
     from distill.recipe import RecipeChecker
     from distill.recipe_files import parse_override
     from distill.registry import WRITERS
-
     from distill.safe_write import check_new_folder
 
     spec = ComponentSpec(args.writer, dict(parse_override(item) for item in args.set or []))
@@ -216,7 +215,6 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     from distill.models.recognition.matconvnet import convert_vggm
-
     from distill.safe_write import check_new_file
 
     check_new_file(args.out, "OUT", force=args.force)

@@ -97,7 +97,7 @@ def test_fetch_tid2013_from_mirror_counts_records_and_is_idempotent(server, tmp_
     out = capsys.readouterr().out
     assert "all: 4 items" in out
     sha = hashlib.sha256(archive).hexdigest()
-    assert f"sha256 {sha} (no published checksum: recorded in {root / RECORD}" in out
+    assert f"sha256 {sha} (no published checksum: recorded in {RECORD} for later fetches" in out
     assert "downloaded archives kept in" in out
     record = json.loads((root / RECORD).read_text())
     assert record["dataset"] == "tid2013" and record["counts"] == {"all": 4}
