@@ -122,9 +122,11 @@ def _check_base(path: Path, base: str) -> None:
             rel = os.path.relpath(candidate, folder.resolve())
             hint = f"; the project's {candidate.relative_to(shipped.parent)} is {rel!r} from there"
             break
+    if Path(base).is_absolute():
+        raise RecipeError(f"{path}: {BASE_KEY}: recipe file {base!r} not found")
     raise RecipeError(
-        f"{path}: {BASE_KEY}: {base!r} not found (looked for {target}): a relative {BASE_KEY} is resolved against the "
-        f"folder of the file that names it ({folder}/), not the current folder{hint}"
+        f"{path}: {BASE_KEY}: recipe file {base!r} not found (looked for {target}): a relative {BASE_KEY} is resolved "
+        f"against the folder of the file that names it ({folder}/), not the current folder{hint}"
     )
 
 
