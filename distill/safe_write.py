@@ -145,8 +145,8 @@ def check_run_folder(out_dir: str | Path, flag: str, *, resume: bool | str, forc
     last = out_dir / "checkpoints" / "last.pt"
     if last.is_file():
         raise OutputPathError(
-            f"{out_dir}: already holds a run ({last}); nothing was written: pass --resume to continue it, --force to "
-            "start afresh in its place, or choose another folder with --out"
+            f"{out_dir}: already holds a run ({last}); pass --resume to continue it, --force to start afresh in its "
+            "place, or choose another folder with --out (nothing was overwritten)"
         )
     taken = [n for n in (*RUN_FILES, *RUN_FOLDERS) if (out_dir / n).exists()]
     if taken:
