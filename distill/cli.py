@@ -192,7 +192,9 @@ def build_fetch_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--archive", action="append", metavar="PATH", help="use an archive you already have")
     fetch.add_argument("--url", help="mirror: the archive's URL, or a base URL ending in / that serves its file names")
     fetch.add_argument(
-        "--force", action="store_true", help="replace ROOT when it holds an earlier fetch or a synthetic stand-in"
+        "--force",
+        action="store_true",
+        help="replace ROOT when it holds an earlier fetch or a synthetic stand-in (or put ROOT inside a run folder)",
     )
     fetch.add_argument("--downloads", help="folder for the archives (default: ROOT/../downloads)")
     fetch.add_argument("--scale", action="append", help="div2k: only these LR scales, e.g. 4 or 2,3 (repeatable)")
