@@ -238,3 +238,28 @@ def test_force_never_replaces_a_read_only_file(env, capsys):
     target = target_of("read_only", env)
     assert main(["report", str(env.run), "--out", str(target), "--force"]) == 2
     assert "read-only" in _one_error_line(capsys) and target.read_text() == "read-only\n"
+
+
+BENCHMARKS = [
+    ("metrics_speed", lambda e, t: ["--quick", "--json", str(t)]),
+    ("engine_overhead", lambda e, t: ["--quick", "--json", str(t)]),
+    ("mrkd_tables", lambda e, t: ["--scale", "smoke", "--out", str(t)]),
+]
+
+
+@pytest.mark.parametrize(("module", "argv"), BENCHMARKS, ids=[b[0] for b in BENCHMARKS])
+@pytest.mark.parametrize("kind", ["unrelated_file", "checkpoint", "read_only"])
+def test_benchmarks_check_their_outputs_before_measuring(module, argv, kind, env, capsys):
+    import importlib
+
+    main_of = importlib.import_module(f"benchmarks.{module}").main
+    target = target_of(kind, env, file_writer="--json" in argv(env, env.tmp))
+    if kind == "checkpoint" and "--out" in argv(env, env.tmp):
+        target = env.run / "bench"  # a folder inside another run
+    before = digest(env.tmp, env.run.parent)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        main_of(argv(env, target))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1 and "error:" in err[0] and str(target) in err[0], err
+    assert digest(env.tmp, env.run.parent) == before
