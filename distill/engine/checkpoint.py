@@ -80,8 +80,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         reason = "a weights-only load refuses it: not a file of tensors" if "weights_only" in str(err) else first
         raise CheckpointError(
-            f"{path}: not a readable checkpoint ({reason}); it may be truncated or corrupt (or not written by distill): "
-            "restore it from a copy, or start a new run with --out"
+            f"{path}: not a readable checkpoint ({reason}); it may be truncated or corrupt (or not written by "
+            "distill): restore it from a copy, or start a new run with --out"
         ) from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: not a distill checkpoint (top level is {type(data).__name__})")
