@@ -8,6 +8,7 @@ import os
 import platform
 import re
 import statistics
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -209,11 +210,45 @@ def add_result_arguments(parser: argparse.ArgumentParser, several: bool = False)
     else:
         parser.add_argument("--from", dest="saved", type=Path, help="print a saved --json file instead of measuring")
     parser.add_argument("--readme", action="store_true", help="write the result into README.md's block")
+    add_force_argument(parser)
+
+
+def add_force_argument(parser: argparse.ArgumentParser) -> None:
+    """``--force``: replace an existing ``--json`` file, or put ``--out`` inside a run's folder."""
+    parser.add_argument(
+        "--force", action="store_true", help="replace an existing --json file (or write --out inside a run folder)"
+    )
+
+
+def guard_outputs(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    files: Sequence[str] = ("json",),
+    folders: Sequence[str] = ("out",),
+) -> None:
+    """Before any measuring, :mod:`distill.safe_write` checks each ``--FILE`` (a new file, unless ``--force``) and
+    ``--FOLDER`` (writable, outside other runs' folders; a benchmark's own folder is reused); a refusal is one line
+    on stderr and exit status 2."""
+    from distill.errors import DistillError
+    from distill.safe_write import check_new_file, check_new_folder
+
+    force = bool(getattr(args, "force", False))
+    try:
+        for name in files:
+            if getattr(args, name, None) is not None and getattr(args, "saved", None) is None:
+                check_new_file(getattr(args, name), f"--{name}", force=force)
+        for name in folders:
+            if getattr(args, name, None) is not None:
+                check_new_folder(getattr(args, name), f"--{name}", force=force)
+    except DistillError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def saved_result(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Any:
     """The ``--from`` file's results (a list of them when ``--from`` took several; None without ``--from``); a
-    missing file is a usage error."""
+    missing file is a usage error. Called right after parsing, it first checks the outputs (:func:`guard_outputs`)."""
+    guard_outputs(parser, args)
     if args.saved is None:
         return None
     paths = args.saved if isinstance(args.saved, list) else [args.saved]

@@ -46,7 +46,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from benchmarks._common import machine_info, size_options
+from benchmarks._common import add_force_argument, guard_outputs, machine_info, size_options
 from distill.config import OptimConfig, TrainConfig
 from distill.data.base import SeededDataset
 from distill.distillers.cqd import CQD
@@ -236,7 +236,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[BenchConfig, Path | None]:
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     p.add_argument("--json", type=Path, help="write the results dict to this file")
     p.add_argument("--quick", action="store_true", help="smoke size: tiny widths, batch 8, 4 steps, 1 round")
+    add_force_argument(p)
     args = p.parse_args(argv)
+    guard_outputs(p, args)
     widths = ("student_width", "teacher_width")
     values = size_options(p, args, DEFAULTS, QUICK, lambda k: 0 if k == "warmup" else 1e-3 if k in widths else 1)
     if values["size"] < 64:

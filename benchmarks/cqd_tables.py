@@ -51,7 +51,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import (  # noqa: E402
     SMOKE_VERDICT,
+    add_force_argument,
     add_launcher_arguments,
+    guard_outputs,
     render_tables,
 )
 from distill.errors import DistillError  # noqa: E402
@@ -166,7 +168,7 @@ class Bench:
         data = doc["data"]
         data["root"] = str(self.root)
         if sc.is_synthetic:
-            data["synthetic"] = {"name": "cub200", "args": dict(sc.synthetic or {})}
+            data["synthetic"] = {"name": "cub200", "root": str(self.root), "args": dict(sc.synthetic or {})}
             for spec in [data["train"], *data["eval"].values()]:
                 spec["args"].update(size=sc.size, cache=True)  # one process: keep the small views in memory
                 deg = spec["args"].get("degradation")
@@ -430,7 +432,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     parser.add_argument("--data", type=Path, help="real CUB-200-2011 folder for --scale paper")
     add_launcher_arguments(parser)
     parser.add_argument("--debug", action="store_true", help="show library warnings and INFO logs")
+    add_force_argument(parser)
     args = parser.parse_args(argv)
+    guard_outputs(parser, args)
     scale = SCALES[args.scale]
     names = [n.strip() for n in args.tables.split(",") if n.strip()]
     unknown = [n for n in names if n not in ("1", "2", "3")]

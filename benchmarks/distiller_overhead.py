@@ -165,6 +165,7 @@ def prepare(path: Path, data_dir: Path, steps: int, warmup: int, extra: Sequence
     if recipe.data.synthetic is not None:  # recipes on the same synthetic set share one copy
         args = json.dumps(recipe.data.synthetic.args, sort_keys=True).encode()
         recipe.data.root = str(data_dir / f"{recipe.data.synthetic.name}_{hashlib.md5(args).hexdigest()[:8]}")
+        recipe.data.synthetic.root = recipe.data.root  # written there on purpose
     recipe.train.eval_every = warmup + steps
     ensure_data(recipe.data)
     data = Stamped(build_dataset(recipe.data.train, recipe.data))

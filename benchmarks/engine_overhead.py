@@ -57,7 +57,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from benchmarks._common import machine_info, size_options
+from benchmarks._common import add_force_argument, guard_outputs, machine_info, size_options
 from distill.config import OptimConfig, ScheduleConfig, TrainConfig
 from distill.data.base import SeededDataset
 from distill.distillers.mrkd import MRKD
@@ -423,7 +423,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[BenchConfig, Path | None]:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--json", type=Path, help="write the results dict to this file")
     p.add_argument("--quick", action="store_true", help="smoke size: depth 10, 32px, batch 4, 5 steps, 1 round")
+    add_force_argument(p)
     args = p.parse_args(argv)
+    guard_outputs(p, args)
     values = size_options(p, args, DEFAULTS, QUICK)
     if args.clip < 0:
         p.error(f"--clip must be >= 0, got {args.clip}")

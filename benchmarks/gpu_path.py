@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from benchmarks._common import machine_info
+from benchmarks._common import add_force_argument, guard_outputs, machine_info
 from benchmarks.distiller_overhead import ROOT, prepare, run_engine
 from distill.registry import load_plugins
 
@@ -67,7 +67,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--data", type=Path, default=Path("data/gpu_path"), help="folder for the synthetic sets")
     parser.add_argument("--quick", action="store_true", help="3 steps after 2 warm-up")
     parser.add_argument("--json", help="write the results here too")
+    add_force_argument(parser)
     args = parser.parse_args(argv)
+    guard_outputs(parser, args)
     if not torch.cuda.is_available():
         reason = "no CUDA device on this machine: the GPU path (AMP, channels_last, compile) was not run"
         print(f"gpu_path: skipped — {reason}")

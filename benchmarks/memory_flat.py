@@ -44,6 +44,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._common import add_force_argument, guard_outputs  # noqa: E402
 from distill.build import build_run  # noqa: E402
 from distill.engine.checkpoint import preserved_rng  # noqa: E402
 from distill.recipe import load_recipe  # noqa: E402
@@ -127,7 +128,8 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     out = args.out or Path(tempfile.mkdtemp(prefix="memory_flat_"))
     sets = [*scale["overrides"]]
     if scale["data"]:
-        sets.append(f"data.root={scale['data'].format(out=out)}")
+        root = scale["data"].format(out=out)
+        sets += [f"data.root={root}", f"data.synthetic.root={root}"]  # the synthetic set is written there
     sets += [
         f"train.epochs={epochs}",
         "train.eval_every=1",
@@ -199,7 +201,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="scratch folder for the data (smoke) and the run (default: a temp dir)")
     p.add_argument("--max-ratio", type=float, default=MAX_RATIO, help=f"flat threshold (default {MAX_RATIO})")
     p.add_argument("--json", type=Path, help="write the results dict to this file")
+    add_force_argument(p)
     args = p.parse_args(argv)
+    guard_outputs(p, args)
     if args.quick:
         args.scale = "smoke"
     if args.epochs is not None and args.epochs < 2:

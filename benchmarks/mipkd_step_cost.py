@@ -47,7 +47,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmarks._common import machine_info, size_options
+from benchmarks._common import add_force_argument, guard_outputs, machine_info, size_options
 from distill.distillers import MiPKD, SRLogitsKD
 from distill.distillers import mipkd as mipkd_module
 from distill.distillers.base import Distiller
@@ -319,7 +319,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[StepConfig, Path | None]:
     p.add_argument("--json", type=Path, help="write the results dict to this file")
     p.add_argument("--quick", action="store_true", help="a seconds-long smoke run with tiny models")
     p.add_argument("--no-breakdown", action="store_true", help="time logits KD and full MiPKD only")
+    add_force_argument(p)
     args = p.parse_args(argv)
+    guard_outputs(p, args)
     values = size_options(p, args, DEFAULTS, QUICK)
     cfg = StepConfig(**values, threads=args.threads, device=args.device, quick=args.quick)
     cfg.breakdown = not args.no_breakdown

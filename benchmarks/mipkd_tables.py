@@ -45,7 +45,9 @@ import torch  # noqa: E402
 
 from benchmarks._common import (  # noqa: E402
     SMOKE_VERDICT,
+    add_force_argument,
     add_launcher_arguments,
+    guard_outputs,
     render_tables,
 )
 from distill.build import build_model  # noqa: E402
@@ -480,7 +482,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     )
     add_launcher_arguments(parser)
     parser.add_argument("--debug", action="store_true", help="show library warnings and INFO logs")
+    add_force_argument(parser)
     args = parser.parse_args(argv)
+    guard_outputs(parser, args)
     scale = SCALES[args.scale]
     out = args.out or Path(f"runs/bench_mipkd_{scale.name}")
     names = [t.strip() for t in args.tables.split(",")]

@@ -49,7 +49,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import add_launcher_arguments, render_tables  # noqa: E402
+from benchmarks._common import add_force_argument, add_launcher_arguments, guard_outputs, render_tables  # noqa: E402
 from distill.data.iqa.distortions import KADID_TYPES  # noqa: E402
 from distill.data.iqa.distortions_tid import TID_TYPES as TID_TYPE_NAMES  # noqa: E402
 from distill.iqa_analysis import hardest_and_easiest  # noqa: E402
@@ -173,7 +173,7 @@ def synthetic_data_section(cell: str, sets: dict[str, dict[str, Any]], split: st
     section: dict[str, Any] = {
         "data": {
             "root": train["root"],
-            "synthetic": {"_replace_": True, "name": train["name"], "args": train["args"]},
+            "synthetic": {"_replace_": True, "name": train["name"], "root": train["root"], "args": train["args"]},
             "train": {"_replace_": True, **train_split},
             "eval": {"_replace_": True, "test": test_split},
         }
@@ -486,7 +486,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     )
     add_launcher_arguments(parser)
     parser.add_argument("--debug", action="store_true", help="show library warnings and INFO logs")
+    add_force_argument(parser)
     args = parser.parse_args(argv)
+    guard_outputs(parser, args)
     load_plugins()
     scale = SCALES[args.scale]
     out = args.out or Path(f"runs/bench_mrkd_{scale.name}")

@@ -53,7 +53,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import machine_info, machine_label, saved_result, write_readme_block  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    add_force_argument,
+    machine_info,
+    machine_label,
+    saved_result,
+    write_readme_block,
+)
 
 RECIPES = ROOT / "recipes"
 LOADER_RESULTS = ROOT / "benchmarks" / "results" / "loader_throughput_cpu.json"
@@ -547,6 +553,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)  # child mode: the memory fallback's batch
     parser.add_argument("--format", default="files", choices=["files", "store", "torchvision"],
                         help="the training set's reader format (store: prepared on the stand-in first)")
+    add_force_argument(parser)
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")

@@ -49,8 +49,10 @@ def quickstart_results(work: Path, threads: int, seed: int = 0) -> tuple[dict[st
     from distill.build import run_recipe
 
     torch.set_num_threads(threads)
+    data = work / "kadid10k_synthetic"
     overrides = [
-        f"data.root={work / 'kadid10k_synthetic'}",
+        f"data.root={data}",
+        f"data.synthetic.root={data}",
         "train.progress=false",
         "output.tensorboard=false",
         f"train.seed={seed}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -16,11 +17,12 @@ from distill.distillers.base import Distiller
 from distill.engine import distributed, preflight
 from distill.engine.trackers import check_trackers, tensorboard_setting
 from distill.engine.trainer import RunResult, Trainer, resolve_device, seed_everything
-from distill.errors import RecipeError
+from distill.errors import DataError, RecipeError
 from distill.models.weights import WeightsError
 from distill.paths import check_output_dir
 from distill.recipe import dump_recipe, load_recipe, recipe_to_dict
 from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS
+from distill.safe_write import check_run_folder, clear_run_files
 from distill.tasks import Task, task_of
 
 _log = logging.getLogger(__name__)
@@ -33,23 +35,55 @@ def build_model(spec: ComponentSpec) -> nn.Module:
     return model
 
 
+def _maker_hint(recipe: Recipe, value: Any) -> str:
+    """For a missing weights file that another recipe's run writes (``runs/<name>/student.pt``): which one."""
+    if not isinstance(value, str) or Path(value).exists():
+        return ""
+    from distill.recipe_files import recipe_that_writes
+
+    shipped = Path(__file__).resolve().parent.parent / "recipes"
+    folders = [Path(recipe.source).parent] if recipe.source else []
+    maker = recipe_that_writes(value, [*folders, shipped])
+    if maker is None:
+        return ""
+    shown = os.path.relpath(maker) if not os.path.relpath(maker).startswith("..") else str(maker)
+    return f". It is written by `distill run {shown}`: run that recipe first"
+
+
 def build_distiller(recipe: Recipe) -> Distiller:
     models = {}
     for role, spec in recipe.models.items():
         try:
             models[role] = build_model(spec)
-        except WeightsError as err:  # name the recipe key that gave the file
-            raise WeightsError(f"models.{role}.args.{err.arg}: {err}", err.arg) from None
+        except WeightsError as err:  # name the recipe key that gave the file, and the recipe that writes it
+            raise WeightsError(f"models.{role}.args.{err.arg}: {err}{_maker_hint(recipe, spec.args.get(err.arg))}",
+                               err.arg) from None  # fmt: skip
         except ValueError as err:  # a model's own argument check (e.g. head_init_std <= 0): the recipe's value
             raise RecipeError(f"models.{role} ({spec.name}): {err}") from None
     return DISTILLERS.get(recipe.distiller.name)(models=models, **recipe.distiller.args)
 
 
 def ensure_data(data: DataConfig) -> None:
-    """Write the recipe's synthetic stand-in when ``data.synthetic`` is set and its root does not exist yet."""
-    if data.root is not None and data.synthetic is not None and not Path(data.root).exists():
-        _log.warning("writing a synthetic %s stand-in to %s", data.synthetic.name, data.root)
-        WRITERS.build(data.synthetic.name, out=str(data.root), **data.synthetic.args)
+    """Write the recipe's synthetic stand-in when ``data.synthetic`` is set, ``data.root`` is the folder it declares
+    (``data.synthetic.root``) and that folder does not exist yet. Any other missing ``data.root`` (a typo, a
+    ``--set``, a copied recipe's new path) is one :class:`DataError` naming the folder and the fetch command: it is
+    never filled with synthetic data."""
+    if data.root is None or data.synthetic is None or Path(data.root).exists():
+        return
+    declared = data.synthetic.root
+    if declared is None or os.path.abspath(declared) != os.path.abspath(data.root):
+        from distill.data.fetch import SOURCES
+
+        fetch = next((s.name for s in SOURCES.values() if s.reader == data.train.name), None)
+        get = f"`distill data fetch {fetch} {data.root}`" if fetch else "`distill data fetch` (lists the datasets)"
+        where = f"only to {declared} (data.synthetic.root)" if declared else "only to data.synthetic.root, unset here"
+        raise DataError(
+            f"data.root {data.root}: no such folder, and nothing was written (the recipe's synthetic "
+            f"{data.synthetic.name} stand-in is written {where}). Get the real data with {get}, write a synthetic set "
+            f"there on purpose with `distill data {data.synthetic.name} {data.root}`, or correct the path"
+        )
+    _log.warning("writing a synthetic %s stand-in to %s", data.synthetic.name, data.root)
+    WRITERS.build(data.synthetic.name, out=str(data.root), **data.synthetic.args)
 
 
 def build_dataset(spec: ComponentSpec, data: DataConfig) -> DistillDataset:
@@ -155,11 +189,20 @@ def run_recipe(
     overrides: list[str] | tuple[str, ...] = (),
     out: str | Path | None = None,
     resume: bool | Literal["auto"] = False,
+    force: bool = False,
 ) -> tuple[Run, RunResult]:
     """Load a recipe file and train it: what ``distill run`` does. ``resume="auto"`` continues the run folder's
-    checkpoint when it has one and starts afresh otherwise (``--auto-resume``, sweeps)."""
+    checkpoint when it has one and starts afresh otherwise (``--auto-resume``, sweeps). The run folder is checked
+    before any work (:func:`distill.safe_write.check_run_folder`); ``force`` starts afresh in another run's place,
+    deleting that run's files once the new run has passed its checks."""
     recipe, resolved = load_recipe(path, overrides)
+    out_dir = Path(out) if out else Path(recipe.output.dir.format(name=recipe.name))
+    check_run_folder(out_dir, "--out" if out else "output.dir", resume=resume, force=force)
     run = build_run(recipe, resolved, out)
+    if force and not resume:
+        if distributed.is_main():
+            clear_run_files(run.out_dir)
+        distributed.barrier()  # no rank opens the folder before the old run's files are gone
     if resume == "auto":
         resume = (run.out_dir / "checkpoints" / "last.pt").exists()
     if not resume and distributed.is_main():

@@ -83,7 +83,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from distill.engine.distributed import is_main
 
     resume = True if args.resume else "auto" if args.auto_resume else False
-    run, result = run_recipe(args.recipe, args.set or [], args.out, resume)
+    run, result = run_recipe(args.recipe, args.set or [], args.out, resume, force=args.force)
     if not is_main():  # under torchrun, rank 0 alone reports
         return 0
     print(run.report(result))
@@ -120,6 +120,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
         out = dirs[0] / "report.html"
     else:  # beside the first run, named after all of them
         out = dirs[0].parent / ("report_" + "_vs_".join(d.name for d in dirs) + ".html")
+    from distill.safe_write import check_new_file
+
+    # the default page is this command's own output (named after the runs): it is regenerated in place
+    check_new_file(out, force=args.force, own_runs=dirs, replaceable=None if args.out else lambda _: True)
     print(f"wrote {write_report(dirs, out)}")
     return 0
 
@@ -145,8 +149,12 @@ def _cmd_data(args: argparse.Namespace) -> int:
     from distill.recipe import RecipeChecker
     from distill.recipe_files import parse_override
     from distill.registry import WRITERS
+    from distill.safe_write import check_new_folder
 
     spec = ComponentSpec(args.writer, dict(parse_override(item) for item in args.set or []))
+    check_new_folder(args.out, "OUT", force=args.force)
+    if args.force:  # the writer replaces a synthetic set written earlier, never a folder of other files
+        spec.args["overwrite"] = True
     RecipeChecker({k: "--set" for k in spec.args}, "distill data").component(WRITERS, spec, "data", skip=("out",))
     path = WRITERS.build(args.writer, out=args.out, **spec.args)
     print(f"wrote synthetic {args.writer} set to {path}")
@@ -188,7 +196,9 @@ def build_fetch_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--archive", action="append", metavar="PATH", help="use an archive you already have")
     fetch.add_argument("--url", help="mirror: the archive's URL, or a base URL ending in / that serves its file names")
     fetch.add_argument(
-        "--force", action="store_true", help="replace ROOT when it holds an earlier fetch or a synthetic stand-in"
+        "--force",
+        action="store_true",
+        help="replace ROOT when it holds an earlier fetch or a synthetic stand-in (or put ROOT inside a run folder)",
     )
     fetch.add_argument("--downloads", help="folder for the archives (default: ROOT/../downloads)")
     fetch.add_argument("--scale", action="append", help="div2k: only these LR scales, e.g. 4 or 2,3 (repeatable)")
@@ -251,6 +261,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         self_ensemble=args.self_ensemble,
         tile=args.tile,
         tile_overlap=args.tile_overlap,
+        force=args.force,
     )
     print(f"wrote {out} ({task.writes})")
     return 0
@@ -260,12 +271,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     import json
 
     from distill.evaluate import render, run_eval, to_json
-    from distill.paths import check_output_file
+    from distill.safe_write import check_new_file, check_new_folder
 
-    if args.json and Path(args.json).exists() and not args.force:
-        raise DistillError(f"--json {args.json}: the file exists; pass --force to replace it (nothing was written)")
     if args.json:
-        check_output_file(args.json, "--json")
+        check_new_file(args.json, "--json", force=args.force)
+    if args.save_images:
+        check_new_folder(args.save_images, "--save-images", force=args.force)
     ensemble = True if args.self_ensemble else None
     options = {"tile": args.tile, "tile_overlap": args.tile_overlap}
     ref, rows = run_eval(
@@ -283,14 +294,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from distill.deploy import export_model
-    from distill.paths import check_output_dir, check_output_file
+    from distill.safe_write import check_new_file, check_new_folder, run_folder_of
 
     suffix = {"torchscript": ".ts", "pt2": ".pt2", "onnx": ".onnx", "safetensors": ".safetensors", "hf": "_hf"}
     out = args.out or str(Path(args.checkpoint).with_suffix("")) + suffix[args.format]
+    own = [r for r in [run_folder_of(args.checkpoint)] if r]
     if args.format == "hf":  # a folder: model.safetensors, config.json, recipe.yaml, README.md (model card)
-        check_output_dir(out)
+        names = ["model.safetensors", "config.json", "recipe.yaml", "README.md"]
+        check_new_folder(out, "--out", force=args.force, files=names, own_runs=own)
     else:
-        check_output_file(out)
+        check_new_file(out, force=args.force, own_runs=own)
     if args.size < 1:
         raise DistillError(f"--size {args.size}: expected a positive side length in pixels, e.g. 64")
     path, diff = export_model(args.checkpoint, args.format, out, size=args.size)
@@ -308,6 +321,10 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 
     if args.threads < 1 or args.repeats < 1 or args.warmup < 0:
         raise DistillError("distill profile: --threads and --repeats must be at least 1, --warmup at least 0")
+    if args.json:
+        from distill.safe_write import check_new_file
+
+        check_new_file(args.json, "--json", force=args.force)
     torch.set_num_threads(args.threads)
     models, reference = models_of(args.target)
     shape = _parse_shape(args.shape) if args.shape else None
@@ -361,6 +378,14 @@ def _add_tile(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tile-overlap", type=int, default=32, help="SR: pixels shared by neighbouring tiles")
 
 
+def _add_force(parser: argparse.ArgumentParser, text: str = "") -> None:
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help=text or "replace an existing output file, or write into another run's folder (never a read-only file)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="distill", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"distill {__version__}")
@@ -381,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--seeds", help="comma-separated seeds: one run per seed (train and split seed), then mean ± std and median"
     )
+    _add_force(run, "start afresh in a folder that holds another run (its files are deleted once the new run starts)")
     add_launcher_arguments(run)
     run.set_defaults(fn=_cmd_run)
 
@@ -389,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--out", help="HTML file (default: RUN_DIR/report.html, or report_A_vs_B.html beside the first run)"
     )
+    _add_force(rep)
     rep.set_defaults(fn=_cmd_report)
 
     lst = sub.add_parser("list", help="list registered components")
@@ -402,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("writer", help="synthetic writer, e.g. kadid10k (see `distill list writers`)")
     data.add_argument("out", help="folder to write")
     data.add_argument("--set", action="append", metavar="KEY=VALUE", help="writer option, e.g. n_refs=8")
+    _add_force(data, "replace a synthetic set written earlier (a folder of other files is never replaced)")
     data.set_defaults(fn=_cmd_data)
     add_convert_parser(sub)  # distill/zoo_commands.py: convert FORMAT FILE [OUT], weights list|fetch NAME
     add_weights_parser(sub)
@@ -421,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tile(pred)
     pred.add_argument("--batch-size", type=int, default=16)
     pred.add_argument("--device", default="cpu")
+    _add_force(pred)
     pred.set_defaults(fn=_cmd_predict)
 
     ev = sub.add_parser("eval", help="score a model on datasets with its task's metrics (no training)")
@@ -449,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exp.add_argument("--out", help="output file or hf folder (default: beside the checkpoint)")
     exp.add_argument("--size", type=int, default=64, help="side of the sample inputs used to trace and check")
+    _add_force(exp)
     exp.set_defaults(fn=_cmd_export)
 
     prof = sub.add_parser("profile", help="parameters, FLOPs, latency and peak memory, teacher vs student")
@@ -460,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--warmup", type=int, default=3, help="untimed passes of each model first")
     prof.add_argument("--repeats", type=int, default=20, help="interleaved timed rounds (median, ± half IQR)")
     prof.add_argument("--json", help="also write the profiles to this JSON file")
+    _add_force(prof, "replace an existing --json file")
     prof.set_defaults(fn=_cmd_profile)
     for command in sub.choices.values():  # `--debug` anywhere on the command line, before or after the command
         _add_debug(command, argparse.SUPPRESS)

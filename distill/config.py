@@ -22,6 +22,15 @@ class ComponentSpec:
 
 
 @dataclass
+class SyntheticSpec(ComponentSpec):
+    """A synthetic dataset writer (``name``, ``args``) and ``root``, the one folder it may fill: the stand-in is
+    written only when ``data.root`` is that folder and does not exist, so a mistyped or user-given ``data.root``
+    is never filled with synthetic data."""
+
+    root: str | None = None
+
+
+@dataclass
 class ScheduleConfig:
     """Learning-rate schedule of one trainable group, a closed-form function of the iteration.
 
@@ -119,14 +128,14 @@ class EvalConfig:
 class DataConfig:
     """Datasets of the run. ``root`` is passed to every dataset that does not set its own.
 
-    When ``synthetic`` is set and ``root`` does not exist yet, that writer creates a synthetic stand-in there first
-    (reported as synthetic in every table).
+    When ``synthetic`` is set, ``root`` is its declared folder (``synthetic.root``) and does not exist yet, that
+    writer creates a synthetic stand-in there first (reported as synthetic in every table).
     """
 
     train: ComponentSpec
     eval: dict[str, ComponentSpec] = field(default_factory=dict)
     root: str | None = None
-    synthetic: ComponentSpec | None = None
+    synthetic: SyntheticSpec | None = None
 
 
 @dataclass

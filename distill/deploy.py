@@ -23,6 +23,7 @@ from distill.engine.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, load_chec
 from distill.engine.run_folder import state_mismatch
 from distill.errors import CheckpointError, DataError, DistillError, first_line
 from distill.registry import MODELS
+from distill.safe_write import check_new_file, check_new_folder, run_folder_of
 from distill.tasks import PredictOptions, Task, task_of
 from distill.tasks.base import batched_outputs
 from distill.tasks.iqa import score_images
@@ -138,14 +139,24 @@ def predict_with_task(
     progress: bool = True,
     tile: int | None = None,
     tile_overlap: int = 32,
+    force: bool = False,
 ) -> tuple[Task, Path]:
     """Run the checkpoint's student on images as its task does (a CSV for IQA/classification, PNGs for SR; an SR
-    model in overlapping ``tile``-pixel tiles when given)."""
+    model in overlapping ``tile``-pixel tiles when given).
+
+    The output is checked before the model runs (:mod:`distill.safe_write`): no existing file is replaced and nothing
+    is written into a run folder other than the checkpoint's own, unless ``force``."""
     model, _ = load_deployable(checkpoint)
     task = claiming_task(model)  # before reading any input
     paths = expand_inputs(inputs)
     check_images(paths)  # every input fails here, before the progress bar starts
     out = Path(out) if out is not None else default_output(inputs, task, model)
+    own = [r for r in [run_folder_of(checkpoint)] if r is not None]
+    names = task.output_names(paths)
+    if names is None:
+        check_new_file(out, force=force, own_runs=own)
+    else:
+        check_new_folder(out, force=force, files=names, own_runs=own)
     options = PredictOptions(batch_size, device, self_ensemble, progress, tile, tile_overlap)
     return task, task.predict(model, paths, out, options)
 
@@ -172,9 +183,10 @@ def predict(
     device: str = "cpu",
     self_ensemble: bool = False,
     progress: bool = True,
+    force: bool = False,
 ) -> tuple[str, Path]:
     """:func:`predict_with_task`, returning the task's name (``iqa``, ``sr``, ``classify`` …) and the output."""
-    task, written = predict_with_task(checkpoint, inputs, out, batch_size, device, self_ensemble, progress)
+    task, written = predict_with_task(checkpoint, inputs, out, batch_size, device, self_ensemble, progress, force)
     return task.name, written
 
 

@@ -14,6 +14,7 @@ Every mapping comes with its :data:`Provenance` (dotted key → the file or ``--
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -100,11 +101,54 @@ def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str,
     merged: dict[str, Any] = {}
     prov: Provenance = {}
     for base in bases:
+        _check_base(path, base)
         base_data, base_prov = load_raw(path.parent / base, (*_chain, resolved))
         merged = _merge(merged, base_data)
         prov.update(base_prov)
     _mark(data, str(path), "", prov)
     return _merge(merged, data), prov
+
+
+def _check_base(path: Path, base: str) -> None:
+    """A ``_base_`` entry of ``path`` names an existing file; else one line saying where it was looked for."""
+    target = path.parent / base
+    if target.is_file():
+        return
+    folder = path.parent if str(path.parent) not in ("", ".") else Path(".")
+    hint = ""
+    shipped = Path(__file__).resolve().parent.parent / "recipes"  # a recipe copied out of the project's recipes/
+    for candidate in (shipped / base, shipped / Path(base).name):
+        if candidate.is_file():
+            rel = os.path.relpath(candidate, folder.resolve())
+            hint = f"; the project's {candidate.relative_to(shipped.parent)} is {rel!r} from there"
+            break
+    if Path(base).is_absolute():
+        raise RecipeError(f"{path}: {BASE_KEY}: recipe file {base!r} not found")
+    raise RecipeError(
+        f"{path}: {BASE_KEY}: recipe file {base!r} not found (looked for {target}): a relative {BASE_KEY} is resolved "
+        f"against the folder of the file that names it ({folder}/), not the current folder{hint}"
+    )
+
+
+def recipe_that_writes(target: str | Path, folders: Iterable[str | Path]) -> Path | None:
+    """The recipe file in ``folders`` whose run folder (``output.dir``, default ``runs/{name}``) holds ``target``
+    (e.g. the teacher recipe behind a ``pretrained: runs/<name>/student.pt``), or None."""
+    want = os.path.abspath(Path(target).parent)
+    seen: set[Path] = set()
+    for folder in map(Path, folders):
+        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+            if path.resolve() in seen:
+                continue
+            seen.add(path.resolve())
+            try:
+                data, _ = load_raw(path)
+            except RecipeError:
+                continue
+            output = data.get("output") if isinstance(data.get("output"), dict) else {}
+            name, out = data.get("name"), output.get("dir", "runs/{name}")
+            if isinstance(name, str) and isinstance(out, str) and os.path.abspath(out.replace("{name}", name)) == want:
+                return path
+    return None
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -113,6 +157,11 @@ def parse_override(item: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key:
         raise RecipeError(f"--set {item}: expected KEY=VALUE with a dotted KEY, e.g. train.epochs=3")
+    if any(not part.strip() for part in key.split(".")):
+        raise RecipeError(
+            f"--set {item}: the key {key!r} has an empty segment (two dots in a row, or a dot at its start or end); "
+            "write it as dotted names, e.g. train.epochs=3"
+        )
     try:
         value = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError:

@@ -235,7 +235,11 @@ CASES = [
         ckpt=exported_model_as_checkpoint,
         resume=True,
     ),
-    Case("resume_without_checkpoint", r"{out}: nothing to resume .*start it again without --resume", resume=True),
+    Case(
+        "resume_without_checkpoint",
+        r"{out}: nothing to resume .*start it again with --force instead of --resume",
+        resume=True,
+    ),
     Case(
         "diverging_mrkd_teacher",
         r"non-finite loss at step (\d+): term '\w+' = \S+\. Lower the learning rate, set "

@@ -43,7 +43,8 @@ def test_bad_recipe_exits_2_with_one_line(tmp_path):
     proc = run_cli("run", str(bad))
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("distill: error:") and "recipe file not found" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("distill: error:") and "_base_: recipe file" in lines[0]
+    assert "not found" in lines[0]
     assert "Traceback" not in proc.stderr
 
 

@@ -194,8 +194,9 @@ def cli_sets(*sets: str) -> list[str]:
 def teacher_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cqd_e2e")
     model = "models.student.args={num_classes: 4, width: 0.1, fc_dim: 16, pool: 1, batch_norm: true}"
+    data = (f"data.root={tmp / 'cub'}", f"data.synthetic.root={tmp / 'cub'}")
     code = main(["run", str(RECIPES / "cqd_quickstart_teacher.yaml"), "--out", str(tmp / "teacher"),
-                 *cli_sets(f"data.root={tmp / 'cub'}", model, *TINY)])  # fmt: skip
+                 *cli_sets(*data, model, *TINY)])  # fmt: skip
     assert code == 0
     return tmp
 

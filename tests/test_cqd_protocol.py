@@ -98,6 +98,7 @@ def test_engine_runs_the_head_groups_at_their_own_rates_on_the_piecewise_schedul
     schedule = "{name: piecewise, unit: epoch, points: [[0, 1.0], [1, 0.5]]}"
     sets = [
         f"data.root={tmp_path / 'cub'}",
+        f"data.synthetic.root={tmp_path / 'cub'}",
         "models.student.args={num_classes: 4, width: 0.1, fc_dim: 16, pool: 1, batch_norm: true}",
         "data.synthetic.args={n_classes: 4, n_train: 4, n_test: 2, size: [64, 64], seed: 0}",
         "train.epochs=2",

@@ -81,13 +81,16 @@ def install_kill(spec: str) -> None:
         raise ValueError(f"{KILL_ENV}: unknown moment '{spec}'")
 
 
-def run_killable(recipe: Path, out: Path, kill: str | None, resume: bool = False) -> subprocess.CompletedProcess:
+def run_killable(
+    recipe: Path, out: Path, kill: str | None, resume: bool = False, *extra: str
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     env.pop(KILL_ENV, None)
     if kill:
         env[KILL_ENV] = kill
     cmd = [sys.executable, "-m", "tests.test_crash_resume", "run", str(recipe), "--out", str(out)]
-    return subprocess.run([*cmd, *(["--resume"] if resume else [])], cwd=ROOT, env=env, capture_output=True, text=True)
+    cmd += ["--resume"] if resume else []
+    return subprocess.run([*cmd, *extra], cwd=ROOT, env=env, capture_output=True, text=True)
 
 
 def checkpoint_step(out: Path) -> int:
@@ -159,8 +162,9 @@ def test_each_kill_moment_alone_resumes_bit_identically(tmp_path, kill):
     first_checkpoint_lost = not (out / "checkpoints" / "last.pt").exists()
     if first_checkpoint_lost:  # killed before, or while, writing the first checkpoint: start again
         proc = run_killable(recipe, out, None, resume=True)
-        assert proc.returncode == 2 and "start it again without --resume" in proc.stderr
-    proc = run_killable(recipe, out, None, resume=not first_checkpoint_lost)
+        assert proc.returncode == 2 and "start it again with --force" in proc.stderr
+    # the folder holds the lost run's recipe.yaml and log: starting afresh there replaces them (--force)
+    proc = run_killable(recipe, out, None, not first_checkpoint_lost, *(["--force"] if first_checkpoint_lost else []))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert_same_run(tmp_path / "full", out)
 

@@ -35,10 +35,10 @@ def runs(tmp_path_factory):
     with contextlib.redirect_stderr(io.StringIO()) as console:  # the live console: progress on
         assert main(["run", RECIPE, "--out", str(tmp / "iqa"), *tiny(tmp, "train.progress=true")]) == 0
     (tmp / "iqa_stderr.txt").write_text(console.getvalue())
-    sr_data = f"data.root={tmp / 'div2k'}"
+    sr_data, sr_synthetic = f"data.root={tmp / 'div2k'}", f"data.synthetic.root={tmp / 'div2k'}"
     arch = "num_feat: 8, num_block: 2, upscale: 2"
     args = ["run", str(RECIPES / "sr_teacher_quickstart.yaml"), "--out", str(tmp / "sr_teacher")]
-    assert main([*args, *_sets(sr_data, *SR_TINY, f"models.student.args={{{arch}}}")]) == 0
+    assert main([*args, *_sets(sr_data, sr_synthetic, *SR_TINY, f"models.student.args={{{arch}}}")]) == 0
     teacher = f"models.teacher.args={{{arch}, pretrained: {tmp / 'sr_teacher' / 'student.pt'}}}"
     student = "models.student.args={num_feat: 4, num_block: 2, upscale: 2}"
     args = ["run", str(RECIPES / "quickstart_sr.yaml"), "--out", str(tmp / "sr")]
@@ -47,7 +47,8 @@ def runs(tmp_path_factory):
     (tmp / "sr_stdout.txt").write_text(printed.getvalue())
     model = "models.student.args={num_classes: 4, width: 0.1, fc_dim: 16, pool: 1, batch_norm: true}"
     args = ["run", str(RECIPES / "cqd_quickstart_teacher.yaml"), "--out", str(tmp / "cls"), "--quiet"]
-    sets = _sets(f"data.root={tmp / 'cub'}", model, *CQD_TINY, "train.progress=true")
+    cub = (f"data.root={tmp / 'cub'}", f"data.synthetic.root={tmp / 'cub'}")
+    sets = _sets(*cub, model, *CQD_TINY, "train.progress=true")
     with contextlib.redirect_stdout(io.StringIO()) as printed, contextlib.redirect_stderr(io.StringIO()) as console:
         assert main([*args, *sets]) == 0
     (tmp / "cls_stdout.txt").write_text(printed.getvalue())

@@ -239,7 +239,7 @@ def tiny_runs(tmp_path_factory):
     teacher_args = "{num_feat: 8, num_block: 4, upscale: 2}"
     code_t = main(
         ["run", str(RECIPES / "sr_teacher_quickstart.yaml"), "--out", str(tmp / "teacher"),
-         *_sets(data, *TINY_DATA, f"models.student.args={teacher_args}")]
+         *_sets(data, f"data.synthetic.root={tmp / 'div2k'}", *TINY_DATA, f"models.student.args={teacher_args}")]
     )  # fmt: skip
     teacher_file = tmp / "teacher" / "student.pt"
     teacher = f"models.teacher.args={{num_feat: 8, num_block: 4, upscale: 2, pretrained: {teacher_file}}}"
@@ -292,11 +292,13 @@ def test_the_teacher_is_never_trained(tiny_runs):
 def test_a_missing_teacher_file_says_how_to_make_one(tmp_path, capsys):
     code = main(
         ["run", str(RECIPES / "quickstart_sr.yaml"), "--out", str(tmp_path / "r"),
-         *_sets(f"data.root={tmp_path / 'd'}", *TINY_DATA, f"models.teacher.args.pretrained={tmp_path / 'none.pt'}")]
+         *_sets(f"data.root={tmp_path / 'd'}", f"data.synthetic.root={tmp_path / 'd'}", *TINY_DATA,
+                f"models.teacher.args.pretrained={tmp_path / 'none.pt'}")]
     )  # fmt: skip
     assert code == 2
     err = capsys.readouterr().err
-    assert "none.pt: EDSR c32 b8 x2 weights file not found" in err and "mipkd_teacher_edsr_x4.yaml" in err
+    assert "none.pt: EDSR c32 b8 x2 weights file not found" in err and "train a teacher first" in err
+    assert "It is written by" not in err  # no recipe's run writes none.pt
 
 
 @pytest.mark.parametrize("kind", ["random3d", "channel", "spatial"])

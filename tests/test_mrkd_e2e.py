@@ -19,6 +19,7 @@ TYPES = "[gaussian_blur, lens_blur, white_noise, jpeg, darken, quantisation]"
 def tiny(tmp_path: Path, *extra: str) -> list[str]:
     sets = [
         f"data.root={tmp_path / 'kadid'}",
+        f"data.synthetic.root={tmp_path / 'kadid'}",  # where the synthetic set may be written
         "data.synthetic.args.n_refs=5",
         "data.synthetic.args.size=[48, 48]",
         f"data.synthetic.args.distortions={TYPES}",

@@ -96,9 +96,10 @@ def test_checkpoint_minutes_alone_decides_when_no_evaluation_is_due(data, tmp_pa
         assert saves[:-1] == list(range(1, last)) if expect_between else saves == [last]
 
 
-def _run(recipe: Path, out: Path, resume: bool) -> subprocess.Popen:
+def _run(recipe: Path, out: Path, resume: bool, force: bool = False) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "distill", "run", str(recipe), "--out", str(out), *(["--resume"] if resume else [])]
+    cmd += ["--force"] if force else []
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -121,7 +122,7 @@ def test_sigkill_at_a_random_moment_then_resume_gives_the_uninterrupted_run(data
     print(f"trial {trial}: seed {seed}, killed after {moment:.2f} s of a {duration:.1f} s run (exit {code})")
     for _ in range(3):
         resume = (tmp_path / "cut" / "checkpoints" / "last.pt").exists()
-        proc = _run(recipe, tmp_path / "cut", resume=resume)
+        proc = _run(recipe, tmp_path / "cut", resume=resume, force=not resume)  # a run lost before its checkpoint
         if proc.wait(timeout=600) == 0:
             break
         err = proc.stderr.read()  # type: ignore[union-attr]

@@ -174,7 +174,7 @@ def test_pretrained_key_picks_params_explicitly(tmp_path, edsr_pair):
 def test_pretrained_errors_name_the_file_and_what_to_do(tmp_path, edsr_pair):
     _, state = edsr_pair
     net = edsr(num_feat=8, num_block=2, upscale=2)
-    with pytest.raises(CheckpointError, match=r"missing\.pth: SR weights file not found.*mipkd_teacher_edsr_x4"):
+    with pytest.raises(CheckpointError, match=r"missing\.pth: SR weights file not found.*train a teacher first"):
         load_sr_weights(net, tmp_path / "missing.pth")
     torch.save({"params": state}, tmp_path / "w.pth")
     wider = edsr(num_feat=16, num_block=2, upscale=2)

@@ -32,6 +32,7 @@ def tiny(tmp: Path) -> list[str]:
     """Overrides that make the quickstart a seconds-long run on its own tiny synthetic set."""
     sets = [
         f"data.root={tmp / 'data'}",
+        f"data.synthetic.root={tmp / 'data'}",
         "data.synthetic.args.n_refs=5",
         "data.synthetic.args.size=[48,48]",
         "data.synthetic.args.distortions=[gaussian_blur,white_noise,jpeg]",

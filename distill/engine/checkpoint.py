@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -66,17 +67,50 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
+    other = _not_a_checkpoint(path)
+    if other:
+        raise CheckpointError(
+            f"{path}: not a distill checkpoint: {other}; a run's checkpoints/last.pt (or student.pt) is needed here: "
+            "restore it from a copy, or start a new run with --out"
+        )
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
+        # torch's own text (it suggests weights_only=False, i.e. running the file's code) is not shown
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = "a weights-only load refuses it: not a file of tensors" if "weights_only" in str(err) else first
         raise CheckpointError(
-            f"{path}: not a readable checkpoint ({first}); it may be truncated or corrupt: restore it from a copy, "
-            "or start a new run with --out"
+            f"{path}: not a readable checkpoint ({reason}); it may be truncated or corrupt (or not written by "
+            "distill): restore it from a copy, or start a new run with --out"
         ) from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: not a distill checkpoint (top level is {type(data).__name__})")
     return data
+
+
+def _not_a_checkpoint(path: Path) -> str:
+    """What ``path`` is instead of a torch checkpoint ("" when it may be one), read from its first bytes / zip index."""
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    if zipfile.is_zipfile(path):
+        try:
+            names = zipfile.ZipFile(path).namelist()
+        except (OSError, zipfile.BadZipFile):
+            return ""
+        if any(n.split("/", 1)[-1] == "constants.pkl" or "/code/" in n for n in names):
+            return "it is a TorchScript export (distill export --format torchscript)"
+        if any(n.endswith("/archive_format") for n in names):
+            return "it is a torch.export archive (distill export --format pt2)"
+        return ""
+    if head[:1] == b"\x80":  # a legacy (non-zip) pickle
+        return ""
+    if not head:
+        return "the file is empty"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return ""  # binary: torch.load says what is wrong with it (truncated, corrupt …)
+    return f"it is a text file (starts with {head[:24].decode('utf-8', 'replace').splitlines()[0]!r})"
 
 
 def rng_state() -> dict[str, Any]:

@@ -54,6 +54,7 @@ RESUME_SAFE_KEYS = (
     "output",
     "source",
     "description",
+    "data.synthetic.root",  # only says where a synthetic set may be written; the data read is data.root
     "vars",  # compared where they are used (the substituted keys); a run saved before vars existed resumes
 )
 
@@ -93,7 +94,7 @@ def open_run_folder(out_dir: Path, resume: bool, dist: DistInfo) -> None:
     if resume and not ckpt.exists():
         raise CheckpointError(
             f"{out_dir}: nothing to resume (no checkpoints/last.pt: the run stopped before its first "
-            "checkpoint); start it again without --resume"
+            "checkpoint); start it again with --force instead of --resume"
         )
     dist_utils.barrier()  # every rank has checked the folder before rank 0 writes to it
     if dist.is_main:

@@ -77,6 +77,10 @@ class Task:
         """True when ``model`` (a deployable student) does this task."""
         return False
 
+    def output_names(self, paths: Sequence[Path]) -> list[str] | None:
+        """The files :meth:`predict` writes inside its output folder for ``paths``; None: the output is one file."""
+        return None
+
     def default_output(self, model: nn.Module, source: Path) -> Path:
         """Where ``distill predict`` writes without ``--out``: beside ``source``, named after it (``photos/`` →
         ``photos_scores.csv``; ``a.png`` → ``a_scores.csv``), never silently into the current folder."""

@@ -32,6 +32,10 @@ class SRTask(Task):
         scale = (getattr(model, "distill_spec", None) or {}).get("args", {}).get("upscale")
         return source.parent / f"{stem}{f'_x{scale}' if scale else self.output_suffix}"
 
+    def output_names(self, paths: Sequence[Path]) -> list[str] | None:
+        """One ``<stem>.png`` per input, in the output folder."""
+        return [f"{p.stem}.png" for p in paths]
+
     def claims(self, model: nn.Module) -> bool:
         from distill.models.sr import sr_family
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from distill.data.fetch.checks import check_before_fetch
 from distill.data.fetch.download import Expected, download, verify
 from distill.data.fetch.extract import extract
 from distill.data.fetch.sources import MIRROR_ENV, SOURCES, Archive, Source, archive_url, selected_archives
@@ -111,6 +112,7 @@ def _fetch(
             f"--url {url}: {name} has {len(chosen)} archives ({', '.join(a.file for a in chosen)}); give a base URL "
             "ending in '/' that serves them by these names"
         )
+    check_before_fetch(source, chosen, given, root, downloads, force)  # before the first byte is downloaded
     entries = []
     for archive in chosen:
         path, sha, origin = _obtain(source, archive, root, given, downloads, url, mirror, recorded.get(archive.file))
@@ -119,7 +121,7 @@ def _fetch(
         elif recorded.get(archive.file):
             checked = "matches the last fetch"
         else:
-            checked = f"no published checksum: recorded in {root / RECORD} for later fetches"
+            checked = f"no published checksum: recorded in {RECORD} for later fetches once this one succeeds"
         say(f"{archive.file}: sha256 {sha} ({checked})")
         entries.append(
             {"file": archive.file, "source": origin, "path": str(path), "size": path.stat().st_size, "sha256": sha}

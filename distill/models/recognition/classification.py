@@ -102,7 +102,7 @@ class ImageClassifier(nn.Module):
         name = type(self).__name__
         if not path.is_file():
             if path.name in ("student.pt", "best_student.pt"):
-                remedy = "it is the exported model of another run (e.g. the CQD teacher recipe): run that recipe first"
+                remedy = "it is the exported model of another run: run that recipe first"
             elif arch is None:
                 remedy = self.missing_hint or "point pretrained at an existing file"
             else:

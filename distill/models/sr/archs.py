@@ -80,9 +80,9 @@ def load_sr_weights(net: nn.Module, path: str | Path, key: str | None = None, wh
     if not path.is_file():
         raise WeightsError(
             f"{path}: {what} file not found. Nothing is downloaded unless asked (`pretrained: zoo:NAME` fetches a "
-            "published teacher, see `distill weights list`): put an official BasicSR checkpoint "
-            "there, or train a teacher first (e.g. `distill run recipes/mipkd_teacher_edsr_x4.yaml`) and point "
-            "`pretrained:` at its student.pt; `pretrained: null` starts from random weights"
+            "published teacher, see `distill weights list`): put an official BasicSR checkpoint there, or train a "
+            "teacher first with its own recipe and point `pretrained:` at that run's student.pt; "
+            "`pretrained: null` starts from random weights"
         )
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)

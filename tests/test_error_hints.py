@@ -1,0 +1,118 @@
+"""Errors that point the right way, and a data.root typo that makes no data.
+
+* a ``data.root`` other than the folder the recipe declares for its synthetic set (``--set``, a copied or edited
+  recipe) is never filled: one line naming the folder and ``distill data fetch NAME``, and no file written;
+* an unresolvable ``_base_`` names the file that gave it and how relative bases resolve;
+* ``--set train..epochs=3`` names the empty key segment;
+* the SR quickstart without its teacher names ``recipes/sr_teacher_quickstart.yaml`` (found from the recipes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from distill.cli import main
+from distill.recipe_files import recipe_that_writes
+from tests.test_mipkd import TINY_DATA
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+QUICKSTART = str(RECIPES / "quickstart.yaml")
+
+
+def _error(capsys) -> str:
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("distill: error: "), lines
+    return lines[0]
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+# --------------------------------------------------------------------------------------- a typo makes no data
+@pytest.mark.parametrize("how", ["set", "copied_recipe", "edited_recipe"])
+def test_a_data_root_the_recipe_does_not_declare_is_never_filled(how, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    typo = tmp_path / "data" / "kadid10k_typo"
+    if how == "set":
+        argv = ["run", QUICKSTART, "--set", f"data.root={typo}"]
+    else:
+        recipe = tmp_path / "mine.yaml"
+        if how == "copied_recipe":  # a recipe of one's own on top of the quickstart, with another root
+            text = f"_base_: {QUICKSTART}\ndata: {{root: {typo}}}\n"
+        else:  # the quickstart copied (bases made absolute) and its data.root edited, its synthetic.root left as is
+            text = Path(QUICKSTART).read_text().replace("_base_: [", f"_base_: [{RECIPES}/")
+            text = text.replace(", _parts", f", {RECIPES}/_parts")
+            text = text.replace("  root: data/kadid10k_synthetic\n", f"  root: {typo}\n", 1)
+            assert f"root: {typo}" in text and "root: data/kadid10k_synthetic" in text
+        recipe.write_text(text)
+        argv = ["run", str(recipe)]
+    before = _files(tmp_path)
+    assert main(argv) == 2
+    err = _error(capsys)
+    assert f"data.root {typo}: no such folder, and nothing was written" in err
+    assert f"`distill data fetch kadid10k {typo}`" in err and "data.synthetic.root" in err
+    assert _files(tmp_path) == before, "a file was written"
+
+
+def test_the_declared_synthetic_root_is_still_written(tmp_path, monkeypatch, capsys):
+    from distill.build import ensure_data
+    from distill.recipe import load_recipe
+
+    root = tmp_path / "synthetic"
+    sets = [f"data.root={root}", f"data.synthetic.root={root}", "data.synthetic.args.n_refs=1"]
+    recipe, _ = load_recipe(QUICKSTART, [*sets, "data.synthetic.args.distortions=[jpeg]"])
+    ensure_data(recipe.data)
+    assert (root / "SYNTHETIC.json").is_file() and (root / "dmos.csv").is_file()
+
+
+# ------------------------------------------------------------------------------------ errors pointing the way
+def test_a_copied_recipe_whose_base_does_not_resolve_says_where_it_looked(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / "experiments" / "mine.yaml"
+    mine.parent.mkdir()
+    mine.write_text("_base_: mrkd_kadid_resnet50.yaml\nname: mine\n")
+    assert main(["run", str(mine)]) == 2
+    err = _error(capsys)
+    assert f"{mine}: _base_: recipe file 'mrkd_kadid_resnet50.yaml' not found" in err
+    assert f"looked for {mine.parent / 'mrkd_kadid_resnet50.yaml'}" in err
+    assert f"resolved against the folder of the file that names it ({mine.parent}/)" in err
+    assert "recipes/mrkd_kadid_resnet50.yaml" in err  # the project's recipe it probably meant
+    # a base of a base: the file that names the missing one is the one blamed
+    (tmp_path / "experiments" / "middle.yaml").write_text("_base_: nowhere/base.yaml\n")
+    mine.write_text("_base_: middle.yaml\nname: mine\n")
+    assert main(["run", str(mine)]) == 2
+    err = _error(capsys)
+    assert f"{mine.parent / 'middle.yaml'}: _base_: recipe file 'nowhere/base.yaml' not found" in err
+
+
+@pytest.mark.parametrize("key", ["train..epochs", ".epochs", "train.", "train. .epochs"])
+def test_an_empty_key_segment_is_named(key, capsys):
+    assert main(["run", QUICKSTART, "--set", f"{key}=3"]) == 2
+    err = _error(capsys)
+    assert f"the key {key!r} has an empty segment" in err and "unknown key" not in err
+
+
+def test_the_sr_quickstart_without_its_teacher_names_the_teacher_quickstart(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no runs/sr_teacher_quickstart/student.pt here
+    data = tmp_path / "div2k"
+    sets = [f"data.root={data}", f"data.synthetic.root={data}", *TINY_DATA]
+    argv = ["run", str(RECIPES / "quickstart_sr.yaml"), *[a for s in sets for a in ("--set", s)]]
+    assert main(argv) == 2
+    err = _error(capsys)
+    assert "runs/sr_teacher_quickstart/student.pt: EDSR c32 b8 x2 weights file not found" in err
+    assert "It is written by `distill run " in err and "sr_teacher_quickstart.yaml`" in err
+    assert "mipkd_teacher" not in err
+
+
+def test_the_recipe_that_writes_a_file_is_found_by_its_run_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "teacher.yaml").write_text("name: my_teacher\n")
+    (tmp_path / "r" / "elsewhere.yaml").write_text("name: other\noutput:\n  dir: out/{name}_run\n")
+    (tmp_path / "r" / "broken.yaml").write_text("_base_: missing.yaml\n")  # skipped, not an error
+    assert recipe_that_writes("runs/my_teacher/student.pt", [tmp_path / "r"]) == tmp_path / "r" / "teacher.yaml"
+    assert recipe_that_writes("out/other_run/student.pt", [tmp_path / "r"]) == tmp_path / "r" / "elsewhere.yaml"
+    assert recipe_that_writes("runs/nobody/student.pt", [tmp_path / "r"]) is None
