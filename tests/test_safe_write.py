@@ -151,13 +151,15 @@ def test_force_replaces_an_unrelated_file(command, env, capsys):
 
 
 def test_force_lets_convert_write_over_an_unrelated_file(env, monkeypatch, capsys):
-    import distill.models.recognition.matconvnet as matconvnet
+    import types
 
-    def fake_convert(source: str, out: str) -> dict:
+    import distill.models.convert as convert
+
+    def fake_convert(fmt: str, path: str, out: str, **kwargs) -> types.SimpleNamespace:
         torch.save({"w": torch.zeros(1)}, out)
-        return {}
+        return types.SimpleNamespace(model="vgg_m", args={}, notes=[])
 
-    monkeypatch.setattr(matconvnet, "convert_vggm", fake_convert)
+    monkeypatch.setattr(convert, "convert_file", fake_convert)
     target = target_of("unrelated_file", env)
     assert main(["convert", "vggm", str(env.tmp / "imagenet-vgg-m.mat"), str(target)]) == 2
     assert target.read_text() == "a file of the user's own\n"
