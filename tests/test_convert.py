@@ -400,7 +400,7 @@ def test_wrong_or_truncated_files_and_existing_out_are_one_line_errors(tmp_path:
     out = tmp_path / "out.pt"
     out.write_bytes(b"mine")
     assert main(["convert", "edsr-pytorch", str(tmp_path / "edsr.pt"), str(out)]) == 2
-    assert "out.pt: already exists; choose another OUT or pass --force" in capsys.readouterr().err
+    assert "out.pt: the file already exists; nothing was written" in capsys.readouterr().err
     assert out.read_bytes() == b"mine"
     assert main(["convert", "edsr-pytorch", str(tmp_path / "edsr.pt"), str(out), "--force"]) == 0
     assert load_deployable(out)[1]["model"]["name"] == "edsr"
