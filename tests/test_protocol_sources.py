@@ -66,3 +66,64 @@ def test_swinir_teacher_is_the_classical_div2k_s48w8_swinir_m() -> None:
     assert {k: teacher[k] for k in expected} == expected  # the teacher trained here has the same architecture
     text = (RECIPES / "_parts" / "sr_swinir.yaml").read_text()
     assert "DF2K_s64w8" not in yaml.safe_dump(recipe.models["teacher"].args) and "s48w8" in text
+
+
+@pytest.mark.parametrize("path", sorted(RECIPES.glob("mrkd_*hyperiqa.yaml")), ids=lambda p: p.stem)
+def test_hyperiqa_recipes_keep_mrkds_one_rate_per_model(path: Path) -> None:
+    """MRKD (shared/papers/000_e1dab219758444d1.txt line 158): HyperIQA at lr 5e-2, teacher 1e-1, one rate per model:
+    lr_ratio 1. The authors' 10 (SSL92/hyperIQA train_test_IQA.py line 63) stays a recipe value away."""
+    recipe, _ = load_recipe(path)
+    for role, spec in recipe.models.items():
+        assert spec.args["lr_ratio"] == 1.0, role
+    assert recipe.optim["student"].lr == 0.05
+
+
+def test_hyperiqa_lr_ratio_is_an_optimizer_group_of_the_hyper_network() -> None:
+    """SSL92/hyperIQA HyerIQASolver.py lines 19-26: the parameters outside ``model_hyper.res`` (the ResNet backbone
+    with its LDA modules, models.py lines 43, 218-237) train at ``lr * lr_ratio``, the backbone at ``lr``."""
+    import torch
+
+    from distill.config import OptimConfig
+    from distill.distillers import Supervised
+    from distill.engine.optim import build_optimizer
+    from distill.models.iqa.hyperiqa import HyperIQA
+
+    model = HyperIQA(depth=18, lr_ratio=10)
+    distiller = Supervised({"student": model})
+    opt = build_optimizer(distiller.param_groups()["student"], OptimConfig(lr=2e-5), distiller.lr_ratios())
+    assert [pg["lr_ratio"] for pg in opt.param_groups] == [1.0, 10.0]
+    assert [pg["lr"] for pg in opt.param_groups] == [2e-5, 2e-5 * 10]
+    hyper = {
+        id(p) for m in (model.hyper_in, model.weight_convs, model.weight_last, model.bias_fcs) for p in m.parameters()
+    }
+    assert {id(p) for p in opt.param_groups[1]["params"]} == hyper
+    backbone = {id(p) for m in (model.backbone, model.lda, model.lda4) for p in m.parameters()}
+    assert {id(p) for p in opt.param_groups[0]["params"]} == backbone
+    assert not HyperIQA(depth=18).lr_ratios()  # default 1: one optimizer group, as before
+    assert isinstance(build_optimizer(model.parameters(), OptimConfig()).param_groups[0]["params"][0], torch.Tensor)
+
+
+def test_the_trainer_schedules_each_ratio_group_at_its_multiple(tmp_path: Path) -> None:
+    """The scheduled rate of the model's group times the ratio, every step (cosine here)."""
+    import torch
+
+    from distill.config import EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
+    from distill.distillers import Supervised
+    from distill.engine import Trainer
+    from distill.models.lr_ratio import LRRatios
+    from tests.toy import TinyRegressor, ToyIQA
+
+    class Ratioed(TinyRegressor, LRRatios):
+        def lr_ratios(self) -> dict[torch.nn.Parameter, float]:
+            return {p: 4.0 for p in self.head.parameters()}
+
+    trainer = Trainer(
+        Supervised({"student": Ratioed()}),
+        ToyIQA(8),
+        optim={"student": OptimConfig(lr=0.1, schedule=ScheduleConfig(name="cosine"))},
+        config=TrainConfig(epochs=2, batch_size=4, progress=False),
+        evaluation=EvalConfig(metrics=["srcc"]),
+    )
+    trainer.fit()
+    last = trainer.schedules["student"].lr(trainer.step - 1)
+    assert [pg["lr"] for pg in trainer.optimizers["student"].param_groups] == [last, last * 4.0]

@@ -115,7 +115,8 @@ class Trainer:
             self.distiller.to(memory_format=torch.channels_last)
         self.optim_cfg = {g: optim[g] for g in groups}
         self.ema = ema_utils.for_distiller(distiller, config.ema.decay) if config.ema is not None else None
-        self.optimizers = {g: build_optimizer(params, optim[g]) for g, params in groups.items()}
+        ratios = distiller.lr_ratios()  # parameters trained at a multiple of their group's rate (HyperIQA)
+        self.optimizers = {g: build_optimizer(params, optim[g], ratios) for g, params in groups.items()}
         self.group_params = groups
         self.ddp: nn.Module | None = None
         if self.dist.enabled:
@@ -275,7 +276,7 @@ class Trainer:
         for group, opt in self.optimizers.items():
             lr = self.schedules[group].lr(self.step)
             for pg in opt.param_groups:
-                pg["lr"] = lr
+                pg["lr"] = lr * pg.get("lr_ratio", 1.0)
         self.distiller.context = StepContext(self.step, self.epoch, self.total_steps, self.steps_per_epoch)
         with self.autocast():
             terms = self._step_fn(batch) if self.ddp is None else self._ddp_step(batch)
