@@ -127,3 +127,20 @@ def test_the_trainer_schedules_each_ratio_group_at_its_multiple(tmp_path: Path) 
     trainer.fit()
     last = trainer.schedules["student"].lr(trainer.step - 1)
     assert [pg["lr"] for pg in trainer.optimizers["student"].param_groups] == [last, last * 4.0]
+
+
+def test_scnn_classes_are_seven_types_by_five_and_over_and_under_exposure_by_two() -> None:
+    """zwx8981/DBCNN issue #9 (2020-11-24), the author: "there are only 39 classess. 7 types with 5 levels and 2 types
+    with 2 levels" and, asked which two, "over-exposure and under-exposure" (types 8 and 9 of distortion_generator.m).
+    Which two of their levels (1, 2) is our reading, and the docstrings say only that."""
+    import distill.models.iqa.dbcnn as dbcnn
+    from distill.data.iqa.distortions_dbcnn import DBCNN_CLASSES, DBCNN_LEVELS, DBCNN_TYPES
+
+    assert len(DBCNN_CLASSES) == 39
+    two = {code for code, levels in DBCNN_LEVELS.items() if len(levels) == 2}
+    assert {DBCNN_TYPES[c] for c in two} == {"overexposure", "underexposure"}
+    assert sum(len(v) == 5 for v in DBCNN_LEVELS.values()) == 7
+    assert load_recipe(RECIPES / "scnn_pretrain.yaml")[0].models["student"].args["num_classes"] == 39
+    for doc in (dbcnn.__doc__, dbcnn.SCNN.__doc__):
+        assert doc is not None and "issue #9" in doc and "our reading" in doc
+    assert "Not faithful: the pre-training classes" not in (dbcnn.__doc__ or "")
