@@ -12,17 +12,20 @@ Scales
   paper's ResNet50 rows), 8 epochs, 3 seeds. Default tables: 1, hard, 7; add ``--tables 5,6`` for LIVEC and
   cross-dataset.
 * ``paper``: the real datasets under ``data/`` with the paper's DBCNN, ResNet50 and HyperIQA recipes (GPU), in the
-  paper's protocol: a random 80/20 split of the images, re-drawn for every repeat (split seed = train seed), the
-  final epoch, the average over repeats. The paper averages "multiple experiments" without saying how many; we run
-  10, the count of DBCNN's and HyperIQA's released code (10 random 80/20 splits each).
+  protocol of the code behind the paper's baselines: an 80/20 split by reference image (TID2013: 20 of 25
+  references train, 5 test; KADID-10k: 65 of 81; LIVEC, which has no references, per image), re-drawn for every
+  repeat (split seed = train seed), the final epoch, the average over repeats. The paper averages "multiple
+  experiments" without saying how many; we run 10, the count of DBCNN's and HyperIQA's released code (10 random
+  80/20 splits of the reference indices each: DBCNN-PyTorch DBCNN.py lines 315-329, SSL92 train_test_IQA.py lines
+  25, 38-41).
 
-Protocol options: ``--split by_reference`` is the recommended variant (no reference content in both parts; the
-paper's random split leaks it); it is the default of the synthetic scales, whose README numbers use it. ``--split
-random`` is the paper's and the default of ``--scale paper``. ``--statistic median`` reports medians (HyperIQA's
-authors' convention) instead of the paper's average. Every caption names the split, the statistic and the repeats;
-every cell says its ``n``; repeats that failed (a diverging loss, bad data) are listed under their table, never
-dropped silently. ``--dry-run`` composes and validates every recipe and prints every table's shape and caption
-(the paper's fixed distortion types included) without data and without training.
+Protocol options: ``--split by_reference`` is the default of every scale. ``--split random`` is the labelled
+per-image variant (one reference's content in both parts; higher scores); its run folders carry ``_random``.
+``--statistic median`` reports medians (HyperIQA's authors' convention) instead of the paper's average. Every
+caption names the split, the statistic and the repeats; every cell says its ``n``; repeats that failed (a diverging
+loss, bad data) are listed under their table, never dropped silently. ``--dry-run`` composes and validates every
+recipe and prints every table's shape and caption (the paper's fixed distortion types included) without data and
+without training.
 
 Tables: ``1`` (overall SRCC/PLCC, baseline/URKD/MRKD per model on TID2013 and KADID-10k), ``hard`` (Tables 2–4:
 the paper's own fixed types — TID2013 DBCNN 14, 16, 01, 12; KADID-10k DBCNN 20, 07, 01, 02; TID2013 ResNet50 14, 16,
@@ -129,8 +132,9 @@ KADID_SMOKE = ["gaussian_blur", "lens_blur", "colour_saturation", "non_eccentric
 TYPE_NAMES = {"tid": dict(TID_TYPE_NAMES), "kadid": dict(KADID_TYPES)}
 SPLITS = ("random", "by_reference")
 SPLIT_TEXT = {
-    "random": "random 80/20 of the images (the paper's protocol; one reference's content can be in both parts)",
-    "by_reference": "by_reference 80/20 (the recommended variant, not the paper's: no reference content in both parts)",
+    "random": "random 80/20 of the images (per-image variant, not the default: one reference's content can be in both "
+    "parts)",
+    "by_reference": "by_reference 80/20 (DBCNN's and HyperIQA's released code: no reference content in both parts)",
 }
 
 
@@ -211,9 +215,9 @@ SCALES = {
         "small", ("resnet10",), ("train.epochs=8", "train.eval_every=2"), 3, "1,hard,7", "resnet10", 0.005,
         (1, 3, 4, 10), "by_reference",
     ),
-    "paper": Scale(  # the paper: random split; 10 repeats as DBCNN's and HyperIQA's released code (paper: "multiple")
+    "paper": Scale(  # split by reference, 10 repeats as DBCNN's and HyperIQA's released code (paper: "multiple")
         "paper", ("dbcnn", "resnet50", "hyperiqa"), (), 10, "1,hard,5,6,7", "dbcnn", 0.01,
-        (1, 3, 5, 7, 10, 30, 50, 70), "random",
+        (1, 3, 5, 7, 10, 30, 50, 70), "by_reference",
     ),
 }  # fmt: skip
 MODEL_SUFFIX = {"dbcnn": "", "resnet50": "_resnet50", "hyperiqa": "_hyperiqa"}
@@ -418,7 +422,7 @@ class Bench:
             paper = [c for method in METHODS for c in PAPER_T5[paper_model(model)][method]]
             rows.append([LABEL[model], *ours, *paper])
         headers = [f"{m.upper()} {k}" for m in ("ori", "urkd", "mrkd") for k in ("SRCC", "PLCC")]
-        split = "random 80/20 of the images (the paper's protocol; LIVEC has no shared references)"
+        split = "random 80/20 of the images (LIVEC has no shared references; DBCNN's and HyperIQA's code split it so)"
         caption = self.caption("Table 5 — LIVE Challenge, student model", "LIVEC", split)
         return self.finish(table(["model", *headers, *(f"{h} (paper)" for h in headers)], rows, caption))
 
@@ -475,8 +479,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     parser.add_argument(
         "--split",
         choices=SPLITS,
-        help="TID2013/KADID-10k split: random (the paper's, default of --scale paper) or by_reference (the "
-        "recommended variant, default of the synthetic scales)",
+        help="TID2013/KADID-10k split: by_reference (default: DBCNN's and HyperIQA's released code) or random (the "
+        "per-image variant)",
     )
     parser.add_argument(
         "--statistic", choices=("mean", "median"), default="mean", help="over repeats (the paper: the average)"

@@ -72,6 +72,17 @@ class OptimConfig:
 
 
 @dataclass
+class EMAConfig:
+    """Exponential moving average of the trained weights (``train.ema``; :mod:`distill.engine.ema`).
+
+    After each optimizer step ``ema = decay * ema + (1 - decay) * weights``; the averaged weights are evaluated,
+    selected and exported (BasicSR's ``net_g_ema``, ``ema_decay: 0.999`` in the configs MiPKD's protocol follows).
+    """
+
+    decay: float = 0.999
+
+
+@dataclass
 class TrainConfig:
     """How long and how the engine trains: length, batches, devices, precision, logging and failure policy."""
 
@@ -100,6 +111,7 @@ class TrainConfig:
     # outputs of frozen roles a distiller declares cacheable (engine/teacher_cache.py): auto | cached | online
     teacher_cache: Literal["auto", "cached", "online"] = "auto"
     teacher_cache_dir: str | None = None  # default: <out_dir>/teacher_cache
+    ema: EMAConfig | None = None  # evaluate/select/export a moving average of the weights (null: the weights)
 
 
 @dataclass

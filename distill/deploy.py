@@ -20,6 +20,7 @@ from torch import nn
 from distill.config import ComponentSpec, Recipe
 from distill.data.images import IMAGE_SUFFIXES, verify_image
 from distill.engine.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, load_checkpoint
+from distill.engine.ema import averaged_state
 from distill.engine.run_folder import state_mismatch
 from distill.errors import CheckpointError, DataError, DistillError, first_line
 from distill.registry import MODELS
@@ -80,7 +81,7 @@ def load_deployable(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
 
         models = models_without_weights(recipe)
         distiller = DISTILLERS.get(recipe.distiller.name)(models=models, **recipe.distiller.args)
-        distiller.load_state_dict(state["distiller"])
+        distiller.load_state_dict(averaged_state(state["distiller"], state.get("ema")))  # evaluated weights
         model = distiller.deployable()
     else:
         raise CheckpointError(f"{path}: neither a distill model export nor a training checkpoint")

@@ -255,6 +255,8 @@ def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
     minutes = train.checkpoint_minutes
     if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
         checker.fail("train.checkpoint_minutes", f"got {minutes}, expected a positive number of minutes or null")
+    if train.ema is not None and not (math.isfinite(train.ema.decay) and 0.0 <= train.ema.decay < 1.0):
+        checker.fail("train.ema.decay", f"got {train.ema.decay}, expected a number in [0, 1) (e.g. 0.999)")
     _check_device(train.device, checker)
     from distill.engine.trackers import check_trackers
 

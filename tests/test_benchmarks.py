@@ -23,7 +23,7 @@ def test_mrkd_tables_smoke_runs_recipes_and_prints_paper_numbers(tmp_path):
     assert set(printed) == {"1", "hard", "5", "6", "7"}
     assert "SYNTHETIC" in printed["1"] and "0.7447" in printed["1"]  # caption says synthetic; paper's MRKD SRCC
     assert "seeds [0]" in printed["1"] and "selection: last" in printed["1"] and "(n=1)" in printed["1"]
-    assert "by_reference 80/20 (the recommended variant, not the paper's" in printed["1"]
+    assert "by_reference 80/20 (DBCNN's and HyperIQA's released code" in printed["1"]
     assert "Table 4 analog" in printed["hard"] and "Table 3 analog" in printed["hard"]
     # the paper's own types are reported (the smoke sets hold all of them) beside the ones our baseline found
     assert "paper hard 07 colour_saturation" in printed["hard"] and "paper easy 08 gaussian_blur" in printed["hard"]
@@ -53,7 +53,7 @@ def test_mrkd_tables_paper_dry_run_prints_every_table_in_the_papers_protocol(tmp
     assert not (tmp_path / "runs").exists()  # nothing trained, no run folder
     for name, text in printed.items():
         assert "DRY RUN" in text and "seeds [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]" in text, name
-    assert "split: random 80/20 of the images (the paper's protocol" in printed["1"]
+    assert "split: by_reference 80/20 (DBCNN's and HyperIQA's released code" in printed["1"]
     assert "0.8397" in printed["1"] and "·" in printed["1"]  # paper numbers beside empty cells, no number invented
     for table_name, types in PAPER_HARD.values():
         assert f"{table_name} analog" in printed["hard"]
@@ -62,9 +62,9 @@ def test_mrkd_tables_paper_dry_run_prints_every_table_in_the_papers_protocol(tmp
     assert "37 configurations × 10 repeats = 370 training runs planned" in capsys.readouterr().out
 
     variant = mrkd_tables(
-        ["--scale", "paper", "--dry-run", "--tables", "1", "--split", "by_reference", "--out", str(tmp_path)]
+        ["--scale", "paper", "--dry-run", "--tables", "1", "--split", "random", "--out", str(tmp_path)]
     )
-    assert "split: by_reference 80/20 (the recommended variant" in variant["1"]
+    assert "split: random 80/20 of the images (per-image variant, not the default" in variant["1"]
 
 
 def test_mrkd_tables_show_n_and_list_failed_repeats(tmp_path, monkeypatch):

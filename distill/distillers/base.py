@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from distill.errors import check_names
+from distill.models.lr_ratio import LRRatios
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,17 @@ class Distiller(nn.Module):
             for role in self.roles
             if role not in self.frozen_roles
         }
+
+    def lr_ratios(self) -> dict[nn.Parameter, float]:
+        """Learning-rate multipliers of single parameters within their group (:mod:`distill.models.lr_ratio`):
+        those the trainable models declare."""
+        out: dict[nn.Parameter, float] = {}
+        for role in self.roles:
+            if role not in self.frozen_roles:
+                for module in self.models[role].modules():
+                    if isinstance(module, LRRatios):
+                        out.update(module.lr_ratios())
+        return out
 
     def training_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Named, already weighted scalar loss terms of one step; the engine sums and back-propagates them."""

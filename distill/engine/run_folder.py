@@ -142,7 +142,8 @@ def export_state(distiller: Distiller, recipe: dict[str, Any] | None, step: int)
         "format": MODEL_FORMAT,
         "role": distiller.student_role,
         "model": spec_of(model),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        # copies: the live tensors (or the EMA's, swapped in) keep changing after the export
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "recipe": recipe,
         "step": step,
     }

@@ -27,6 +27,7 @@ from distill.data.base import as_distill_dataset
 from distill.data.loading import EpochBatchSource, EpochItems
 from distill.distillers.base import Distiller, StepContext
 from distill.engine import distributed as dist_utils
+from distill.engine import ema as ema_utils
 from distill.engine import run_folder, runtime
 from distill.engine.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -119,7 +120,9 @@ class Trainer:
         if config.channels_last:
             self.distiller.to(memory_format=torch.channels_last)
         self.optim_cfg = {g: optim[g] for g in groups}
-        self.optimizers = {g: build_optimizer(params, optim[g]) for g, params in groups.items()}
+        self.ema = ema_utils.for_distiller(distiller, config.ema.decay) if config.ema is not None else None
+        ratios = distiller.lr_ratios()  # parameters trained at a multiple of their group's rate (HyperIQA)
+        self.optimizers = {g: build_optimizer(params, optim[g], ratios) for g, params in groups.items()}
         self.group_params = groups
         self.ddp: nn.Module | None = None
         if self.dist.enabled:
@@ -311,7 +314,7 @@ class Trainer:
         for group, opt in self.optimizers.items():
             lr = self.schedules[group].lr(self.step)
             for pg in opt.param_groups:
-                pg["lr"] = lr
+                pg["lr"] = lr * pg.get("lr_ratio", 1.0)
         self.distiller.context = StepContext(self.step, self.epoch, self.total_steps, self.steps_per_epoch)
         with self.autocast():
             terms = self._step_fn(batch) if self.ddp is None else self._ddp_step(batch)
@@ -360,6 +363,8 @@ class Trainer:
                 opt.step()
         if self.scaler is not None:
             self.scaler.update()
+        if self.ema is not None:
+            self.ema.update()
         return dict(zip(terms, values))
 
     def _ddp_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -390,7 +395,7 @@ class Trainer:
         out: dict[str, Results] = {}
         bs = self.config.eval_batch_size or self.config.batch_size
         dist_utils.broadcast_buffers(self.distiller)  # every rank evaluates rank 0's BatchNorm statistics
-        with preserved_rng():
+        with preserved_rng(), ema_utils.maybe_applied(self.ema):
             for split in splits or list(self.eval_sets):
                 ds = self.eval_sets[split]
                 if self.dist.enabled:  # a contiguous shard per rank; the evaluator gathers before any metric
@@ -434,6 +439,7 @@ class Trainer:
             "selected": self.selection.state_dict(),
             "running": {"sums": dict(self.running), "n": self.n_running},  # the open training-loss log window
             "recipe": self.recipe,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
         }
 
     def _checkpoint_due(self) -> bool:
@@ -470,6 +476,8 @@ class Trainer:
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.step_in_epoch, self.skipped = int(state["step_in_epoch"]), int(state["skipped"])
         self.selection.load_state_dict(state["selected"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state.get("ema"))
         running = state.get("running") or {"sums": {}, "n": 0}
         self.running, self.n_running = {k: float(v) for k, v in running["sums"].items()}, int(running["n"])
         ranks = state.get("rng_ranks")
@@ -481,7 +489,8 @@ class Trainer:
 
     def export_state(self) -> dict[str, Any]:
         """The deployable model alone, with the registry spec needed to rebuild it."""
-        return run_folder.export_state(self.distiller, self.recipe, self.step)
+        with ema_utils.maybe_applied(self.ema):  # the averaged weights when train.ema is set
+            return run_folder.export_state(self.distiller, self.recipe, self.step)
 
     def _finish(self) -> RunResult:
         self.selection.finish(self.step, bool(self.eval_sets))

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 from scipy import optimize, stats
+from threadpoolctl import threadpool_limits
 
 from distill.metrics.base import register_metric
 
@@ -26,8 +27,7 @@ class FitWarning(RuntimeWarning):
     the first one, once)."""
 
 
-_MAXFEV = 20000
-_MAXFEV_EXTRA = 1000
+_MAXFEV = 1000  # Levenberg–Marquardt evaluations per polish (it starts next to an optimum)
 
 
 def _as_array(x: Any) -> np.ndarray:
@@ -63,54 +63,178 @@ def logistic5(x: np.ndarray, b1: float, b2: float, b3: float, b4: float, b5: flo
 _CURVES: dict[str, tuple[Callable[..., np.ndarray], int]] = {"logistic4": (logistic4, 4), "logistic5": (logistic5, 5)}
 
 
-def _initial(kind: str, y: np.ndarray, sign: float) -> list[float]:
-    if kind == "logistic4":  # pyiqa's [max(y), min(y), mean(x), std(x)/4], ordered by the trend's sign
-        hi, lo = float(y.max()), float(y.min())
-        return [hi, lo, 0.0, 0.25] if sign >= 0 else [lo, hi, 0.0, 0.25]
-    # amplitude = range of y (signed), centre = mean(x), slope b1·b2/4 ≈ range(y) / range(x) ≈ range(y) / 4 std(x)
-    return [sign * float(np.ptp(y)), 1.0, 0.0, 0.0, 0.0]
+# Global search of the logistic fits: for a fixed centre and rate both curves are linear in their other parameters
+# (logistic4: amplitude and offset; logistic5: amplitude, slope and offset), so the least-squares optimum over those
+# is closed-form ("variable projection"). Searched exhaustively: a fixed grid of centres (quantiles of x) × rates
+# (log-spaced, standardised units), and the limit of an infinite rate — a step between any two neighbouring
+# predictions — and centres beyond the data at each rate, where the curve is an exponential on the data (the other
+# limit where optima of some inputs lie). The best two grid points are refined over (centre, log rate) by
+# Nelder–Mead, and those, the best grid points and the best steps are polished by Levenberg–Marquardt.
+_GRID_QUANTILES = np.linspace(0.0, 1.0, 41)
+_GRID_RATES = np.logspace(-2.0, 2.0, 41)  # 0.01 .. 100 per standard deviation of x
+_GRID_REFINE = 6  # best local minima of the grid polished, and as many of the steps
+_NM_REFINE = 2  # best grid points refined by Nelder–Mead first
+_TAIL = 6.0  # beyond-data centres sit this many 1/rate outside the data: the sigmoid is e^-6 .. 0 there
+_STEP_SHARPNESS = 40.0  # a step's rate x half the gap it sits in: the sigmoid is within e^-40 of 0/1 at both sides
+_FIT_THREADS = 1  # BLAS threads inside a fit: the same summation order on every run
 
 
-def _starts(kind: str, x: np.ndarray, y: np.ndarray, sign: float) -> list[list[float]]:
-    """Initial guesses (standardised units): :func:`_initial` first, then other centres and slopes.
+def _solve(
+    kind: str, n: int, mean: np.ndarray, var: np.ndarray, sy: np.ndarray, sx: np.ndarray, xy: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Closed-form linear parameters for bases with moments ``mean``, ``var`` (of the basis), ``sy``, ``sx`` (its
+    covariances with the standardised y and x): ``(sse, amplitude, slope, offset)``; slope is 0 for logistic4."""
+    ok = var > 1e-12
+    if kind == "logistic4":  # f = a s + c: explained variance cov(s, y)^2 / var(s)
+        amp = np.where(ok, sy / np.where(ok, var, 1.0), 0.0)
+        return n * (1.0 - amp * sy), amp, np.zeros_like(amp), -amp * mean
+    # logistic5: f = b1 (s - 0.5) + b4 x + b5 with x standardised (mean 0, variance 1)
+    det = var - sx * sx
+    full = ok & (det > 1e-12 * np.maximum(var, 1e-300))
+    amp = np.where(full, (sy - sx * xy) / np.where(full, det, 1.0), 0.0)
+    slope = xy - sx * amp
+    return n * (1.0 - (slope * xy + amp * sy)), amp, slope, -amp * (mean - 0.5)
 
-    The logistic least-squares problem has local optima (a sigmoid fitted to one end of the data); the best of
-    several starts is kept. The 5-parameter family also starts from the least-squares line (``b1 = 0``), so its
-    fit is never worse than a linear one.
-    """
-    first = _initial(kind, y, sign)
-    centres = [float(c) for c in np.quantile(x, [0.25, 0.5, 0.75])]
-    starts = [first]
-    if kind == "logistic4":
-        starts += [[first[0], first[1], centre, width] for centre in centres for width in (0.1, 1.0)]
-        return starts
-    slope = float(np.polyfit(x, y, 1)[0])
-    starts.append([0.0, 1.0, 0.0, slope, 0.0])
-    starts += [[sign * float(np.ptp(y)), rate, centre, 0.0, 0.0] for centre in centres for rate in (0.5, 4.0)]
-    return starts
+
+def _params(kind: str, amp: float, slope: float, offset: float, centre: float, rate: float) -> list[float]:
+    if kind == "logistic4":  # (b1 - b2) s + b2
+        return [float(amp + offset), float(offset), float(centre), float(1.0 / rate)]
+    return [float(amp), float(rate), float(centre), float(slope), float(offset)]
+
+
+def _project(kind: str, x: np.ndarray, y: np.ndarray, centres: np.ndarray, rate: float) -> tuple[np.ndarray, list]:
+    """For each centre at one rate: the least squared error (standardised ``x``, ``y``) and the curve's parameters
+    with its linear ones solved in closed form."""
+    n = x.size
+    with np.errstate(over="ignore"):
+        basis = 1.0 / (1.0 + np.exp(-rate * (x[None, :] - centres[:, None])))  # [centres, n]
+    mean = basis.mean(axis=1)
+    dev = basis - mean[:, None]
+    var = np.einsum("ij,ij->i", dev, dev) / n
+    sse, amp, slope, offset = _solve(kind, n, mean, var, dev @ y / n, dev @ x / n, float(x @ y) / n)
+    return sse, [_params(kind, amp[j], slope[j], offset[j], centres[j], rate) for j in range(centres.size)]
+
+
+def _local_minima(sse: np.ndarray) -> np.ndarray:
+    """Flat indices of the entries of ``sse`` (1-D or 2-D) no greater than any neighbour (8-neighbourhood), ordered by
+    value then index: one candidate per basin of the grid instead of several neighbours of one."""
+    grid = np.atleast_2d(sse)
+    padded = np.pad(grid, 1, constant_values=np.inf)
+    keep = np.ones(grid.shape, dtype=bool)
+    rows, cols = grid.shape
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            if dr or dc:
+                keep &= grid <= padded[1 + dr : 1 + dr + rows, 1 + dc : 1 + dc + cols]
+    flat = np.nonzero(keep.reshape(-1) & np.isfinite(grid.reshape(-1)))[0]
+    return flat[np.lexsort((flat, grid.reshape(-1)[flat]))]
+
+
+def _steps(kind: str, x: np.ndarray, y: np.ndarray) -> list[list[float]]:
+    """The best steps between neighbouring distinct values of x (the infinite-rate limit; O(n) by cumulative sums),
+    one per basin, as curve parameters with a finite rate that makes the sigmoid that step to machine precision."""
+    n = x.size
+    order = np.argsort(x, kind="stable")
+    xo, yo = x[order], y[order]
+    k = np.nonzero(np.diff(xo) > 0)[0]  # a step after sorted position k: the n - k - 1 points above are 1
+    if k.size == 0:
+        return []
+    above = (n - k - 1).astype(np.float64)
+    mean = above / n
+    var = mean * (1.0 - mean)
+    sy = (np.sum(yo) - np.cumsum(yo)[k]) / n  # sum of y above, over n (y has mean 0)
+    sx = (np.sum(xo) - np.cumsum(xo)[k]) / n
+    sse, amp, slope, offset = _solve(kind, n, mean, var, sy, sx, float(x @ y) / n)
+    centres = (xo[k] + xo[k + 1]) / 2.0
+    rates = _STEP_SHARPNESS / ((xo[k + 1] - xo[k]) / 2.0)
+    best = _local_minima(sse)[:_GRID_REFINE]
+    return [_params(kind, amp[j], slope[j], offset[j], centres[j], rates[j]) for j in best]
+
+
+def _grid_fits(kind: str, x: np.ndarray, y: np.ndarray) -> tuple[list[list[float]], list[list[float]]]:
+    """The curve parameters of the best :data:`_GRID_REFINE` local minima of the grid and of the steps, each best
+    first (ties: grid order)."""
+    inside = np.quantile(x, _GRID_QUANTILES)
+    rows, params = [], []
+    for rate in _GRID_RATES:
+        centres = np.concatenate([[x.min() - _TAIL / rate], inside, [x.max() + _TAIL / rate]])
+        sse, row = _project(kind, x, y, centres, float(rate))
+        rows.append(sse)
+        params += row
+    best = _local_minima(np.array(rows))[:_GRID_REFINE]
+    return [params[j] for j in best], _steps(kind, x, y)
+
+
+def _refine(kind: str, x: np.ndarray, y: np.ndarray, params: list[float]) -> list[float]:
+    """Nelder–Mead over (centre, log rate) of the projected error from a grid point; the curve's parameters."""
+    centre, rate = (params[2], 1.0 / params[3]) if kind == "logistic4" else (params[2], params[1])
+
+    def sse(v: np.ndarray) -> float:
+        value = float(_project(kind, x, y, np.array([v[0]]), float(np.exp(np.clip(v[1], -30.0, 30.0))))[0][0])
+        return value if np.isfinite(value) else np.inf
+
+    res = optimize.minimize(sse, np.array([centre, np.log(rate)]), method="Nelder-Mead",
+                            options={"xatol": 1e-6, "fatol": 1e-10 * x.size, "maxiter": 1000})  # fmt: skip
+    return _project(kind, x, y, np.array([float(res.x[0])]), float(np.exp(np.clip(res.x[1], -30.0, 30.0))))[1][0]
+
+
+def _fit_standardised(kind: str, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray | None, Exception | None]:
+    """The fitted values of least squared error over every candidate, in a fixed order (first of equals)."""
+    func, _ = _CURVES[kind]
+    grid, steps = _grid_fits(kind, xs, ys)
+    refined = [_refine(kind, xs, ys, p) for p in grid[:_NM_REFINE]]
+    starts = [*refined, *grid, *steps]  # each is a fit itself, and each is polished
+    with np.errstate(over="ignore", invalid="ignore"):
+        candidates = [func(xs, *p) for p in starts]
+    error = None
+    for p0 in starts:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optimize.OptimizeWarning)
+                params, _ = optimize.curve_fit(func, xs, ys, p0=p0, maxfev=_MAXFEV)
+            candidates.append(func(xs, *params))
+        except (RuntimeError, ValueError, TypeError) as err:
+            error = err
+    best, best_sse = None, np.inf
+    for fitted in candidates:
+        if not np.all(np.isfinite(fitted)):
+            continue
+        sse = float(np.sum((fitted - ys) ** 2))
+        if sse < best_sse:  # strict: the first of equal fits, in the fixed order above
+            best, best_sse = fitted, sse
+    return best, error
 
 
 def fit_logistic(pred: Any, target: Any, kind: FitKind | str) -> np.ndarray:
     """Map ``pred`` onto the scale of ``target`` with a least-squares logistic fit; return the mapped predictions.
 
     ``kind`` is ``"logistic4"`` (:func:`logistic4`), ``"logistic5"`` (:func:`logistic5`) or ``"none"``
-    (predictions returned unchanged). The fit runs :func:`scipy.optimize.curve_fit` (Levenberg–Marquardt,
-    ``maxfev=20000``) on standardised data ``x' = (x - mean x) / std x``, ``y' = (y - mean y) / std y``; both
-    curve families are closed under these affine changes, so the optimum is that of a fit on the raw scales,
-    only better conditioned. Initialisation (standardised units): 4-param ``[max y', min y', 0, 0.25]`` (pyiqa's
-    ``[max y, min y, mean x, std x / 4]``, with b1/b2 swapped when the trend is decreasing); 5-param
-    ``[±ptp(y'), 1, 0, 0, 0]`` (signed amplitude, centre at mean x, initial slope about ptp(y) / 4 std(x)),
-    then the other starts of :func:`_starts`; the fit with the least squared error is kept.
-    A failed fit (too few samples, no convergence, non-finite result) returns the raw predictions and issues a
-    :class:`FitWarning` (a ``RuntimeWarning``). An inestimable covariance (scipy's ``OptimizeWarning``) is not a
-    failure: only the fitted curve is used.
+    (predictions returned unchanged). The fit works on standardised data ``x' = (x - mean x) / std x``,
+    ``y' = (y - mean y) / std y``; both curve families are closed under these affine changes, so the optimum is
+    that of a fit on the raw scales, only better conditioned. It is global and deterministic, with fixed starts:
+
+    * every centre (41 quantiles of x, extremes included) × rate (41, log-spaced from 0.01 to 100 per std of x),
+      and every step between two neighbouring values of x (the infinite-rate limit), with the parameters in which
+      the curve is linear solved in closed form;
+      and at each rate two centres beyond the data (the curve is then an exponential on the data);
+    * the best 2 local minima of the grid refined by Nelder–Mead over (centre, log rate); those, the best 6 local
+      minima of the grid and of the steps polished by :func:`scipy.optimize.curve_fit` (Levenberg–Marquardt) on all
+      parameters;
+    * the candidate (grid point, step, refined or polished fit) with the least squared error is kept, the first of
+      equals in that fixed order. Both families can scale and shift their output, so the least squared error is
+      also the highest PLCC among the family's curves; and the 5-parameter family contains the line (``b1 = 0``),
+      so its PLCC is never below the raw PLCC.
+
+    BLAS runs on one thread inside the fit, so the same input gives the same bits on every run. A fit skipped (too
+    few samples, constant input) or failed (non-finite result) returns the raw predictions and issues a
+    :class:`FitWarning` (a ``RuntimeWarning``).
     """
     x, y = _pair(pred, target)
     if kind == "none":
         return x
     if kind not in _CURVES:
         raise ValueError(f"unknown fit '{kind}'; expected one of: none, {', '.join(_CURVES)}")
-    func, n_params = _CURVES[kind]
+    _, n_params = _CURVES[kind]
     if _degenerate(x, y) or x.size < n_params:
         warnings.warn(
             f"{kind} fit skipped ({x.size} samples or constant predictions); metrics with a {kind} fit use the raw "
@@ -119,25 +243,10 @@ def fit_logistic(pred: Any, target: Any, kind: FitKind | str) -> np.ndarray:
             stacklevel=2,
         )
         return x
-    mx, sx, my, sy = x.mean(), x.std(), y.mean(), y.std()
-    xs, ys = (x - mx) / sx, (y - my) / sy
-    sign = 1.0 if np.corrcoef(xs, ys)[0, 1] >= 0 else -1.0
-    best, best_sse, error = None, np.inf, None
-    for i, p0 in enumerate(_starts(kind, xs, ys, sign)):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optimize.OptimizeWarning)
-                maxfev = _MAXFEV if i == 0 else _MAXFEV_EXTRA  # the extra starts only refine, cheaply
-                params, _ = optimize.curve_fit(func, xs, ys, p0=p0, maxfev=maxfev)
-            fitted = func(xs, *params)
-            if not np.all(np.isfinite(fitted)):
-                raise RuntimeError("non-finite fitted values")
-        except (RuntimeError, ValueError, TypeError) as err:
-            error = err
-            continue
-        sse = float(np.sum((fitted - ys) ** 2))
-        if sse < best_sse:
-            best, best_sse = fitted, sse
+    with threadpool_limits(limits=_FIT_THREADS):
+        mx, sx, my, sy = x.mean(), x.std(), y.mean(), y.std()
+        xs, ys = (x - mx) / sx, (y - my) / sy
+        best, error = _fit_standardised(kind, xs, ys)
     if best is None:
         reason = " ".join(str(error).split()).rstrip(".")
         warnings.warn(
@@ -180,8 +289,9 @@ def plcc(pred: Any, target: Any, fit: FitKind | str = "none") -> float:
     p, t = _pair(pred, target)
     if _degenerate(p, t):
         return float("nan")
-    mapped = fit_logistic(p, t, fit)
-    return float("nan") if _degenerate(mapped) else _quiet(stats.pearsonr, mapped, t)
+    with threadpool_limits(limits=_FIT_THREADS):  # the correlation of a fit, too, sums in one fixed order
+        mapped = fit_logistic(p, t, fit)
+        return float("nan") if _degenerate(mapped) else _quiet(stats.pearsonr, mapped, t)
 
 
 @register_metric("rmse", "set", higher_is_better=False)

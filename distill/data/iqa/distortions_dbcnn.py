@@ -11,9 +11,10 @@ Floyd–Steinberg dithering, and the random draws (white and pink noise) come fr
 
 :data:`DBCNN_CLASSES` lists the (type, level) pairs of the pre-training classes.  The paper states 39 classes,
 "seven distortion types with five levels and two distortion types with two levels"; the released code generates five
-levels for every type and does not say which two types keep two levels.  Our reading — over- and under-exposure keep
-their two mildest levels (1, 2) — is an assumption, not a documented fact; ``types``/``levels`` of
-:class:`distill.data.iqa.pristine.DbcnnDistortions` change it.
+levels for every type.  The author names the two types in zwx8981/DBCNN issue #9 ("where can I found the SCNN
+labels", 2020-11-24): "there are only 39 classess. 7 types with 5 levels and 2 types with 2 levels" and, asked which,
+"over-exposure and under-exposure".  Which two of their five levels are kept is not stated anywhere we found: the two
+mildest (1, 2) is our reading; ``types``/``levels`` of :class:`distill.data.iqa.pristine.DbcnnDistortions` change it.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ DBCNN_TYPES: dict[str, str] = {
     "8": "overexposure",
     "9": "underexposure",
 }
-#: Levels used per type for the 39 pre-training classes (7 × 5 + 2 × 2; which two types keep 2 levels is our reading).
+#: Levels used per type for the 39 pre-training classes: 7 types × 5 + over-/under-exposure × 2 (zwx8981/DBCNN issue
+#: #9); that those two keep levels 1 and 2 is our reading.
 DBCNN_LEVELS: dict[str, tuple[int, ...]] = {c: (1, 2) if c in ("8", "9") else (1, 2, 3, 4, 5) for c in DBCNN_TYPES}
 #: Class index → (type, level), type-major.
 DBCNN_CLASSES: tuple[tuple[str, int], ...] = tuple((c, lv) for c, lvs in DBCNN_LEVELS.items() for lv in lvs)

@@ -7,13 +7,14 @@ Every degradation starts from one CUB image and its bounding box, takes a *sourc
 name              source       then
 ================  ===========  =================================================================================
 localization      full image   nothing (the object is no longer centred and cropped)
-low_resolution    box crop     down to ``low``×``low`` (antialiased bicubic), back up to the view size (bicubic)
+low_resolution    box crop     the crop as cut from the image down to ``low``×``low`` (antialiased bicubic),
+                               then up to the view size (bicubic): ``save_images.m``'s chain
 line_drawing      box crop     edge map, grey, replicated to 3 channels (kornia; see :func:`edge_map`), or read
                                from a folder of precomputed edge maps (``edge_dir``)
 tps_distortion    box crop     resized to a shorter side of the view size (aspect kept), the top-left square taken,
                                then a thin-plate-spline warp: ``grid``×``grid`` control points at the official
                                ``8:16:224`` positions, each jittered by N(0, ``sigma``²) pixels, nearest sampling
-loc_low_res       full image   as ``low_resolution``
+loc_low_res       full image   as ``low_resolution``, from the whole image
 ================  ===========  =================================================================================
 
 The clean view A is the box crop (:func:`crop_view`), resized to the view size without keeping the aspect ratio,
@@ -109,10 +110,11 @@ def full_view(image: Tensor, size: int) -> Tensor:
     return resize(image, size)
 
 
-def low_resolution_view(x: Tensor, low: int) -> Tensor:
-    """``x`` (``[3, S, S]`` or batched) downsampled to ``low``×``low`` (antialiased bicubic), then back to S×S."""
-    size = tuple(x.shape[-2:])
-    return resize(resize(x, low, mode="bicubic"), size, mode="bicubic")
+def low_resolution_view(x: Tensor, low: int, size: int | None = None) -> Tensor:
+    """``x`` (``[3, H, W]`` or batched) downsampled to ``low``×``low`` (antialiased bicubic), then up to
+    ``size``×``size`` (bicubic; default: ``x``'s own size)."""
+    out = tuple(x.shape[-2:]) if size is None else (size, size)
+    return resize(resize(x, low, mode="bicubic"), out, mode="bicubic")
 
 
 def edge_map(
@@ -275,7 +277,13 @@ class Localization(Degradation):
 
 
 class LowResolution(Degradation):
-    """Down to ``low``×``low``, back up to the view size."""
+    """Down to ``low``×``low``, then up to the view size.
+
+    A view (:meth:`view`) starts from the original crop (or full image), not from the view-size image:
+    ``save_images.m`` of the CQD MATLAB release resizes the crop to 50×50 (``imresize``, bicubic) and then to
+    224×224 (as ``../shared/papers/cqd_tables.md``, "Degradations (save_images.m)", records). :meth:`transform`
+    degrades view-size batches (down and back up).
+    """
 
     def __init__(self, low: int, source: Source = "crop", name: str = "low_resolution") -> None:
         if isinstance(low, bool) or int(low) != low or low < 1:
@@ -285,8 +293,19 @@ class LowResolution(Degradation):
     def transform(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return low_resolution_view(x, self.low)
 
+    def view(
+        self,
+        image: Tensor,
+        box: Sequence[float],
+        size: int,
+        generator: torch.Generator | None = None,
+        name: str | None = None,
+    ) -> Tensor:
+        source = crop_box(image, box) if self.source == "crop" else image
+        return low_resolution_view(source, self.low, size)
+
     def params(self) -> dict[str, Any]:
-        return {"low": self.low, "resample": "bicubic antialiased down, bicubic up"}
+        return {"low": self.low, "resample": "original -> low (bicubic antialiased) -> view size (bicubic)"}
 
 
 class LineDrawing(Degradation):

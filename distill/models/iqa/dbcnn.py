@@ -16,11 +16,16 @@ As the authors' released code (github.com/zwx8981/DBCNN-PyTorch, ``DBCNN.forward
 is resized with ``F.upsample_bilinear``, i.e. ``align_corners=True``; that differs from ``align_corners=False``
 whenever the two maps differ in size (H or W not divisible by 16, e.g. LIVEC's 500×500 images).
 
-Not faithful: the pre-training classes are distill's KADID-10k distortions (every implemented type × 5 levels by
-default, see :mod:`distill.data.iqa.distortion_classes`), not the paper's 9 types / 39 classes on Waterloo-Exploration
-+ PASCAL VOC images; SCNN's head (global average pool → FC 256 → FC 256 → classes, BN + ReLU after the hidden FCs)
-follows the paper's table but its details are our reading; He-normal initialisation; ``backbone: vgg11`` (a
-CPU-scale option) is not in the paper.
+SCNN pre-training: ``recipes/scnn_pretrain.yaml`` trains ``SCNN(num_classes=39)`` on DBCNN's own classes — the nine
+types of its MATLAB generator (:mod:`distill.data.iqa.distortions_dbcnn`), 7 types × 5 levels plus over- and
+under-exposure × 2 levels (the author in zwx8981/DBCNN issue #9; which two levels is our reading) — of the Waterloo
+Exploration and PASCAL VOC 2012 images (:mod:`distill.data.iqa.pristine`). The quickstart-scale
+``recipes/scnn_pretrain_quickstart.yaml`` classifies distill's KADID-10k distortions instead (every implemented type
+× 5 levels, :mod:`distill.data.iqa.distortion_classes`), which is also ``SCNN``'s default ``num_classes``.
+
+Not faithful: SCNN's head (global average pool → FC 256 → FC 256 → classes, BN + ReLU after the hidden FCs) follows
+the paper's table but its details are our reading; He-normal initialisation; ``backbone: vgg11`` (a CPU-scale
+option) is not in the paper.
 """
 
 from __future__ import annotations
@@ -76,8 +81,12 @@ def _init_weights(module: nn.Module, conv_mode: Literal["fan_in", "fan_out"]) ->
 class SCNN(nn.Module):
     """DBCNN's SCNN: nine conv–BN–ReLU layers to a 128-channel map (stride 16) + a distortion-class head.
 
-    ``forward`` takes RGB in [0, 1] and returns class logits ``[N, num_classes]`` (pre-training, class index
-    ``type_index * 5 + level - 1``, see :mod:`distill.data.iqa.distortion_classes`). :meth:`features` takes
+    ``forward`` takes RGB in [0, 1] and returns class logits ``[N, num_classes]`` for pre-training. DBCNN's classes
+    (``num_classes=39``, ``recipes/scnn_pretrain.yaml``): 7 distortion types × 5 levels and over-/under-exposure × 2
+    levels, as the DBCNN author states in zwx8981/DBCNN issue #9 (which two levels of those types is our reading;
+    order: :data:`distill.data.iqa.distortions_dbcnn.DBCNN_CLASSES`). The default ``num_classes`` is the
+    quickstart's KADID-type classes (class index ``type_index * 5 + level - 1``, see
+    :mod:`distill.data.iqa.distortion_classes`). :meth:`features` takes
     ImageNet-normalised input and returns the ``[N, 128, H/16, W/16]`` map that DBCNN pools. ``num_classes=None``
     builds the trunk alone (as inside DBCNN).
     """

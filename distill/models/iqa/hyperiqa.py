@@ -34,6 +34,7 @@ from torch import nn
 
 from distill.models.iqa.base import IQAModel
 from distill.models.iqa.resnet import resnet_trunk
+from distill.models.lr_ratio import LRRatios
 from distill.models.weights import load_pretrained
 from distill.registry import MODELS
 
@@ -62,15 +63,22 @@ class _LDA(nn.Module):
 
 
 @MODELS.register("hyperiqa")
-class HyperIQA(IQAModel):
+class HyperIQA(IQAModel, LRRatios):
     """HyperIQA (Su et al., CVPR 2020): ResNet + LDA features, a hyper network and a per-image target MLP.
 
     ``pretrained`` is a local torchvision ResNet state dict for the backbone (its ``fc`` is ignored). Train and test
     on several random 224² patches per image (``[B, P, 3, H, W]`` input averages the patch scores).
+    ``lr_ratio``: the hyper network (``hyper_in`` and the target-weight/bias heads; not the backbone or its LDA
+    modules, which SSL92's ``model_hyper.res`` holds) trains at ``lr_ratio x`` the model's learning rate, as its own
+    optimizer parameter group. The authors' code uses 10 (SSL92/hyperIQA train_test_IQA.py line 63,
+    HyerIQASolver.py lines 19-26); 1 (the default) is one rate per model, as MRKD gives it.
     """
 
-    def __init__(self, depth: Literal[18, 34, 50] = 50, pretrained: str | None = None) -> None:
+    def __init__(self, depth: Literal[18, 34, 50] = 50, pretrained: str | None = None, lr_ratio: float = 1.0) -> None:
         super().__init__()
+        if not lr_ratio > 0:
+            raise ValueError(f"lr_ratio must be positive, got {lr_ratio}")
+        self.lr_ratio = float(lr_ratio)
         if depth not in (18, 34, 50):
             raise ValueError(f"unsupported HyperIQA depth {depth}; choose 18, 34 or 50")
         trunk = resnet_trunk(depth)
@@ -103,6 +111,15 @@ class HyperIQA(IQAModel):
         self.bias_fcs = nn.ModuleList([nn.Linear(HYPER_CHANNELS, fout) for _, fout in pairs])
         for layer in self.new_layers():
             nn.init.kaiming_normal_(layer.weight)
+
+    def hyper_network(self) -> list[nn.Module]:
+        """The hyper network: SSL92's ``conv1``, ``fc{1-4}w_conv``, ``fc5w_fc`` and ``fc{1-5}b_fc``."""
+        return [self.hyper_in, self.weight_convs, self.weight_last, self.bias_fcs]
+
+    def lr_ratios(self) -> dict[nn.Parameter, float]:
+        if self.lr_ratio == 1.0:
+            return {}
+        return {p: self.lr_ratio for m in self.hyper_network() for p in m.parameters()}
 
     def new_layers(self) -> list[nn.Conv2d | nn.Linear]:
         """The layers the authors initialise He-normal: LDA convs/FCs and the hyper network's weight/bias heads."""
