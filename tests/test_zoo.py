@@ -281,6 +281,4 @@ def test_each_recipes_zoo_row_fits_its_model(use) -> None:
         return
     skip = {"num_classes"} if args.get("reset_head") else set()  # a fresh head for CUB's 200 classes
     differ = {k: (args[k], v) for k, v in entry.args.items() if k in args and k not in skip and args[k] != v}
-    if differ == {"img_size": (64, 48)}:
-        pytest.xfail("the SwinIR-M teacher recipe moves to the s48w8 release's img_size 48 on the evalcmd branch")
     assert not differ, (name, role, differ)
