@@ -51,6 +51,7 @@ def install(debug: bool) -> None:
     logging.basicConfig(level=level, format=_FORMAT)
     logging.getLogger().setLevel(level)  # also when a handler was there before (basicConfig then does nothing)
     logging.getLogger("distill").setLevel(logging.INFO)
+    _said.clear()  # each command says its notes once (a process may run several, e.g. tests calling main())
     if debug or sys.warnoptions:
         return
     warnings.simplefilter("default")  # every warning reaches _show (which says each of ours once)

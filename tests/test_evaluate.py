@@ -36,7 +36,7 @@ def test_eval_on_the_runs_own_split_equals_its_results_json(run_dir: Path, capsy
     assert f"{saved['overall']['srcc']:.4f}" in printed and "SYNTHETIC" in printed and "per distortion" in printed
     # --json never replaces a file unless asked
     assert main(["eval", str(run_dir / "run" / "student.pt"), "test", "--json", str(out)]) == 2
-    assert "exists; pass --force" in capsys.readouterr().err
+    assert "already exists; nothing was written" in capsys.readouterr().err
     assert main(["eval", str(run_dir / "run" / "student.pt"), "--json", str(out), "--force"]) == 0  # all splits
 
 

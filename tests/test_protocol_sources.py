@@ -56,7 +56,10 @@ def test_swinir_teacher_is_the_classical_div2k_s48w8_swinir_m() -> None:
     param_key 'params')."""
     recipe, _ = load_recipe(RECIPES / "mipkd_swinir_x4.yaml")
     args = recipe.models["teacher"].args
-    assert Path(args["pretrained"]).name == "001_classicalSR_DIV2K_s48w8_SwinIR-M_x4.pth"
+    assert args["pretrained"] == "zoo:swinir_m_x4"  # the zoo row of the authors' release file:
+    from distill.models.zoo import ZOO
+
+    assert ZOO["swinir_m_x4"].file == "001_classicalSR_DIV2K_s48w8_SwinIR-M_x4.pth"
     expected = {
         "img_size": 48, "window_size": 8, "img_range": 1.0, "depths": [6] * 6, "num_heads": [6] * 6,
         "embed_dim": 180, "mlp_ratio": 2.0, "upsampler": "pixelshuffle", "resi_connection": "1conv", "upscale": 4,

@@ -71,7 +71,7 @@ def test_hf_folder_loads_back_bit_identically_and_its_card_states_the_run(toy_ru
     assert "SYNTHETIC" not in card  # the toy data is not marked synthetic: the card says nothing it does not know
 
     assert main(["export", str(toy_run / "student.pt"), "--format", "hf", "--out", str(out)]) == 2
-    assert "not an empty folder" in capsys.readouterr().err  # never written over
+    assert "already exists; nothing was written" in capsys.readouterr().err  # never written over
 
 
 def test_safetensors_file_and_folder_work_as_pretrained_weights(toy_run, tmp_path):

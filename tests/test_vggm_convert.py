@@ -12,8 +12,8 @@ import torch.nn.functional as F
 
 from distill.cli import main
 from distill.errors import CheckpointError
+from distill.models.convert import convert_vggm
 from distill.models.recognition.classification import vgg_m
-from distill.models.recognition.matconvnet import convert_vggm
 
 C1, C2, C3, FC, CLASSES = 12, 32, 64, 16, 10  # VGG-M at width 1/8 (the real file: 96, 256, 512, 4096, 1000)
 

@@ -7,6 +7,7 @@ float64 numpy. Degenerate inputs (fewer than 2 samples, a constant array, non-fi
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from typing import Any, Literal
@@ -281,6 +282,14 @@ def krcc(pred: Any, target: Any) -> float:
     return float("nan") if _degenerate(p, t) else _quiet(stats.kendalltau, p, t)
 
 
+def _settled(value: float) -> float:
+    """A metric after a logistic fit, to 12 significant digits. Below that it carries the float noise of the fit's
+    vectorised sums, whose order numpy's SIMD kernels choose by the arrays' memory alignment (not controllable by
+    thread counts): the same run can differ in the 16th digit from one process to the next. Rounded, results.json
+    and metrics.jsonl are byte-identical run to run (tests/test_run_determinism.py, tests/test_resume_anytime.py)."""
+    return value if not math.isfinite(value) else float(f"{value:.12g}")
+
+
 @register_metric("plcc", "set")
 @register_metric("plcc_logistic4", "set", fit="logistic4")
 @register_metric("plcc_logistic5", "set", fit="logistic5")
@@ -291,7 +300,8 @@ def plcc(pred: Any, target: Any, fit: FitKind | str = "none") -> float:
         return float("nan")
     with threadpool_limits(limits=_FIT_THREADS):  # the correlation of a fit, too, sums in one fixed order
         mapped = fit_logistic(p, t, fit)
-        return float("nan") if _degenerate(mapped) else _quiet(stats.pearsonr, mapped, t)
+        value = float("nan") if _degenerate(mapped) else _quiet(stats.pearsonr, mapped, t)
+    return value if fit == "none" else _settled(value)
 
 
 @register_metric("rmse", "set", higher_is_better=False)
@@ -306,5 +316,7 @@ def rmse(pred: Any, target: Any, fit: FitKind | str = "none") -> float:
     if fit != "none":
         if _degenerate(p, t):
             return float("nan")
-        p = fit_logistic(p, t, fit)
+        with threadpool_limits(limits=_FIT_THREADS):
+            p = fit_logistic(p, t, fit)
+        return _settled(float(np.sqrt(np.mean((p - t) ** 2))))
     return float(np.sqrt(np.mean((p - t) ** 2)))

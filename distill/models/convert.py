@@ -403,11 +403,10 @@ def convert_state(fmt: str, path: str | Path, hints: Mapping[str, Any] | None = 
 
 def _fit(converted: Converted, path: Path, fmt: str) -> None:
     """Build the target model and make the state dict fit it exactly (BN counters it lacks are filled with 0)."""
-    from distill.build import build_model
-    from distill.config import ComponentSpec
+    from distill.registry import MODELS
 
     try:
-        model = build_model(ComponentSpec(converted.model, dict(converted.args)))
+        model = MODELS.build(converted.model, **dict(converted.args))
     except Exception as err:
         raise CheckpointError(
             f"{path}: the {fmt} file reads as {converted.model}({converted.args}), which cannot be built ({err})"
@@ -464,3 +463,24 @@ def convert_file(
     converted = convert_state(fmt, path, hints)
     write_model_file(converted, out, {"format": fmt, "file": Path(path).name, **(source or {})})
     return converted
+
+
+def convert_vggm(mat_path: str | Path, out_path: str | Path) -> dict[str, Any]:
+    """Convert MatConvNet's VGG-M (or VGG-16) ``.mat`` to a self-describing model file; return the model arguments."""
+    from scipy.io import loadmat
+
+    from distill.models.recognition.matconvnet import matconvnet_state
+
+    mat_path, out_path = Path(mat_path), Path(out_path)
+    if not mat_path.is_file():
+        raise CheckpointError(
+            f"{mat_path}: not found; download imagenet-vgg-m.mat from MatConvNet's pretrained models page "
+            "(www.vlfeat.org/matconvnet/pretrained/)"
+        )
+    try:
+        mat = loadmat(str(mat_path), squeeze_me=True, struct_as_record=False)
+    except Exception as err:
+        raise CheckpointError(f"{mat_path}: cannot read as a MATLAB file ({type(err).__name__}: {err})") from None
+    name, args, state = matconvnet_state(mat, str(mat_path))
+    write_model_file(Converted(name, args, state), out_path, {"format": "matconvnet", "file": mat_path.name})
+    return args

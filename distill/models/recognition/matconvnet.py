@@ -15,7 +15,6 @@ The converted file is distill's self-describing model file (:mod:`distill.models
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,7 @@ import torch.nn.functional as F
 
 from distill.errors import CheckpointError
 
-__all__ = ["convert_vggm", "matconvnet_state"]
+__all__ = ["matconvnet_state"]
 
 #: VGG-M's conv layers: (kernel, stride, pad) and the index of the conv in ``vgg_m(...).features``.
 _CONVS = ((7, 2, 0, 0), (5, 2, 1, 4), (3, 1, 1, 8), (3, 1, 1, 10), (3, 1, 1, 12))
@@ -63,27 +62,6 @@ def _average_image(mat: dict[str, Any]) -> np.ndarray:
     if avg.ndim != 3 or avg.shape[2] != 3:
         raise CheckpointError(f"averageImage has shape {avg.shape}; expected H×W×3 or 3 values")
     return avg
-
-
-def convert_vggm(mat_path: str | Path, out_path: str | Path) -> dict[str, Any]:
-    """Convert MatConvNet's VGG-M (or VGG-16) ``.mat`` to a self-describing model file; return the model arguments."""
-    from scipy.io import loadmat
-
-    from distill.models.convert import Converted, write_model_file
-
-    mat_path, out_path = Path(mat_path), Path(out_path)
-    if not mat_path.is_file():
-        raise CheckpointError(
-            f"{mat_path}: not found; download imagenet-vgg-m.mat from MatConvNet's pretrained models page "
-            "(www.vlfeat.org/matconvnet/pretrained/)"
-        )
-    try:
-        mat = loadmat(str(mat_path), squeeze_me=True, struct_as_record=False)
-    except Exception as err:
-        raise CheckpointError(f"{mat_path}: cannot read as a MATLAB file ({type(err).__name__}: {err})") from None
-    name, args, state = matconvnet_state(mat, str(mat_path))
-    write_model_file(Converted(name, args, state), out_path, {"format": "matconvnet", "file": mat_path.name})
-    return args
 
 
 def matconvnet_state(mat: dict[str, Any], where: str = "") -> tuple[str, dict[str, Any], dict[str, torch.Tensor]]:
