@@ -23,8 +23,8 @@ from distill.errors import CheckpointError
 from distill.models.convert import FORMATS
 from distill.models.iqa.dbcnn import SCNN
 from distill.models.sr.archs import edsr
-from distill.models.weights import WeightsError, load_pretrained
-from distill.models.zoo import ZOO, ZooEntry, converted_path, is_zoo_ref, resolve_zoo
+from distill.models.weights import WeightsError, is_zoo_ref, load_pretrained
+from distill.models.zoo import ZOO, ZooEntry, converted_path, resolve_zoo
 from distill.recipe import load_recipe
 from distill.registry import MODELS
 from tests.fetch_server import MirrorServer, serve_mirror

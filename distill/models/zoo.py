@@ -25,9 +25,8 @@ from typing import Any
 import torch
 
 from distill.errors import CheckpointError, DataError
-from distill.models.weights import is_zoo_ref
 
-__all__ = ["SWINIR_M_ARGS", "ZOO", "ZOO_PREFIX", "ZooEntry", "cache_dir", "converted_path", "describe", "is_zoo_ref",
+__all__ = ["SWINIR_M_ARGS", "ZOO", "ZOO_PREFIX", "ZooEntry", "cache_dir", "converted_path", "describe",
            "resolve_zoo", "zoo_entry"]
 
 ZOO_PREFIX = "zoo:"

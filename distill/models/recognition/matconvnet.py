@@ -159,9 +159,9 @@ def _convert(mat: dict[str, Any], convs: list[Any]) -> tuple[dict[str, Any], dic
         "pool": pool,
         "normalization": "matconvnet",
     }
-    from distill.models.recognition.classification import vgg_m
+    from distill.registry import MODELS
 
-    model = vgg_m(**args)  # the target layout: every key and shape must match
+    model = MODELS.build("vgg_m", **args)  # the target layout: every key and shape must match
     own = model.state_dict()
     bad = [k for k in own if k not in state or own[k].shape != state[k].shape]
     if bad or len(state) != len(own):
