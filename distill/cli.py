@@ -300,8 +300,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     out = args.out or str(Path(args.checkpoint).with_suffix("")) + suffix[args.format]
     own = [r for r in [run_folder_of(args.checkpoint)] if r]
     if args.format == "hf":  # a folder: model.safetensors, config.json, recipe.yaml, README.md (model card)
-        names = ["model.safetensors", "config.json", "recipe.yaml", "README.md"]
-        check_new_folder(out, "--out", force=args.force, files=names, own_runs=own)
+        from distill.share import HUB_FILES
+
+        check_new_folder(out, "--out", force=args.force, files=HUB_FILES, own_runs=own)
     else:
         check_new_file(out, force=args.force, own_runs=own)
     if args.size < 1:
