@@ -3,6 +3,7 @@ restart does only what is missing, other settings are refused, and the reader tr
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -30,8 +31,14 @@ def _prepare(out: Path, pristine: tuple[str, str], **kw) -> dbcnn_prepare.Prepar
     return prepare_dbcnn(out, *pristine, workers=1, chunk_images=1, resize=32, classes=CLASSES, **kw)
 
 
-def test_prepared_items_equal_the_on_the_fly_items(pristine, tmp_path: Path) -> None:
-    res = _prepare(tmp_path / "prep", pristine)
+@pytest.mark.parametrize("storage", ["npy", "png"])
+def test_prepared_items_equal_the_on_the_fly_items(pristine, tmp_path: Path, storage: str) -> None:
+    res = _prepare(tmp_path / "prep", pristine, storage=storage)
+    files = sorted(p.name for p in (tmp_path / "prep" / "chunks").rglob("*.*"))
+    if storage == "npy":  # one file per pristine image, all its classes
+        assert files == ["000000.npy", "000001.npy", "000002.npy"]
+    else:
+        assert len(files) == 3 * len(CLASSES) and files[0] == "000000_00.png"
     assert res.written == 3 * len(CLASSES) and res.reused == 0
     for split in ("train", "test"):
         args = {"split": split, "resize": 32, "size": 24, "crop": "center", "classes": CLASSES}
@@ -76,7 +83,7 @@ def test_a_restart_writes_only_missing_chunks_and_never_a_half_chunk(pristine, t
     shutil.rmtree(out / "chunks" / "00002")
     ds = DbcnnDistortions(*pristine, split="all", resize=32, size=24, crop="center", classes=CLASSES,
                           prepared=str(out))  # fmt: skip
-    with pytest.raises(DataError, match=r"prepared item .*00002_00\.png is missing .*dbcnn_prepare"):
+    with pytest.raises(DataError, match=r"prepared item .*000002\.npy is missing .*dbcnn_prepare .*prep` again"):
         ds[len(ds) - len(CLASSES)]
 
 
@@ -89,6 +96,14 @@ def test_other_settings_and_foreign_folders_are_refused(pristine, tmp_path: Path
         DbcnnDistortions(*pristine, split="all", resize=48, size=24, classes=CLASSES, prepared=str(out))
     with pytest.raises(DataError, match="lacks 2 images"):
         DbcnnDistortions(*pristine, split="all", resize=32, size=24, classes=CLASSES, prepared=str(out))
+    with pytest.raises(DataError, match=r"other settings \(storage differs\)"):
+        _prepare(out, pristine, limit_images=1, storage="png")
+    manifest = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps({**manifest, "generator": 1}))  # written by the earlier generator
+    with pytest.raises(DataError, match="holds items of DBCNN generator 1, this code makes generator 2"):
+        DbcnnDistortions(*pristine, split="all", resize=32, size=24, classes=CLASSES, prepared=str(out))
+    with pytest.raises(DataError, match=r"other settings \(generator differs\)"):
+        _prepare(out, pristine, limit_images=1)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(DataError, match="is not a prepared DBCNN set"):
@@ -101,7 +116,7 @@ def test_worker_processes_write_the_same_files(pristine, tmp_path: Path) -> None
     _prepare(tmp_path / "one", pristine)
     res = prepare_dbcnn(tmp_path / "two", *pristine, workers=2, chunk_images=1, resize=32, classes=CLASSES)
     assert res.workers == 2 and res.written == 3 * len(CLASSES)
-    for a in sorted((tmp_path / "one" / "chunks").rglob("*.png")):
+    for a in sorted((tmp_path / "one" / "chunks").rglob("*.npy")):
         b = tmp_path / "two" / a.relative_to(tmp_path / "one")
         assert torch.equal(torch.from_numpy(__import__("numpy").fromfile(a, "u1")),
                            torch.from_numpy(__import__("numpy").fromfile(b, "u1")))  # fmt: skip

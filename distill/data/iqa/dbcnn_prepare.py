@@ -7,11 +7,16 @@ distort each of the 852,891 pairs 30 times. :func:`prepare_dbcnn` writes every p
   (``workers``, one torch thread each) take chunks and write each into a temporary folder that is renamed into
   ``OUT/chunks/NNNNN`` only when complete, so a killed run leaves no half chunk and a restart does only the missing
   chunks (``OUT/manifest.json`` holds the settings, and a restart with other settings is refused);
-* each pristine image is decoded once for its 39 classes and the 39 outputs are resized in one batched call;
+* each pristine image is decoded once for its 39 classes, each class's 8-bit output goes into one uint8 buffer and
+  the 39 outputs are resized in one batched uint8 call;
 * an item is what ``dbcnn_distortions`` computes (the same per-(image, class) seeded distortion, the shorter side
-  resized to ``resize``) in 8 bits, stored losslessly as PNG: it differs from the on-the-fly item (resized in float)
-  by at most one grey level (tests/test_dbcnn_prepare.py). About 0.14 MB per item at 256 × 341 (some 120 GB for the
-  852,891 pairs).
+  resized to ``resize``) in 8 bits: it differs from the on-the-fly item (resized in float) by at most one grey level
+  (tests/test_dbcnn_prepare.py). ``--storage npy`` (default) stores each pristine image's classes raw as one
+  ``[classes, H, W, 3]`` uint8 ``.npy`` (about 0.26 MB per item at 256 × 341, some 220 GB for the 852,891 pairs;
+  nothing to encode, and a read is a memory-mapped slice); ``--storage png`` stores one lossless PNG per item
+  (about 0.14 MB, some 120 GB, at the cost of a PNG encode per item and a decode per read);
+* the manifest records :data:`~distill.data.iqa.distortions_dbcnn.DBCNN_GENERATOR`, so items of an earlier version
+  of the distortions are not mixed with these.
 
 ``dbcnn_distortions`` reads the prepared set with ``prepared: OUT`` (crops and flips are drawn as before)::
 
@@ -39,15 +44,25 @@ import torch
 from PIL import Image
 
 from distill.data.images import load_rgb
-from distill.data.iqa.distortions_dbcnn import dbcnn_distortion
-from distill.data.iqa.pristine import FORMAT, MANIFEST, DbcnnDistortions, item_path, read_manifest
+from distill.data.iqa.distortions_dbcnn import DBCNN_GENERATOR, dbcnn_distortion
+from distill.data.iqa.pristine import FORMAT, MANIFEST, STORAGES, DbcnnDistortions, item_path, read_manifest
 from distill.data.synthetic_common import stable_seed
 from distill.errors import DataError
 
-#: one chunk's work: (out folder, chunk, [(image index, file, name)], [(type, level)], resize, PNG compress level)
-Job = tuple[str, int, list[tuple[int, str, str]], list[tuple[str, int]], int, int]
+#: one chunk's work: (out folder, chunk, [(image index, file, name)], [(type, level)], resize, PNG compress level,
+#: storage)
+Job = tuple[str, int, list[tuple[int, str, str]], list[tuple[str, int]], int, int, str]
 
-__all__ = ["FORMAT", "PrepareResult", "distort_image", "item_path", "plan_dbcnn", "prepare_dbcnn", "read_manifest"]
+__all__ = [
+    "FORMAT",
+    "STORAGES",
+    "PrepareResult",
+    "distort_image",
+    "item_path",
+    "plan_dbcnn",
+    "prepare_dbcnn",
+    "read_manifest",
+]
 
 
 @dataclass
@@ -62,29 +77,42 @@ class PrepareResult:
 
 
 def _resize_shorter_batch(images: torch.Tensor, side: int) -> torch.Tensor:
-    """``pristine._resize_shorter`` of a batch of equal-size 8-bit images, in one call on uint8 (torch's vectorised
-    antialiased path, about 10x the float one): ``[K, H', W', 3]`` uint8, within one grey level of the float path."""
-    h, w = images.shape[-2:]
+    """``pristine._resize_shorter`` of a batch of equal-size images, in one call on uint8 (torch's vectorised
+    antialiased path, about 10x the float one): ``[K, H', W', 3]`` uint8, within one grey level of the float path.
+
+    ``images`` is uint8 ``[K, H, W, 3]`` (resized without a copy: its NCHW view is channels-last) or float
+    ``[K, 3, H, W]`` in [0, 1] on the 1/255 grid (rounded to uint8 first, the same values).
+    """
+    if images.dtype == torch.uint8:
+        u8 = images.permute(0, 3, 1, 2)
+    else:
+        u8 = (images * 255).round().to(torch.uint8).contiguous(memory_format=torch.channels_last)
+    h, w = u8.shape[-2:]
     scale = side / min(h, w)
     hw = (max(side, round(h * scale)), max(side, round(w * scale)))
-    u8 = (images * 255).round().to(torch.uint8).contiguous(memory_format=torch.channels_last)
     out = torch.nn.functional.interpolate(u8, size=hw, mode="bilinear", antialias=True, align_corners=False)
     return out.permute(0, 2, 3, 1)
 
 
 def distort_image(path: Path, name: str, classes: Sequence[tuple[str, int]], resize: int) -> torch.Tensor:
-    """All classes of one pristine image, as ``dbcnn_distortions`` distorts and resizes them: ``[K, H, W, 3]`` uint8."""
+    """All classes of one pristine image, as ``dbcnn_distortions`` distorts and resizes them: ``[K, H, W, 3]`` uint8.
+
+    Each distortion's output (8-bit values) goes straight into one uint8 buffer, so the classes are never
+    concatenated or rounded as float images.
+    """
     image = load_rgb(path)[None]
-    outs = []
-    for code, level in classes:
+    h, w = image.shape[-2:]
+    buf = torch.empty(len(classes), h, w, 3, dtype=torch.uint8)
+    for k, (code, level) in enumerate(classes):
         fixed = torch.Generator().manual_seed(stable_seed("dbcnn-distort", name, code, level))
-        outs.append(dbcnn_distortion(code)(image, level, fixed))
-    return _resize_shorter_batch(torch.cat(outs), resize)
+        out = dbcnn_distortion(code)(image, level, fixed)[0]
+        buf[k] = out.mul_(255).round_().permute(1, 2, 0)  # exact: the values are already on the 1/255 grid
+    return _resize_shorter_batch(buf, resize)
 
 
 def _write_chunk(job: Job) -> tuple[int, int]:
     """Worker: distort every image of one chunk, write it to a temporary folder, rename it into place."""
-    out_s, chunk, images, classes, resize, compress = job
+    out_s, chunk, images, classes, resize, compress, storage = job
     torch.set_num_threads(1)  # one process per core; intra-op threads would only contend
     out = Path(out_s)
     final = out / "chunks" / f"{chunk:05d}"
@@ -93,10 +121,13 @@ def _write_chunk(job: Job) -> tuple[int, int]:
     tmp.mkdir(parents=True)
     n = 0
     for index, path, name in images:
-        batch = distort_image(Path(path), name, classes, resize)
-        arrays = batch.numpy()
+        arrays = np.ascontiguousarray(distort_image(Path(path), name, classes, resize).numpy())
+        if storage == "npy":  # raw uint8, every class of the image in one file: no encode now, no decode per read
+            np.save(tmp / f"{index:06d}.npy", arrays)
+            n += len(arrays)
+            continue
         for k, arr in enumerate(arrays):
-            Image.fromarray(np.ascontiguousarray(arr)).save(tmp / f"{index:06d}_{k:02d}.png", compress_level=compress)
+            Image.fromarray(arr).save(tmp / f"{index:06d}_{k:02d}.png", compress_level=compress)
             n += 1
     os.replace(tmp, final)
     return chunk, n
@@ -111,6 +142,7 @@ def plan_dbcnn(
     classes: list[str] | None = None,
     compress_level: int = 1,
     limit_images: int | None = None,
+    storage: str = "npy",
 ) -> tuple[list[Job], int]:
     """Check or write ``out``'s manifest and return the chunks still to write, and the items already there."""
     source = DbcnnDistortions(waterloo, voc2012, split="all", resize=resize, size=min(resize, 8), classes=classes)
@@ -124,7 +156,8 @@ def plan_dbcnn(
         "classes": class_list,
         "chunk_images": int(chunk_images),
         "images": names,
-        "storage": "PNG, 8 bits, after distortion and resize",
+        "storage": STORAGES[storage],
+        "generator": DBCNN_GENERATOR,
     }
     out = Path(out)
     if (out / MANIFEST).exists():
@@ -157,6 +190,7 @@ def plan_dbcnn(
             pairs,
             int(resize),
             int(compress_level),
+            storage,
         )
         for k in todo
     ]
@@ -174,10 +208,17 @@ def prepare_dbcnn(
     compress_level: int = 1,
     limit_images: int | None = None,
     progress: Callable[[int, int, float], None] | None = None,
+    storage: str = "npy",
 ) -> PrepareResult:
     """Write (or finish) the prepared set in ``out``; see the module docstring. ``limit_images`` prepares only
-    the first N pristine images (benchmarks, trials)."""
-    jobs, reused = plan_dbcnn(out, waterloo, voc2012, chunk_images, resize, classes, compress_level, limit_images)
+    the first N pristine images (benchmarks, trials). ``storage``: ``npy`` (raw uint8, one file per pristine image
+    with all its classes; nothing to encode or decode) or ``png`` (lossless, about half the disk, ~30 ms more per
+    item to write and ~15 ms per read)."""
+    if storage not in STORAGES:
+        raise DataError(f"dbcnn_prepare: storage '{storage}' is not one of {', '.join(STORAGES)}")
+    jobs, reused = plan_dbcnn(
+        out, waterloo, voc2012, chunk_images, resize, classes, compress_level, limit_images, storage
+    )
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     total = sum(len(j[2]) * len(j[3]) for j in jobs)
     started = time.perf_counter()
@@ -214,6 +255,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="worker processes (default: all cores)")
     parser.add_argument("--chunk-images", type=int, default=8, help="pristine images per atomically written chunk")
     parser.add_argument("--resize", type=int, default=256, help="shorter side after distortion (the recipe's resize)")
+    parser.add_argument(
+        "--storage",
+        choices=sorted(STORAGES),
+        default="npy",
+        help="npy: raw uint8 (default; about 260 KB per item at 256x341) or png: lossless, about half the disk",
+    )
     args = parser.parse_args(argv)
     if args.workers < 1 or args.chunk_images < 1:
         parser.error("--workers and --chunk-images must be at least 1")
@@ -232,6 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.chunk_images,
             args.resize,
             progress=show,
+            storage=args.storage,
         )
     except DataError as err:
         print(f"distill: error: {err}", file=sys.stderr)

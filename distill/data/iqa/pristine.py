@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 from distill.data.base import SeededDataset
 from distill.data.images import load_rgb
 from distill.data.iqa.dataset import SYNTHETIC_MARKER
-from distill.data.iqa.distortions_dbcnn import DBCNN_CLASSES, DBCNN_TYPES, dbcnn_distortion
+from distill.data.iqa.distortions_dbcnn import DBCNN_CLASSES, DBCNN_GENERATOR, DBCNN_TYPES, dbcnn_distortion
 from distill.data.splits import split_indices
 from distill.data.synthetic_common import image_size, reference_crops, stable_seed, staged_output
 from distill.errors import DataError
@@ -154,11 +154,20 @@ def write_synthetic_voc2012(
 #: the manifest format of a folder written by :mod:`distill.data.iqa.dbcnn_prepare`
 FORMAT = "distill-dbcnn-prepared-1"
 MANIFEST = "manifest.json"
+#: storage name → the manifest's description of it
+STORAGES = {
+    "npy": "npy, uint8 [classes, H, W, 3] per pristine image, after distortion and resize",
+    "png": "PNG, 8 bits, after distortion and resize",
+}
 
 
-def item_path(out: Path, image_index: int, class_index: int, chunk_images: int) -> Path:
-    """Where the prepared item of (image, class) lies: ``chunks/<chunk>/<image>_<class>.png``."""
-    return out / "chunks" / f"{image_index // chunk_images:05d}" / f"{image_index:06d}_{class_index:02d}.png"
+def item_path(out: Path, image_index: int, class_index: int, chunk_images: int, storage: str = "png") -> Path:
+    """Where the prepared item of (image, class) lies: ``chunks/<chunk>/<image>_<class>.png``, or for ``npy``
+    storage the file of all the image's classes, ``chunks/<chunk>/<image>.npy``."""
+    chunk = out / "chunks" / f"{image_index // chunk_images:05d}"
+    if storage == "npy":
+        return chunk / f"{image_index:06d}.npy"
+    return chunk / f"{image_index:06d}_{class_index:02d}.png"
 
 
 def read_manifest(out: str | Path) -> dict[str, Any]:
@@ -260,6 +269,16 @@ class DbcnnDistortions(SeededDataset):
                 f"dbcnn_distortions: prepared {folder} was resized to {manifest['resize']}, this set needs "
                 f"resize {self.resize}; prepare it again with --resize {self.resize} in another folder"
             )
+        generator = manifest.get("generator", 1)
+        if generator != DBCNN_GENERATOR:
+            raise DataError(
+                f"dbcnn_distortions: prepared {folder} holds items of DBCNN generator {generator}, this code makes "
+                f"generator {DBCNN_GENERATOR} (a different colour-quantisation palette); prepare it again in another "
+                "folder"
+            )
+        storage = [k for k, v in STORAGES.items() if v == manifest.get("storage")]
+        if not storage:
+            raise DataError(f"dbcnn_distortions: prepared {folder} has an unknown storage {manifest.get('storage')!r}")
         class_index = {c: k for k, c in enumerate(manifest["classes"])}
         image_index = {n: k for k, n in enumerate(manifest["images"])}
         missing_c = [f"{c}:{lv}" for c, lv in self.classes if f"{c}:{lv}" not in class_index]
@@ -270,6 +289,7 @@ class DbcnnDistortions(SeededDataset):
         return {
             "root": folder,
             "chunk_images": int(manifest["chunk_images"]),
+            "storage": storage[0],
             "classes": [class_index[f"{c}:{lv}"] for c, lv in self.classes],
             "images": [image_index[n] for n in self.names],
         }
@@ -277,12 +297,16 @@ class DbcnnDistortions(SeededDataset):
     def _prepared_item(self, ref: int, cls: int) -> torch.Tensor:
         p = self.prepared
         assert p is not None
-        path = item_path(p["root"], p["images"][ref], p["classes"][cls], p["chunk_images"])
+        path = item_path(p["root"], p["images"][ref], p["classes"][cls], p["chunk_images"], p["storage"])
         if not path.is_file():
             raise DataError(
                 f"dbcnn_distortions: prepared item {path} is missing (the preparation has not finished); run "
-                f"`python -m distill.data.iqa.dbcnn_prepare {p['root']}` again to complete it"
+                f"`python -m distill.data.iqa.dbcnn_prepare {p['root']}"
+                f"{' --storage png' if p['storage'] == 'png' else ''}` again to complete it"
             )
+        if p["storage"] == "npy":  # memory-mapped: only this class's pixels are read, nothing is decoded
+            arr = np.load(path, mmap_mode="r")[p["classes"][cls]]
+            return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).float() / 255
         return load_rgb(path)
 
     @property
