@@ -85,3 +85,23 @@ def test_colour_quantisation_keeps_its_strength() -> None:
             assert abs(err_new / err_old - 1) <= 0.08, (level, err_new, err_old)
             changed |= not np.array_equal(new, old)
     assert changed  # the test compares two different palettes, not the same code twice
+
+
+def test_pink_noise_within_one_grey_level_of_the_previous_statistics(photos: torch.Tensor) -> None:
+    def fields_previous(g: torch.Generator, count: int, n: int = 512) -> torch.Tensor:
+        white = torch.randn((count, n, n), generator=g)
+        field = torch.fft.irfft2(torch.fft.rfft2(white) * dd._pink_multiplier(n), s=(n, n))
+        mean, std = field.mean((1, 2), keepdim=True), field.std((1, 2), keepdim=True)
+        field = (field - mean) / std * white.std((1, 2), keepdim=True) + white.mean((1, 2), keepdim=True)
+        return field / field.abs().amax((1, 2), keepdim=True)
+
+    new = dd._pink_fields(torch.Generator().manual_seed(3), 3)
+    old = fields_previous(torch.Generator().manual_seed(3), 3)
+    assert (new - old).abs().max() < 1e-5
+    for level in (1, 5):
+        fast = dd.pink_noise(photos, level, torch.Generator().manual_seed(7))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(dd, "_pink_fields", fields_previous)
+            ref = dd.pink_noise(photos, level, torch.Generator().manual_seed(7))
+        diff = (fast - ref).abs() * 255
+        assert diff.max() <= 1 + 1e-4 and (diff > 0.5).float().mean() <= 1e-3
