@@ -12,8 +12,14 @@ engine (:func:`distill.build.build_run` and ``Trainer.fit``):
   training batch of the recipe's own size and a few test items (2 per SR test set);
 * **weights** — random: every ``*pretrained`` file is dropped (cost does not depend on the weights);
 * **length** — ``train.iterations = 2``, evaluation after step 2 on every test split; ``num_workers = 0`` on CPU,
-  the recipe's own on CUDA (with ``--format store`` the training set reads the prepared store);
-  a cacheable teacher runs online (its forward is inside the step time, an upper bound for cached recipes).
+  the recipe's own on CUDA; the training set's reader ``--format`` (default ``files`` on CPU, ``store`` on CUDA:
+  the prepared uint8 store of ``distill data prepare``, prepared on the stand-in first); on CUDA the engine's
+  loader pins memory and copies without blocking; a cacheable teacher runs online (its forward is inside the step
+  time, an upper bound for cached recipes).
+
+``s/step`` is step 2 inside the step (device synchronised); ``e2e`` beside it is the wall time from step 1's end to
+step 2's end: waiting for the loader (its workers and format), the copy to the device and the compute, what a
+training step costs end to end (``benchmarks/_end_to_end.py``).
 
 Printed per recipe: seconds per training step (step 2; step 1 includes warm-up), seconds of evaluation per test
 item, peak memory (CPU: the child's peak RSS; CUDA: ``max_memory_allocated``), and two **projections** of the whole
@@ -276,6 +282,8 @@ def run_one(path: Path, cache: Path, device: str, batch: int | None = None, fmt:
         if trainer.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         step_times: list[float] = []
+        step_ends: list[float] = []  # end to end: from one step's end to the next (loader wait, copy, compute)
+        pinned: list[bool] = []
         step_flops: list[int] = []
         inner_step, inner_eval = trainer._train_step, trainer.evaluator.evaluate
         split_of = {id(ds): name for name, ds in trainer.eval_sets.items()}
@@ -284,6 +292,7 @@ def run_one(path: Path, cache: Path, device: str, batch: int | None = None, fmt:
 
         def timed_step(batch: dict[str, Any]) -> Any:
             counter = FlopCounterMode(display=False) if step_times else None
+            pinned.append(all(t.is_pinned() for t in batch.values() if isinstance(t, torch.Tensor)))
             sync()
             start = time.perf_counter()
             if counter is None:
@@ -293,6 +302,7 @@ def run_one(path: Path, cache: Path, device: str, batch: int | None = None, fmt:
                     values = inner_step(batch)
             sync()
             step_times.append(time.perf_counter() - start)
+            step_ends.append(time.perf_counter())
             if counter is not None:
                 step_flops.append(counter.get_total_flops())
             return values
@@ -316,6 +326,8 @@ def run_one(path: Path, cache: Path, device: str, batch: int | None = None, fmt:
     peak_cuda = torch.cuda.max_memory_allocated() if trainer.device.type == "cuda" else None
     measured = {
         "step_s": step_times[-1],
+        "e2e_step_s": step_ends[-1] - step_ends[-2],
+        "loader": {"num_workers": workers, "pin_memory": device == "cuda", "batch_pinned": pinned[-1]},
         "first_step_s": step_times[0],
         "step_flops": step_flops[-1] if step_flops else 0,
         "eval_s_per_item": eval_s,
@@ -423,7 +435,7 @@ def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, in
         body.append([
             r["recipe"],
             _batch_cell(r, "x"),
-            f"{r['step_s']:.2f}",
+            f"{r['step_s']:.2f}" + (f" (e2e {r['e2e_step_s']:.2f})" if "e2e_step_s" in r else ""),
             " ".join(f"{s} {v:.2f}" for s, v in r["eval_s_per_item"].items()),
             _gib(r["peak_rss_bytes"]),
             _gib(r["peak_cuda_bytes"]),
@@ -455,6 +467,11 @@ LOADER_NOTE = (
     "read today, 'store' with format: store); a step takes at least the larger, so 'bound' names the one that wins and "
     "'train time' = training steps x max(FLOP, loader) per step (evaluation not included): PROJECTIONS."
 )
+
+
+def _e2e(row: dict[str, Any]) -> str:
+    """`` (e2e S)`` where the row has the end-to-end step time (rows saved before it was measured have none)."""
+    return f" (e2e {row['e2e_step_s']:.1f})" if "e2e_step_s" in row else ""
 
 
 def _batch_cell(row: dict[str, Any], times: str) -> str:
@@ -516,7 +533,7 @@ def markdown(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, 
         p = r["projection"]
         evals = ", ".join(f"{s} {v:.2f}" for s, v in r["eval_s_per_item"].items())
         lines.append(
-            f"| {r['recipe']} | {_batch_cell(r, '×')} | {r['step_s']:.1f} | "
+            f"| {r['recipe']} | {_batch_cell(r, '×')} | {r['step_s']:.1f}{_e2e(r)} | "
             f"{evals} | {_gib(r['peak_rss_bytes'])} | {p['steps']} / {p['evaluations']} × {p['eval_items']} | "
             f"{_duration(p['here_h'] * 3600)} | {_duration(p['total_flops'] / rate)} | "
             + " | ".join(_bound_cell(loader_bound(r, loader, rate), p["steps"]))
@@ -551,10 +568,12 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     )
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # child mode: one recipe, JSON on stdout
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)  # child mode: the memory fallback's batch
-    parser.add_argument("--format", default="files", choices=["files", "store", "torchvision"],
-                        help="the training set's reader format (store: prepared on the stand-in first)")
+    parser.add_argument("--format", choices=["files", "store", "torchvision"],
+                        help="the training set's reader format (store: prepared on the stand-in first); "
+                             "default files on cpu, store on cuda")
     add_force_argument(parser)
     args = parser.parse_args(argv)
+    args.format = args.format or ("store" if args.device == "cuda" else "files")  # the real format where a GPU waits
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
     saved = saved_result(parser, args)
