@@ -34,6 +34,7 @@ def test_a_step_is_split_into_compute_and_waiting() -> None:
         summarise(timer, warmup=3)
 
 
+@pytest.mark.slow  # two ResNet-10s built and stepped twice, a worker process: ~25 s on the shared 2 cores
 def test_gpu_path_on_cpu_trains_through_the_real_loader_and_the_prepared_store(tmp_path: Path, capsys) -> None:
     argv = ["--device", "cpu", "--steps", "1", "--warmup", "1", "--workers", "1", "--data", str(tmp_path), "--formats",
             "store"]  # fmt: skip
