@@ -17,7 +17,9 @@ Waterloo Exploration images) × DBCNN's 39 classes, all in this process, one tor
 
 The projection for DBCNN's 852,891 pairs × 30 epochs divides by these rates, and the issue's target (the set
 prepared at least 4x faster per core than the earlier README's 0.17 s per item) is checked against the prepare rate.
-On a shared machine the rates move with the load; the ratios are of runs interleaved in this process.
+Per-core rates count this process's CPU seconds (``time.process_time``: one torch thread, single-threaded codecs),
+not wall time, so other jobs on a shared machine that delay this process do not count as its cost; contention for
+caches and memory still does, and the interleaving spreads it over both sides. The worker row is wall time.
 
 ``python -m benchmarks.scnn_prepare [--images 4] [--workers N] [--json F] [--readme]``; ``--quick`` is 2 images at
 96×128 (seconds).
@@ -70,9 +72,9 @@ def _per_type(root: Path, rounds: int = 1) -> dict[str, dict[str, float]]:
                 step += 1
                 for key in order:
                     g = torch.Generator().manual_seed(step)
-                    started = time.perf_counter()
+                    started = time.process_time()
                     fns[key](x, level, g)
-                    out[code][key] += time.perf_counter() - started
+                    out[code][key] += time.process_time() - started
                 out[code]["items"] += 1
     return out
 
@@ -93,7 +95,7 @@ def _interleaved(root: Path, tmp: Path) -> dict[str, float]:
     for i, job in enumerate(jobs["npy"]):
         _, _, [(index, path, name)], classes, resize, _, _ = job
         for what in arms[i % 4 :] + arms[: i % 4]:
-            started = time.perf_counter()
+            started = time.process_time()
             if what == "before":
                 previous_chunk(Path(path), name, classes, resize, tmp / "before" / f"{index:05d}")
             elif what == "fly":
@@ -102,7 +104,7 @@ def _interleaved(root: Path, tmp: Path) -> dict[str, float]:
             else:
                 dbcnn_prepare._write_chunk(jobs[what.removeprefix("after_")][i])  # what each worker process runs
                 torch.set_num_threads(threads)
-            spent[what] += time.perf_counter() - started
+            spent[what] += time.process_time() - started
     n = len(ds)
     return {what: n / spent[what] for what in arms}
 
@@ -118,10 +120,10 @@ def _read(root: Path, prepared: Path, n: int) -> float:
     from distill.data.iqa.pristine import DbcnnDistortions
 
     ds = DbcnnDistortions(str(root), None, split="all", crop="random", prepared=str(prepared))
-    started = time.perf_counter()
+    started = time.process_time()
     for i in range(n):
         ds[i]
-    return n / (time.perf_counter() - started)
+    return n / (time.process_time() - started)
 
 
 def measure(images: int, size: tuple[int, int], workers: int) -> dict[str, Any]:
@@ -169,7 +171,8 @@ def report(res: dict[str, Any]) -> str:
     total_after = sum(t["after_s"] for t in types.values())
     lines = [
         f"SCNN pre-training data, DBCNN's 39 classes on {res['images']} synthetic {h}x{w} pristine images "
-        f"({res['items']} items); {m['cpu_count']} CPUs, torch {m['torch']}, 1 thread per process; before = "
+        f"({res['items']} items); {m['cpu_count']} CPUs, torch {m['torch']}, 1 thread per process, CPU seconds "
+        "of this process (the worker row: wall time); before = "
         "generator 1 (benchmarks/_dbcnn_reference.py), after = today's code, interleaved in one run",
         "",
         "| distortion type | before ms/item | after ms/item | speed-up | share of after |",
