@@ -260,9 +260,9 @@ def colour_quantisation_dither(x: Tensor, colours: float, g: torch.Generator) ->
     """Colour quantisation with dithering: ``rgb2ind(img, n)`` with n = 64–4 colours, Floyd–Steinberg dithered.
 
     Approximation: MATLAB builds a minimum-variance palette from every pixel; here Pillow's median cut builds it from
-    the image box-downsampled to at most 128² pixels (its colour distribution; Pillow's median cut costs about
-    6 ms per thousand distinct colours, so on a 384×512 image this is ~5x faster than the earlier 256² sample and
-    ~80x faster than every pixel). Against the 256² sample the palette differs a little and the dither pattern
+    the image box-downsampled to at most 128² pixels (its colour distribution; Pillow's median cut grows faster than
+    linearly with the distinct colours, so on a 384×512 image this is about 5x faster than the earlier 256² sample,
+    ``python -m benchmarks.scnn_prepare``). Against the 256² sample the palette differs a little and the dither pattern
     shifts with it (a mean of ~7 grey levels per pixel), while the distortion's strength, the mean absolute error to
     the pristine image, stays within ±8 % (tests/test_dbcnn_fast.py).
     """
