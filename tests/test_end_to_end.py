@@ -53,3 +53,10 @@ def test_gpu_path_on_cpu_trains_through_the_real_loader_and_the_prepared_store(t
     with pytest.raises(SystemExit):
         gpu_path.main(["--device", "cpu", "--formats", "lmdb"])
     assert "--formats: comma-separated store, files or torchvision, got 'lmdb'" in capsys.readouterr().err
+
+
+def test_paper_shapes_rows_show_the_end_to_end_step_where_measured() -> None:
+    from benchmarks import paper_shapes as ps
+
+    assert ps._e2e({"e2e_step_s": 2.345}) == " (e2e 2.3)"
+    assert ps._e2e({"step_s": 2.0}) == ""  # rows saved before it was measured
