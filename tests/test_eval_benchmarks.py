@@ -18,6 +18,9 @@ def test_scnn_prepare_renders_the_saved_run_with_before_and_after(capsys) -> Non
     saved = json.loads((RESULTS / "scnn_prepare_cpu.json").read_text())
     assert f"| {saved['before_items_per_s_per_core']:.1f} |" in out and "852,891 pairs x 30 epochs" in out
     assert f"| {saved['after_items_per_s_per_core']:.1f} |" in out
+    assert f"| {saved['before_fly_items_per_s_per_core']:.1f} |" in out  # generator 1's on-the-fly item
+    j2k = saved["types"]["4"]
+    assert f"| 4 jpeg2000 | {1000 * j2k['before_s'] / j2k['items']:.1f} |" in out and "issue 22's target 4x" in out
 
 
 def test_tile_memory_report_names_each_pass() -> None:
