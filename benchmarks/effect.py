@@ -60,6 +60,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -138,37 +139,151 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 # ------------------------------------------------------------------------------------------------------ runs
 class Bench:
-    """Runs the recipes under ``out`` (each finished run reused) and records each new run's wall time."""
+    """Runs the recipes under ``out`` (each finished run reused) and records each new run's wall time.
 
-    def __init__(self, out: Path) -> None:
+    Several processes may share ``out`` (``--worker``): a run being trained is claimed by a lock file beside its
+    folder (holding the process id; a dead holder's lock is taken over), so no run is trained twice at once.
+    """
+
+    def __init__(self, out: Path, wait: bool = True) -> None:
         self.out = out
+        self.wait = wait
         self.timings_file = out / "timings.json"
-        self.timings: dict[str, float] = (
-            json.loads(self.timings_file.read_text()) if self.timings_file.is_file() else {}
-        )
+
+    @property
+    def timings(self) -> dict[str, float]:
+        return json.loads(self.timings_file.read_text()) if self.timings_file.is_file() else {}
+
+    def _record(self, key: str, seconds: float) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        lock = self._take(self.out / ".timings")
+        while not lock:
+            time.sleep(0.2)
+            lock = self._take(self.out / ".timings")
+        try:
+            timings = self.timings
+            timings[key] = round(seconds, 1)
+            tmp = self.timings_file.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(timings, indent=1))
+            os.replace(tmp, self.timings_file)
+        finally:
+            lock.unlink()
+
+    @staticmethod
+    def _take(base: Path) -> Path | None:
+        """Create ``base.lock`` holding this process id; None when a live process holds it."""
+        lock = base.with_name(f".{base.name}.lock")
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                os.kill(int(lock.read_text() or "0"), 0)
+                return None
+            except (ProcessLookupError, ValueError):
+                lock.unlink(missing_ok=True)  # its holder died: take it over
+                return Bench._take(base)
+            except FileNotFoundError:
+                return Bench._take(base)
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        return lock
 
     def runs(
         self, recipe: str, name: str, seeds: Sequence[int], overrides: Sequence[str] = (), vary_split: bool = True
     ) -> list[dict[str, Any]]:
-        """``results.json`` of each seed's run of ``recipes/effect/RECIPE.yaml`` under ``out/NAME/seed{k}``."""
+        """``results.json`` of each seed's run of ``recipes/effect/RECIPE.yaml`` under ``out/NAME/seed{k}`` (with
+        ``wait=False``, seeds another process is training are skipped and left out)."""
         from distill.repeats import run_repeats
         from distill.sweep import is_complete
 
         out = []
         for seed in seeds:
             folder = self.out / name / f"seed{seed}"
-            fresh = not is_complete(folder)
-            start = time.perf_counter()
-            (res,) = run_repeats(RECIPES / f"{recipe}.yaml", [seed], self.out / name, overrides, vary_split)
-            if fresh:
-                self.timings[f"{name}/seed{seed}"] = round(time.perf_counter() - start, 1)
-                self.out.mkdir(parents=True, exist_ok=True)
-                self.timings_file.write_text(json.dumps(self.timings, indent=1))
-            out.append(res)
+            while not is_complete(folder):
+                lock = self._take(folder)
+                if lock is None:
+                    if not self.wait:
+                        break
+                    time.sleep(5)
+                    continue
+                try:
+                    if not is_complete(folder):
+                        start = time.perf_counter()
+                        run_repeats(RECIPES / f"{recipe}.yaml", [seed], self.out / name, overrides, vary_split)
+                        self._record(f"{name}/seed{seed}", time.perf_counter() - start)
+                finally:
+                    lock.unlink(missing_ok=True)
+            if is_complete(folder):
+                out.append({"seed": seed, **json.loads((folder / "results.json").read_text())})
         return out
 
     def folder(self, name: str, seed: int = 0) -> Path:
         return self.out / name / f"seed{seed}"
+
+    # ------------------------------------------------------------------------------------------- the regime's runs
+    def job(self, name: str) -> list[dict[str, Any]]:
+        """The runs of one group of the regime (:func:`jobs`), after the pre-trained starts it needs."""
+        from distill.sweep import is_complete
+
+        recipe, seeds, overrides, vary_split = jobs(self.out)[name]
+        for dep in DEPENDS.get(name, ()):
+            self.job(dep)
+            if not is_complete(self.folder(dep)):
+                return []  # only without wait: another process is still training the start this group needs
+            if dep == "iqa_pretrain":
+                extract_trunk(self.folder(dep) / "student.pt", self.folder(dep) / "iqa_trunk.pt")
+        return self.runs(recipe, name, seeds, overrides, vary_split)
+
+
+def jobs(out: Path) -> dict[str, tuple[str, tuple[int, ...], list[str], bool]]:
+    """Every group of runs: name -> (recipe, seeds, --set overrides, split seed = seed). The pre-trained files are
+    named by their run folders under ``out``."""
+    trunk = out / "iqa_pretrain" / "seed0" / "iqa_trunk.pt"
+    cqd_start = out / "cqd_pretrain" / "seed0" / "student.pt"
+    cqd_teacher = out / "cqd_teacher" / "seed0" / "student.pt"
+    sr_teacher = out / "sr_teacher" / "seed0" / "student.pt"
+    iqa = [f"models.{r}.args.pretrained={trunk}" for r in ("teacher", "student")]
+    cqd = [f"models.student.args.pretrained={cqd_start}"]
+    sr = [f"models.teacher.args.pretrained={sr_teacher}"]
+    return {
+        "iqa_pretrain": ("iqa_pretrain", (0,), [], False),
+        "cqd_pretrain": ("cqd_pretrain", (0,), [], False),
+        "cqd_teacher": ("cqd_teacher", (0,), cqd, False),
+        "sr_teacher": ("sr_teacher", (0,), [], False),
+        "mrkd_baseline": ("mrkd_baseline", SEEDS, iqa, True),
+        "mrkd_urkd": ("mrkd_urkd", SEEDS, iqa, True),
+        "mrkd": ("mrkd", SEEDS, iqa, True),
+        "cqd_finetune": ("cqd_finetune", SEEDS, cqd, True),
+        "cqd": ("cqd", SEEDS, [*cqd, f"models.teacher.args.pretrained={cqd_teacher}"], True),
+        "mipkd_scratch": ("mipkd_scratch", SEEDS, [], False),
+        "mipkd_logitskd": ("mipkd_logitskd", SEEDS, sr, False),
+        "mipkd": ("mipkd", SEEDS, sr, False),
+        "mipkd_no_feature_mixer": ("mipkd", ABLATION_SEEDS, [*sr, "distiller.args.feature_mixer=false"], False),
+        "mipkd_no_block_mixer": ("mipkd", ABLATION_SEEDS, [*sr, "distiller.args.block_mixer=false"], False),
+    }
+
+
+DEPENDS = {
+    "cqd_teacher": ("cqd_pretrain",),
+    **{k: ("iqa_pretrain",) for k in ("mrkd_baseline", "mrkd_urkd", "mrkd")},
+    **{k: ("cqd_pretrain", "cqd_teacher") for k in ("cqd_finetune", "cqd")},
+    **{k: ("sr_teacher",) for k in ("mipkd_logitskd", "mipkd", "mipkd_no_feature_mixer", "mipkd_no_block_mixer")},
+}
+#: the order of a ``--worker`` process: the far end of the main process's order first, so the two meet late
+WORKER_ORDER = (
+    "mipkd_scratch",
+    "sr_teacher",
+    "mipkd_no_block_mixer",
+    "mipkd_no_feature_mixer",
+    "mipkd",
+    "mipkd_logitskd",
+    "cqd",
+    "cqd_finetune",
+    "mrkd",
+    "mrkd_urkd",
+    "mrkd_baseline",
+)
 
 
 def metric(run: dict[str, Any], split: str, role: str, name: str, group: str | None = None) -> float:
@@ -318,19 +433,12 @@ def run_benchmark(out: Path, save: Callable[[dict[str, Any]], None], threads: in
         save(res)
 
     # ---------------------------------------------------------------- pre-trained starts (seed 0, no split seed)
-    (pre,) = bench.runs("iqa_pretrain", "iqa_pretrain", [0], vary_split=False)
-    trunk = extract_trunk(bench.folder("iqa_pretrain") / "student.pt", bench.folder("iqa_pretrain") / "iqa_trunk.pt")
-    iqa_sets = [f"models.{r}.args.pretrained={trunk}" for r in ("teacher", "student")]
-    (cqd_pre,) = bench.runs("cqd_pretrain", "cqd_pretrain", [0], vary_split=False)
-    cqd_start = bench.folder("cqd_pretrain") / "student.pt"
-    (cqd_teacher,) = bench.runs(
-        "cqd_teacher", "cqd_teacher", [0], [f"models.student.args.pretrained={cqd_start}"], vary_split=False
-    )
+    (pre,) = bench.job("iqa_pretrain")
+    (cqd_pre,) = bench.job("cqd_pretrain")
+    (cqd_teacher,) = bench.job("cqd_teacher")
     teacher_pt = bench.folder("cqd_teacher") / "student.pt"
-    cqd_sets = [f"models.student.args.pretrained={cqd_start}"]
-    (sr_teacher,) = bench.runs("sr_teacher", "sr_teacher", [0], vary_split=False)
+    (sr_teacher,) = bench.job("sr_teacher")
     sr_teacher_pt = bench.folder("sr_teacher") / "student.pt"
-    sr_sets = [f"models.teacher.args.pretrained={sr_teacher_pt}"]
     res["pretrained"] = {
         "iqa_pretrain_test_srcc": metric(pre, "test", "student", "srcc"),
         "cqd_pretrain_test_top1": 100 * metric(cqd_pre, "test", "student", "top1"),
@@ -342,9 +450,7 @@ def run_benchmark(out: Path, save: Callable[[dict[str, Any]], None], threads: in
     stage_done()
 
     # -------------------------------------------------------------------------------------------------- MRKD
-    base = bench.runs("mrkd_baseline", "mrkd_baseline", SEEDS, iqa_sets)
-    urkd = bench.runs("mrkd_urkd", "mrkd_urkd", SEEDS, iqa_sets)
-    mrkd = bench.runs("mrkd", "mrkd", SEEDS, iqa_sets)
+    base, urkd, mrkd = bench.job("mrkd_baseline"), bench.job("mrkd_urkd"), bench.job("mrkd")
     srcc = {
         k: [metric(r, "test", "student", "srcc") for r in v]
         for k, v in (("baseline", base), ("urkd", urkd), ("mrkd", mrkd))
@@ -381,8 +487,7 @@ def run_benchmark(out: Path, save: Callable[[dict[str, Any]], None], threads: in
     stage_done()
 
     # --------------------------------------------------------------------------------------------------- CQD
-    fine = bench.runs("cqd_finetune", "cqd_finetune", SEEDS, cqd_sets)
-    cqd = bench.runs("cqd", "cqd", SEEDS, [*cqd_sets, f"models.teacher.args.pretrained={teacher_pt}"])
+    fine, cqd = bench.job("cqd_finetune"), bench.job("cqd")
     top1 = {k: [100 * metric(r, "test", "student", "top1") for r in v] for k, v in (("finetune", fine), ("cqd", cqd))}
     no_adapt = 100 * metric(cqd[0], "test", "teacher", "top1")
     res["methods"]["cqd"] = {
@@ -411,9 +516,7 @@ def run_benchmark(out: Path, save: Callable[[dict[str, Any]], None], threads: in
     stage_done()
 
     # ------------------------------------------------------------------------------------------------- MiPKD
-    scratch = bench.runs("mipkd_scratch", "mipkd_scratch", SEEDS, vary_split=False)
-    logits = bench.runs("mipkd_logitskd", "mipkd_logitskd", SEEDS, sr_sets, vary_split=False)
-    mipkd = bench.runs("mipkd", "mipkd", SEEDS, sr_sets, vary_split=False)
+    scratch, logits, mipkd = bench.job("mipkd_scratch"), bench.job("mipkd_logitskd"), bench.job("mipkd")
     psnr = {
         k: [metric(r, "valid", "student", "psnr") for r in v]
         for k, v in (("scratch", scratch), ("logits_kd", logits), ("mipkd", mipkd))
@@ -452,7 +555,7 @@ def run_benchmark(out: Path, save: Callable[[dict[str, Any]], None], threads: in
         ("no_feature_mixer", "distiller.args.feature_mixer=false"),
         ("no_block_mixer", "distiller.args.block_mixer=false"),
     ):
-        runs = bench.runs("mipkd", f"mipkd_{name}", ABLATION_SEEDS, [*sr_sets, override], vary_split=False)
+        runs = bench.job(f"mipkd_{name}")
         values = [metric(r, "valid", "student", "psnr") for r in runs]
         ablation[name] = {"override": override, **_summary(values), "full_minus_ablated": paired(full, values)}
     ablation["logits_kd_only"] = {
@@ -663,6 +766,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/effect"), help="run folders (reused when finished)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--regime-only", action="store_true", help="write the README block with the regime only")
+    parser.add_argument(
+        "--worker",
+        action="store_true",
+        help="only train runs (from the far end of the order, skipping runs another process is training) into the "
+        "same --out, so a second process shares the work; no diagnostics, no --json",
+    )
     add_result_arguments(parser)
     args = parser.parse_args(argv)
     if args.threads < 1:
@@ -670,6 +779,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     saved = saved_result(parser, args)
     from benchmarks._common import write_readme_block
 
+    if args.worker:
+        torch.set_num_threads(args.threads)
+        bench = Bench(args.out, wait=False)
+        for _ in range(2):  # a second pass picks up the seeds another process held during the first
+            for name in WORKER_ORDER:
+                bench.job(name)
+        return
     if args.regime_only:
         text = render({"methods": {}, "complete": True})
         print(text)
