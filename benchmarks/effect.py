@@ -412,7 +412,16 @@ def _summary(values: Sequence[float]) -> dict[str, Any]:
     return {"values": list(values), "mean": mean, "std": std}
 
 
-def run_benchmark(out: Path, save: Callable[[dict[str, Any]], None], threads: int = 1) -> dict[str, Any]:
+def elapsed_minutes(out: Path) -> float | None:
+    """Minutes from the first run's start (its ``recipe.yaml``) to the last run's end (its ``results.json``)."""
+    starts = [p.stat().st_mtime for p in out.glob("*/seed*/recipe.yaml")]
+    ends = [p.stat().st_mtime for p in out.glob("*/seed*/results.json")]
+    return round((max(ends) - min(starts)) / 60, 1) if starts and ends else None
+
+
+def run_benchmark(
+    out: Path, save: Callable[[dict[str, Any]], None], threads: int = 1, workers: int = 0
+) -> dict[str, Any]:
     """Run (or reuse) every run of the regime, then the diagnostics; ``save`` is called after every stage."""
     torch.set_num_threads(threads)
     bench = Bench(out)
@@ -423,12 +432,14 @@ def run_benchmark(out: Path, save: Callable[[dict[str, Any]], None], threads: in
         "seeds": list(SEEDS),
         "ablation_seeds": list(ABLATION_SEEDS),
         "out": str(out),
+        "worker_processes": workers,
         "methods": {},
     }
     started = time.perf_counter()
 
     def stage_done() -> None:
         res["wall_minutes_runs"] = round(sum(bench.timings.values()) / 60, 1)
+        res["elapsed_minutes"] = elapsed_minutes(out)
         res["timings"] = dict(bench.timings)
         save(res)
 
@@ -758,10 +769,14 @@ def render(res: dict[str, Any]) -> str:
         lines += ["not run yet", ""]
     lines += [MECHANISMS, ""]
     if "wall_minutes_runs" in res:
+        workers = res.get("worker_processes", 0)
+        sharing = f"this process and {workers} `--worker` process(es) shared the runs, " if workers else ""
         lines.append(
             f"Measured on {machine_label(res['machine'])}, torch {res['machine']['torch']}, "
-            f"{res['machine']['threads']} thread(s): {res['wall_minutes_runs']} minutes of training runs in all "
-            f"(the sum of each run's wall time, pre-training included; the machine was shared with other work). "
+            f"{res['machine']['threads']} thread(s) per process, under `nice` on a machine shared with other work "
+            f"(1-min load average {res['machine'].get('load_1min')} at the start): {sharing}"
+            f"{res.get('elapsed_minutes')} minutes elapsed from the first run's start to the last run's end; the runs' "
+            f"own wall times (pre-training included) sum to {res['wall_minutes_runs']} minutes. "
             f"Written by `python -m benchmarks.effect --readme`; re-rendered from `benchmarks/results/effect_cpu.json` "
             f"by `python -m benchmarks.effect --from benchmarks/results/effect_cpu.json --readme`."
         )
@@ -774,6 +789,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.effect", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/effect"), help="run folders (reused when finished)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="how many --worker processes share --out (recorded, for the block)"
+    )
     parser.add_argument("--regime-only", action="store_true", help="write the README block with the regime only")
     parser.add_argument(
         "--worker",
@@ -815,7 +833,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             if args.readme:
                 write_readme_block(BLOCK, render(partial))
 
-        res = run_benchmark(args.out, save, args.threads)
+        res = run_benchmark(args.out, save, args.threads, args.workers)
     text = render(res)
     print(text)
     if args.readme:
