@@ -654,6 +654,63 @@ HEADER = (
 RULE = "|---|---|---|---|---|---|---|"
 
 
+def mrkd_reading(m: dict[str, Any]) -> str:
+    """What the MRKD diagnostics say, by rule from the saved numbers."""
+    gap = m["gap"]
+    teacher = (
+        "the large-lr model is shown better than its student before distillation"
+        if gap["shown"] == "better"
+        else "the large-lr model is not shown better than its student before distillation (the mechanism needs it to "
+        "be)"
+    )
+    text = f"{teacher}"
+    if "agreement" in m:
+        a = m["agreement"]
+        moved = "raises" if a["mrkd"]["mean"] > a["mrkd_baseline"]["mean"] else "does not raise"
+        text += (
+            f"; the mutual term {moved} the two models' agreement ({_f(a['mrkd_baseline']['mean'], 3)} → "
+            f"{_f(a['mrkd']['mean'], 3)}), so it acts, but agreement with a model that is no better does not lift the "
+            "student"
+            if gap["shown"] != "better"
+            else f"; the mutual term {moved} the two models' agreement"
+        )
+    return text + "."
+
+
+def cqd_reading(c: dict[str, Any]) -> str:
+    """What the CQD diagnostics say, by rule from the saved numbers."""
+    gap, cmp = c["gap"], c["comparisons"]["cqd_vs_finetune"]
+    margin = gap["teacher_clean"] - gap["finetune"]["mean"]
+    text = f"the clean-view teacher is {_f(margin, 2)} points above the fine-tuned student"
+    if "agreement" in c:
+        a = c["agreement"]
+        ratio = c["grad_ratio"]["cqd"]["mean"]
+        size = "dominates" if ratio > 1 else "is smaller than"
+        text += (
+            f"; the soft-target term's gradient {size} the CE term's ({_f(ratio, 2)}x) and the student moves toward "
+            f"the teacher (agreement {_f(a['cqd_finetune']['mean'], 2)} → {_f(a['cqd']['mean'], 2)} %)"
+        )
+    if cmp["shown"] != "better":
+        text += (
+            f", yet top-1 does not follow: the teacher it is pulled toward is itself wrong on "
+            f"{_f(100 - gap['teacher_clean'], 2)} % of the clean test views"
+        )
+    return text + "."
+
+
+def mipkd_reading(p: dict[str, Any]) -> str:
+    """What the MiPKD diagnostics say, by rule from the saved numbers."""
+    bicubic = p["gap"]["bicubic"]
+    below = all(row["mean"] < bicubic for row in p["rows"].values())
+    text = f"the teacher is {_f(p['gap']['teacher'] - p['gap']['scratch']['mean'], 2)} dB above the scratch student"
+    if below:
+        text += (
+            f"; every student, the scratch one included, stays below bicubic ({_f(bicubic, 3)} dB) at this budget, so "
+            "the differences are measured on under-trained students, not on models worth deploying"
+        )
+    return text + "."
+
+
 def render(res: dict[str, Any]) -> str:
     """The README block: regime, per method the table and the diagnostics, then how it was made."""
     lines = [REGIME, ""]
@@ -693,6 +750,7 @@ def render(res: dict[str, Any]) -> str:
             ]
         hard = "; ".join(f"{g}: {_diff(c, 4)}, MRKD higher {c['positive']}/{c['n']}" for g, c in m["hardest"].items())
         diag.append(f"- Hardest distortion types (lowest mean baseline SRCC), MRKD − baseline: {hard}.")
+        diag.append(f"- Reading: {mrkd_reading(m)}")
         lines += [*diag, ""]
     else:
         lines += ["not run yet", ""]
@@ -714,6 +772,7 @@ def render(res: dict[str, Any]) -> str:
                 f"- Gradient norm of lambda x soft-target CE / the CE term on the student (final weights, "
                 f"{GRAD_BATCHES} training batches): {_pm(c['grad_ratio']['cqd'], 3)}.",
             ]
+        diag.append(f"- Reading: {cqd_reading(c)}")
         lines += [*diag, ""]
     else:
         lines += ["not run yet", ""]
@@ -764,6 +823,7 @@ def render(res: dict[str, Any]) -> str:
                 f"- Per-term ablation on seeds 0–{len(res['ablation_seeds']) - 1} (smaller n to fit the "
                 f"budget): " + "; ".join(parts) + "."
             )
+        diag.append(f"- Reading: {mipkd_reading(p)}")
         lines += [*diag, ""]
     else:
         lines += ["not run yet", ""]
@@ -775,8 +835,9 @@ def render(res: dict[str, Any]) -> str:
             f"Measured on {machine_label(res['machine'])}, torch {res['machine']['torch']}, "
             f"{res['machine']['threads']} thread(s) per process, under `nice` on a machine shared with other work "
             f"(1-min load average {res['machine'].get('load_1min')} at the start): {sharing}"
-            f"{res.get('elapsed_minutes')} minutes elapsed from the first run's start to the last run's end; the runs' "
-            f"own wall times (pre-training included) sum to {res['wall_minutes_runs']} minutes. "
+            f"{res.get('elapsed_minutes')} minutes elapsed from the first run's start to the last run's end; the wall "
+            f"times of the runs this benchmark trained sum to {res['wall_minutes_runs']} minutes (a run found finished "
+            "is not timed again). "
             f"Written by `python -m benchmarks.effect --readme`; re-rendered from `benchmarks/results/effect_cpu.json` "
             f"by `python -m benchmarks.effect --from benchmarks/results/effect_cpu.json --readme`."
         )

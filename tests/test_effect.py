@@ -72,6 +72,15 @@ def test_the_block_is_rendered_from_the_saved_json_byte_for_byte(readme, capsys)
     assert "CQD is below fine-tuning: the opposite effect is shown" in text
     assert "no effect shown: the 95 % interval includes zero (MiPKD vs scratch)" in text
     assert "PARTIAL" not in text
+    # the readings follow the numbers: a better teacher; students above bicubic (27 dB) get no under-training note
+    assert "the large-lr model is shown better than its student" in text and "below bicubic" not in text
+    assert "wrong on 10.00 % of the clean test views" in text  # CQD not better; its teacher has 90 % clean top-1
+
+
+def test_students_below_bicubic_are_called_under_trained():
+    saved = json.loads(FIXTURE.read_text())
+    saved["methods"]["mipkd"]["gap"]["bicubic"] = 29.0
+    assert "every student, the scratch one included, stays below bicubic (29.000 dB)" in effect.render(saved)
 
 
 def test_a_partial_result_says_so_and_marks_what_is_missing(tmp_path, readme):
