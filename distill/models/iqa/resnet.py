@@ -38,7 +38,15 @@ def resnet_trunk(depth: ResNetDepth, width: int = 64) -> nn.Module:
     return getattr(tv_models, f"resnet{depth}")(weights=None)
 
 
-_LAYERS = {10: [1, 1, 1, 1], 18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}
+#: blocks per stage of each depth (torchvision's; 10 is one BasicBlock per stage)
+_LAYERS = {
+    10: [1, 1, 1, 1],
+    18: [2, 2, 2, 2],
+    34: [3, 4, 6, 3],
+    50: [3, 4, 6, 3],
+    101: [3, 4, 23, 3],
+    152: [3, 8, 36, 3],
+}
 
 
 def _narrow_resnet(depth: int, width: int) -> nn.Module:
