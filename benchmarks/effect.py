@@ -2,6 +2,7 @@
 
     python -m benchmarks.effect [--out runs/effect] [--json FILE] [--readme] [--force] [--threads 1]
     python -m benchmarks.effect --from benchmarks/results/effect_cpu.json --readme     # re-render, no training
+    python -m benchmarks.effect --worker [--out runs/effect]   # a second process sharing the runs (then --workers 1)
 
 Every number comes from RECIPES (``recipes/effect/*.yaml``) run through :func:`distill.repeats.run_repeats` (the
 engine of ``distill run``); the benchmark has no training loop. Each finished run is kept under ``--out`` (its
