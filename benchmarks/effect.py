@@ -1,0 +1,906 @@
+"""Does it work? Each method against its baseline in a regime built like its paper's, with paired statistics (issue 27).
+
+    python -m benchmarks.effect [--out runs/effect] [--json FILE] [--readme] [--force] [--threads 1]
+    python -m benchmarks.effect --from benchmarks/results/effect_cpu.json --readme     # re-render, no training
+    python -m benchmarks.effect --worker [--out runs/effect]   # a second process sharing the runs (then --workers 1)
+
+Every number comes from RECIPES (``recipes/effect/*.yaml``) run through :func:`distill.repeats.run_repeats` (the
+engine of ``distill run``); the benchmark has no training loop. Each finished run is kept under ``--out`` (its
+``results.json``) and reused, so an interrupted benchmark continues where it stopped; the JSON is rewritten after
+every stage, marked ``complete: false`` until the last one.
+
+The regime (fixed before the first result; one regime per method)
+------------------------------------------------------------------
+Pre-trained starts, made once (seed 0) and cached under ``--out``:
+
+* IQA: ``iqa_pretrain.yaml``, a ResNet-10 regressor of width 16 trained from scratch (4 epochs, SGD 0.02, cosine)
+  on a synthetic KADID-10k-layout set of 48 references x 10 distortion types x 5 levels (48x48, writer seed 1) that
+  shares no distortion type with the target; its trunk is the start of both MRKD copies.
+* Recognition: ``cqd_pretrain.yaml``, VGG-M/4 trained from scratch (8 epochs, SGD 0.05) on clean crops of a
+  synthetic CUB layout of 20 classes (writer seed 1, 30 train images each); ``cqd_teacher.yaml`` fine-tunes it
+  (fresh 10-class head, 10 epochs, SGD 0.01) on clean crops of the target set (10 classes, writer seed 0).
+* SR: ``sr_teacher.yaml``, EDSR c32 b8 x2 trained with L1 (1000 iterations, Adam 5e-4, cosine) on a synthetic
+  DIV2K layout (24 train / 6 valid HR images of 96x96).
+
+Comparisons, each over seeds 0-7 (8 pairs; method and baseline share the seed, the split and the start):
+
+* MRKD (``mrkd.yaml``): both copies from the pre-trained trunk (fresh heads), teacher lr 0.02 / student lr 0.005
+  (the paper's 4:1 ResNet50 ratio, 10x down), SGD momentum 0.9, cosine, alpha 1, 2 epochs, batch 16, on the target
+  set (24 references x 8 types x 5 levels, 48x48, split 80/20 by reference with split seed = seed). Against URKD
+  (``mrkd_urkd.yaml``, both lrs 0.005) and the baseline (``mrkd_baseline.yaml``: the same two models with alpha 0,
+  so the student trains on MSE alone). Metric: the student's test SRCC at the last epoch.
+* CQD (``cqd.yaml``): the pre-trained start (fresh head) fine-tuned on 14x14-of-64 low-resolution views, CE plus
+  the paper's lambda 200 x soft-target CE at T 10 to the clean-view teacher, 8 epochs, SGD 0.01, batch 32. Against
+  fine-tuning (``cqd_finetune.yaml``, the same without the teacher term). Metric: top-1 (%) on the low-resolution
+  test views (200 images) at the last epoch.
+* MiPKD (``mipkd.yaml``): EDSR c16 b4 student from scratch with the converged teacher, the paper's loss weights,
+  K = 2 stages, 150 iterations, Adam 5e-4, cosine, batch 16, 16-px LR patches. Against scratch
+  (``mipkd_scratch.yaml``) and logits KD (``mipkd_logitskd.yaml``, weight 1) with the same teacher, data, budget.
+  Metric: PSNR (dB, Y channel, crop border 2) on the 6 valid images at the last iteration.
+
+Statistics: per comparison the paired differences d_k = method_k - baseline_k, their mean, the 95 % t-interval
+mean +- t(0.975, n-1) s / sqrt(n) (scipy.stats.t) and the sign count; an effect is *shown* only when the interval
+excludes zero.
+
+Diagnostics (on the final checkpoints, nothing retrained): the teacher-student gap before distillation (MRKD: the
+alpha-0 run's large-lr model against its student; CQD: the teacher on clean and on low-resolution test views
+against the fine-tuned student; MiPKD: the teacher and bicubic against the scratch student); the student's
+agreement with the teacher with and without the distillation term (MRKD: SRCC between the two models' test
+predictions; CQD: top-1 agreement of the student on low-resolution views with the teacher on clean views; MiPKD:
+PSNR of the student's output against the teacher's); the distillation term's gradient norm relative to the task
+term's, on the student's parameters, averaged over 4 training batches; for MRKD the paired difference on the two
+distortion types with the lowest mean baseline SRCC; for MiPKD the per-term ablation (MiPKD without the feature
+mixer, without the block mixer) on seeds 0-3 (n = 4, smaller than the main comparisons to fit the budget).
+
+All data are SYNTHETIC (objective pseudo-MOS labels for IQA); nothing here measures the papers' real-data numbers.
+Single thread (``--threads 1``) by default: on a shared 2-core machine two threads per process made steps slower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from benchmarks._common import add_result_arguments, machine_info, machine_label, saved_result  # noqa: E402
+from distill.data.iqa.distortions import KADID_TYPES  # noqa: E402
+
+RECIPES = ROOT / "recipes" / "effect"
+BLOCK = "effect"
+SEEDS = tuple(range(8))
+ABLATION_SEEDS = tuple(range(4))
+GRAD_BATCHES = 4
+CONFIDENCE = 0.95
+
+#: the regime as the README block states it (written before the first result, see the module docstring)
+REGIME = (
+    "**Regime** (fixed before the first result, one per method; `benchmarks/effect.py`'s docstring has every "
+    "setting). Each method fine-tunes as its paper does, from a pre-trained start made once: a ResNet-10/16 "
+    "regressor pre-trained on a larger synthetic KADID-layout set with 10 *other* distortion types (48 references, "
+    "writer seed 1) for MRKD; a VGG-M/4 pre-trained on 20 synthetic CUB-layout classes (writer seed 1) for CQD, whose "
+    "clean-view teacher is that start fine-tuned on the target's clean crops; an EDSR c32b8 x2 teacher trained for "
+    "1000 iterations for MiPKD. MRKD: two copies from the same start, lr 0.02 / 0.005 (the paper's 4:1), 2 epochs, "
+    "against URKD (0.005 / 0.005) and the baseline (the same two models, alpha 0); metric: student test SRCC, target "
+    "24 references x 8 types, split by reference with split seed = seed. CQD: 14x14-of-64 low-resolution student, "
+    "lambda 200, T 10, 8 epochs, against fine-tuning without the teacher term; metric: top-1 % on the low-resolution "
+    "test views. MiPKD: EDSR c16b4 from scratch, the paper's loss weights, K 2, 150 iterations, against scratch and "
+    "logits KD with the same teacher; metric: PSNR (Y, 6 valid images). Seeds 0-7 for every comparison (method and "
+    "baseline share seed, split and start), last evaluation, 95 % t-interval of the mean paired difference; an effect "
+    "is shown only when the interval excludes zero. SYNTHETIC data throughout."
+)
+
+
+# ------------------------------------------------------------------------------------------------- statistics
+def paired(method: Sequence[float], baseline: Sequence[float], confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """Paired comparison: mean difference (method - baseline), its t-interval, the sign count and the verdict.
+
+    ``shown`` is ``"better"`` / ``"worse"`` when the interval lies above / below zero, else ``None``.
+    """
+    from scipy import stats
+
+    if len(method) != len(baseline):
+        raise ValueError(f"paired values differ in length: {len(method)} vs {len(baseline)}")
+    diffs = [m - b for m, b in zip(method, baseline)]
+    n = len(diffs)
+    mean = statistics.fmean(diffs) if n else float("nan")
+    sd = statistics.stdev(diffs) if n > 1 else float("nan")
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n) if n > 1 else float("nan")
+    low, high = mean - half, mean + half
+    shown = "better" if low > 0 else "worse" if high < 0 else None
+    return {
+        "n": n,
+        "diffs": diffs,
+        "mean_diff": mean,
+        "sd_diff": sd,
+        "ci": [low, high],
+        "confidence": confidence,
+        "positive": sum(d > 0 for d in diffs),
+        "negative": sum(d < 0 for d in diffs),
+        "shown": shown,
+    }
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+# ------------------------------------------------------------------------------------------------------ runs
+class Bench:
+    """Runs the recipes under ``out`` (each finished run reused) and records each new run's wall time.
+
+    Several processes may share ``out`` (``--worker``): a run being trained is claimed by a lock file beside its
+    folder (holding the process id; a dead holder's lock is taken over), so no run is trained twice at once.
+    """
+
+    def __init__(self, out: Path, wait: bool = True) -> None:
+        self.out = out
+        self.wait = wait
+        self.timings_file = out / "timings.json"
+
+    @property
+    def timings(self) -> dict[str, float]:
+        return json.loads(self.timings_file.read_text()) if self.timings_file.is_file() else {}
+
+    def _record(self, key: str, seconds: float) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        lock = self._take(self.out / ".timings")
+        while not lock:
+            time.sleep(0.2)
+            lock = self._take(self.out / ".timings")
+        try:
+            timings = self.timings
+            timings[key] = round(seconds, 1)
+            tmp = self.timings_file.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(timings, indent=1))
+            os.replace(tmp, self.timings_file)
+        finally:
+            lock.unlink()
+
+    @staticmethod
+    def _take(base: Path) -> Path | None:
+        """Create ``base.lock`` holding this process id; None when a live process holds it."""
+        lock = base.with_name(f".{base.name}.lock")
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                os.kill(int(lock.read_text() or "0"), 0)
+                return None
+            except (ProcessLookupError, ValueError):
+                lock.unlink(missing_ok=True)  # its holder died: take it over
+                return Bench._take(base)
+            except FileNotFoundError:
+                return Bench._take(base)
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        return lock
+
+    def runs(
+        self, recipe: str, name: str, seeds: Sequence[int], overrides: Sequence[str] = (), vary_split: bool = True
+    ) -> list[dict[str, Any]]:
+        """``results.json`` of each seed's run of ``recipes/effect/RECIPE.yaml`` under ``out/NAME/seed{k}`` (with
+        ``wait=False``, seeds another process is training are skipped and left out)."""
+        from distill.repeats import run_repeats
+        from distill.sweep import is_complete
+
+        out = []
+        for seed in seeds:
+            folder = self.out / name / f"seed{seed}"
+            while not is_complete(folder):
+                lock = self._take(folder)
+                if lock is None:
+                    if not self.wait:
+                        break
+                    time.sleep(5)
+                    continue
+                try:
+                    if not is_complete(folder):
+                        start = time.perf_counter()
+                        run_repeats(RECIPES / f"{recipe}.yaml", [seed], self.out / name, overrides, vary_split)
+                        self._record(f"{name}/seed{seed}", time.perf_counter() - start)
+                finally:
+                    lock.unlink(missing_ok=True)
+            if is_complete(folder):
+                out.append({"seed": seed, **json.loads((folder / "results.json").read_text())})
+        return out
+
+    def folder(self, name: str, seed: int = 0) -> Path:
+        return self.out / name / f"seed{seed}"
+
+    # ------------------------------------------------------------------------------------------- the regime's runs
+    def job(self, name: str) -> list[dict[str, Any]]:
+        """The runs of one group of the regime (:func:`jobs`), after the pre-trained starts it needs."""
+        from distill.sweep import is_complete
+
+        recipe, seeds, overrides, vary_split = jobs(self.out)[name]
+        for dep in DEPENDS.get(name, ()):
+            self.job(dep)
+            if not is_complete(self.folder(dep)):
+                return []  # only without wait: another process is still training the start this group needs
+            if dep == "iqa_pretrain":
+                extract_trunk(self.folder(dep) / "student.pt", self.folder(dep) / "iqa_trunk.pt")
+        return self.runs(recipe, name, seeds, overrides, vary_split)
+
+
+def jobs(out: Path) -> dict[str, tuple[str, tuple[int, ...], list[str], bool]]:
+    """Every group of runs: name -> (recipe, seeds, --set overrides, split seed = seed). The pre-trained files are
+    named by their run folders under ``out``."""
+    trunk = out / "iqa_pretrain" / "seed0" / "iqa_trunk.pt"
+    cqd_start = out / "cqd_pretrain" / "seed0" / "student.pt"
+    cqd_teacher = out / "cqd_teacher" / "seed0" / "student.pt"
+    sr_teacher = out / "sr_teacher" / "seed0" / "student.pt"
+    iqa = [f"models.{r}.args.pretrained={trunk}" for r in ("teacher", "student")]
+    cqd = [f"models.student.args.pretrained={cqd_start}"]
+    sr = [f"models.teacher.args.pretrained={sr_teacher}"]
+    return {
+        "iqa_pretrain": ("iqa_pretrain", (0,), [], False),
+        "cqd_pretrain": ("cqd_pretrain", (0,), [], False),
+        "cqd_teacher": ("cqd_teacher", (0,), cqd, False),
+        "sr_teacher": ("sr_teacher", (0,), [], False),
+        "mrkd_baseline": ("mrkd_baseline", SEEDS, iqa, True),
+        "mrkd_urkd": ("mrkd_urkd", SEEDS, iqa, True),
+        "mrkd": ("mrkd", SEEDS, iqa, True),
+        "cqd_finetune": ("cqd_finetune", SEEDS, cqd, True),
+        "cqd": ("cqd", SEEDS, [*cqd, f"models.teacher.args.pretrained={cqd_teacher}"], True),
+        "mipkd_scratch": ("mipkd_scratch", SEEDS, [], False),
+        "mipkd_logitskd": ("mipkd_logitskd", SEEDS, sr, False),
+        "mipkd": ("mipkd", SEEDS, sr, False),
+        "mipkd_no_feature_mixer": ("mipkd", ABLATION_SEEDS, [*sr, "distiller.args.feature_mixer=false"], False),
+        "mipkd_no_block_mixer": ("mipkd", ABLATION_SEEDS, [*sr, "distiller.args.block_mixer=false"], False),
+    }
+
+
+DEPENDS = {
+    "cqd_teacher": ("cqd_pretrain",),
+    **{k: ("iqa_pretrain",) for k in ("mrkd_baseline", "mrkd_urkd", "mrkd")},
+    **{k: ("cqd_pretrain", "cqd_teacher") for k in ("cqd_finetune", "cqd")},
+    **{k: ("sr_teacher",) for k in ("mipkd_logitskd", "mipkd", "mipkd_no_feature_mixer", "mipkd_no_block_mixer")},
+}
+#: the order of a ``--worker`` process: the far end of the main process's order first, so the two meet late
+WORKER_ORDER = (
+    "mipkd_scratch",
+    "sr_teacher",
+    "mipkd_no_block_mixer",
+    "mipkd_no_feature_mixer",
+    "mipkd",
+    "mipkd_logitskd",
+    "cqd",
+    "cqd_finetune",
+    "mrkd",
+    "mrkd_urkd",
+    "mrkd_baseline",
+)
+
+
+def metric(run: dict[str, Any], split: str, role: str, name: str, group: str | None = None) -> float:
+    """One reported number of a run's ``results.json``."""
+    from distill.metric_values import as_float
+
+    res = run["results"][split][role]
+    return as_float(res["groups"][group][name] if group is not None else res["overall"][name])
+
+
+def extract_trunk(student_pt: Path, out: Path) -> Path:
+    """The ``trunk.*`` weights of a ``resnet_regressor`` run's ``student.pt`` as a torchvision-layout state dict
+    (what ``resnet_regressor``'s ``pretrained`` reads); written once, next to it."""
+    if not out.is_file():
+        from distill.engine.checkpoint import atomic_save, load_checkpoint
+
+        state = load_checkpoint(student_pt)["state_dict"]
+        atomic_save({k.removeprefix("trunk."): v for k, v in state.items() if k.startswith("trunk.")}, out)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ diagnostics
+def _distiller_of(folder: Path) -> tuple[Any, Any]:
+    """The run's distiller with its final checkpoint's weights, and its recipe."""
+    from distill.build import build_distiller
+    from distill.engine.checkpoint import load_checkpoint
+    from distill.recipe import load_recipe
+
+    recipe, _ = load_recipe(folder / "recipe.yaml")
+    distiller = build_distiller(recipe)
+    distiller.load_state_dict(load_checkpoint(folder / "checkpoints" / "last.pt")["distiller"])
+    return distiller, recipe
+
+
+def _batches(dataset: Any, batch_size: int, count: int | None = None) -> list[dict[str, Any]]:
+    """The first ``count`` batches (all when None) of ``dataset`` in index order, collated."""
+    from torch.utils.data import default_collate
+
+    dataset.set_seed(0)
+    dataset.set_epoch(0)
+    n = len(dataset) if count is None else min(len(dataset), count * batch_size)
+    return [default_collate([dataset[i] for i in range(s, min(n, s + batch_size))]) for s in range(0, n, batch_size)]
+
+
+def grad_ratio(folder: Path, task: str, distill_terms: Sequence[str]) -> float:
+    """||grad of the distillation terms|| / ||grad of the task term|| on the student's parameters, each norm averaged
+    over the first :data:`GRAD_BATCHES` training batches of the run's own training set, at its final weights."""
+    from distill.build import build_dataset
+
+    distiller, recipe = _distiller_of(folder)
+    distiller.train()
+    params = [p for p in distiller.models["student"].parameters() if p.requires_grad]
+    train = build_dataset(recipe.data.train, recipe.data)
+    norms: dict[str, list[float]] = {"task": [], "distill": []}
+    torch.manual_seed(0)
+    for batch in _batches(train, recipe.train.batch_size, GRAD_BATCHES):
+        terms = distiller.training_step(batch)
+        for key, loss in (("task", terms[task]), ("distill", sum(terms[t] for t in distill_terms))):
+            grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+            norms[key].append(float(torch.sqrt(sum((g.detach() ** 2).sum() for g in grads if g is not None))))
+    return statistics.fmean(norms["distill"]) / statistics.fmean(norms["task"])
+
+
+@torch.no_grad()
+def mrkd_agreement(folder: Path) -> float:
+    """SRCC between the two MRKD models' predictions on the run's test split (final weights)."""
+    from scipy import stats
+
+    from distill.build import build_dataset
+
+    distiller, recipe = _distiller_of(folder)
+    distiller.eval()
+    test = build_dataset(recipe.data.eval["test"], recipe.data)
+    t, s = [], []
+    for batch in _batches(test, 64):
+        t.append(distiller.models["teacher"](batch["input"]))
+        s.append(distiller.models["student"](batch["input"]))
+    return float(stats.spearmanr(torch.cat(t).numpy(), torch.cat(s).numpy())[0])
+
+
+@torch.no_grad()
+def cqd_agreement(student_pt: Path, teacher_pt: Path, recipe_file: Path) -> float:
+    """Top-1 agreement (%) of the student on the low-resolution test views with the teacher on the clean ones."""
+    from distill.build import build_dataset
+    from distill.config import ComponentSpec
+    from distill.deploy import load_deployable
+    from distill.recipe import load_recipe
+
+    recipe, _ = load_recipe(recipe_file)
+    spec = recipe.data.eval["test"]
+    paired_test = build_dataset(ComponentSpec("cub200_paired", dict(spec.args)), recipe.data)
+    student, _ = load_deployable(student_pt)
+    teacher, _ = load_deployable(teacher_pt)
+    same = total = 0
+    for batch in _batches(paired_test, 100):
+        same += int((student(batch["input"]).argmax(1) == teacher(batch["input_clean"]).argmax(1)).sum())
+        total += len(batch["input"])
+    return 100.0 * same / total
+
+
+@torch.no_grad()
+def sr_agreement(student_pt: Path, teacher_pt: Path, recipe_file: Path) -> dict[str, float]:
+    """PSNR (Y, crop 2) of the student's output against the teacher's on the valid images; also bicubic's PSNR
+    against HR (torch bicubic, not MATLAB's), for the teacher-student gap."""
+    from distill.build import build_dataset
+    from distill.deploy import load_deployable
+    from distill.metrics.image import psnr
+    from distill.recipe import load_recipe
+
+    recipe, _ = load_recipe(recipe_file)
+    valid = build_dataset(recipe.data.eval["valid"], recipe.data)
+    student, _ = load_deployable(student_pt)
+    teacher, _ = load_deployable(teacher_pt)
+    agree, bicubic = [], []
+    for batch in _batches(valid, 1):
+        x, hr = batch["input"], batch["target"]
+        agree.append(float(psnr(student(x).clamp(0, 1), teacher(x).clamp(0, 1), 2, True, True)))
+        up = torch.nn.functional.interpolate(x, size=hr.shape[-2:], mode="bicubic", align_corners=False)
+        bicubic.append(float(psnr(up.clamp(0, 1), hr, 2, True, True)))
+    return {"agreement_psnr": statistics.fmean(agree), "bicubic_psnr": statistics.fmean(bicubic)}
+
+
+# -------------------------------------------------------------------------------------------- the benchmark
+def _summary(values: Sequence[float]) -> dict[str, Any]:
+    mean, std = mean_std(values)
+    return {"values": list(values), "mean": mean, "std": std}
+
+
+def elapsed_minutes(out: Path) -> float | None:
+    """Minutes from the first run's start (its ``recipe.yaml``) to the last run's end (its ``results.json``)."""
+    starts = [p.stat().st_mtime for p in out.glob("*/seed*/recipe.yaml")]
+    ends = [p.stat().st_mtime for p in out.glob("*/seed*/results.json")]
+    return round((max(ends) - min(starts)) / 60, 1) if starts and ends else None
+
+
+def run_benchmark(
+    out: Path, save: Callable[[dict[str, Any]], None], threads: int = 1, workers: int = 0
+) -> dict[str, Any]:
+    """Run (or reuse) every run of the regime, then the diagnostics; ``save`` is called after every stage."""
+    torch.set_num_threads(threads)
+    bench = Bench(out)
+    res: dict[str, Any] = {
+        "benchmark": "effect",
+        "complete": False,
+        "machine": machine_info(),
+        "seeds": list(SEEDS),
+        "ablation_seeds": list(ABLATION_SEEDS),
+        "out": str(out),
+        "worker_processes": workers,
+        "methods": {},
+    }
+    started = time.perf_counter()
+
+    def stage_done() -> None:
+        res["wall_minutes_runs"] = round(sum(bench.timings.values()) / 60, 1)
+        res["elapsed_minutes"] = elapsed_minutes(out)
+        res["timings"] = dict(bench.timings)
+        save(res)
+
+    # ---------------------------------------------------------------- pre-trained starts (seed 0, no split seed)
+    (pre,) = bench.job("iqa_pretrain")
+    (cqd_pre,) = bench.job("cqd_pretrain")
+    (cqd_teacher,) = bench.job("cqd_teacher")
+    teacher_pt = bench.folder("cqd_teacher") / "student.pt"
+    (sr_teacher,) = bench.job("sr_teacher")
+    sr_teacher_pt = bench.folder("sr_teacher") / "student.pt"
+    res["pretrained"] = {
+        "iqa_pretrain_test_srcc": metric(pre, "test", "student", "srcc"),
+        "cqd_pretrain_test_top1": 100 * metric(cqd_pre, "test", "student", "top1"),
+        "cqd_teacher_clean_top1": 100 * metric(cqd_teacher, "test", "student", "top1"),
+        "cqd_teacher_low_resolution_top1": 100 * metric(cqd_teacher, "test_low_resolution", "student", "top1"),
+        "sr_teacher_psnr": metric(sr_teacher, "valid", "student", "psnr"),
+        "sr_teacher_psnr_curve": _psnr_curve(bench.folder("sr_teacher")),
+    }
+    stage_done()
+
+    # -------------------------------------------------------------------------------------------------- MRKD
+    base, urkd, mrkd = bench.job("mrkd_baseline"), bench.job("mrkd_urkd"), bench.job("mrkd")
+    srcc = {
+        k: [metric(r, "test", "student", "srcc") for r in v]
+        for k, v in (("baseline", base), ("urkd", urkd), ("mrkd", mrkd))
+    }
+    groups = sorted(base[0]["results"]["test"]["student"]["groups"])
+    group_mean = {g: statistics.fmean(metric(r, "test", "student", "srcc", g) for r in base) for g in groups}
+    hardest = sorted(groups, key=lambda g: group_mean[g])[:2]
+    big_teacher = [metric(r, "test", "teacher", "srcc") for r in base]
+    res["methods"]["mrkd"] = {
+        "metric": "SRCC",
+        "rows": {k: _summary(v) for k, v in srcc.items()},
+        "comparisons": {
+            "mrkd_vs_baseline": paired(srcc["mrkd"], srcc["baseline"]),
+            "mrkd_vs_urkd": paired(srcc["mrkd"], srcc["urkd"]),
+            "urkd_vs_baseline": paired(srcc["urkd"], srcc["baseline"]),
+        },
+        "hardest": {
+            f"{g} {KADID_TYPES.get(g, '')}".strip(): paired(
+                [metric(r, "test", "student", "srcc", g) for r in mrkd],
+                [metric(r, "test", "student", "srcc", g) for r in base],
+            )
+            for g in hardest
+        },
+        "gap": paired(big_teacher, srcc["baseline"]) | {"teacher": _summary(big_teacher)},
+    }
+    stage_done()
+    res["methods"]["mrkd"]["agreement"] = {
+        k: _summary([mrkd_agreement(bench.folder(k, s)) for s in SEEDS]) for k in ("mrkd_baseline", "mrkd")
+    }
+    res["methods"]["mrkd"]["grad_ratio"] = {
+        k: _summary([grad_ratio(bench.folder(k, s), "student", ["mutual"]) for s in SEEDS])
+        for k in ("mrkd_urkd", "mrkd")
+    }
+    stage_done()
+
+    # --------------------------------------------------------------------------------------------------- CQD
+    fine, cqd = bench.job("cqd_finetune"), bench.job("cqd")
+    top1 = {k: [100 * metric(r, "test", "student", "top1") for r in v] for k, v in (("finetune", fine), ("cqd", cqd))}
+    no_adapt = 100 * metric(cqd[0], "test", "teacher", "top1")
+    res["methods"]["cqd"] = {
+        "metric": "top-1 %",
+        "rows": {k: _summary(v) for k, v in top1.items()},
+        "comparisons": {"cqd_vs_finetune": paired(top1["cqd"], top1["finetune"])},
+        "gap": {
+            "teacher_clean": res["pretrained"]["cqd_teacher_clean_top1"],
+            "teacher_low_resolution": no_adapt,
+            "finetune": _summary(top1["finetune"]),
+        },
+    }
+    stage_done()
+    res["methods"]["cqd"]["agreement"] = {
+        k: _summary(
+            [
+                cqd_agreement(bench.folder(k, s) / "student.pt", teacher_pt, bench.folder(k, s) / "recipe.yaml")
+                for s in SEEDS
+            ]
+        )
+        for k in ("cqd_finetune", "cqd")
+    }
+    res["methods"]["cqd"]["grad_ratio"] = {
+        "cqd": _summary([grad_ratio(bench.folder("cqd", s), "task", ["kd"]) for s in SEEDS])
+    }
+    stage_done()
+
+    # ------------------------------------------------------------------------------------------------- MiPKD
+    scratch, logits, mipkd = bench.job("mipkd_scratch"), bench.job("mipkd_logitskd"), bench.job("mipkd")
+    psnr = {
+        k: [metric(r, "valid", "student", "psnr") for r in v]
+        for k, v in (("scratch", scratch), ("logits_kd", logits), ("mipkd", mipkd))
+    }
+    sr_diag = {
+        k: [
+            sr_agreement(bench.folder(k, s) / "student.pt", sr_teacher_pt, bench.folder(k, s) / "recipe.yaml")
+            for s in SEEDS
+        ]
+        for k in ("mipkd_scratch", "mipkd_logitskd", "mipkd")
+    }
+    res["methods"]["mipkd"] = {
+        "metric": "PSNR dB",
+        "rows": {k: _summary(v) for k, v in psnr.items()},
+        "comparisons": {
+            "mipkd_vs_scratch": paired(psnr["mipkd"], psnr["scratch"]),
+            "mipkd_vs_logits_kd": paired(psnr["mipkd"], psnr["logits_kd"]),
+            "logits_kd_vs_scratch": paired(psnr["logits_kd"], psnr["scratch"]),
+        },
+        "gap": {
+            "teacher": res["pretrained"]["sr_teacher_psnr"],
+            "bicubic": sr_diag["mipkd"][0]["bicubic_psnr"],
+            "scratch": _summary(psnr["scratch"]),
+        },
+        "agreement": {k: _summary([d["agreement_psnr"] for d in v]) for k, v in sr_diag.items()},
+    }
+    stage_done()
+    res["methods"]["mipkd"]["grad_ratio"] = {
+        "logits_kd": _summary([grad_ratio(bench.folder("mipkd_logitskd", s), "task", ["kd"]) for s in SEEDS]),
+        "mipkd": _summary([grad_ratio(bench.folder("mipkd", s), "task", ["kd", "feat", "block"]) for s in SEEDS]),
+    }
+    stage_done()
+    ablation: dict[str, Any] = {}
+    full = psnr["mipkd"][: len(ABLATION_SEEDS)]
+    for name, override in (
+        ("no_feature_mixer", "distiller.args.feature_mixer=false"),
+        ("no_block_mixer", "distiller.args.block_mixer=false"),
+    ):
+        runs = bench.job(f"mipkd_{name}")
+        values = [metric(r, "valid", "student", "psnr") for r in runs]
+        ablation[name] = {"override": override, **_summary(values), "full_minus_ablated": paired(full, values)}
+    ablation["logits_kd_only"] = {
+        "override": "(mipkd_logitskd.yaml)",
+        **_summary(psnr["logits_kd"][: len(ABLATION_SEEDS)]),
+        "full_minus_ablated": paired(full, psnr["logits_kd"][: len(ABLATION_SEEDS)]),
+    }
+    res["methods"]["mipkd"]["ablation"] = ablation
+    res["complete"] = True
+    res["session_wall_minutes"] = round((time.perf_counter() - started) / 60, 1)
+    stage_done()
+    return res
+
+
+def _psnr_curve(folder: Path) -> list[list[float]]:
+    """[step, PSNR] of every evaluation in a run's ``metrics.jsonl`` (the teacher's convergence)."""
+    curve = []
+    for line in (folder / "metrics.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if rec.get("kind") == "eval" and rec.get("split") == "valid":
+            curve.append([rec["step"], float(rec["results"]["student"]["overall"]["psnr"])])
+    return curve
+
+
+# ---------------------------------------------------------------------------------------------- the README block
+def _f(value: float, digits: int) -> str:
+    return f"{value:.{digits}f}"
+
+
+def _pm(summary: dict[str, Any], digits: int) -> str:
+    return f"{_f(summary['mean'], digits)} ± {_f(summary['std'], digits)}"
+
+
+def _diff(cmp: dict[str, Any], digits: int) -> str:
+    low, high = cmp["ci"]
+    return f"{cmp['mean_diff']:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
+def verdict(cmp: dict[str, Any], method: str, baseline: str) -> str:
+    """One sentence that follows from the interval."""
+    if cmp["shown"] == "better":
+        return f"{method} beats {baseline}: effect shown (the 95 % interval lies above zero)"
+    if cmp["shown"] == "worse":
+        return f"{method} is below {baseline}: the opposite effect is shown (the 95 % interval lies below zero)"
+    return f"no effect shown: the 95 % interval includes zero ({method} vs {baseline})"
+
+
+def _comparison_rows(method: dict[str, Any], names: dict[str, tuple[str, str]], digits: int) -> list[str]:
+    rows = []
+    for key, (m, b) in names.items():
+        cmp = method["comparisons"][key]
+        sign = f"{cmp['positive']}/{cmp['n']}"
+        rows.append(
+            f"| {m} vs {b} | {_pm(method['rows'][_row_key(m)], digits)} | {_pm(method['rows'][_row_key(b)], digits)} "
+            f"| {_diff(cmp, digits)} | {sign} | {cmp['n']} | {verdict(cmp, m, b)} |"
+        )
+    return rows
+
+
+def _row_key(label: str) -> str:
+    return {
+        "MRKD": "mrkd",
+        "URKD": "urkd",
+        "baseline": "baseline",
+        "CQD": "cqd",
+        "fine-tuning": "finetune",
+        "MiPKD": "mipkd",
+        "scratch": "scratch",
+        "logits KD": "logits_kd",
+    }[label]
+
+
+MECHANISMS = (
+    "**Mechanism tests** (`tests/test_mechanisms.py`, default suite, toy problems whose answer is known, through the "
+    "project's own distillers): a student trained only on CQD's soft-target term (labels replaced by noise) reaches "
+    "the teacher's decisions; MRKD's mutual term (alpha 1 against alpha 0, same data and initialisations) lowers the "
+    "two models' disagreement; CQD's clean-view soft targets raise a noisy-view student's agreement with the teacher "
+    "above what noisy labels alone give. Each compares the mechanism with the same training without it."
+)
+
+HEADER = (
+    "| comparison | method mean ± std | baseline mean ± std | mean paired diff [95 % CI] | method higher | n "
+    "| verdict |"
+)
+RULE = "|---|---|---|---|---|---|---|"
+
+
+def mrkd_reading(m: dict[str, Any]) -> str:
+    """What the MRKD diagnostics say, by rule from the saved numbers."""
+    gap = m["gap"]
+    teacher = (
+        "the large-lr model is shown better than its student before distillation"
+        if gap["shown"] == "better"
+        else "the large-lr model is not shown better than its student before distillation (the mechanism needs it to "
+        "be)"
+    )
+    text = f"{teacher}"
+    if "agreement" in m:
+        a = m["agreement"]
+        moved = "raises" if a["mrkd"]["mean"] > a["mrkd_baseline"]["mean"] else "does not raise"
+        text += (
+            f"; the mutual term {moved} the two models' agreement ({_f(a['mrkd_baseline']['mean'], 3)} → "
+            f"{_f(a['mrkd']['mean'], 3)}), so it acts, but agreement with a model that is no better does not lift the "
+            "student"
+            if gap["shown"] != "better"
+            else f"; the mutual term {moved} the two models' agreement"
+        )
+    return text + "."
+
+
+def cqd_reading(c: dict[str, Any]) -> str:
+    """What the CQD diagnostics say, by rule from the saved numbers."""
+    gap, cmp = c["gap"], c["comparisons"]["cqd_vs_finetune"]
+    margin = gap["teacher_clean"] - gap["finetune"]["mean"]
+    text = f"the clean-view teacher is {_f(margin, 2)} points above the fine-tuned student"
+    if "agreement" in c:
+        a = c["agreement"]
+        ratio = c["grad_ratio"]["cqd"]["mean"]
+        size = "dominates" if ratio > 1 else "is smaller than"
+        text += (
+            f"; the soft-target term's gradient {size} the CE term's ({_f(ratio, 2)}x) and the student moves toward "
+            f"the teacher (agreement {_f(a['cqd_finetune']['mean'], 2)} → {_f(a['cqd']['mean'], 2)} %)"
+        )
+    if cmp["shown"] != "better":
+        text += (
+            f", yet top-1 does not follow: the teacher it is pulled toward is itself wrong on "
+            f"{_f(100 - gap['teacher_clean'], 2)} % of the clean test views"
+        )
+    return text + "."
+
+
+def mipkd_reading(p: dict[str, Any]) -> str:
+    """What the MiPKD diagnostics say, by rule from the saved numbers."""
+    bicubic = p["gap"]["bicubic"]
+    below = all(row["mean"] < bicubic for row in p["rows"].values())
+    text = f"the teacher is {_f(p['gap']['teacher'] - p['gap']['scratch']['mean'], 2)} dB above the scratch student"
+    if below:
+        text += (
+            f"; every student, the scratch one included, stays below bicubic ({_f(bicubic, 3)} dB) at this budget, so "
+            "the differences are measured on under-trained students, not on models worth deploying"
+        )
+    return text + "."
+
+
+def render(res: dict[str, Any]) -> str:
+    """The README block: regime, per method the table and the diagnostics, then how it was made."""
+    lines = [REGIME, ""]
+    methods = res.get("methods", {})
+    if not res.get("complete"):
+        lines += ["**PARTIAL RESULTS**: the benchmark has not finished every stage; missing methods are marked.", ""]
+    m = methods.get("mrkd")
+    lines += ["### MRKD (blind IQA), student test SRCC", ""]
+    if m:
+        lines += [
+            HEADER,
+            RULE,
+            *_comparison_rows(
+                m,
+                {
+                    "mrkd_vs_baseline": ("MRKD", "baseline"),
+                    "mrkd_vs_urkd": ("MRKD", "URKD"),
+                    "urkd_vs_baseline": ("URKD", "baseline"),
+                },
+                4,
+            ),
+            "",
+        ]
+        gap = m["gap"]
+        diag = [
+            f"- Gap before distillation: the alpha-0 large-lr model {_pm(gap['teacher'], 4)} vs its student "
+            f"{_pm(m['rows']['baseline'], 4)}, paired {_diff(gap, 4)} "
+            f"(teacher higher in {gap['positive']}/{gap['n']}).",
+        ]
+        if "agreement" in m:
+            a, g = m["agreement"], m["grad_ratio"]
+            diag += [
+                f"- Agreement (SRCC between the two models' test predictions): without the mutual term (alpha 0) "
+                f"{_pm(a['mrkd_baseline'], 3)}, with it (MRKD) {_pm(a['mrkd'], 3)}.",
+                f"- Gradient norm of the mutual term / the student's MSE term on the student (final weights, "
+                f"{GRAD_BATCHES} training batches): MRKD {_pm(g['mrkd'], 3)}, URKD {_pm(g['mrkd_urkd'], 3)}.",
+            ]
+        hard = "; ".join(f"{g}: {_diff(c, 4)}, MRKD higher {c['positive']}/{c['n']}" for g, c in m["hardest"].items())
+        diag.append(f"- Hardest distortion types (lowest mean baseline SRCC), MRKD − baseline: {hard}.")
+        diag.append(f"- Reading: {mrkd_reading(m)}")
+        lines += [*diag, ""]
+    else:
+        lines += ["not run yet", ""]
+    c = methods.get("cqd")
+    lines += ["### CQD (recognition under degradation), top-1 % on low-resolution test views", ""]
+    if c:
+        lines += [HEADER, RULE, *_comparison_rows(c, {"cqd_vs_finetune": ("CQD", "fine-tuning")}, 2), ""]
+        gap = c["gap"]
+        diag = [
+            f"- Gap before distillation: the teacher on clean test views {_f(gap['teacher_clean'], 2)}, on the "
+            f"low-resolution views (no adaptation) {_f(gap['teacher_low_resolution'], 2)}; the fine-tuned student "
+            f"{_pm(gap['finetune'], 2)}.",
+        ]
+        if "agreement" in c:
+            a = c["agreement"]
+            diag += [
+                f"- Agreement (top-1 % of the student on low-resolution views with the teacher on clean views): "
+                f"fine-tuning {_pm(a['cqd_finetune'], 2)}, CQD {_pm(a['cqd'], 2)}.",
+                f"- Gradient norm of lambda x soft-target CE / the CE term on the student (final weights, "
+                f"{GRAD_BATCHES} training batches): {_pm(c['grad_ratio']['cqd'], 3)}.",
+            ]
+        diag.append(f"- Reading: {cqd_reading(c)}")
+        lines += [*diag, ""]
+    else:
+        lines += ["not run yet", ""]
+    p = methods.get("mipkd")
+    lines += ["### MiPKD (super-resolution x2), PSNR dB on the valid images", ""]
+    if p:
+        lines += [
+            HEADER,
+            RULE,
+            *_comparison_rows(
+                p,
+                {
+                    "mipkd_vs_scratch": ("MiPKD", "scratch"),
+                    "mipkd_vs_logits_kd": ("MiPKD", "logits KD"),
+                    "logits_kd_vs_scratch": ("logits KD", "scratch"),
+                },
+                3,
+            ),
+            "",
+        ]
+        gap, a = p["gap"], p["agreement"]
+        diag = [
+            f"- Gap before distillation: teacher {_f(gap['teacher'], 3)}, scratch student {_pm(gap['scratch'], 3)}, "
+            f"bicubic {_f(gap['bicubic'], 3)} (torch bicubic). Teacher PSNR by iteration: "
+            + ", ".join(f"{int(s)}: {_f(v, 3)}" for s, v in res["pretrained"]["sr_teacher_psnr_curve"])
+            + ".",
+            f"- Agreement (PSNR of the student's output against the teacher's): scratch {_pm(a['mipkd_scratch'], 3)}, "
+            f"logits KD {_pm(a['mipkd_logitskd'], 3)}, MiPKD {_pm(a['mipkd'], 3)}.",
+        ]
+        if "grad_ratio" in p:
+            g = p["grad_ratio"]
+            diag.append(
+                f"- Gradient norm of the distillation terms / the L1-to-HR term on the student (final weights, "
+                f"{GRAD_BATCHES} training batches): logits KD {_pm(g['logits_kd'], 3)}, MiPKD (kd + feat + block) "
+                f"{_pm(g['mipkd'], 3)}."
+            )
+        if "ablation" in p:
+            parts = []
+            for name, label in (
+                ("no_feature_mixer", "without the feature mixer"),
+                ("no_block_mixer", "without the block mixer"),
+                ("logits_kd_only", "logits KD only"),
+            ):
+                abl = p["ablation"][name]
+                cmp = abl["full_minus_ablated"]
+                parts.append(f"{label} {_pm(abl, 3)} (full − this {_diff(cmp, 3)}, n {cmp['n']})")
+            diag.append(
+                f"- Per-term ablation on seeds 0–{len(res['ablation_seeds']) - 1} (smaller n to fit the "
+                f"budget): " + "; ".join(parts) + "."
+            )
+        diag.append(f"- Reading: {mipkd_reading(p)}")
+        lines += [*diag, ""]
+    else:
+        lines += ["not run yet", ""]
+    lines += [MECHANISMS, ""]
+    if "wall_minutes_runs" in res:
+        workers = res.get("worker_processes", 0)
+        sharing = f"this process and {workers} `--worker` process(es) shared the runs, " if workers else ""
+        lines.append(
+            f"Measured on {machine_label(res['machine'])}, torch {res['machine']['torch']}, "
+            f"{res['machine']['threads']} thread(s) per process, under `nice` on a machine shared with other work "
+            f"(1-min load average {res['machine'].get('load_1min')} at the start): {sharing}"
+            f"{res.get('elapsed_minutes')} minutes elapsed from the first run's start to the last run's end; the wall "
+            f"times of the runs this benchmark trained sum to {res['wall_minutes_runs']} minutes (a run found finished "
+            "is not timed again). "
+            f"Written by `python -m benchmarks.effect --readme`; re-rendered from `benchmarks/results/effect_cpu.json` "
+            f"by `python -m benchmarks.effect --from benchmarks/results/effect_cpu.json --readme`."
+        )
+    else:
+        lines.append("Not run yet: `python -m benchmarks.effect --json benchmarks/results/effect_cpu.json --readme`.")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.effect", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/effect"), help="run folders (reused when finished)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="how many --worker processes share --out (recorded, for the block)"
+    )
+    parser.add_argument("--regime-only", action="store_true", help="write the README block with the regime only")
+    parser.add_argument(
+        "--worker",
+        action="store_true",
+        help="only train runs (from the far end of the order, skipping runs another process is training) into the "
+        "same --out, so a second process shares the work; no diagnostics, no --json",
+    )
+    add_result_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
+    saved = saved_result(parser, args)
+    from benchmarks._common import write_readme_block
+
+    if args.worker:
+        torch.set_num_threads(args.threads)
+        bench = Bench(args.out, wait=False)
+        for _ in range(2):  # a second pass picks up the seeds another process held during the first
+            for name in WORKER_ORDER:
+                bench.job(name)
+        return
+    if args.regime_only:
+        text = render({"methods": {}, "complete": True})
+        print(text)
+        if args.readme:
+            write_readme_block(BLOCK, text)
+        return
+    if saved is not None:
+        res = saved
+    else:
+        from distill import quiet
+
+        quiet.install(False)
+
+        def save(partial: dict[str, Any]) -> None:
+            if args.json is not None:
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                args.json.write_text(json.dumps(partial, indent=1, default=float) + "\n")
+            if args.readme:
+                write_readme_block(BLOCK, render(partial))
+
+        res = run_benchmark(args.out, save, args.threads, args.workers)
+    text = render(res)
+    print(text)
+    if args.readme:
+        write_readme_block(BLOCK, text)
+
+
+if __name__ == "__main__":
+    main()
