@@ -16,6 +16,7 @@ def test_engine_overhead_quick_run_measures_and_matches_the_hand_loop(capsys):
     assert "ratio" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # tens of seconds of CPU: the default suite stays under ~10 min on 2 cores
 def test_mrkd_tables_smoke_runs_recipes_and_prints_paper_numbers(tmp_path):
     from benchmarks.mrkd_tables import main as mrkd_tables
 

@@ -157,6 +157,7 @@ def reference(data, tmp_path_factory) -> tuple[Path, Path]:  # noqa: F811
 
 
 # -------------------------------------------------------------------------------------------------- the tests
+@pytest.mark.slow  # tens of seconds of CPU: the default suite stays under ~10 min on 2 cores
 def test_sigint_before_the_first_checkpoint_and_sigterm_during_evaluation_lose_no_work(reference, tmp_path, one_thread):
     """SIGINT before step 3 (the first checkpoint is due at step 5), then, in the continued run, SIGTERM while the
     first evaluation runs: each stop saves, prints the command that continues, and the finished run equals the

@@ -375,6 +375,7 @@ def test_bad_input_fails_before_training_in_one_line(case: Case, sources, studen
             (tmp_path / "locked").chmod(0o755)
 
 
+@pytest.mark.slow  # tens of seconds of CPU: the default suite stays under ~10 min on 2 cores
 def test_debug_works_anywhere_on_the_command_line(tmp_path):
     """``--debug`` before or after the command (and its arguments) shows the traceback instead of one line."""
     missing = str(tmp_path / "nowhere.yaml")

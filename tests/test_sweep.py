@@ -55,6 +55,7 @@ def results(out: Path, seeds: list[int]) -> list[dict]:
     return [json.loads((out / f"seed{s}" / "results.json").read_text())["results"] for s in seeds]
 
 
+@pytest.mark.slow  # tens of seconds of CPU: the default suite stays under ~10 min on 2 cores
 def test_local_launcher_gives_the_inline_results_and_collect_only_reprints_them(tmp_path):
     common = ["run", QUICKSTART, "--seeds", "0,1", *tiny(tmp_path)]
     inline = distill(*common, "--out", str(tmp_path / "inline"))
@@ -189,6 +190,7 @@ def test_slurm_without_submitit_and_launcher_without_seeds_are_one_line_errors(t
     assert res.returncode == 2 and "only with --seeds" in res.stderr
 
 
+@pytest.mark.slow  # tens of seconds of CPU: the default suite stays under ~10 min on 2 cores
 def test_auto_resume_starts_a_new_run_and_continues_a_checkpointed_one(tmp_path):
     out = tmp_path / "run"
     first = distill("run", QUICKSTART, *tiny(tmp_path), "--out", str(out), "--auto-resume")
