@@ -11,7 +11,6 @@ from typing import Any, Literal
 
 from torch import nn
 
-from distill.config import ComponentSpec, DataConfig, Recipe
 from distill.data.base import DistillDataset, as_distill_dataset
 from distill.distillers.base import Distiller
 from distill.engine import distributed, preflight
@@ -19,10 +18,11 @@ from distill.engine.trackers import check_trackers, tensorboard_setting
 from distill.engine.trainer import RunResult, Trainer, resolve_device, seed_everything
 from distill.errors import DataError, RecipeError
 from distill.models.weights import WeightsError
-from distill.paths import check_output_dir
-from distill.recipe import dump_recipe, load_recipe, recipe_to_dict
+from distill.recipe.check import dump_recipe, load_recipe, recipe_to_dict
+from distill.recipe.config import ComponentSpec, DataConfig, Recipe
 from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS
-from distill.safe_write import check_run_folder, clear_run_files
+from distill.run.paths import check_output_dir
+from distill.run.safe_write import check_run_folder, clear_run_files
 from distill.tasks import Task, task_of
 
 _log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def _maker_hint(recipe: Recipe, value: Any) -> str:
     """For a missing weights file that another recipe's run writes (``runs/<name>/student.pt``): which one."""
     if not isinstance(value, str) or Path(value).exists():
         return ""
-    from distill.recipe_files import recipe_that_writes
+    from distill.recipe.files import recipe_that_writes
 
     shipped = Path(__file__).resolve().parent.parent / "recipes"
     folders = [Path(recipe.source).parent] if recipe.source else []
@@ -193,7 +193,7 @@ def run_recipe(
 ) -> tuple[Run, RunResult]:
     """Load a recipe file and train it: what ``distill run`` does. ``resume="auto"`` continues the run folder's
     checkpoint when it has one and starts afresh otherwise (``--auto-resume``, sweeps). The run folder is checked
-    before any work (:func:`distill.safe_write.check_run_folder`); ``force`` starts afresh in another run's place,
+    before any work (:func:`distill.run.safe_write.check_run_folder`); ``force`` starts afresh in another run's place,
     deleting that run's files once the new run has passed its checks."""
     recipe, resolved = load_recipe(path, overrides)
     out_dir = Path(out) if out else Path(recipe.output.dir.format(name=recipe.name))
@@ -212,7 +212,7 @@ def run_recipe(
             dump_recipe(resolved, run.out_dir / "recipe.yaml")
     result = run.trainer.fit(resume=resume)
     if distributed.is_main():
-        from distill.report_data import write_report_data
+        from distill.report.data import write_report_data
 
         write_report_data(run, result.steps)  # per-sample predictions and SR crops for `distill report`
     return run, result

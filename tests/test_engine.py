@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import torch
 
-from distill.config import EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
 from distill.distillers import MRKD, LogitsKD, Supervised
 from distill.engine import Trainer, seed_everything
 from distill.engine.run_log import read_metrics
 from distill.errors import DistillError, NonFiniteLossError, RecipeError
+from distill.recipe.config import EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
 from tests.toy import TinyRegressor, ToyIQA
 
 TOY_EVAL = EvalConfig(metrics=["srcc", "plcc"])  # a toy regressor is of no task, so its metrics are named

@@ -17,12 +17,12 @@ from torch import nn
 
 from distill.build import Run
 from distill.cli import main
-from distill.config import EvalConfig, OptimConfig, TrainConfig
 from distill.data.base import SeededDataset
 from distill.data.images import save_rgb
 from distill.distillers.base import Distiller
 from distill.engine import RunResult, Trainer, seed_everything
 from distill.metrics.base import register_metric
+from distill.recipe.config import EvalConfig, OptimConfig, TrainConfig
 from distill.registry import DATASETS, DISTILLERS, MODELS, TASKS
 from distill.tasks import PredictOptions, Task, task_of
 

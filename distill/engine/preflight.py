@@ -20,9 +20,9 @@ from torch import nn
 from torch.utils.data import Dataset, default_collate
 
 from distill.data.base import DistillDataset, as_distill_dataset
-from distill.engine.checkpoint import preserved_rng
 from distill.engine.evaluator import channels_last, move_to
 from distill.errors import DataError, RecipeError
+from distill.run.checkpoint import preserved_rng
 
 _MODEL_ERRORS = (RuntimeError, ValueError, IndexError)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from distill.config import EvalConfig
 from distill.engine.evaluator import Results
+from distill.recipe.config import EvalConfig
 from distill.registry import METRICS
 
 

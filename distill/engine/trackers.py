@@ -30,8 +30,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from distill.config import MlflowConfig, OutputConfig, WandbConfig
 from distill.errors import DistillError, RecipeError, first_line
+from distill.recipe.config import MlflowConfig, OutputConfig, WandbConfig
 
 __all__ = ["IDS_FILE", "Tracker", "attach_artifacts", "check_trackers", "open_trackers", "tensorboard_setting"]
 

@@ -22,25 +22,15 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
-from distill.config import EvalConfig, OptimConfig, OutputConfig, TrainConfig
 from distill.data.base import as_distill_dataset
 from distill.data.loading import EpochBatchSource, EpochItems
 from distill.distillers.base import Distiller, StepContext
 from distill.engine import distributed as dist_utils
 from distill.engine import ema as ema_utils
-from distill.engine import run_folder, runtime
-from distill.engine.checkpoint import (
-    CHECKPOINT_FORMAT,
-    atomic_save,
-    load_checkpoint,
-    preserved_rng,
-    rng_state,
-    set_rng_state,
-)
+from distill.engine import ranked_folder, runtime
 from distill.engine.evaluator import Evaluator, Results, channels_last, move_to
 from distill.engine.interrupt import StopRequests
 from distill.engine.optim import build_optimizer
-from distill.engine.run_folder import RESUME_SAFE_KEYS, RunResult, recipe_differences
 from distill.engine.run_log import Console, RunLogger
 from distill.engine.runtime import resolve_device, seed_everything
 from distill.engine.schedules import Schedule
@@ -49,7 +39,18 @@ from distill.engine.teacher_cache import TeacherOutputs
 from distill.engine.teacher_cache import prepare as prepare_teacher_cache
 from distill.engine.trackers import open_trackers
 from distill.errors import DistillError, NonFiniteLossError, RecipeError, check_names
-from distill.interrupted import resume_line
+from distill.recipe.config import EvalConfig, OptimConfig, OutputConfig, TrainConfig
+from distill.run import folder as run_folder
+from distill.run.checkpoint import (
+    CHECKPOINT_FORMAT,
+    atomic_save,
+    load_checkpoint,
+    preserved_rng,
+    rng_state,
+    set_rng_state,
+)
+from distill.run.folder import RESUME_SAFE_KEYS, RunResult, recipe_differences
+from distill.run.interrupted import resume_line
 from distill.tasks.base import resolve_metrics
 
 # run-folder and runtime names that callers import from here
@@ -213,7 +214,7 @@ class Trainer:
         seed_everything(dist_utils.derived_seed(self.config.seed, self.dist.rank), self.config.deterministic)
         ckpt_path = self._checkpoint_path()
         if self.out_dir is not None:
-            run_folder.open_run_folder(self.out_dir, resume, self.dist)
+            ranked_folder.open_run_folder(self.out_dir, resume, self.dist)
         # only rank 0 logs; the others get a logger that writes nowhere
         main_dir = self.out_dir if self.dist.is_main else None
         trackers = open_trackers(self.output, main_dir, self.recipe, resume)
@@ -502,7 +503,7 @@ class Trainer:
             history=self.history,
             skipped_steps=self.skipped,
         )
-        result.corrupt_skipped = run_folder.corrupt_counts({"train": self.train_set, **self.eval_sets}, self.dist)
+        result.corrupt_skipped = ranked_folder.corrupt_counts({"train": self.train_set, **self.eval_sets}, self.dist)
         if self.out_dir is not None and self.dist.is_main:
             run_folder.write_outputs(self.out_dir, result, self.evaluation.selection, self.export_state)
         dist_utils.barrier()  # the run's files are complete before any rank returns

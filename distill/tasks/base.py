@@ -18,17 +18,17 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from distill.config import EvalConfig, Recipe
 from distill.data.base import DistillDataset
 from distill.data.images import load_rgb
 from distill.errors import DataError, DistillError, RecipeError
-from distill.iqa_analysis import hardest_and_easiest, plot_per_distortion
-from distill.paths import check_output_file
+from distill.recipe.config import EvalConfig, Recipe
 from distill.registry import TASKS
-from distill.report import group_table, overall_table
+from distill.report.tables import group_table, overall_table
+from distill.run.paths import check_output_file
+from distill.tasks.iqa_analysis import hardest_and_easiest, plot_per_distortion
 
 if TYPE_CHECKING:
-    from distill.engine.run_folder import RunResult
+    from distill.run.folder import RunResult
 
 __all__ = ["PredictOptions", "Run", "Task", "batched_outputs", "resolve_metrics", "task_of", "write_csv"]
 

@@ -12,8 +12,8 @@ from tqdm import tqdm
 
 from distill.data.images import load_rgb
 from distill.errors import DataError
-from distill.paths import check_output_dir
 from distill.registry import TASKS
+from distill.run.paths import check_output_dir
 from distill.tasks.base import PredictOptions, Task
 
 

@@ -8,7 +8,7 @@
     recipe.yaml         the resolved recipe of the run (``distill run recipe.yaml`` trains it again)
     README.md           the model card: method, teacher, data, split, seeds, the final table and its caption
 
-Both load wherever a ``student.pt`` does (``distill predict``, :func:`distill.deploy.load_deployable`,
+Both load wherever a ``student.pt`` does (``distill predict``, :func:`distill.deploy.model.load_deployable`,
 ``pretrained:``), rebuilt from the spec and filled with a strict ``load_state_dict``. ``hf:OWNER/NAME[@REVISION]``
 names such a folder on the Hugging Face Hub: it is downloaded (through ``huggingface_hub``, the ``hub`` extra) only
 because a command or recipe names it, into the Hub's own cache (``$HF_HOME``; ``$HF_ENDPOINT`` for a mirror).
@@ -136,7 +136,7 @@ def _component(spec: Mapping[str, Any] | None) -> str:
 
 def results_markdown(results: Mapping[str, Any], captions: Mapping[str, str], labels: Mapping[str, str]) -> str:
     """One Markdown table per split (models × metrics, as ``distill run`` prints them) with its caption."""
-    from distill.report import metric_cell, metric_header
+    from distill.report.tables import metric_cell, metric_header
 
     parts = []
     for split, by_role in results.items():
@@ -171,7 +171,7 @@ def model_card(config: Mapping[str, Any], recipe: Mapping[str, Any], run_dir: Pa
     if run_dir is not None:
         if (run_dir / "results.json").is_file():
             summary = json.loads((run_dir / "results.json").read_text())
-        data_file = run_dir / "report" / "data.json"  # written by distill.report_data beside the results
+        data_file = run_dir / "report" / "data.json"  # written by distill.report.data beside the results
         report = json.loads(data_file.read_text()) if data_file.is_file() else {}
         captions = {s: str(e.get("caption", "")) for s, e in (report.get("splits") or {}).items()}
     single = bool(report.get("single_model")) or len(models) == 1
@@ -250,7 +250,7 @@ def model_card(config: Mapping[str, Any], recipe: Mapping[str, Any], run_dir: Pa
 def read_model(path: str | Path) -> dict[str, Any] | None:
     """A ``student.pt``-like state (format, model spec, state dict, recipe, step) from a ``.safetensors`` file or a
     model folder; ``None`` when ``path`` is neither (the caller tries the other formats)."""
-    from distill.engine.checkpoint import MODEL_FORMAT
+    from distill.run.checkpoint import MODEL_FORMAT
 
     path = Path(path)
     weights = weights_file(path)

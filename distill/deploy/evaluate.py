@@ -30,12 +30,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from distill.config import ComponentSpec, DataConfig, EvalConfig, Recipe
 from distill.data.base import DistillDataset
 from distill.distillers.base import Distiller
 from distill.engine.evaluator import Evaluator, Results
 from distill.errors import DataError, DistillError, first_line
-from distill.report import group_table, metric_cell, metric_header, table
+from distill.recipe.config import ComponentSpec, DataConfig, EvalConfig, Recipe
+from distill.report.tables import group_table, metric_cell, metric_header, table
 
 __all__ = ["EvalSet", "ModelRef", "evaluate", "load_model", "render", "resolve_dataset", "run_eval", "to_json"]
 
@@ -112,7 +112,7 @@ def _published(row: Any) -> tuple[dict[str, dict[str, float]], str]:
 
 def load_model(ref: str, self_ensemble: bool | None = None) -> ModelRef:
     """Resolve MODEL: a model file, a run folder, ``zoo:NAME`` or ``RECIPE.yaml:ROLE``."""
-    from distill.deploy import load_deployable, model_task
+    from distill.deploy.model import load_deployable, model_task
 
     if ref.startswith("zoo:"):
         from distill.models import zoo
@@ -125,7 +125,7 @@ def load_model(ref: str, self_ensemble: bool | None = None) -> ModelRef:
     recipe_ref = _recipe_ref(ref)
     if recipe_ref is not None:
         from distill.build import build_model
-        from distill.recipe import load_recipe
+        from distill.recipe.check import load_recipe
 
         path, role = recipe_ref
         recipe, _ = load_recipe(path)
@@ -144,7 +144,7 @@ def load_model(ref: str, self_ensemble: bool | None = None) -> ModelRef:
     model, state = load_deployable(path)
     recipe = None
     if state.get("recipe"):
-        from distill.recipe import recipe_from_dict
+        from distill.recipe.check import recipe_from_dict
 
         recipe = recipe_from_dict(dict(state["recipe"]), source=str(path))
     ensemble = self_ensemble
@@ -243,7 +243,7 @@ def resolve_dataset(ref: ModelRef, text: str, batch_size: int = 16) -> EvalSet:
         return EvalSet(text, dataset, spec, _recipe_evaluation(recipe, ref.model), bs, "the run's own split")
     recipe_ref = _recipe_ref(text)
     if recipe_ref is not None:
-        from distill.recipe import load_recipe
+        from distill.recipe.check import load_recipe
 
         path, split = recipe_ref
         recipe, _ = load_recipe(path)
@@ -331,7 +331,7 @@ def evaluate(
     save_images: str | Path | None = None,
 ) -> list[EvalRow]:
     """Score ``ref.model`` on every set through the engine's :class:`Evaluator` (RNG-neutral, no training)."""
-    from distill.engine.checkpoint import preserved_rng
+    from distill.run.checkpoint import preserved_rng
 
     sr = ref.task == "sr"
     folders = {}

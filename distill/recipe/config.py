@@ -1,6 +1,6 @@
 """Typed configuration objects shared by recipes and the Python API.
 
-Every field here is a recipe key; the recipe loader (:mod:`distill.recipe`) checks types and names against these
+Every field here is a recipe key; the recipe loader (:mod:`distill.recipe.check`) checks types and names against these
 dataclasses, so adding a field here is all it takes to add a recipe key.
 """
 

@@ -17,12 +17,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from distill.engine.checkpoint import preserved_rng
+from distill.run.checkpoint import preserved_rng
 
 if TYPE_CHECKING:
-    from distill.config import Recipe
     from distill.data.base import DistillDataset
     from distill.engine.trainer import Trainer
+    from distill.recipe.config import Recipe
 
 
 class Run(Protocol):
@@ -137,8 +137,8 @@ def read_report_data(run_dir: str | Path) -> dict[str, Any]:
 def sr_comparison(data: Mapping[str, Any]) -> str:
     """The SR splits' bicubic / student / teacher numbers on the kept images, as printed after an SR run."""
     from distill.engine.run_log import format_metric
-    from distill.metric_values import as_float
-    from distill.report import table
+    from distill.report.tables import table
+    from distill.run.values import as_float
 
     lines = []
     for split, entry in data.get("splits", {}).items():

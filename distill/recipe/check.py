@@ -1,5 +1,5 @@
-"""Recipes → validated :class:`~distill.config.Recipe` objects (files are read and merged by
-:mod:`distill.recipe_files`: ``_base_`` inheritance, ``--set`` overrides, ``vars``).
+"""Recipes → validated :class:`~distill.recipe.config.Recipe` objects (files are read and merged by
+:mod:`distill.recipe.files`: ``_base_`` inheritance, ``--set`` overrides, ``vars``).
 
 * Overrides are type-checked like file keys.
 * Every error is a :class:`~distill.errors.RecipeError` naming the file the key came from, the dotted key, the
@@ -23,9 +23,9 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from distill.config import ComponentSpec, Recipe
 from distill.errors import RecipeError, RegistryError
-from distill.recipe_files import Provenance, apply_overrides, load_raw, source_of, substitute_vars
+from distill.recipe.config import ComponentSpec, Recipe
+from distill.recipe.files import Provenance, apply_overrides, load_raw, source_of, substitute_vars
 from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS, Registry
 
 

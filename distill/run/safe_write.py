@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from distill.errors import OutputPathError
-from distill.paths import check_output_dir, check_output_file
+from distill.run.paths import check_output_dir, check_output_file
 
-#: the files a run writes, relative to its folder (see distill.engine.run_folder)
+#: the files a run writes, relative to its folder (see distill.run.folder)
 RUN_FILES = (
     "recipe.yaml",
     "metrics.jsonl",

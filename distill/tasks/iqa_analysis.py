@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from distill.metric_values import UNDEFINED, as_float
+from distill.run.values import UNDEFINED, as_float
 
 
 def rank_groups(groups: Mapping[str, Mapping[str, float]], metric: str = "srcc") -> list[tuple[str, float]]:
