@@ -58,9 +58,9 @@ from distill.data.iqa.distortions_tid import TID_TYPES as TID_TYPE_NAMES  # noqa
 from distill.experiments.repeats import Aggregate, RepeatSet, collect_repeats  # noqa: E402
 from distill.recipe.check import load_recipe  # noqa: E402
 from distill.registry import WRITERS, load_plugins  # noqa: E402
+from distill.report.groups import hardest_and_easiest  # noqa: E402
 from distill.report.tables import table  # noqa: E402
 from distill.run.values import as_float  # noqa: E402
-from distill.tasks.iqa_analysis import hardest_and_easiest  # noqa: E402
 
 RECIPES = ROOT / "recipes"
 METHODS = ("baseline", "urkd", "mrkd")

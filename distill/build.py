@@ -23,7 +23,7 @@ from distill.recipe.config import ComponentSpec, DataConfig, Recipe
 from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS
 from distill.run.paths import check_output_dir
 from distill.run.safe_write import check_run_folder, clear_run_files
-from distill.tasks import Task, task_of
+from distill.tasks import Task, resolve_metrics, task_of
 
 _log = logging.getLogger(__name__)
 
@@ -165,6 +165,9 @@ def build_run(recipe: Recipe, resolved: dict[str, Any] | None = None, out: str |
     check_output_dir(out_dir, "--out" if out else "output.dir")
     if distributed.is_main():
         check_trackers(recipe.output)  # a tracker's missing extra is one line before anything trains
+    if eval_sets and recipe.eval.metrics is None:  # eval.metrics null: the student's task's default, resolved once
+        recipe.eval = resolve_metrics(recipe.eval, distiller.deployable())
+        resolved["eval"]["metrics"] = recipe.eval.metrics
     trainer = Trainer(
         distiller,
         train_set,
@@ -177,8 +180,6 @@ def build_run(recipe: Recipe, resolved: dict[str, Any] | None = None, out: str |
         tensorboard=tensorboard_setting(recipe.output),
         output=recipe.output,
     )
-    recipe.eval = trainer.evaluation  # eval.metrics resolved to the task's default when the recipe left it null
-    resolved["eval"]["metrics"] = trainer.evaluation.metrics
     run = Run(recipe, resolved, trainer, train_set, eval_sets, out_dir)
     preflight.check_run(run)  # everything training, evaluation and the report need, before step 1
     return run

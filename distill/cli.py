@@ -300,7 +300,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     out = args.out or str(Path(args.checkpoint).with_suffix("")) + suffix[args.format]
     own = [r for r in [run_folder_of(args.checkpoint)] if r]
     if args.format == "hf":  # a folder: model.safetensors, config.json, recipe.yaml, README.md (model card)
-        from distill.deploy.share import HUB_FILES
+        from distill.run.model_files import HUB_FILES
 
         check_new_folder(out, "--out", force=args.force, files=HUB_FILES, own_runs=own)
     else:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from distill.experiments.repeats import Aggregate, aggregate, collect_repeats, run_repeats, split_overrides
-from distill.tasks.iqa_analysis import hardest_and_easiest, plot_per_distortion, rank_groups
+from distill.report.groups import hardest_and_easiest, plot_per_distortion, rank_groups
 from tests.test_mrkd_e2e import RECIPE, tiny
 
 GROUPS = {

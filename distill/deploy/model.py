@@ -52,7 +52,7 @@ def load_deployable(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """The deployable model of ``student.pt``, of a training checkpoint, of ``zoo:NAME``, of a ``.safetensors`` file
     or model folder written by ``distill export`` or of ``hf:OWNER/NAME`` (downloaded, :mod:`.share`), in eval
     mode, on the CPU."""
-    from distill.deploy.share import read_model, resolve
+    from distill.run.model_files import read_model, resolve
 
     if isinstance(path, str) and path.startswith("zoo:"):  # a published model: fetched and converted once
         from distill.models.zoo import resolve_zoo

@@ -30,7 +30,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from distill.errors import DistillError, RecipeError, first_line
+from distill.errors import DistillError, first_line
+from distill.recipe.check import check_tracker_list
 from distill.recipe.config import MlflowConfig, OutputConfig, WandbConfig
 
 __all__ = ["IDS_FILE", "Tracker", "attach_artifacts", "check_trackers", "open_trackers", "tensorboard_setting"]
@@ -70,18 +71,8 @@ def tensorboard_setting(output: OutputConfig) -> bool | str:
 
 def check_trackers(output: OutputConfig, installed: bool = True, where: str = "output.trackers") -> None:
     """Refuse duplicate or contradictory settings and (``installed``) trackers whose extra is not installed."""
-    names = output.trackers
-    if names is None:
-        return
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise RecipeError(f"{where}: {', '.join(dupes)} listed twice; list each tracker once")
-    if isinstance(output.tensorboard, bool) and output.tensorboard != ("tensorboard" in names):
-        raise RecipeError(
-            f"{where} {names} and output.tensorboard: {str(output.tensorboard).lower()} disagree; "
-            "say it in output.trackers alone (list tensorboard, or leave it out)"
-        )
-    for name in names if installed else ():
+    check_tracker_list(output, where)
+    for name in output.trackers or () if installed else ():
         if name in EXTRAS and importlib.util.find_spec(EXTRAS[name][0]) is None:
             raise DistillError(
                 f"{where}: {name} needs the {EXTRAS[name][1]} extra: pip install 'distill[{EXTRAS[name][1]}]' "

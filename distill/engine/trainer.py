@@ -27,7 +27,7 @@ from distill.data.loading import EpochBatchSource, EpochItems
 from distill.distillers.base import Distiller, StepContext
 from distill.engine import distributed as dist_utils
 from distill.engine import ema as ema_utils
-from distill.engine import ranked_folder, runtime
+from distill.engine import outputs, runtime
 from distill.engine.evaluator import Evaluator, Results, channels_last, move_to
 from distill.engine.interrupt import StopRequests
 from distill.engine.optim import build_optimizer
@@ -51,7 +51,6 @@ from distill.run.checkpoint import (
 )
 from distill.run.folder import RESUME_SAFE_KEYS, RunResult, recipe_differences
 from distill.run.interrupted import resume_line
-from distill.tasks.base import resolve_metrics
 
 # run-folder and runtime names that callers import from here
 __all__ = ["RESUME_SAFE_KEYS", "RunResult", "Trainer", "recipe_differences", "resolve_device", "seed_everything"]
@@ -90,8 +89,11 @@ class Trainer:
         self.eval_sets = {name: as_distill_dataset(ds) for name, ds in (eval_sets or {}).items()}
         self.config = config
         self.evaluation = evaluation or EvalConfig()
-        if self.eval_sets:  # eval.metrics null: the student's task's default metrics
-            self.evaluation = resolve_metrics(self.evaluation, distiller.deployable())
+        if self.eval_sets and self.evaluation.metrics is None:
+            raise RecipeError(
+                "eval.metrics: not set; name the metrics to evaluate (distill.build fills them in from the "
+                "student's task with distill.tasks.resolve_metrics)"
+            )
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.recipe = recipe
         self.tensorboard = tensorboard
@@ -214,7 +216,7 @@ class Trainer:
         seed_everything(dist_utils.derived_seed(self.config.seed, self.dist.rank), self.config.deterministic)
         ckpt_path = self._checkpoint_path()
         if self.out_dir is not None:
-            ranked_folder.open_run_folder(self.out_dir, resume, self.dist)
+            outputs.open_run_folder(self.out_dir, resume, self.dist)
         # only rank 0 logs; the others get a logger that writes nowhere
         main_dir = self.out_dir if self.dist.is_main else None
         trackers = open_trackers(self.output, main_dir, self.recipe, resume)
@@ -491,7 +493,7 @@ class Trainer:
     def export_state(self) -> dict[str, Any]:
         """The deployable model alone, with the registry spec needed to rebuild it."""
         with ema_utils.maybe_applied(self.ema):  # the averaged weights when train.ema is set
-            return run_folder.export_state(self.distiller, self.recipe, self.step)
+            return outputs.export_state(self.distiller, self.recipe, self.step)
 
     def _finish(self) -> RunResult:
         self.selection.finish(self.step, bool(self.eval_sets))
@@ -503,7 +505,7 @@ class Trainer:
             history=self.history,
             skipped_steps=self.skipped,
         )
-        result.corrupt_skipped = ranked_folder.corrupt_counts({"train": self.train_set, **self.eval_sets}, self.dist)
+        result.corrupt_skipped = outputs.corrupt_counts({"train": self.train_set, **self.eval_sets}, self.dist)
         if self.out_dir is not None and self.dist.is_main:
             run_folder.write_outputs(self.out_dir, result, self.evaluation.selection, self.export_state)
         dist_utils.barrier()  # the run's files are complete before any rank returns

@@ -24,7 +24,7 @@ from typing import Any, Literal, Union
 import yaml
 
 from distill.errors import RecipeError, RegistryError
-from distill.recipe.config import ComponentSpec, Recipe
+from distill.recipe.config import ComponentSpec, OutputConfig, Recipe
 from distill.recipe.files import Provenance, apply_overrides, load_raw, source_of, substitute_vars
 from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS, Registry
 
@@ -258,9 +258,7 @@ def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
     if train.ema is not None and not (math.isfinite(train.ema.decay) and 0.0 <= train.ema.decay < 1.0):
         checker.fail("train.ema.decay", f"got {train.ema.decay}, expected a number in [0, 1) (e.g. 0.999)")
     _check_device(train.device, checker)
-    from distill.engine.trackers import check_trackers
-
-    check_trackers(recipe.output, installed=False, where=f"{checker.source('output.trackers')}: output.trackers")
+    check_tracker_list(recipe.output, where=f"{checker.source('output.trackers')}: output.trackers")
     from distill.registry import METRICS
 
     metrics = recipe.eval.metrics
@@ -341,3 +339,18 @@ def dump_recipe(recipe: Recipe | dict[str, Any], path: str | Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(yaml.safe_dump(data, sort_keys=False))
     os.replace(tmp, path)
+
+
+def check_tracker_list(output: OutputConfig, where: str = "output.trackers") -> None:
+    """Refuse a tracker listed twice, or a list that contradicts ``output.tensorboard``."""
+    names = output.trackers
+    if names is None:
+        return
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise RecipeError(f"{where}: {', '.join(dupes)} listed twice; list each tracker once")
+    if isinstance(output.tensorboard, bool) and output.tensorboard != ("tensorboard" in names):
+        raise RecipeError(
+            f"{where} {names} and output.tensorboard: {str(output.tensorboard).lower()} disagree; "
+            "say it in output.trackers alone (list tensorboard, or leave it out)"
+        )

@@ -26,8 +26,8 @@ import yaml
 from distill.engine.run_log import format_metric, read_metrics
 from distill.errors import DataError
 from distill.report.data import read_report_data
+from distill.report.groups import hardest_and_easiest, plot_per_distortion
 from distill.run.values import UNDEFINED, as_float
-from distill.tasks.iqa_analysis import hardest_and_easiest, plot_per_distortion
 
 DPI = 100
 
@@ -236,7 +236,7 @@ def _named(key: str, names: Mapping[str, str]) -> str:
 
 
 def fig1_image(run: RunFiles, split: str, names: Mapping[str, str]) -> str:
-    """The paper's Fig. 1-style violin plot over evaluations (``iqa_analysis.plot_per_distortion``)."""
+    """The paper's Fig. 1-style violin plot over evaluations (``groups.plot_per_distortion``)."""
     written = run.path / f"per_{run.data.get('group_by')}_{split}.png"  # `distill run` drew it already
     if written.is_file() and written.stat().st_mtime >= (run.path / "metrics.jsonl").stat().st_mtime:
         return _img(written.read_bytes(), "per-distortion violins")

@@ -18,12 +18,9 @@ from typing import Any
 
 import torch
 
-from distill.distillers.base import Distiller
 from distill.errors import CheckpointError
-from distill.registry import spec_of
 from distill.run.checkpoint import (
     CHECKPOINT_FORMAT,
-    MODEL_FORMAT,
     atomic_save,
     load_checkpoint,
 )
@@ -113,18 +110,6 @@ def check_resumable(
         )
 
 
-def export_state(distiller: Distiller, recipe: dict[str, Any] | None, step: int) -> dict[str, Any]:
-    """The deployable model alone, with the registry spec needed to rebuild it."""
-    model = distiller.deployable()
-    return {
-        "format": MODEL_FORMAT,
-        "role": distiller.student_role,
-        "model": spec_of(model),
-        # copies: the live tensors (or the EMA's, swapped in) keep changing after the export
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-        "recipe": recipe,
-        "step": step,
-    }
 
 
 

@@ -23,9 +23,9 @@ from distill.data.images import load_rgb
 from distill.errors import DataError, DistillError, RecipeError
 from distill.recipe.config import EvalConfig, Recipe
 from distill.registry import TASKS
+from distill.report.groups import hardest_and_easiest, plot_per_distortion
 from distill.report.tables import group_table, overall_table
 from distill.run.paths import check_output_file
-from distill.tasks.iqa_analysis import hardest_and_easiest, plot_per_distortion
 
 if TYPE_CHECKING:
     from distill.run.folder import RunResult

@@ -1,4 +1,5 @@
-"""Per-distortion analysis of IQA results: the hardest and easiest types and a Fig. 1-style plot (MRKD paper)."""
+"""Per-group analysis of results (per distortion for IQA): the hardest and easiest groups, and the MRKD paper's
+Fig. 1-style violin plot of each group's value over evaluations."""
 
 from __future__ import annotations
 

@@ -1,16 +1,20 @@
-"""The run folder across ranks: every rank checks it before rank 0 creates it, and the corrupt files each rank's
-datasets skipped are gathered into one list."""
+"""What the trainer puts into its run folder beyond the files of :mod:`distill.run.folder`: the folder itself
+(checked by every rank, created by rank 0), the exported student, and the corrupt files each rank's datasets
+skipped, gathered into one list."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from distill.data.base import DistillDataset
+from distill.distillers.base import Distiller
 from distill.engine import distributed as dist_utils
 from distill.engine.distributed import DistInfo
 from distill.errors import CheckpointError, DistillError
-from distill.run.checkpoint import remove_stale_temp_files
+from distill.registry import spec_of
+from distill.run.checkpoint import MODEL_FORMAT, remove_stale_temp_files
 from distill.run.folder import checkpoint_path
 
 
@@ -43,3 +47,17 @@ def corrupt_counts(datasets: Mapping[str, DistillDataset], dist: DistInfo) -> di
             merged.setdefault(name, [])
             merged[name].extend(f for f in files if f not in merged[name])
     return {name: sorted(files) for name, files in merged.items() if files}
+
+
+def export_state(distiller: Distiller, recipe: dict[str, Any] | None, step: int) -> dict[str, Any]:
+    """The deployable model alone, with the registry spec needed to rebuild it."""
+    model = distiller.deployable()
+    return {
+        "format": MODEL_FORMAT,
+        "role": distiller.student_role,
+        "model": spec_of(model),
+        # copies: the live tensors (or the EMA's, swapped in) keep changing after the export
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "recipe": recipe,
+        "step": step,
+    }
