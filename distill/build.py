@@ -14,13 +14,16 @@ from torch import nn
 from distill.data.base import DistillDataset, as_distill_dataset
 from distill.distillers.base import Distiller
 from distill.engine import distributed, preflight
+from distill.engine.runtime import resolve_device, seed_everything
 from distill.engine.trackers import check_trackers, tensorboard_setting
-from distill.engine.trainer import RunResult, Trainer, resolve_device, seed_everything
+from distill.engine.trainer import Trainer
 from distill.errors import DataError, RecipeError
 from distill.models.weights import WeightsError
 from distill.recipe.check import dump_recipe, load_recipe, recipe_to_dict
 from distill.recipe.config import ComponentSpec, DataConfig, Recipe
-from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS
+from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS, set_spec
+from distill.run.folder import RunResult
+from distill.run.layout import RunFolder
 from distill.run.paths import check_output_dir
 from distill.run.safe_write import check_run_folder, clear_run_files
 from distill.tasks import Task, resolve_metrics, task_of
@@ -31,7 +34,7 @@ _log = logging.getLogger(__name__)
 def build_model(spec: ComponentSpec) -> nn.Module:
     """Build a registered model; the spec is attached so exported students can be rebuilt by name."""
     model = MODELS.build(spec.name, **spec.args)
-    model.distill_spec = {"name": spec.name, "args": dict(spec.args)}
+    set_spec(model, spec.name, spec.args)
     return model
 
 
@@ -95,7 +98,8 @@ def build_dataset(spec: ComponentSpec, data: DataConfig) -> DistillDataset:
 
 @dataclass
 class Run:
-    """A recipe turned into a ready trainer, plus what the report needs to say where numbers come from."""
+    """A recipe turned into a ready trainer, plus what the report needs to say where numbers come from (the one
+    implementation of :class:`distill.report.view.RunView`)."""
 
     recipe: Recipe
     resolved: dict[str, Any]
@@ -111,7 +115,8 @@ class Run:
         kind = f"SYNTHETIC ({ds.synthetic_note})" if ds.is_synthetic else "real"
         split_args = {k: v for k, v in spec.args.items() if k.startswith("split") or k.endswith("fraction")}
         ev = self.recipe.eval
-        selection = "last evaluation" if ev.selection == "last" else f"best {ev.select_split} {ev.select_metric}"
+        best = f"best {ev.select_split} {self.trainer.selection.metric}"  # select_metric, else the first metric
+        selection = "last evaluation" if ev.selection == "last" else best
         root = ds.root if ds.root is not None else "?"
         return (
             f"{self.recipe.name} | dataset: {spec.name} [{kind}] at {root} | split '{split}' "
@@ -205,12 +210,10 @@ def run_recipe(
             clear_run_files(run.out_dir)
         distributed.barrier()  # no rank opens the folder before the old run's files are gone
     if resume == "auto":
-        resume = (run.out_dir / "checkpoints" / "last.pt").exists()
-    if not resume and distributed.is_main():
-        ckpt = run.out_dir / "checkpoints" / "last.pt"
-        if not ckpt.exists():
-            run.out_dir.mkdir(parents=True, exist_ok=True)
-            dump_recipe(resolved, run.out_dir / "recipe.yaml")
+        resume = RunFolder(run.out_dir).last.exists()
+    if not resume and distributed.is_main() and not RunFolder(run.out_dir).last.exists():
+        run.out_dir.mkdir(parents=True, exist_ok=True)
+        dump_recipe(resolved, RunFolder(run.out_dir).recipe)
     result = run.trainer.fit(resume=resume)
     if distributed.is_main():
         from distill.report.data import write_report_data

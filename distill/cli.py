@@ -17,6 +17,7 @@ from distill.deploy.zoo_commands import add_convert_parser, add_weights_parser
 from distill.errors import DistillError, one_line
 from distill.experiments.sweep import add_launcher_arguments
 from distill.registry import REGISTRIES
+from distill.run.layout import RunFolder
 
 
 def _cmd_repeats(args: argparse.Namespace) -> int:
@@ -51,7 +52,7 @@ def _cmd_repeats(args: argparse.Namespace) -> int:
     print(f"runs: {out}/seed*/")
     from distill.report.html import write_report
 
-    print(f"report: {write_report([Path(out) / f'seed{s}' for s in seeds], Path(out) / 'report.html')}")
+    print(f"report: {write_report([RunFolder.of_seed(out, s).path for s in seeds], RunFolder(out).report_page)}")
     return 0
 
 
@@ -96,7 +97,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"plot: {path}")
     from distill.report.html import write_report
 
-    report = write_report([run.out_dir], run.out_dir / "report.html")
+    report = write_report([run.out_dir], RunFolder(run.out_dir).report_page)
     print(f"report: {report}")
     from distill.engine.trackers import attach_artifacts
 
@@ -117,7 +118,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
     elif len(dirs) == 1:
-        out = dirs[0] / "report.html"
+        out = RunFolder(dirs[0]).report_page
     else:  # beside the first run, named after all of them
         out = dirs[0].parent / ("report_" + "_vs_".join(d.name for d in dirs) + ".html")
     from distill.run.safe_write import check_new_file

@@ -31,11 +31,14 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from distill.data.base import DistillDataset
-from distill.distillers.base import Distiller
-from distill.engine.evaluator import Evaluator, Results
+from distill.distillers.base import Batch, Distiller
+from distill.engine.evaluator import Evaluator
 from distill.errors import DataError, DistillError, first_line
 from distill.recipe.config import ComponentSpec, DataConfig, EvalConfig, Recipe
+from distill.registry import spec_of
 from distill.report.tables import group_table, metric_cell, metric_header, table
+from distill.run.folder import Results
+from distill.run.layout import RunFolder
 
 __all__ = ["EvalSet", "ModelRef", "evaluate", "load_model", "render", "resolve_dataset", "run_eval", "to_json"]
 
@@ -44,7 +47,7 @@ IQA_METRICS = ("srcc", "plcc", "plcc_logistic4", "plcc_logistic5")
 SR_METRICS = ("psnr", "ssim")
 CLASSIFY_METRICS = ("top1",)
 #: the readers tried on a bare folder, per task
-FOLDER_READERS = {"iqa": ("kadid10k", "tid2013", "livec"), "sr": ("sr_benchmark",), "classify": ("cub200",)}
+FOLDER_READERS = {"iqa": ("kadid10k", "tid2013", "livec"), "sr": ("sr_benchmark",), "recognition": ("cub200",)}
 
 
 @dataclass
@@ -90,7 +93,7 @@ def _recipe_ref(text: str) -> tuple[Path, str] | None:
 
 
 def _scale(model: nn.Module) -> int | None:
-    spec = getattr(model, "distill_spec", None) or {}
+    spec = spec_of(model) or {}
     scale = (spec.get("args") or {}).get("upscale", getattr(model, "upscale", None))
     return int(scale) if scale is not None else None
 
@@ -136,9 +139,9 @@ def load_model(ref: str, self_ensemble: bool | None = None) -> ModelRef:
         return ModelRef(model, ref, model_task(model), recipe, False, ensemble)
     path = Path(ref)
     if path.is_dir():
-        if not (path / "student.pt").is_file():
+        if not RunFolder(path).student.is_file():
             raise DistillError(f"{ref}: a folder without student.pt (a run that has not finished?); give a model file")
-        path = path / "student.pt"
+        path = RunFolder(path).student
     elif not path.is_file():
         raise DistillError(f"{ref}: no such model file or run folder (or zoo:NAME, or RECIPE.yaml:ROLE)")
     model, state = load_deployable(path)
@@ -294,8 +297,11 @@ class _Scored(Distiller):
             save,
         )
 
+    def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        raise DistillError("distill eval scores a model; it does not train it")
+
     @torch.no_grad()
-    def eval_outputs(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def eval_outputs(self, batch: Batch) -> dict[str, torch.Tensor]:
         model = self.models["model"]
         if self.sr:
             from distill.models.sr import super_resolve

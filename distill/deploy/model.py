@@ -21,19 +21,11 @@ from distill.data.images import IMAGE_SUFFIXES, verify_image
 from distill.engine.ema import averaged_state
 from distill.errors import CheckpointError, DataError, DistillError, first_line
 from distill.recipe.config import ComponentSpec, Recipe
-from distill.registry import MODELS
+from distill.registry import MODELS, set_spec
 from distill.run.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, load_checkpoint
 from distill.run.folder import state_mismatch
 from distill.run.safe_write import check_new_file, check_new_folder, run_folder_of
 from distill.tasks import PredictOptions, Task, task_of
-from distill.tasks.base import batched_outputs
-from distill.tasks.iqa import score_images
-from distill.tasks.recognition import classify_images
-from distill.tasks.sr import upscale_images
-
-# the image helpers live with their tasks; these names stay importable from here
-__all__ = ["batched_outputs", "classify_images", "export_model", "load_deployable", "predict", "score_images",
-           "upscale_images"]  # fmt: skip
 
 
 def _without_pretrained(args: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +64,7 @@ def load_deployable(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         if mismatch:
             raise CheckpointError(f"{path}: the weights do not fit the '{spec['name']}' model they name ({mismatch})")
         model.load_state_dict(state["state_dict"])
-        model.distill_spec = spec
+        set_spec(model, spec["name"], spec["args"])
     elif state.get("format") == CHECKPOINT_FORMAT:
         from distill.recipe.check import recipe_from_dict
 
@@ -126,7 +118,7 @@ def claiming_task(model: nn.Module) -> Task:
 
 
 def model_task(model: nn.Module) -> str:
-    """What a deployable model does: the name of the task that claims it (``iqa``, ``sr``, ``classify`` …)."""
+    """What a deployable model does: the registry key of the task claiming it (``iqa``, ``sr``, ``recognition`` …)."""
     return claiming_task(model).name
 
 
@@ -174,21 +166,6 @@ def default_output(inputs: Sequence[str], task: Task, model: nn.Module) -> Path:
             "predictions go with --out (a CSV file, or a folder for an SR student)"
         )
     return task.default_output(model, Path(inputs[0].rstrip("/\\") or inputs[0]))
-
-
-def predict(
-    checkpoint: str | Path,
-    inputs: Sequence[str],
-    out: str | Path | None = None,
-    batch_size: int = 16,
-    device: str = "cpu",
-    self_ensemble: bool = False,
-    progress: bool = True,
-    force: bool = False,
-) -> tuple[str, Path]:
-    """:func:`predict_with_task`, returning the task's name (``iqa``, ``sr``, ``classify`` …) and the output."""
-    task, written = predict_with_task(checkpoint, inputs, out, batch_size, device, self_ensemble, progress, force)
-    return task.name, written
 
 
 ExportFormat = Literal["torchscript", "pt2", "onnx", "safetensors", "hf"]

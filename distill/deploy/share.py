@@ -25,6 +25,7 @@ from torch import nn
 
 from distill import __version__
 from distill.errors import CheckpointError, OutputPathError
+from distill.run.layout import RunFolder
 from distill.run.model_files import CONFIG_FILE, WEIGHTS_FILE, save_safetensors
 
 FOLDER_FORMAT = "distill-model-folder/1"
@@ -34,7 +35,7 @@ FOLDER_FORMAT = "distill-model-folder/1"
 def run_folder_of(checkpoint: Path) -> Path | None:
     """The run folder a checkpoint belongs to (``RUN/student.pt``, ``RUN/checkpoints/*.pt``), if it is one."""
     for folder in (checkpoint.parent, checkpoint.parent.parent):
-        if (folder / "metrics.jsonl").is_file() or (folder / "results.json").is_file():
+        if RunFolder(folder).metrics.is_file() or RunFolder(folder).results.is_file():
             return folder
     return None
 
@@ -47,7 +48,7 @@ def export_safetensors(model: nn.Module, state: Mapping[str, Any], out: Path) ->
 
 def export_folder(model: nn.Module, state: Mapping[str, Any], checkpoint: Path, out: Path, task: str | None) -> Path:
     """The model folder ``out`` (created; an existing non-empty folder is refused) from a loaded deployable model
-    of ``task`` (``iqa``, ``sr``, ``classify`` …)."""
+    of ``task`` (``iqa``, ``sr``, ``recognition`` …)."""
     spec = state.get("model")
     if not spec:
         raise CheckpointError(f"{checkpoint}: the model has no registry spec (built in Python); it cannot be shared")
@@ -121,8 +122,8 @@ def model_card(config: Mapping[str, Any], recipe: Mapping[str, Any], run_dir: Pa
     captions: dict[str, str] = {}
     report: dict[str, Any] = {}
     if run_dir is not None:
-        if (run_dir / "results.json").is_file():
-            summary = json.loads((run_dir / "results.json").read_text())
+        if RunFolder(run_dir).results.is_file():
+            summary = json.loads(RunFolder(run_dir).results.read_text())
         data_file = run_dir / "report" / "data.json"  # written by distill.report.data beside the results
         report = json.loads(data_file.read_text()) if data_file.is_file() else {}
         captions = {s: str(e.get("caption", "")) for s, e in (report.get("splits") or {}).items()}

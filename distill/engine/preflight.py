@@ -2,7 +2,8 @@
 
 * :func:`check_image_sizes`: every file of a split can be batched (equal sizes when nothing crops them, at least
   the crop / the scale / the SR patch), read from the image headers only.
-* :func:`check_labels`: class labels fit every classifier's ``num_classes``.
+* the task's own checks (``Task.check_run``: e.g. recognition labels against ``num_classes``), reached through the
+  run's task object, never by import.
 * :func:`dry_run`: a small batch (:data:`DRY_BATCH` items) of the training split through ``training_step`` and
   of each evaluation split through ``eval_outputs``, the metrics, the grouping, the model selection and the
   exporter — with the global RNG, the models' buffers and the train/eval mode left exactly as they were.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import torch
 from PIL import Image
@@ -20,7 +21,7 @@ from torch import nn
 from torch.utils.data import Dataset, default_collate
 
 from distill.data.base import DistillDataset, as_distill_dataset
-from distill.engine.evaluator import channels_last, move_to
+from distill.engine.batches import channels_last, move_to
 from distill.errors import DataError, RecipeError
 from distill.run.checkpoint import preserved_rng
 
@@ -81,27 +82,6 @@ def check_image_sizes(ds: DistillDataset, key: str, batch_size: int, batch_key: 
                 f"{key}: images differ in size ({first[0]} is {first[1][0]}×{first[1][1]}, {path} is {h}×{w}) and "
                 f"patch_size is null, so a batch of {batch_size} cannot be stacked; set {batch_key}: 1"
             )
-
-
-@runtime_checkable
-class Classifier(Protocol):
-    """A model that predicts one of ``num_classes`` classes (its labels are checked before training)."""
-
-    num_classes: int
-
-
-def check_labels(models: Mapping[str, nn.Module], sets: Mapping[str, DistillDataset]) -> None:
-    """Every class label of every split is below the ``num_classes`` of every classifier."""
-    for role, model in models.items():
-        if not isinstance(model, Classifier):
-            continue
-        for key, ds in sets.items():
-            n = ds.num_classes
-            if n is not None and n > model.num_classes:
-                raise RecipeError(
-                    f"models.{role}.args.num_classes: {model.num_classes}, but {key} has labels 0..{n - 1} "
-                    f"({n} classes); set num_classes to {n} or select fewer classes in {key}.args"
-                )
 
 
 #: Items in a dry-pass batch: enough for BatchNorm in train mode and for set metrics, cheap at any image size.
@@ -228,10 +208,10 @@ def check_run(run: Any) -> None:
         train = key == "data.train"
         bs = cfg.batch_size if train else (cfg.eval_batch_size or cfg.batch_size)
         check_image_sizes(ds, key, bs, "train.batch_size" if train else "train.eval_batch_size")
-    check_labels(dict(trainer.distiller.models.items()), sets)
+    run.task.check_run(run)  # the student's task: its own rules (labels for recognition …)
 
     def report(results: dict[str, Any]) -> None:
-        from distill.engine.trainer import RunResult
+        from distill.run.folder import RunResult
 
         run.report(RunResult(results=results, selected_step=0, steps=0, out_dir=None))
 

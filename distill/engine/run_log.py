@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
+from distill.run.layout import RunFolder
 from distill.run.values import UNDEFINED, as_float
 
 
@@ -46,7 +47,7 @@ class RunLogger:
     def __init__(
         self, out_dir: Path | None, tensorboard: bool | Literal["auto"] = "auto", trackers: Any = None
     ) -> None:
-        self.path = out_dir / "metrics.jsonl" if out_dir else None
+        self.path = RunFolder(out_dir).metrics if out_dir else None
         self.out_dir = out_dir
         self.trackers = trackers  # a distill.engine.trackers.Trackers, or None
         self.tb = None

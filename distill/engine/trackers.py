@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from distill.errors import DistillError, first_line
 from distill.recipe.check import check_tracker_list
 from distill.recipe.config import MlflowConfig, OutputConfig, WandbConfig
+from distill.run.layout import RunFolder
 
 __all__ = ["IDS_FILE", "Tracker", "attach_artifacts", "check_trackers", "open_trackers", "tensorboard_setting"]
 
@@ -40,7 +41,7 @@ IDS_FILE = "trackers.json"
 #: tracker name → (module to import, extra that installs it)
 EXTRAS = {"wandb": ("wandb", "wandb"), "mlflow": ("mlflow", "mlflow")}
 #: files of a finished run folder that go to the trackers as artifacts
-RUN_ARTIFACTS = ("student.pt", "results.json", "recipe.yaml")
+RUN_ARTIFACTS = (RunFolder.STUDENT, RunFolder.RESULTS, RunFolder.RECIPE)
 
 
 class Tracker(Protocol):
@@ -308,7 +309,7 @@ def _recipe_of(out_dir: Path) -> dict[str, Any]:
     import yaml
 
     try:
-        data = yaml.safe_load((out_dir / "recipe.yaml").read_text())
+        data = yaml.safe_load(RunFolder(out_dir).recipe.read_text())
     except (OSError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}

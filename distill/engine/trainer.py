@@ -28,7 +28,8 @@ from distill.distillers.base import Distiller, StepContext
 from distill.engine import distributed as dist_utils
 from distill.engine import ema as ema_utils
 from distill.engine import outputs, runtime
-from distill.engine.evaluator import Evaluator, Results, channels_last, move_to
+from distill.engine.batches import channels_last, move_to
+from distill.engine.evaluator import Evaluator
 from distill.engine.interrupt import StopRequests
 from distill.engine.optim import build_optimizer
 from distill.engine.run_log import Console, RunLogger
@@ -49,11 +50,11 @@ from distill.run.checkpoint import (
     rng_state,
     set_rng_state,
 )
-from distill.run.folder import RESUME_SAFE_KEYS, RunResult, recipe_differences
+from distill.run.folder import Results, RunResult
 from distill.run.interrupted import resume_line
+from distill.run.layout import RunFolder
 
 # run-folder and runtime names that callers import from here
-__all__ = ["RESUME_SAFE_KEYS", "RunResult", "Trainer", "recipe_differences", "resolve_device", "seed_everything"]
 
 
 class Trainer:
@@ -100,8 +101,8 @@ class Trainer:
         self.output = output  # output.trackers: W&B / MLflow runs opened by fit (distill.engine.trackers)
         self.dist = dist_utils.init_distributed(resolve_device(config.device))
         self.device = self.dist.device
-        if (config.epochs is None) == (config.iterations is None):
-            raise RecipeError("train: set exactly one of epochs or iterations")
+        if (length_error := config.length_error()) is not None:
+            raise RecipeError(f"train: {length_error}")
         if config.batch_size % self.dist.world_size:
             raise RecipeError(
                 f"train.batch_size: {config.batch_size} is the global batch and must be divisible by the "
@@ -283,7 +284,7 @@ class Trainer:
                         logger.log(self._train_record({k: v / self.n_running for k, v in self.running.items()}))
                         self.running, self.n_running = {}, 0
                     last = self.step >= self.total_steps
-                    if cfg.iterations is not None and (self.step % cfg.eval_every == 0 or last):
+                    if self._eval_due(epoch_end=False):
                         self._evaluate(logger)
                         self.save()
                     elif (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or self._checkpoint_due():
@@ -295,13 +296,22 @@ class Trainer:
                     self.epoch += 1
                     self.step_in_epoch = 0
                     bar.set_description(self.console.epoch_label(self.epoch), refresh=False)
-                    if cfg.epochs is not None and (self.epoch % cfg.eval_every == 0 or self.step >= self.total_steps):
+                    if self._eval_due(epoch_end=True):
                         self._evaluate(logger)
                         self.save()
                     if self.step < self.total_steps:
                         self._stop_if_requested()
         finally:
             bar.close()
+
+    def _eval_due(self, epoch_end: bool) -> bool:
+        """The one evaluation rule: every ``eval_every`` iterations after a step (``iterations`` runs) or epochs at an
+        epoch's end (``epochs`` runs), and after the last step."""
+        cfg = self.config
+        if (cfg.iterations is not None) == epoch_end:
+            return False
+        done = self.step if cfg.iterations is not None else self.epoch
+        return done % cfg.eval_every == 0 or self.step >= self.total_steps
 
     def _stop_if_requested(self) -> None:
         """After SIGINT/SIGTERM (on any rank): save this step's checkpoint and raise ``TrainingInterrupted``."""
@@ -420,7 +430,7 @@ class Trainer:
             self.history.append(record)
         self.console.evaluation(self.step, results)
         if self.selection.observe(self.step, results) and self.out_dir is not None and self.dist.is_main:
-            atomic_save(self.export_state(), self.out_dir / "checkpoints" / "best_student.pt")
+            atomic_save(self.export_state(), RunFolder(self.out_dir).best_student)
 
     # ----------------------------------------------------------------------------------------- checkpoints/resume
     def state_dict(self) -> dict[str, Any]:

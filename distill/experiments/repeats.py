@@ -26,6 +26,7 @@ from distill.errors import DistillError, one_line
 from distill.experiments.sweep import RunSpec, current_wave, is_complete
 from distill.recipe.check import load_recipe, signature_of
 from distill.registry import DATASETS
+from distill.run.layout import RunFolder
 from distill.run.values import UNDEFINED, as_float
 
 
@@ -106,8 +107,8 @@ def run_repeats(
     runs = []
     wave = current_wave()
     for seed in seeds:
-        out = Path(out_root) / f"seed{seed}"
-        done = out / "results.json"
+        out = RunFolder.of_seed(out_root, seed).path
+        done = RunFolder(out).results
         if not is_complete(out):
             sets = [*overrides, *split_overrides(recipe_path, seed, vary_split, overrides)]
             if wave is not None:  # under a sweep: a launcher runs it (see distill.experiments.sweep)
@@ -164,7 +165,7 @@ def collect_repeats(
         try:
             runs.extend(run_repeats(recipe_path, [seed], out_root, overrides, vary_split))
         except DistillError as err:
-            failures.append(RepeatFailure(seed, one_line(err), str(Path(out_root) / f"seed{seed}")))
+            failures.append(RepeatFailure(seed, one_line(err), str(RunFolder.of_seed(out_root, seed).path)))
     return RepeatSet(list(seeds), runs, failures)
 
 

@@ -39,6 +39,7 @@ from typing import Any, Protocol, TypeVar
 
 from distill.errors import DistillError, RecipeError
 from distill.experiments.requeue import RequeuedRun
+from distill.run.layout import RunFolder
 
 T = TypeVar("T")
 ERROR_FILE = "sweep_error.txt"
@@ -83,7 +84,7 @@ def _tokens(text: str) -> list[str]:
 def is_complete(out: Path) -> bool:
     """A run is done when its ``results.json`` (written atomically, last) parses and holds results."""
     try:
-        return "results" in json.loads((out / "results.json").read_text())
+        return "results" in json.loads(RunFolder(out).results.read_text())
     except (OSError, ValueError):
         return False
 

@@ -244,8 +244,8 @@ def recipe_from_dict(data: dict[str, Any], prov: Provenance | None = None, sourc
 
 def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
     train = recipe.train
-    if (train.epochs is None) == (train.iterations is None):
-        checker.fail("train", "set exactly one of train.epochs or train.iterations")
+    if (length_error := train.length_error()) is not None:
+        checker.fail("train", length_error)
     for key in ("epochs", "iterations", "batch_size", "eval_batch_size", "log_every", "eval_every", "checkpoint_every"):
         value = getattr(train, key)
         if value is not None and value <= 0:

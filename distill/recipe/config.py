@@ -113,6 +113,12 @@ class TrainConfig:
     teacher_cache_dir: str | None = None  # default: <out_dir>/teacher_cache
     ema: EMAConfig | None = None  # evaluate/select/export a moving average of the weights (null: the weights)
 
+    def length_error(self) -> str | None:
+        """What is wrong with the training length (it is exactly one of ``epochs`` or ``iterations``), or None."""
+        if (self.epochs is None) == (self.iterations is None):
+            return "set exactly one of train.epochs or train.iterations"
+        return None
+
 
 @dataclass
 class EvalConfig:

@@ -1,9 +1,9 @@
 """What the HTML report needs that ``metrics.jsonl`` and ``results.json`` do not hold, saved by the run.
 
-``<run>/report/data.json`` keeps, per evaluation split, the last evaluation's per-sample predictions (IQA scores or
-class indices, with targets and groups) and the group and class names. For SR splits it keeps a few evaluation
-images instead: a centre crop of bicubic, every SR model's output and HR as small PNGs beside the file, with each
-image's PSNR/SSIM. All of it is a few hundred kB at most.
+``<run>/report/data.json`` keeps, per evaluation split, its caption and group names and what the run's task keeps
+of it (``Task.report_entry``: the last evaluation's per-sample predictions and class names, or for SR a few crops
+as small PNGs beside the file with each image's PSNR/SSIM), and the task's registry name, by which the page finds
+the task's own sections (``Task.html_sections``). A few hundred kB at most.
 """
 
 from __future__ import annotations
@@ -11,92 +11,18 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
+from distill.report.view import RunView
 from distill.run.checkpoint import preserved_rng
-
-if TYPE_CHECKING:
-    from distill.data.base import DistillDataset
-    from distill.engine.trainer import Trainer
-    from distill.recipe.config import Recipe
+from distill.run.layout import RunFolder
 
 
-class Run(Protocol):
-    """What the saved report data is read from (:class:`distill.build.Run` has it)."""
-
-    recipe: Recipe
-    eval_sets: dict[str, DistillDataset]
-    out_dir: Path
-    trainer: Trainer
-
-    def caption(self, split: str) -> str: ...
-
-
-#: SR images kept per split, and the side of the HR crop shown.
-SR_SAMPLES = 4
-SR_CROP = 96
-DATA_FILE = "data.json"
-
-
-def _png(image: torch.Tensor, path: Path) -> str:
-    from PIL import Image
-
-    array = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-    Image.fromarray(np.ascontiguousarray(array)).save(path, optimize=True)
-    return path.name
-
-
-def _centre(image: torch.Tensor, side: int) -> torch.Tensor:
-    h, w = image.shape[-2:]
-    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    return image[..., top : top + side, left : left + side]
-
-
-@torch.no_grad()
-def sr_samples(run: Run, split: str, folder: Path, n: int = SR_SAMPLES) -> dict[str, Any]:
-    """The first ``n`` images of an SR split through bicubic and every SR model, as crops and per-image metrics."""
-    from distill.models.sr import super_resolve
-    from distill.registry import METRICS
-
-    trainer = run.trainer
-    distiller = trainer.distiller
-    dataset = run.eval_sets[split]
-    metrics = [m for m in run.recipe.eval.metrics if METRICS.get(m).kind == "sample"]
-    # bicubic | student | teacher (and any other role) | HR
-    roles = sorted((r for r in distiller.roles if r in distiller.models), key=lambda r: r != distiller.student_role)
-    was_training = distiller.training
-    distiller.eval()
-    samples = []
-    try:
-        for i in range(min(n, len(dataset))):  # type: ignore[arg-type]
-            item = dataset[i]
-            lr = item["input"].unsqueeze(0).to(trainer.device)
-            hr = item["target"].unsqueeze(0).to(trainer.device)
-            outputs = {"bicubic": F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False)}
-            with trainer.autocast():
-                for role in roles:
-                    outputs[role] = super_resolve(distiller.models[role], lr).float()
-            sample: dict[str, Any] = {"name": str(item.get("meta", {}).get("name", i)), "images": {}, "metrics": {}}
-            for role, out in [*outputs.items(), ("HR", hr)]:
-                sample["images"][role] = _png(_centre(out[0], SR_CROP), folder / f"{split}_{i}_{role}.png")
-                if role != "HR":
-                    sample["metrics"][role] = {
-                        m: float(METRICS.get(m)(out.clamp(0, 1), hr, **run.recipe.eval.metric_args.get(m, {})).mean())
-                        for m in metrics
-                    }
-            samples.append(sample)
-    finally:
-        distiller.train(was_training)
-    return {"samples": samples, "of": len(dataset), "models": ["bicubic", *roles]}  # type: ignore[arg-type]
-
-
-def write_report_data(run: Run, step: int) -> Path:
+def write_report_data(run: RunView, step: int) -> Path:
     """Save ``<run>/report/data.json`` (and SR crops) from the trainer's last evaluation; returns the file."""
-    folder = run.out_dir / "report"
+    folder = RunFolder(run.out_dir).report_dir
     folder.mkdir(parents=True, exist_ok=True)
     splits: dict[str, Any] = {}
     with preserved_rng():
@@ -105,16 +31,11 @@ def write_report_data(run: Run, step: int) -> Path:
             names = getattr(ds, "group_names", None) or getattr(ds, "distortion_names", None)
             if names:
                 entry["group_names"] = {str(k): str(v) for k, v in dict(names).items()}
-            if getattr(ds, "class_names", None):
-                entry["class_names"] = [str(c) for c in ds.class_names]  # type: ignore[attr-defined]
-            predictions = run.trainer.predictions.get(split, {})
-            if predictions.get("outputs"):
-                entry["predictions"] = predictions
-            elif predictions:  # image outputs: keep a few crops instead
-                entry["sr"] = sr_samples(run, split, folder)
+            entry.update(run.task.report_entry(run, split, folder))  # predictions, SR crops, class names …
             splits[split] = entry
     data = {
         "name": run.recipe.name,
+        "task": run.task.name,
         "description": run.recipe.description,
         "metrics": list(run.recipe.eval.metrics),
         "group_by": run.recipe.eval.group_by,
@@ -123,14 +44,14 @@ def write_report_data(run: Run, step: int) -> Path:
         "models_at_step": step,
         "splits": splits,
     }
-    path = folder / DATA_FILE
+    path = RunFolder(run.out_dir).report_data
     path.write_text(json.dumps(data, default=float))
     return path
 
 
 def read_report_data(run_dir: str | Path) -> dict[str, Any]:
     """The report data of a run folder (an empty mapping for runs that predate it)."""
-    path = Path(run_dir) / "report" / DATA_FILE
+    path = RunFolder(run_dir).report_data
     return json.loads(path.read_text()) if path.exists() else {}
 
 

@@ -19,11 +19,8 @@ from typing import Any
 import torch
 
 from distill.errors import CheckpointError
-from distill.run.checkpoint import (
-    CHECKPOINT_FORMAT,
-    atomic_save,
-    load_checkpoint,
-)
+from distill.run.checkpoint import CHECKPOINT_FORMAT, atomic_save, load_checkpoint
+from distill.run.layout import RunFolder
 
 Results = dict[str, Any]
 
@@ -72,7 +69,7 @@ class RunResult:
 
 def checkpoint_path(out_dir: Path | None) -> Path | None:
     """``<out_dir>/checkpoints/last.pt`` (``None`` without a run folder)."""
-    return out_dir / "checkpoints" / "last.pt" if out_dir else None
+    return RunFolder(out_dir).last if out_dir else None
 
 
 
@@ -117,11 +114,11 @@ def check_resumable(
 def write_outputs(out_dir: Path, result: RunResult, selection: str, export: Callable[[], dict[str, Any]]) -> None:
     """``student.pt`` (the ``best_val`` checkpoint's student when there is one, else ``export()``) and
     ``results.json``, each written atomically."""
-    best = out_dir / "checkpoints" / "best_student.pt"
-    if selection == "best_val" and best.exists():
-        atomic_save(load_checkpoint(best), out_dir / "student.pt")
+    folder = RunFolder(out_dir)
+    if selection == "best_val" and folder.best_student.exists():
+        atomic_save(load_checkpoint(folder.best_student), folder.student)
     else:
-        atomic_save(export(), out_dir / "student.pt")
+        atomic_save(export(), folder.student)
     corrupt = result.corrupt_skipped
     summary = {
         "selected_step": result.selected_step,
@@ -132,9 +129,9 @@ def write_outputs(out_dir: Path, result: RunResult, selection: str, export: Call
         "results": result.results,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    tmp = out_dir / ".results.json.tmp"
+    tmp = out_dir / f".{RunFolder.RESULTS}.tmp"
     tmp.write_text(json.dumps(summary, indent=2, default=float))
-    os.replace(tmp, out_dir / "results.json")
+    os.replace(tmp, folder.results)
 
 
 def state_mismatch(own: Mapping[str, torch.Tensor], theirs: Mapping[str, Any]) -> str:

@@ -1,20 +1,31 @@
-"""Super-resolution: PSNR/SSIM on Y, one upscaled PNG per input image."""
+"""Super-resolution: PSNR/SSIM on Y, a crop grid (bicubic | models | HR) on the report page, one upscaled PNG per
+input image."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import html
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
 from distill.data.images import load_rgb
+from distill.engine.run_log import format_metric
 from distill.errors import DataError
-from distill.registry import TASKS
+from distill.registry import TASKS, spec_of
+from distill.report.html import RunFiles, img_tag
+from distill.report.view import RunView
 from distill.run.paths import check_output_dir
 from distill.tasks.base import PredictOptions, Task
+
+#: SR images kept per split for the report page, and the side of the HR crop shown.
+SR_SAMPLES = 4
+SR_CROP = 96
 
 
 @TASKS.register("sr")
@@ -29,7 +40,7 @@ class SRTask(Task):
     def default_output(self, model: nn.Module, source: Path) -> Path:
         """``photos/`` → ``photos_x4/`` (the student's scale), beside the input."""
         stem = source.name if source.is_dir() else source.stem
-        scale = (getattr(model, "distill_spec", None) or {}).get("args", {}).get("upscale")
+        scale = (spec_of(model) or {}).get("args", {}).get("upscale")
         return source.parent / f"{stem}{f'_x{scale}' if scale else self.output_suffix}"
 
     def output_names(self, paths: Sequence[Path]) -> list[str] | None:
@@ -44,6 +55,20 @@ class SRTask(Task):
         except TypeError:
             return False
         return True
+
+    def report_entry(self, run: RunView, split: str, folder: Path) -> dict[str, Any]:
+        """The outputs are images: keep a few crops (bicubic, every model, HR) with their metrics instead."""
+        return {"sr": sr_samples(run, split, folder)} if run.trainer.predictions.get(split) else {}
+
+    def html_sections(self, run: RunFiles, split: str, entry: Mapping[str, Any]) -> list[str]:
+        sr = entry.get("sr")
+        if not sr:
+            return []
+        title = (
+            f"<h3>{html.escape(split)}: first {len(sr['samples'])} of {sr['of']} images "
+            f"(centre crops; models at step {run.data.get('models_at_step')})</h3>"
+        )
+        return [title, sr_grid(run, split, sr)]
 
     def predict(self, model: nn.Module, paths: Sequence[Path], out: str | Path | None, opts: PredictOptions) -> Path:
         out_dir = Path(out)
@@ -83,3 +108,75 @@ def upscale_images(
         sr = super_resolve(model, load_rgb(path)[None].to(device), self_ensemble, tile=tile, tile_overlap=tile_overlap)
         written.append(save_rgb(sr[0].clamp(0, 1).cpu(), out_dir / f"{path.stem}.png"))
     return written
+
+
+def _png(image: torch.Tensor, path: Path) -> str:
+    from PIL import Image
+
+    array = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+    Image.fromarray(np.ascontiguousarray(array)).save(path, optimize=True)
+    return path.name
+
+
+def _centre(image: torch.Tensor, side: int) -> torch.Tensor:
+    h, w = image.shape[-2:]
+    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return image[..., top : top + side, left : left + side]
+
+
+@torch.no_grad()
+def sr_samples(run: RunView, split: str, folder: Path, n: int = SR_SAMPLES) -> dict[str, Any]:
+    """The first ``n`` images of an SR split through bicubic and every SR model, as crops and per-image metrics."""
+    from distill.models.sr import super_resolve
+    from distill.registry import METRICS
+
+    trainer = run.trainer
+    distiller = trainer.distiller
+    dataset = run.eval_sets[split]
+    metrics = [m for m in run.recipe.eval.metrics if METRICS.get(m).kind == "sample"]
+    # bicubic | student | teacher (and any other role) | HR
+    roles = sorted((r for r in distiller.roles if r in distiller.models), key=lambda r: r != distiller.student_role)
+    was_training = distiller.training
+    distiller.eval()
+    samples = []
+    try:
+        for i in range(min(n, len(dataset))):  # type: ignore[arg-type]
+            item = dataset[i]
+            lr = item["input"].unsqueeze(0).to(trainer.device)
+            hr = item["target"].unsqueeze(0).to(trainer.device)
+            outputs = {"bicubic": F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False)}
+            with trainer.autocast():
+                for role in roles:
+                    outputs[role] = super_resolve(distiller.models[role], lr).float()
+            sample: dict[str, Any] = {"name": str(item.get("meta", {}).get("name", i)), "images": {}, "metrics": {}}
+            for role, out in [*outputs.items(), ("HR", hr)]:
+                sample["images"][role] = _png(_centre(out[0], SR_CROP), folder / f"{split}_{i}_{role}.png")
+                if role != "HR":
+                    sample["metrics"][role] = {
+                        m: float(METRICS.get(m)(out.clamp(0, 1), hr, **run.recipe.eval.metric_args.get(m, {})).mean())
+                        for m in metrics
+                    }
+            samples.append(sample)
+    finally:
+        distiller.train(was_training)
+    return {"samples": samples, "of": len(dataset), "models": ["bicubic", *roles]}  # type: ignore[arg-type]
+
+
+def sr_grid(run: RunFiles, split: str, sr: Mapping[str, Any]) -> str:
+    """Crops of the kept images: bicubic | each SR model | HR, each captioned with its metrics."""
+    folder = run.path / "report"
+    columns = [*sr["models"], "HR"]
+    head = "".join(f"<th>{html.escape(run.label(c))}</th>" for c in columns)
+    rows = []
+    for sample in sr["samples"]:
+        cells = []
+        for model in columns:
+            png = folder / sample["images"][model]
+            scores = sample["metrics"].get(model, {})
+            text = ", ".join(
+                format_metric(m, v) if m == "psnr" else f"{m} {format_metric(m, v)}" for m, v in scores.items()
+            )
+            image = img_tag(png.read_bytes(), f"{model} {sample['name']}") if png.is_file() else "(missing)"
+            cells.append(f'<td class="crop">{image}<div>{html.escape(text or sample["name"])}</div></td>')
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f'<table class="grid"><tr>{head}</tr>{"".join(rows)}</table>'
