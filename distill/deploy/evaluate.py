@@ -42,12 +42,6 @@ from distill.run.layout import RunFolder
 
 __all__ = ["EvalSet", "ModelRef", "evaluate", "load_model", "render", "resolve_dataset", "run_eval", "to_json"]
 
-#: metrics of a dataset scored outside any recipe, per task
-IQA_METRICS = ("srcc", "plcc", "plcc_logistic4", "plcc_logistic5")
-SR_METRICS = ("psnr", "ssim")
-CLASSIFY_METRICS = ("top1",)
-#: the readers tried on a bare folder, per task
-FOLDER_READERS = {"iqa": ("kadid10k", "tid2013", "livec"), "sr": ("sr_benchmark",), "recognition": ("cub200",)}
 
 
 @dataclass
@@ -158,13 +152,10 @@ def load_model(ref: str, self_ensemble: bool | None = None) -> ModelRef:
 
 # --------------------------------------------------------------------------------------------------- datasets
 def _task_evaluation(ref: ModelRef) -> EvalConfig:
-    if ref.task == "iqa":
-        return EvalConfig(metrics=list(IQA_METRICS))
-    if ref.task == "sr":
-        scale = _scale(ref.model) or 0
-        args = {"crop_border": scale, "test_y_channel": True}
-        return EvalConfig(metrics=list(SR_METRICS), metric_args={"psnr": dict(args), "ssim": dict(args)})
-    return EvalConfig(metrics=list(CLASSIFY_METRICS))
+    """What the model's task scores on a dataset from outside any recipe (``Task.score_evaluation``)."""
+    from distill.deploy.model import claiming_task
+
+    return claiming_task(ref.model).score_evaluation(ref.model)
 
 
 def _recipe_evaluation(recipe: Recipe, model: nn.Module) -> EvalConfig:
@@ -225,9 +216,10 @@ def _foreign(ref: ModelRef, label: str, spec: ComponentSpec, bs: int) -> EvalSet
 
 
 def _folder_dataset(ref: ModelRef, folder: Path, bs: int) -> EvalSet:
+    from distill.deploy.model import claiming_task
+
     tried = []
-    for reader in FOLDER_READERS.get(ref.task, ()):
-        view = {"split": "test"} if reader == "cub200" else {"split": "all"} if ref.task == "iqa" else {}
+    for reader, view in claiming_task(ref.model).folder_readers:
         spec = ComponentSpec(reader, {"root": str(folder), **_reader_args(ref, reader, view)})
         try:
             return _foreign(ref, folder.name, spec, bs)

@@ -27,17 +27,12 @@ from distill import __version__
 from distill.errors import CheckpointError, OutputPathError
 from distill.run.layout import RunFolder
 from distill.run.model_files import CONFIG_FILE, WEIGHTS_FILE, save_safetensors
+from distill.run.safe_write import run_folder_of
 
 FOLDER_FORMAT = "distill-model-folder/1"
 
 
 # -------------------------------------------------------------------------------------------------------- export
-def run_folder_of(checkpoint: Path) -> Path | None:
-    """The run folder a checkpoint belongs to (``RUN/student.pt``, ``RUN/checkpoints/*.pt``), if it is one."""
-    for folder in (checkpoint.parent, checkpoint.parent.parent):
-        if RunFolder(folder).metrics.is_file() or RunFolder(folder).results.is_file():
-            return folder
-    return None
 
 
 def export_safetensors(model: nn.Module, state: Mapping[str, Any], out: Path) -> Path:

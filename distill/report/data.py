@@ -38,6 +38,7 @@ def write_report_data(run: RunView, step: int) -> Path:
         "task": run.task.name,
         "description": run.recipe.description,
         "metrics": list(run.recipe.eval.metrics),
+        "headline": run.trainer.selection.metric,
         "group_by": run.recipe.eval.group_by,
         "student_role": run.trainer.distiller.student_role,
         "single_model": len(run.trainer.distiller.roles) == 1,

@@ -62,7 +62,8 @@ class RunFiles:
 
     @property
     def metric(self) -> str:
-        return (self.data.get("metrics") or [_first_metric(self.results)])[0]
+        """The headline metric (the selection's, recorded in report/data.json); an unfinished run's first one."""
+        return self.data.get("headline") or _first_metric(self.results)
 
 
 def _first_metric(results: Mapping[str, Any]) -> str:

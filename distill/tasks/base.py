@@ -63,10 +63,17 @@ class Task:
     writes: ClassVar[str] = "nothing"
     #: what ``distill predict`` appends to its input's name when no ``--out`` is given
     output_suffix: ClassVar[str] = "_predictions.csv"
+    #: readers ``distill eval MODEL FOLDER`` tries on a bare folder, each with its view arguments
+    folder_readers: ClassVar[tuple[tuple[str, dict[str, Any]], ...]] = ()
 
     def claims(self, model: nn.Module) -> bool:
         """True when ``model`` (a deployable student) does this task."""
         return False
+
+    def score_evaluation(self, model: nn.Module) -> EvalConfig:
+        """What ``distill eval`` scores ``model`` with on a dataset from outside any recipe (default: the default
+        metrics)."""
+        return EvalConfig(metrics=list(self.default_metrics))
 
     def output_names(self, paths: Sequence[Path]) -> list[str] | None:
         """The files :meth:`predict` writes inside its output folder for ``paths``; None: the output is one file."""
@@ -95,12 +102,14 @@ class Task:
         """The per-group lines of one split: a table per group, then each model's hardest and easiest groups."""
         names = run.eval_sets[split].group_names
         metrics = self.group_metrics(run.recipe.eval.metrics)
+        headline = run.trainer.selection.metric
+        by = headline if headline in metrics else metrics[0]
         lines = [group_table(res, metrics, names, f"per {run.recipe.eval.group_by} ({split})")]
         for role, role_res in res.items():
-            hard, easy = hardest_and_easiest(role_res.get("groups", {}), metrics[0])
+            hard, easy = hardest_and_easiest(role_res.get("groups", {}), by)
             lines.append(
                 f"{role}: hardest {', '.join(_named(k, names) for k in hard)}; "
-                f"easiest {', '.join(_named(k, names) for k in easy)} (by {metrics[0]})"
+                f"easiest {', '.join(_named(k, names) for k in easy)} (by {by})"
             )
         return lines
 
@@ -116,7 +125,7 @@ class Task:
         written = []
         for split in result.results:
             names = run.eval_sets[split].group_names
-            metric = run.recipe.eval.metrics[0]
+            metric = run.trainer.selection.metric  # the headline metric
             path = plot_per_distortion(
                 result.history, split, run.out_dir / f"per_{group_by}_{split}.png", metric, names
             )

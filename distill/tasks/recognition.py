@@ -35,6 +35,7 @@ class RecognitionTask(Task):
     default_metrics: ClassVar[tuple[str, ...]] = ("top1",)
     writes: ClassVar[str] = "path,label,probability"
     output_suffix: ClassVar[str] = "_classes.csv"
+    folder_readers: ClassVar[tuple[tuple[str, dict[str, Any]], ...]] = (("cub200", {"split": "test"}),)
 
     def claims(self, model: nn.Module) -> bool:
         return getattr(model, "num_classes", None) is not None

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from distill.data.images import load_rgb
 from distill.engine.run_log import format_metric
 from distill.errors import DataError
+from distill.recipe.config import EvalConfig
 from distill.registry import TASKS, spec_of
 from distill.report.html import RunFiles, img_tag
 from distill.report.view import RunView
@@ -36,6 +37,13 @@ class SRTask(Task):
     default_metrics: ClassVar[tuple[str, ...]] = ("psnr", "ssim")
     writes: ClassVar[str] = "one PNG per image"
     output_suffix: ClassVar[str] = "_sr"
+    folder_readers: ClassVar[tuple[tuple[str, dict[str, Any]], ...]] = (("sr_benchmark", {}),)
+
+    def score_evaluation(self, model: nn.Module) -> EvalConfig:
+        """PSNR and SSIM on Y with the scale's border cropped, as the SR papers report them."""
+        scale = (spec_of(model) or {}).get("args", {}).get("upscale", getattr(model, "upscale", None))
+        args = {"crop_border": int(scale) if scale is not None else 0, "test_y_channel": True}
+        return EvalConfig(metrics=["psnr", "ssim"], metric_args={"psnr": dict(args), "ssim": dict(args)})
 
     def default_output(self, model: nn.Module, source: Path) -> Path:
         """``photos/`` → ``photos_x4/`` (the student's scale), beside the input."""
