@@ -27,7 +27,7 @@ from distill.data.loading import EpochBatchSource, EpochItems
 from distill.distillers.base import Distiller, StepContext
 from distill.engine import distributed as dist_utils
 from distill.engine import ema as ema_utils
-from distill.engine import outputs, runtime
+from distill.engine import outputs, runtime, trainer_state
 from distill.engine.batches import channels_last, move_to
 from distill.engine.evaluator import Evaluator
 from distill.engine.interrupt import StopRequests
@@ -39,22 +39,17 @@ from distill.engine.selection import Selection
 from distill.engine.teacher_cache import TeacherOutputs
 from distill.engine.teacher_cache import prepare as prepare_teacher_cache
 from distill.engine.trackers import open_trackers
-from distill.errors import DistillError, NonFiniteLossError, RecipeError, check_names
+from distill.errors import DistillError, RecipeError, check_names
 from distill.recipe.config import EvalConfig, OptimConfig, OutputConfig, TrainConfig
 from distill.run import folder as run_folder
 from distill.run.checkpoint import (
-    CHECKPOINT_FORMAT,
     atomic_save,
     load_checkpoint,
     preserved_rng,
-    rng_state,
-    set_rng_state,
 )
 from distill.run.folder import Results, RunResult
 from distill.run.interrupted import resume_line
 from distill.run.layout import RunFolder
-
-# run-folder and runtime names that callers import from here
 
 
 class Trainer:
@@ -101,18 +96,7 @@ class Trainer:
         self.output = output  # output.trackers: W&B / MLflow runs opened by fit (distill.engine.trackers)
         self.dist = dist_utils.init_distributed(resolve_device(config.device))
         self.device = self.dist.device
-        if (length_error := config.length_error()) is not None:
-            raise RecipeError(f"train: {length_error}")
-        if config.batch_size % self.dist.world_size:
-            raise RecipeError(
-                f"train.batch_size: {config.batch_size} is the global batch and must be divisible by the "
-                f"{self.dist.world_size} processes; change it or --nproc_per_node"
-            )
-        if len(train_set) < config.batch_size and config.drop_last:  # type: ignore[arg-type]
-            raise DistillError(
-                f"the training split has {len(train_set)} samples, fewer than one batch of {config.batch_size}; "  # type: ignore[arg-type]
-                "lower train.batch_size or set train.drop_last: false"
-            )
+        runtime.check_batching(config, self.dist.world_size, len(train_set))  # type: ignore[arg-type]
         groups = distiller.param_groups()
         check_names(
             f"optim: distiller '{type(distiller).__name__}' trains groups",
@@ -284,10 +268,11 @@ class Trainer:
                         logger.log(self._train_record({k: v / self.n_running for k, v in self.running.items()}))
                         self.running, self.n_running = {}, 0
                     last = self.step >= self.total_steps
+                    every = bool(cfg.checkpoint_every) and self.step % cfg.checkpoint_every == 0  # type: ignore[operator]
                     if self._eval_due(epoch_end=False):
                         self._evaluate(logger)
                         self.save()
-                    elif (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or self._checkpoint_due():
+                    elif every or trainer_state.checkpoint_due(self):  # checkpoint_every steps, or minutes passed
                         self.save()
                     if last:
                         break
@@ -342,20 +327,10 @@ class Trainer:
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
         bad = [(name, v) for name, v in zip(terms, values) if not math.isfinite(v)]
-        if bad:
-            name, value = bad[0]
-            if self.config.nonfinite == "stop":
-                raise NonFiniteLossError(
-                    self.step + 1,
-                    name,
-                    value,
-                    hint="Lower the learning rate, set optim.<group>.clip_grad_norm, or train.nonfinite: skip",
-                )
-            self.skipped += 1
-            if self.skipped > self.config.max_skipped:
-                raise NonFiniteLossError(
-                    self.step + 1, name, value, hint=f"more than train.max_skipped={self.config.max_skipped} skipped"
-                )
+        if bad:  # train.nonfinite: stop here, or skip the step (up to train.max_skipped)
+            if self.config.nonfinite != "stop":
+                self.skipped += 1
+            runtime.refuse_nonfinite(bad[0], self.step, self.skipped, self.config)
             return None
         total = sum(terms.values())
         if scale != 1.0:  # DDP averages gradients over ranks; weight each rank by its share of the global batch
@@ -435,36 +410,7 @@ class Trainer:
     # ----------------------------------------------------------------------------------------- checkpoints/resume
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue the run exactly (a collective call when distributed)."""
-        rng = rng_state()
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "step": self.step,
-            "epoch": self.epoch,
-            "step_in_epoch": self.step_in_epoch,
-            "skipped": self.skipped,
-            "distiller": self.distiller.state_dict(),
-            "optimizers": {g: o.state_dict() for g, o in self.optimizers.items()},
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "rng": rng,
-            "world_size": self.dist.world_size,
-            # each rank's own global RNG stream (dropout, stochastic paths), restored rank by rank on resume
-            "rng_ranks": dist_utils.all_gather_objects(rng) if self.dist.enabled else None,
-            "selected": self.selection.state_dict(),
-            "running": {"sums": dict(self.running), "n": self.n_running},  # the open training-loss log window
-            "recipe": self.recipe,
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-        }
-
-    def _checkpoint_due(self) -> bool:
-        """``train.checkpoint_minutes`` have passed since the last checkpoint (rank 0's clock decides for all)."""
-        minutes = self.config.checkpoint_minutes
-        if minutes is None or self.out_dir is None or self.step >= self.total_steps:
-            return False
-        due = time.monotonic() - self._last_save >= 60.0 * minutes
-        if not self.dist.enabled:
-            return due
-        flag = torch.tensor([float(due and self.dist.is_main)], device=self.device)
-        return bool(dist_utils.all_reduce_sum(flag).item())
+        return trainer_state.capture(self)
 
     def save(self) -> None:
         """Write ``checkpoints/last.pt`` atomically from rank 0; the other ranks wait until it is on disk."""
@@ -480,25 +426,7 @@ class Trainer:
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`; refuses checkpoints of another model or an incompatible recipe."""
-        run_folder.check_resumable(state, self.recipe, self.distiller.state_dict(), self.evaluation.selection)
-        self.distiller.load_state_dict(state["distiller"])
-        for group, opt in self.optimizers.items():
-            opt.load_state_dict(state["optimizers"][group])
-        if self.scaler is not None and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        self.step, self.epoch = int(state["step"]), int(state["epoch"])
-        self.step_in_epoch, self.skipped = int(state["step_in_epoch"]), int(state["skipped"])
-        self.selection.load_state_dict(state["selected"])
-        if self.ema is not None:
-            self.ema.load_state_dict(state.get("ema"))
-        running = state.get("running") or {"sums": {}, "n": 0}
-        self.running, self.n_running = {k: float(v) for k, v in running["sums"].items()}, int(running["n"])
-        ranks = state.get("rng_ranks")
-        if ranks and len(ranks) == self.dist.world_size:
-            set_rng_state(ranks[self.dist.rank])
-        elif self.dist.is_main:
-            set_rng_state(state["rng"])
-        # else: another process count than the checkpoint's; ranks > 0 keep their fresh per-rank seeds
+        trainer_state.restore(self, state)
 
     def export_state(self) -> dict[str, Any]:
         """The deployable model alone, with the registry spec needed to rebuild it."""
