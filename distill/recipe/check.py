@@ -182,43 +182,6 @@ def signature_of(target: Callable[..., Any]) -> tuple[dict[str, inspect.Paramete
     return params, hints, True
 
 
-def _check_sr_scale(recipe: Recipe, checker: RecipeChecker) -> None:
-    """An SR recipe has one scale: every model ``upscale``, dataset ``scale`` and metric ``crop_border`` agree.
-
-    Keys left out count with their constructor default (a model or dataset that takes them); the first
-    disagreeing key is refused, naming the key it disagrees with.
-    """
-
-    def given_or_default(registry: Registry[Any], spec: ComponentSpec, arg: str, key: str) -> tuple[str, Any] | None:
-        if arg in spec.args:
-            return f"{key}.args.{arg}", spec.args[arg]
-        param = signature_of(registry.get(spec.name))[0].get(arg)
-        if param is None or param.default is inspect.Parameter.empty:
-            return None
-        return f"{key}.args.{arg} (default of {spec.name})", param.default
-
-    models = [given_or_default(MODELS, spec, "upscale", f"models.{role}") for role, spec in recipe.models.items()]
-    found = [m for m in models if m is not None]
-    if not found:
-        return  # not an SR recipe
-    datasets = {"data.train": recipe.data.train, **{f"data.eval.{k}": v for k, v in recipe.data.eval.items()}}
-    found += [d for key, spec in datasets.items() if (d := given_or_default(DATASETS, spec, "scale", key))]
-    found += [
-        (f"eval.metric_args.{name}.crop_border", args["crop_border"])
-        for name, args in recipe.eval.metric_args.items()
-        if "crop_border" in args
-    ]
-    first_key, first = found[0]
-    for key, value in found[1:]:
-        if value != first:
-            checker.fail(
-                key.split(" ")[0],
-                f"scale {value!r} disagrees with {first_key} = {first!r}; an SR recipe has one scale (model "
-                'upscale, dataset scale and metric crop_border): write it once as vars.scale and use "${scale}" '
-                "for each, as recipes/_parts/sr_div2k.yaml does (--set vars.scale=N changes them together)",
-            )
-
-
 # --------------------------------------------------------------------------------------------------------- public
 def recipe_from_dict(data: dict[str, Any], prov: Provenance | None = None, source: str = "<dict>") -> Recipe:
     """Validate a plain mapping into a :class:`Recipe` (types, names, component args)."""
@@ -238,7 +201,10 @@ def recipe_from_dict(data: dict[str, Any], prov: Provenance | None = None, sourc
         if not recipe.data.root:
             checker.fail("data.synthetic", "needs data.root: the folder the synthetic set is written to")
     _check_cross_fields(recipe, checker)
-    _check_sr_scale(recipe, checker)
+    from distill.registry import TASKS
+
+    for name in TASKS.names():  # each task's own rules across keys (SR: one scale), reached through the registry
+        TASKS.get(name)().check_recipe(recipe, checker)
     return recipe
 
 

@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from distill.data.images import load_rgb
 from distill.errors import DataError, DistillError, RecipeError
-from distill.recipe.config import EvalConfig
+from distill.recipe.check import RecipeChecker
+from distill.recipe.config import EvalConfig, Recipe
 from distill.registry import TASKS
 from distill.report.groups import hardest_and_easiest, plot_per_distortion
 from distill.report.tables import group_table, overall_table
@@ -134,6 +135,11 @@ class Task:
         return written
 
     # ---------------------------------------------------------------------------------------------------- checks
+    def check_recipe(self, recipe: Recipe, checker: RecipeChecker) -> None:
+        """This task's rules across a recipe's keys (called by :mod:`distill.recipe.check` for every registered
+        task, through the registry; a task applies them to the recipes its rules concern). ``checker.fail(key,
+        message)`` refuses the recipe naming the file and key."""
+
     def check_run(self, run: RunView) -> None:
         """This task's checks of a built run before training step 1 (called by :mod:`distill.engine.preflight`
         after the image-size checks, before the dry pass); raise a one-line :class:`~distill.errors.DistillError`."""

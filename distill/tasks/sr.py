@@ -4,6 +4,7 @@ input image."""
 from __future__ import annotations
 
 import html
+import inspect
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,8 +18,9 @@ from tqdm import tqdm
 from distill.data.images import load_rgb
 from distill.engine.run_log import format_metric
 from distill.errors import DataError
-from distill.recipe.config import EvalConfig
-from distill.registry import TASKS, spec_of
+from distill.recipe.check import RecipeChecker, signature_of
+from distill.recipe.config import ComponentSpec, EvalConfig, Recipe
+from distill.registry import DATASETS, MODELS, TASKS, Registry, spec_of
 from distill.report.html import RunFiles, img_tag
 from distill.report.view import RunView
 from distill.run.paths import check_output_dir
@@ -63,6 +65,44 @@ class SRTask(Task):
         except TypeError:
             return False
         return True
+
+    def check_recipe(self, recipe: Recipe, checker: RecipeChecker) -> None:
+        """An SR recipe has one scale: every model ``upscale``, dataset ``scale`` and metric ``crop_border`` agree.
+
+        Keys left out count with their constructor default (a model or dataset that takes them); the first
+        disagreeing key is refused, naming the key it disagrees with.
+        """
+
+        def given_or_default(
+            registry: Registry[Any], spec: ComponentSpec, arg: str, key: str
+        ) -> tuple[str, Any] | None:
+            if arg in spec.args:
+                return f"{key}.args.{arg}", spec.args[arg]
+            param = signature_of(registry.get(spec.name))[0].get(arg)
+            if param is None or param.default is inspect.Parameter.empty:
+                return None
+            return f"{key}.args.{arg} (default of {spec.name})", param.default
+
+        models = [given_or_default(MODELS, spec, "upscale", f"models.{role}") for role, spec in recipe.models.items()]
+        found = [m for m in models if m is not None]
+        if not found:
+            return  # not an SR recipe
+        datasets = {"data.train": recipe.data.train, **{f"data.eval.{k}": v for k, v in recipe.data.eval.items()}}
+        found += [d for key, spec in datasets.items() if (d := given_or_default(DATASETS, spec, "scale", key))]
+        found += [
+            (f"eval.metric_args.{name}.crop_border", args["crop_border"])
+            for name, args in recipe.eval.metric_args.items()
+            if "crop_border" in args
+        ]
+        first_key, first = found[0]
+        for key, value in found[1:]:
+            if value != first:
+                checker.fail(
+                    key.split(" ")[0],
+                    f"scale {value!r} disagrees with {first_key} = {first!r}; an SR recipe has one scale (model "
+                    'upscale, dataset scale and metric crop_border): write it once as vars.scale and use "${scale}" '
+                    "for each, as recipes/_parts/sr_div2k.yaml does (--set vars.scale=N changes them together)",
+                )
 
     def report_entry(self, run: RunView, split: str, folder: Path) -> dict[str, Any]:
         """The outputs are images: keep a few crops (bicubic, every model, HR) with their metrics instead."""
