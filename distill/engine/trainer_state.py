@@ -5,7 +5,7 @@ when a timed checkpoint is due."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -13,8 +13,8 @@ from distill.engine import distributed as dist_utils
 from distill.run import folder as run_folder
 from distill.run.checkpoint import CHECKPOINT_FORMAT, rng_state, set_rng_state
 
-if TYPE_CHECKING:
-    from distill.engine.trainer import Trainer
+#: a :class:`distill.engine.trainer.Trainer` (not imported: the trainer imports this module)
+Trainer = Any
 
 
 def capture(t: Trainer) -> dict[str, Any]:
