@@ -88,9 +88,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not is_main():  # under torchrun, rank 0 alone reports
         return 0
     print(run.report(result))
-    from distill.report.data import read_report_data, sr_comparison
+    from distill.report.data import read_report_data
 
-    comparison = sr_comparison(read_report_data(run.out_dir))
+    comparison = run.task.data_report(read_report_data(run.out_dir))  # e.g. SR: bicubic beside the models
     if comparison:
         print(comparison, end="\n\n")
     for path in run.write_plots(result):

@@ -9,11 +9,8 @@ the task's own sections (``Task.html_sections``). A few hundred kB at most.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from distill.report.view import RunView
 from distill.run.checkpoint import preserved_rng
@@ -54,28 +51,3 @@ def read_report_data(run_dir: str | Path) -> dict[str, Any]:
     """The report data of a run folder (an empty mapping for runs that predate it)."""
     path = RunFolder(run_dir).report_data
     return json.loads(path.read_text()) if path.exists() else {}
-
-
-def sr_comparison(data: Mapping[str, Any]) -> str:
-    """The SR splits' bicubic / student / teacher numbers on the kept images, as printed after an SR run."""
-    from distill.engine.run_log import format_metric
-    from distill.report.tables import table
-    from distill.run.values import as_float
-
-    lines = []
-    for split, entry in data.get("splits", {}).items():
-        sr = entry.get("sr")
-        if not sr or not sr["samples"]:
-            continue
-        metrics = list(sr["samples"][0]["metrics"]["bicubic"])
-        rows = []
-        for model in sr["models"]:
-            means = [float(np.mean([as_float(s["metrics"][model].get(m)) for s in sr["samples"]])) for m in metrics]
-            rows.append([model, *(format_metric(m, v) for m, v in zip(metrics, means))])
-        n = len(sr["samples"])
-        caption = (
-            f"'{split}': bicubic (torch) beside the SR models on the first {n} of {sr['of']} images "
-            f"(models at step {data.get('models_at_step')})"
-        )
-        lines.append(table(["model", *metrics], rows, caption))
-    return "\n\n".join(lines)

@@ -151,6 +151,10 @@ class Task:
         predictions = run.trainer.predictions.get(split, {})
         return {"predictions": predictions} if predictions.get("outputs") else {}
 
+    def data_report(self, data: Mapping[str, Any]) -> str:
+        """What ``distill run`` prints from ``report/data.json`` after the tables ("": nothing)."""
+        return ""
+
     def html_sections(self, run: RunFiles, split: str, entry: Mapping[str, Any]) -> list[str]:
         """This task's HTML sections of ``split`` on the report page (``entry``: what :meth:`report_entry` kept)."""
         return []

@@ -22,8 +22,10 @@ from distill.recipe.check import RecipeChecker, signature_of
 from distill.recipe.config import ComponentSpec, EvalConfig, Recipe
 from distill.registry import DATASETS, MODELS, TASKS, Registry, spec_of
 from distill.report.html import RunFiles, img_tag
+from distill.report.tables import table
 from distill.report.view import RunView
 from distill.run.paths import check_output_dir
+from distill.run.values import as_float
 from distill.tasks.base import PredictOptions, Task
 
 #: SR images kept per split for the report page, and the side of the HR crop shown.
@@ -107,6 +109,10 @@ class SRTask(Task):
     def report_entry(self, run: RunView, split: str, folder: Path) -> dict[str, Any]:
         """The outputs are images: keep a few crops (bicubic, every model, HR) with their metrics instead."""
         return {"sr": sr_samples(run, split, folder)} if run.trainer.predictions.get(split) else {}
+
+    def data_report(self, data: Mapping[str, Any]) -> str:
+        """Bicubic beside the SR models on the kept crops, per split."""
+        return sr_comparison(data)
 
     def html_sections(self, run: RunFiles, split: str, entry: Mapping[str, Any]) -> list[str]:
         sr = entry.get("sr")
@@ -228,3 +234,24 @@ def sr_grid(run: RunFiles, split: str, sr: Mapping[str, Any]) -> str:
             cells.append(f'<td class="crop">{image}<div>{html.escape(text or sample["name"])}</div></td>')
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return f'<table class="grid"><tr>{head}</tr>{"".join(rows)}</table>'
+
+
+def sr_comparison(data: Mapping[str, Any]) -> str:
+    """The SR splits' bicubic / student / teacher numbers on the kept images, as printed after an SR run."""
+    lines = []
+    for split, entry in data.get("splits", {}).items():
+        sr = entry.get("sr")
+        if not sr or not sr["samples"]:
+            continue
+        metrics = list(sr["samples"][0]["metrics"]["bicubic"])
+        rows = []
+        for model in sr["models"]:
+            means = [float(np.mean([as_float(s["metrics"][model].get(m)) for s in sr["samples"]])) for m in metrics]
+            rows.append([model, *(format_metric(m, v) for m, v in zip(metrics, means))])
+        n = len(sr["samples"])
+        caption = (
+            f"'{split}': bicubic (torch) beside the SR models on the first {n} of {sr['of']} images "
+            f"(models at step {data.get('models_at_step')})"
+        )
+        lines.append(table(["model", *metrics], rows, caption))
+    return "\n\n".join(lines)
