@@ -25,7 +25,7 @@ import yaml
 from distill.engine.run_log import format_metric, read_metrics
 from distill.errors import DataError
 from distill.report.data import read_report_data
-from distill.report.groups import hardest_and_easiest, plot_per_distortion
+from distill.report.groups import group_label, hardest_and_easiest, plot_per_distortion
 from distill.run.layout import RunFolder
 from distill.run.values import UNDEFINED, as_float
 
@@ -208,7 +208,7 @@ def group_bars_figure(run: RunFiles, split: str, names: Mapping[str, str]) -> tu
         for y, v in zip(ys, vals):
             if math.isnan(v):
                 ax.text(0.0, y, f" {UNDEFINED}", va="center", ha="left", fontsize=7, color=f"C{j}")
-    ax.set_yticks(range(len(keys)), [_named(k, names) for k in keys], fontsize=8)
+    ax.set_yticks(range(len(keys)), [group_label(k, names) for k in keys], fontsize=8)
     ax.set_ylim(len(keys) - 0.5, -0.5)  # the first group on top
     for tick, key in zip(ax.get_yticklabels(), keys):
         if key in hard:
@@ -222,8 +222,8 @@ def group_bars_figure(run: RunFiles, split: str, names: Mapping[str, str]) -> tu
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
     fig.tight_layout()
     caption = (
-        f"{run.label(focus)}'s hardest (red): {', '.join(_named(k, names) for k in hard) or UNDEFINED}; "
-        f"easiest (green): {', '.join(_named(k, names) for k in easy) or UNDEFINED} (by {metric}"
+        f"{run.label(focus)}'s hardest (red): {', '.join(group_label(k, names) for k in hard) or UNDEFINED}; "
+        f"easiest (green): {', '.join(group_label(k, names) for k in easy) or UNDEFINED} (by {metric}"
         + (
             f"; {UNDEFINED}: undefined, e.g. constant scores)"
             if any(math.isnan(as_float(by_role[r]["groups"].get(k, {}).get(metric))) for r in roles for k in keys)
@@ -232,9 +232,6 @@ def group_bars_figure(run: RunFiles, split: str, names: Mapping[str, str]) -> tu
     )
     return embed_figure(fig), caption
 
-
-def _named(key: str, names: Mapping[str, str]) -> str:
-    return f"{key} {names[key]}" if key in names else key
 
 
 def fig1_image(run: RunFiles, split: str, names: Mapping[str, str]) -> str:

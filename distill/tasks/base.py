@@ -25,7 +25,7 @@ from distill.errors import DataError, DistillError, RecipeError
 from distill.recipe.check import RecipeChecker
 from distill.recipe.config import EvalConfig, Recipe
 from distill.registry import TASKS
-from distill.report.groups import hardest_and_easiest, plot_per_distortion
+from distill.report.groups import group_label, hardest_and_easiest, plot_per_distortion
 from distill.report.tables import group_table, overall_table
 from distill.report.view import RunView
 from distill.run.paths import check_output_file
@@ -109,8 +109,8 @@ class Task:
         for role, role_res in res.items():
             hard, easy = hardest_and_easiest(role_res.get("groups", {}), by)
             lines.append(
-                f"{role}: hardest {', '.join(_named(k, names) for k in hard)}; "
-                f"easiest {', '.join(_named(k, names) for k in easy)} (by {by})"
+                f"{role}: hardest {', '.join(group_label(k, names) for k in hard)}; "
+                f"easiest {', '.join(group_label(k, names) for k in easy)} (by {by})"
             )
         return lines
 
@@ -210,9 +210,6 @@ def write_csv(out: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -
         writer.writerows(rows)
     return out
 
-
-def _named(key: str, names: Mapping[str, str] | None) -> str:
-    return f"{key} {names[key]}" if names and key in names else key
 
 
 def task_of(model: nn.Module) -> Task:
