@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from distill import quiet
-from distill.sweep import add_launcher_arguments, run_with_launcher
+from distill.experiments.sweep import add_launcher_arguments, run_with_launcher
 
 __all__ = [
     "README",
@@ -226,11 +226,11 @@ def guard_outputs(
     files: Sequence[str] = ("json",),
     folders: Sequence[str] = ("out",),
 ) -> None:
-    """Before any measuring, :mod:`distill.safe_write` checks each ``--FILE`` (a new file, unless ``--force``) and
+    """Before any measuring, :mod:`distill.run.safe_write` checks each ``--FILE`` (a new file, unless ``--force``) and
     ``--FOLDER`` (writable, outside other runs' folders; a benchmark's own folder is reused); a refusal is one line
     on stderr and exit status 2."""
     from distill.errors import DistillError
-    from distill.safe_write import check_new_file, check_new_folder
+    from distill.run.safe_write import check_new_file, check_new_folder
 
     force = bool(getattr(args, "force", False))
     try:

@@ -46,8 +46,8 @@ from benchmarks._common import add_result_arguments, engine_share, machine_info,
 from benchmarks.distiller_overhead import ROOT, Stamped, _window, prepare, run_engine, run_engine_same_batches
 from distill._compat import import_basicsr
 from distill.build import build_distiller
-from distill.config import Recipe
 from distill.engine import seed_everything
+from distill.recipe.config import Recipe
 from distill.registry import load_plugins
 
 TARGET = 1.01

@@ -47,13 +47,13 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks._common import add_force_argument, guard_outputs, machine_info, size_options
-from distill.config import OptimConfig, TrainConfig
 from distill.data.base import SeededDataset
 from distill.distillers.cqd import CQD
 from distill.distillers.supervised import Supervised
 from distill.engine import Trainer
-from distill.engine.checkpoint import preserved_rng
 from distill.models.recognition.classification import vgg_m
+from distill.recipe.config import OptimConfig, TrainConfig
+from distill.run.checkpoint import preserved_rng
 
 TARGET_RATIO = 1.05
 MODEL_SEED = 0

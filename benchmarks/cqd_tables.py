@@ -12,7 +12,7 @@ Tables (top-1 %, mean ± std over seeds):
   augmentation run) and the oracle route (true quality).
 * ``3`` — model compression: VGG-16 and VGG-M teachers on localized crops (A), students on unlocalized images (B).
 
-Every number comes from :func:`distill.repeats.run_repeats` running a recipe of ``recipes/`` (the benchmark has no
+Every number comes from ``run_repeats`` running a recipe of ``recipes/`` (the benchmark has no
 training loop). Runs are chained per seed: the oracle / teacher run first, then the runs that load its
 ``student.pt`` (CQD's teacher, staged training, A-initialised CQD, the router's experts). Finished runs under
 ``--out`` are reused; delete the folder to rerun.
@@ -57,10 +57,10 @@ from benchmarks._common import (  # noqa: E402
     render_tables,
 )
 from distill.errors import DistillError  # noqa: E402
-from distill.recipe_files import load_raw  # noqa: E402
+from distill.experiments.repeats import Aggregate, aggregate, run_repeats  # noqa: E402
+from distill.recipe.files import load_raw  # noqa: E402
 from distill.registry import load_plugins  # noqa: E402
-from distill.repeats import Aggregate, aggregate, run_repeats  # noqa: E402
-from distill.report import table  # noqa: E402
+from distill.report.tables import table  # noqa: E402
 
 RECIPES = ROOT / "recipes"
 CLIP = 5.0  # gradient-norm clip of every synthetic-scale run (from scratch at lr 0.05, CQD's lambda = 200 diverges)

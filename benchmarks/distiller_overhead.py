@@ -49,12 +49,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from benchmarks._common import add_result_arguments, engine_share, machine_info, machine_label, publish, saved_result
 from distill.build import build_dataset, build_distiller, ensure_data
-from distill.config import Recipe
 from distill.data.base import DatasetWrapper
 from distill.engine import Trainer, seed_everything
 from distill.engine.optim import build_optimizer
 from distill.engine.schedules import Schedule
-from distill.recipe import load_recipe
+from distill.recipe.check import load_recipe
+from distill.recipe.config import Recipe
 from distill.registry import load_plugins
 
 ROOT = Path(__file__).resolve().parent.parent

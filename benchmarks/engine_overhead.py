@@ -58,12 +58,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from benchmarks._common import add_force_argument, guard_outputs, machine_info, size_options
-from distill.config import OptimConfig, ScheduleConfig, TrainConfig
 from distill.data.base import SeededDataset
 from distill.distillers.mrkd import MRKD
 from distill.engine import Trainer
-from distill.engine.checkpoint import preserved_rng
 from distill.models.iqa.resnet import ResNetRegressor
+from distill.recipe.config import OptimConfig, ScheduleConfig, TrainConfig
+from distill.run.checkpoint import preserved_rng
 
 TARGET_RATIO = 1.03
 TEACHER_LR = 0.2

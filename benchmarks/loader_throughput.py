@@ -52,7 +52,7 @@ PRISTINE_SIZE = [384, 512]
 # ----------------------------------------------------------------------------------------------- training sets
 def training_sets(recipe_names: list[str]) -> dict[str, dict[str, Any]]:
     """Label → {dataset, args (root dropped), batch, recipes}: the distinct training sets of ``recipe_names``."""
-    from distill.recipe import load_recipe
+    from distill.recipe.check import load_recipe
 
     sets: dict[str, dict[str, Any]] = {}
     for name in recipe_names:

@@ -46,8 +46,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import add_force_argument, guard_outputs  # noqa: E402
 from distill.build import build_run  # noqa: E402
-from distill.engine.checkpoint import preserved_rng  # noqa: E402
-from distill.recipe import load_recipe  # noqa: E402
+from distill.recipe.check import load_recipe  # noqa: E402
+from distill.run.checkpoint import preserved_rng  # noqa: E402
 
 MAX_RATIO = 1.10
 SMOKE_DATA = (

@@ -14,7 +14,7 @@ encoders, 3D random mask).
   paired per-round ratios.
 * **peak memory** — of one step (forward, backward, optimizer update): on CUDA ``torch.cuda.max_memory_allocated``
   after a reset, on CPU the peak of the bytes of tensor storages the step allocates, tracked per storage by
-  :mod:`distill.profile`'s dispatch-mode tracker, plus the resident parameters, optimizer state and batch. Allocator
+  :mod:`distill.deploy.cost`'s dispatch-mode tracker, plus the resident parameters, optimizer state and batch. Allocator
   caching and the Python heap are not counted.
 
 Defaults: EDSR c64 b16 teacher → c16 b8 student (the paper's compounded ratios: 4x narrower, 2x shallower), x4,
@@ -48,12 +48,12 @@ import torch
 from torch import nn
 
 from benchmarks._common import add_force_argument, guard_outputs, machine_info, size_options
+from distill.deploy.cost import LiveTensorBytes
 from distill.distillers import MiPKD, SRLogitsKD
 from distill.distillers import mipkd as mipkd_module
 from distill.distillers.base import Distiller
-from distill.engine.checkpoint import preserved_rng
 from distill.models.sr import edsr
-from distill.profile import LiveTensorBytes
+from distill.run.checkpoint import preserved_rng
 
 DEFAULTS: dict[str, Any] = {
     "teacher_feat": 64,

@@ -3,7 +3,7 @@
     python benchmarks/mipkd_tables.py --scale smoke|small|paper [--seeds N] [--tables main,ablation,cost]
                                       [--out DIR] [--data DIR] [--teacher PATH]
 
-Every number comes from :func:`distill.repeats.run_repeats` over the repository's recipes — the same files a user
+Every number comes from ``run_repeats`` over the repository's recipes — the same files a user
 runs (``recipes/mipkd_teacher_edsr_x4.yaml``, ``mipkd_edsr_x4.yaml`` and the baselines ``mipkd_{scratch,logitskd,fitnet,
 at,fakd}_edsr_x4.yaml``); the benchmark has no training loop of its own.
 
@@ -22,7 +22,7 @@ with crop_border = scale, outputs rounded to 8 bits as BasicSR's validation does
 mean ± std over seeds, published numbers with their source in brackets), ``published`` (the SwinIR/RCAN rows of
 DCKD's Table 2, for reference), ``ablation`` (FPM only, BPM
 only, both; shared encoder; channel-only / spatial-only masks; no auto-encoder term) and ``cost`` (parameters,
-FLOPs and latency of teacher and student on a fixed input, via :mod:`distill.profile`). Finished runs under
+FLOPs and latency of teacher and student on a fixed input, via :mod:`distill.deploy.cost`). Finished runs under
 ``--out`` are reused; delete the folder to rerun.
 """
 
@@ -51,12 +51,12 @@ from benchmarks._common import (  # noqa: E402
     render_tables,
 )
 from distill.build import build_model  # noqa: E402
-from distill.config import ComponentSpec  # noqa: E402
+from distill.deploy.cost import profile_model, profile_table  # noqa: E402
 from distill.errors import DistillError  # noqa: E402
-from distill.metric_values import is_defined  # noqa: E402
-from distill.profile import profile_model, profile_table  # noqa: E402
-from distill.repeats import Aggregate, aggregate, run_repeats  # noqa: E402
-from distill.report import table  # noqa: E402
+from distill.experiments.repeats import Aggregate, aggregate, run_repeats  # noqa: E402
+from distill.recipe.config import ComponentSpec  # noqa: E402
+from distill.report.tables import table  # noqa: E402
+from distill.run.values import is_defined  # noqa: E402
 
 RECIPES = ROOT / "recipes"
 SETS = (("set5", "Set5"), ("set14", "Set14"), ("b100", "B100"), ("urban100", "Urban100"))

@@ -31,7 +31,7 @@ Tables: ``1`` (overall SRCC/PLCC, baseline/URKD/MRKD per model on TID2013 and KA
 the paper's own fixed types — TID2013 DBCNN 14, 16, 01, 12; KADID-10k DBCNN 20, 07, 01, 02; TID2013 ResNet50 14, 16,
 08, 11 — beside the two hardest and two easiest types found in our baseline), ``5`` (LIVEC), ``6`` (cross-dataset
 TID2013 ↔ KADID-10k) and ``7`` (teacher learning-rate grid on TID2013, both models). Every number comes from runs
-made by :func:`distill.repeats.collect_repeats` — the benchmark has no training loop of its own; at the synthetic
+made by ``collect_repeats`` — the benchmark has no training loop of its own; at the synthetic
 scales it only composes recipes (``_base_`` = the quickstart recipes plus the dataset, written under
 ``--out/recipes``). Finished runs under ``--out`` are reused; delete the folder to rerun.
 """
@@ -55,12 +55,12 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._common import add_force_argument, add_launcher_arguments, guard_outputs, render_tables  # noqa: E402
 from distill.data.iqa.distortions import KADID_TYPES  # noqa: E402
 from distill.data.iqa.distortions_tid import TID_TYPES as TID_TYPE_NAMES  # noqa: E402
-from distill.iqa_analysis import hardest_and_easiest  # noqa: E402
-from distill.metric_values import as_float  # noqa: E402
-from distill.recipe import load_recipe  # noqa: E402
+from distill.experiments.repeats import Aggregate, RepeatSet, collect_repeats  # noqa: E402
+from distill.recipe.check import load_recipe  # noqa: E402
 from distill.registry import WRITERS, load_plugins  # noqa: E402
-from distill.repeats import Aggregate, RepeatSet, collect_repeats  # noqa: E402
-from distill.report import table  # noqa: E402
+from distill.report.groups import hardest_and_easiest  # noqa: E402
+from distill.report.tables import table  # noqa: E402
+from distill.run.values import as_float  # noqa: E402
 
 RECIPES = ROOT / "recipes"
 METHODS = ("baseline", "urkd", "mrkd")

@@ -251,7 +251,7 @@ def run_one(path: Path, cache: Path, device: str, batch: int | None = None, fmt:
     from torch.utils.flop_counter import FlopCounterMode
 
     from distill.build import build_run
-    from distill.recipe import load_recipe
+    from distill.recipe.check import load_recipe
 
     recipe, _ = load_recipe(path)
     original, _ = load_recipe(path)
@@ -419,7 +419,7 @@ def _bound_cell(b: dict[str, Any] | None, steps: int) -> list[str]:
 
 def report(rows: list[dict[str, Any]], gpu_tflops: float, utilisation: float, info: dict[str, Any],
            loader: dict[str, dict] | None = None, loader_workers: int = 8) -> str:  # fmt: skip
-    from distill.report import table
+    from distill.report.tables import table
 
     rate = gpu_tflops * 1e12 * utilisation
     loader = loader or {}
@@ -637,7 +637,7 @@ def run_child(path: Path, out: Path, args: argparse.Namespace, env: dict[str, st
 
 def measure_with_fallback(path: Path, out: Path, args: argparse.Namespace, env: dict[str, str]) -> dict:
     """:func:`run_child` at the recipe's batch, then at half the batch after each out-of-memory kill (down to 1)."""
-    from distill.recipe import load_recipe
+    from distill.recipe.check import load_recipe
 
     asked = load_recipe(path)[0].train.batch_size
     batch, row = asked, run_child(path, out, args, env, None)

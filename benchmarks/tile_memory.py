@@ -53,8 +53,8 @@ def _rss_mib() -> float:
 def child(model_name: str, h: int, w: int, tile: int, overlap: int, device: str, out: str) -> None:
     """One pass in this (fresh) process; writes {peak_mib, seconds} to ``out`` and the output beside it."""
     from distill.build import build_model
-    from distill.config import ComponentSpec
     from distill.models.sr import super_resolve
+    from distill.recipe.config import ComponentSpec
 
     torch.set_num_threads(torch.get_num_threads())
     torch.manual_seed(0)

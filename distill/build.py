@@ -11,19 +11,22 @@ from typing import Any, Literal
 
 from torch import nn
 
-from distill.config import ComponentSpec, DataConfig, Recipe
 from distill.data.base import DistillDataset, as_distill_dataset
 from distill.distillers.base import Distiller
 from distill.engine import distributed, preflight
+from distill.engine.runtime import resolve_device, seed_everything
 from distill.engine.trackers import check_trackers, tensorboard_setting
-from distill.engine.trainer import RunResult, Trainer, resolve_device, seed_everything
+from distill.engine.trainer import Trainer
 from distill.errors import DataError, RecipeError
 from distill.models.weights import WeightsError
-from distill.paths import check_output_dir
-from distill.recipe import dump_recipe, load_recipe, recipe_to_dict
-from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS
-from distill.safe_write import check_run_folder, clear_run_files
-from distill.tasks import Task, task_of
+from distill.recipe.check import dump_recipe, load_recipe, recipe_to_dict
+from distill.recipe.config import ComponentSpec, DataConfig, Recipe
+from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS, set_spec
+from distill.run.folder import RunResult
+from distill.run.layout import RunFolder
+from distill.run.paths import check_output_dir
+from distill.run.safe_write import check_run_folder, clear_run_files
+from distill.tasks import Task, resolve_metrics, task_of
 
 _log = logging.getLogger(__name__)
 
@@ -31,7 +34,7 @@ _log = logging.getLogger(__name__)
 def build_model(spec: ComponentSpec) -> nn.Module:
     """Build a registered model; the spec is attached so exported students can be rebuilt by name."""
     model = MODELS.build(spec.name, **spec.args)
-    model.distill_spec = {"name": spec.name, "args": dict(spec.args)}
+    set_spec(model, spec.name, spec.args)
     return model
 
 
@@ -39,7 +42,7 @@ def _maker_hint(recipe: Recipe, value: Any) -> str:
     """For a missing weights file that another recipe's run writes (``runs/<name>/student.pt``): which one."""
     if not isinstance(value, str) or Path(value).exists():
         return ""
-    from distill.recipe_files import recipe_that_writes
+    from distill.recipe.files import recipe_that_writes
 
     shipped = Path(__file__).resolve().parent.parent / "recipes"
     folders = [Path(recipe.source).parent] if recipe.source else []
@@ -95,7 +98,8 @@ def build_dataset(spec: ComponentSpec, data: DataConfig) -> DistillDataset:
 
 @dataclass
 class Run:
-    """A recipe turned into a ready trainer, plus what the report needs to say where numbers come from."""
+    """A recipe turned into a ready trainer, plus what the report needs to say where numbers come from (the one
+    implementation of :class:`distill.report.view.RunView`)."""
 
     recipe: Recipe
     resolved: dict[str, Any]
@@ -111,7 +115,8 @@ class Run:
         kind = f"SYNTHETIC ({ds.synthetic_note})" if ds.is_synthetic else "real"
         split_args = {k: v for k, v in spec.args.items() if k.startswith("split") or k.endswith("fraction")}
         ev = self.recipe.eval
-        selection = "last evaluation" if ev.selection == "last" else f"best {ev.select_split} {ev.select_metric}"
+        best = f"best {ev.select_split} {self.trainer.selection.metric}"  # select_metric, else the first metric
+        selection = "last evaluation" if ev.selection == "last" else best
         root = ds.root if ds.root is not None else "?"
         return (
             f"{self.recipe.name} | dataset: {spec.name} [{kind}] at {root} | split '{split}' "
@@ -165,6 +170,9 @@ def build_run(recipe: Recipe, resolved: dict[str, Any] | None = None, out: str |
     check_output_dir(out_dir, "--out" if out else "output.dir")
     if distributed.is_main():
         check_trackers(recipe.output)  # a tracker's missing extra is one line before anything trains
+    if eval_sets and recipe.eval.metrics is None:  # eval.metrics null: the student's task's default, resolved once
+        recipe.eval = resolve_metrics(recipe.eval, distiller.deployable())
+        resolved["eval"]["metrics"] = recipe.eval.metrics
     trainer = Trainer(
         distiller,
         train_set,
@@ -177,8 +185,6 @@ def build_run(recipe: Recipe, resolved: dict[str, Any] | None = None, out: str |
         tensorboard=tensorboard_setting(recipe.output),
         output=recipe.output,
     )
-    recipe.eval = trainer.evaluation  # eval.metrics resolved to the task's default when the recipe left it null
-    resolved["eval"]["metrics"] = trainer.evaluation.metrics
     run = Run(recipe, resolved, trainer, train_set, eval_sets, out_dir)
     preflight.check_run(run)  # everything training, evaluation and the report need, before step 1
     return run
@@ -193,7 +199,7 @@ def run_recipe(
 ) -> tuple[Run, RunResult]:
     """Load a recipe file and train it: what ``distill run`` does. ``resume="auto"`` continues the run folder's
     checkpoint when it has one and starts afresh otherwise (``--auto-resume``, sweeps). The run folder is checked
-    before any work (:func:`distill.safe_write.check_run_folder`); ``force`` starts afresh in another run's place,
+    before any work (:func:`distill.run.safe_write.check_run_folder`); ``force`` starts afresh in another run's place,
     deleting that run's files once the new run has passed its checks."""
     recipe, resolved = load_recipe(path, overrides)
     out_dir = Path(out) if out else Path(recipe.output.dir.format(name=recipe.name))
@@ -204,15 +210,13 @@ def run_recipe(
             clear_run_files(run.out_dir)
         distributed.barrier()  # no rank opens the folder before the old run's files are gone
     if resume == "auto":
-        resume = (run.out_dir / "checkpoints" / "last.pt").exists()
-    if not resume and distributed.is_main():
-        ckpt = run.out_dir / "checkpoints" / "last.pt"
-        if not ckpt.exists():
-            run.out_dir.mkdir(parents=True, exist_ok=True)
-            dump_recipe(resolved, run.out_dir / "recipe.yaml")
+        resume = RunFolder(run.out_dir).last.exists()
+    if not resume and distributed.is_main() and not RunFolder(run.out_dir).last.exists():
+        run.out_dir.mkdir(parents=True, exist_ok=True)
+        dump_recipe(resolved, RunFolder(run.out_dir).recipe)
     result = run.trainer.fit(resume=resume)
     if distributed.is_main():
-        from distill.report_data import write_report_data
+        from distill.report.data import write_report_data
 
         write_report_data(run, result.steps)  # per-sample predictions and SR crops for `distill report`
     return run, result

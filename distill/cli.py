@@ -13,18 +13,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from distill import __version__, quiet
+from distill.deploy.zoo_commands import add_convert_parser, add_weights_parser
 from distill.errors import DistillError, one_line
+from distill.experiments.sweep import add_launcher_arguments
 from distill.registry import REGISTRIES
-from distill.sweep import add_launcher_arguments
-from distill.zoo_commands import add_convert_parser, add_weights_parser
+from distill.run.layout import RunFolder
 
 
 def _cmd_repeats(args: argparse.Namespace) -> int:
-    from distill.recipe import load_recipe
+    from distill.experiments.repeats import aggregate, run_repeats
+    from distill.experiments.sweep import run_with_launcher
+    from distill.recipe.check import load_recipe
     from distill.registry import METRICS
-    from distill.repeats import aggregate, run_repeats
-    from distill.report import fmt, metric_header, percent, table
-    from distill.sweep import run_with_launcher
+    from distill.report.tables import fmt, metric_header, percent, table
 
     seeds = _parse_seeds(args.seeds)
     recipe, _ = load_recipe(args.recipe, args.set or [])
@@ -49,9 +50,9 @@ def _cmd_repeats(args: argparse.Namespace) -> int:
         headers = ["model", *(metric_header(m) for m in metrics)]
         print(table(headers, rows, caption), end="\n\n")
     print(f"runs: {out}/seed*/")
-    from distill.html_report import write_report
+    from distill.report.html import write_report
 
-    print(f"report: {write_report([Path(out) / f'seed{s}' for s in seeds], Path(out) / 'report.html')}")
+    print(f"report: {write_report([RunFolder.of_seed(out, s).path for s in seeds], RunFolder(out).report_page)}")
     return 0
 
 
@@ -68,7 +69,7 @@ def _parse_seeds(text: str) -> list[int]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from distill.build import run_recipe
-    from distill.paths import check_output_dir
+    from distill.run.paths import check_output_dir
 
     if args.out:
         check_output_dir(args.out)
@@ -87,16 +88,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not is_main():  # under torchrun, rank 0 alone reports
         return 0
     print(run.report(result))
-    from distill.report_data import read_report_data, sr_comparison
+    from distill.report.data import read_report_data
 
-    comparison = sr_comparison(read_report_data(run.out_dir))
+    comparison = run.task.data_report(read_report_data(run.out_dir))  # e.g. SR: bicubic beside the models
     if comparison:
         print(comparison, end="\n\n")
     for path in run.write_plots(result):
         print(f"plot: {path}")
-    from distill.html_report import write_report
+    from distill.report.html import write_report
 
-    report = write_report([run.out_dir], run.out_dir / "report.html")
+    report = write_report([run.out_dir], RunFolder(run.out_dir).report_page)
     print(f"report: {report}")
     from distill.engine.trackers import attach_artifacts
 
@@ -111,16 +112,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from distill.html_report import write_report
+    from distill.report.html import write_report
 
     dirs = [Path(d) for d in args.runs]
     if args.out:
         out = Path(args.out)
     elif len(dirs) == 1:
-        out = dirs[0] / "report.html"
+        out = RunFolder(dirs[0]).report_page
     else:  # beside the first run, named after all of them
         out = dirs[0].parent / ("report_" + "_vs_".join(d.name for d in dirs) + ".html")
-    from distill.safe_write import check_new_file
+    from distill.run.safe_write import check_new_file
 
     # the default page is this command's own output (named after the runs): it is regenerated in place
     check_new_file(out, force=args.force, own_runs=dirs, replaceable=None if args.out else lambda _: True)
@@ -145,11 +146,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from distill.config import ComponentSpec
-    from distill.recipe import RecipeChecker
-    from distill.recipe_files import parse_override
+    from distill.recipe.check import RecipeChecker
+    from distill.recipe.config import ComponentSpec
+    from distill.recipe.files import parse_override
     from distill.registry import WRITERS
-    from distill.safe_write import check_new_folder
+    from distill.run.safe_write import check_new_folder
 
     spec = ComponentSpec(args.writer, dict(parse_override(item) for item in args.set or []))
     check_new_folder(args.out, "OUT", force=args.force)
@@ -209,7 +210,7 @@ def build_fetch_parser() -> argparse.ArgumentParser:
 
 def _cmd_data_prepare(args: argparse.Namespace) -> int:
     from distill.data.prepare import prepare_dataset
-    from distill.recipe_files import parse_override
+    from distill.recipe.files import parse_override
 
     done = prepare_dataset(args.name, args.root, dict(parse_override(item) for item in args.set or []))
     print(f"{args.name}: {done['files']} images in the store {done['folder']} ({done['stored']} decoded now, "
@@ -248,7 +249,7 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from distill.deploy import predict_with_task
+    from distill.deploy.model import predict_with_task
 
     if args.batch_size < 1:
         raise DistillError(f"--batch-size {args.batch_size}: expected a positive integer")
@@ -270,8 +271,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     import json
 
-    from distill.evaluate import render, run_eval, to_json
-    from distill.safe_write import check_new_file, check_new_folder
+    from distill.deploy.evaluate import render, run_eval, to_json
+    from distill.run.safe_write import check_new_file, check_new_folder
 
     if args.json:
         check_new_file(args.json, "--json", force=args.force)
@@ -293,14 +294,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from distill.deploy import export_model
-    from distill.safe_write import check_new_file, check_new_folder, run_folder_of
+    from distill.deploy.model import export_model
+    from distill.run.safe_write import check_new_file, check_new_folder, run_folder_of
 
     suffix = {"torchscript": ".ts", "pt2": ".pt2", "onnx": ".onnx", "safetensors": ".safetensors", "hf": "_hf"}
     out = args.out or str(Path(args.checkpoint).with_suffix("")) + suffix[args.format]
     own = [r for r in [run_folder_of(args.checkpoint)] if r]
     if args.format == "hf":  # a folder: model.safetensors, config.json, recipe.yaml, README.md (model card)
-        from distill.share import HUB_FILES
+        from distill.run.model_files import HUB_FILES
 
         check_new_folder(out, "--out", force=args.force, files=HUB_FILES, own_runs=own)
     else:
@@ -318,12 +319,12 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 
     import torch
 
-    from distill.profile import example_input, models_of, profile_models, profile_table
+    from distill.deploy.cost import example_input, models_of, profile_models, profile_table
 
     if args.threads < 1 or args.repeats < 1 or args.warmup < 0:
         raise DistillError("distill profile: --threads and --repeats must be at least 1, --warmup at least 0")
     if args.json:
-        from distill.safe_write import check_new_file
+        from distill.run.safe_write import check_new_file
 
         check_new_file(args.json, "--json", force=args.force)
     torch.set_num_threads(args.threads)
@@ -432,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--set", action="append", metavar="KEY=VALUE", help="writer option, e.g. n_refs=8")
     _add_force(data, "replace a synthetic set written earlier (a folder of other files is never replaced)")
     data.set_defaults(fn=_cmd_data)
-    add_convert_parser(sub)  # distill/zoo_commands.py: convert FORMAT FILE [OUT], weights list|fetch NAME
+    add_convert_parser(sub)  # distill/deploy/zoo_commands.py: convert FORMAT FILE [OUT], weights list|fetch NAME
     add_weights_parser(sub)
     pred = sub.add_parser(
         "predict", help="run a trained student on images: IQA scores / classes to CSV, SR upscaled PNGs"
@@ -513,7 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"distill: error: {'' if rank == 0 else f'[rank {rank}] '}{one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:  # a signal during training saved a checkpoint (engine/interrupt.py)
-        from distill.interrupted import interrupted_line  # imports no torch (whose import Ctrl-C may have cut)
+        from distill.run.interrupted import interrupted_line  # imports no torch (whose import Ctrl-C may have cut)
 
         dist = sys.modules.get("distill.engine.distributed")
         if dist is None or dist.rank() == 0:

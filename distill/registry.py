@@ -23,7 +23,7 @@ import difflib
 import importlib
 import inspect
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata
 from typing import Any, Generic, TypeVar, overload
 
@@ -175,3 +175,8 @@ SPEC_ATTR = "distill_spec"
 def spec_of(model: object) -> dict[str, Any] | None:
     """The ``{"name", "args"}`` registry spec ``model`` was built from (``None`` when built by hand)."""
     return vars(model).get(SPEC_ATTR)
+
+
+def set_spec(model: object, name: str, args: Mapping[str, Any]) -> None:
+    """Record on ``model`` the registry spec that rebuilds it (``MODELS.build(name, **args)``), read by spec_of."""
+    setattr(model, SPEC_ATTR, {"name": name, "args": dict(args)})

@@ -22,7 +22,7 @@ import torch
 from distill.cli import main
 from distill.data.iqa.kadid import Kadid10k
 from distill.data.iqa.synthetic_kadid import write_synthetic_kadid
-from distill.engine.checkpoint import CHECKPOINT_FORMAT
+from distill.run.checkpoint import CHECKPOINT_FORMAT
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = str(ROOT / "recipes" / "quickstart.yaml")
@@ -343,8 +343,8 @@ def test_checkpoints_and_recipes_are_data_only(world):
     path = world["run"].parent / "evil.pt"
     with open(path, "wb") as fh:
         pickle.dump({"format": CHECKPOINT_FORMAT, "x": Payload()}, fh, protocol=2)
-    from distill.engine.checkpoint import load_checkpoint
     from distill.errors import CheckpointError
+    from distill.run.checkpoint import load_checkpoint
 
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         load_checkpoint(path)

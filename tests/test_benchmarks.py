@@ -70,7 +70,7 @@ def test_mrkd_tables_paper_dry_run_prints_every_table_in_the_papers_protocol(tmp
 
 def test_mrkd_tables_show_n_and_list_failed_repeats(tmp_path, monkeypatch):
     import benchmarks.mrkd_tables as bench
-    from distill.repeats import RepeatFailure, RepeatSet
+    from distill.experiments.repeats import RepeatFailure, RepeatSet
 
     def result(seed: int, codes: list[str]) -> dict:
         scores = {"srcc": 0.5 + 0.1 * seed, "plcc": 0.4}

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from distill.cli import main
-from distill.deploy import load_deployable
+from distill.deploy.model import load_deployable
 from distill.errors import CheckpointError
 from distill.models.convert import convert_file
 from distill.models.sr.archs import edsr, rcan, swinir

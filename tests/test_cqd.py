@@ -122,9 +122,9 @@ class PairSet(torch.utils.data.Dataset):
 
 
 def test_cqd_with_zero_weight_trains_exactly_like_fine_tuning():
-    from distill.config import OptimConfig, TrainConfig
     from distill.distillers.supervised import Supervised
     from distill.engine import Trainer
+    from distill.recipe.config import OptimConfig, TrainConfig
 
     def train(distiller: nn.Module) -> dict[str, torch.Tensor]:
         config = TrainConfig(iterations=6, batch_size=4, device="cpu", progress=False)

@@ -13,7 +13,7 @@ from distill.distillers.cqd import CQD
 from distill.distillers.supervised import Supervised
 from distill.errors import RecipeError
 from distill.models.recognition.classification import vgg_m
-from distill.recipe import load_recipe
+from distill.recipe.check import load_recipe
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"

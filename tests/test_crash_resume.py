@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from distill.engine.checkpoint import CHECKPOINT_FORMAT
+from distill.run.checkpoint import CHECKPOINT_FORMAT
 from tests.test_distributed import ATOL, ROOT, RTOL, final_weights, register_toys, torchrun, toy_recipe
 
 KILL_ENV = "DISTILL_TEST_KILL"

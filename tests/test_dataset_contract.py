@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from distill.config import EvalConfig, OptimConfig, TrainConfig
 from distill.data.base import DatasetWrapper, DistillDataset, as_distill_dataset
 from distill.distillers import Supervised
 from distill.engine import Trainer
+from distill.recipe.config import EvalConfig, OptimConfig, TrainConfig
 from tests.toy import TinyRegressor, ToyIQA
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from distill.cli import main
-from distill.deploy import load_deployable
+from distill.deploy.model import load_deployable
 from tests.test_mrkd_e2e import RECIPE, tiny
 
 
@@ -63,8 +63,8 @@ def test_onnx_without_its_packages_says_what_to_install(run_dir, capsys):
 @pytest.fixture()
 def sr_student(tmp_path):
     from distill.build import build_model
-    from distill.config import ComponentSpec
-    from distill.engine.checkpoint import MODEL_FORMAT
+    from distill.recipe.config import ComponentSpec
+    from distill.run.checkpoint import MODEL_FORMAT
 
     torch.manual_seed(0)
     model = build_model(ComponentSpec("edsr", {"num_feat": 8, "num_block": 1, "upscale": 2}))
@@ -131,7 +131,7 @@ def test_predict_without_out_writes_beside_its_input_never_into_the_current_fold
 
 
 def test_export_with_a_sample_size_the_model_cannot_take_is_one_clear_line(tmp_path, monkeypatch, capsys):
-    import distill.deploy as deploy
+    import distill.deploy.model as deploy
     from distill.models.recognition.classification import vgg_m
 
     net = vgg_m(num_classes=4, width=0.1, fc_dim=16, pool=1).eval()  # a 7x7 stride-2 first conv, no padding

@@ -145,7 +145,7 @@ def evaluate_in_one_process(recipe: Path, out: Path) -> tuple[dict[str, Any], di
     """The final weights of the run in ``out`` evaluated by one process: (results of every split, student
     predictions on the whole test split)."""
     from distill.build import build_run
-    from distill.recipe import load_recipe
+    from distill.recipe.check import load_recipe
 
     trainer = build_run(*load_recipe(recipe), out=None).trainer
     trainer.distiller.load_state_dict(final_weights(out))

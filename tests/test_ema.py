@@ -17,11 +17,11 @@ import pytest
 import torch
 import yaml
 
-from distill.config import EMAConfig, EvalConfig, OptimConfig, TrainConfig
 from distill.distillers import MRKD, Supervised
 from distill.engine import Trainer, seed_everything
 from distill.engine.ema import ModelEMA, averaged_state, for_distiller
 from distill.errors import RecipeError
+from distill.recipe.config import EMAConfig, EvalConfig, OptimConfig, TrainConfig
 from tests.test_crash_resume import assert_same_run, checkpoint_step, run_killable
 from tests.test_distributed import ATOL, RTOL, register_toys, torchrun, toy_recipe
 from tests.toy import TinyRegressor, ToyIQA
@@ -71,7 +71,7 @@ def test_applied_swaps_the_average_in_and_the_trained_weights_back_bit_for_bit()
 
 
 def test_decay_outside_0_1_is_a_recipe_error(tmp_path):
-    from distill.recipe import load_recipe
+    from distill.recipe.check import load_recipe
 
     register_toys()
     path = toy_recipe(tmp_path / "toy.yaml", "mrkd", ema={"decay": 1.5})
@@ -158,7 +158,7 @@ def test_skipped_nonfinite_steps_do_not_update_the_average():
 
 
 def test_deploying_a_training_checkpoint_uses_the_average(tmp_path):
-    from distill.deploy import load_deployable
+    from distill.deploy.model import load_deployable
 
     register_toys()
     recipe = toy_recipe(tmp_path / "toy.yaml", "mrkd", group_by=None, epochs=1, ema={"decay": 0.5})

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import torch
 
-from distill.config import EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
 from distill.distillers import MRKD, LogitsKD, Supervised
 from distill.engine import Trainer, seed_everything
 from distill.engine.run_log import read_metrics
 from distill.errors import DistillError, NonFiniteLossError, RecipeError
+from distill.recipe.config import EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
 from tests.toy import TinyRegressor, ToyIQA
 
 TOY_EVAL = EvalConfig(metrics=["srcc", "plcc"])  # a toy regressor is of no task, so its metrics are named
@@ -297,12 +297,18 @@ def test_run_logger_refuses_an_unknown_tensorboard_setting_and_creates_nothing(t
 
 def test_unset_metrics_follow_the_students_task_and_an_unclaimed_model_must_name_them():
     from distill.models.sr.archs import edsr
+    from distill.tasks import resolve_metrics
 
     cfg = TrainConfig(epochs=1, batch_size=4, progress=False)
     sr = Supervised({"student": edsr(num_feat=4, num_block=1, upscale=2)})
-    trainer = Trainer(sr, ToyIQA(8), {"test": ToyIQA(8)}, optim={"student": OptimConfig()}, config=cfg)
+    evaluation = resolve_metrics(EvalConfig(), sr.deployable())
+    trainer = Trainer(
+        sr, ToyIQA(8), {"test": ToyIQA(8)}, optim={"student": OptimConfig()}, config=cfg, evaluation=evaluation
+    )
     assert trainer.evaluation.metrics == ["psnr", "ssim"] and list(trainer.evaluator.metrics) == ["psnr", "ssim"]
     toy = Supervised({"student": TinyRegressor()})
     with pytest.raises(RecipeError, match=r"eval\.metrics: not set, and the student \(TinyRegressor\) is of no task"):
+        resolve_metrics(EvalConfig(), toy.deployable())
+    with pytest.raises(RecipeError, match=r"eval\.metrics: not set; name the metrics"):  # the engine resolves nothing
         Trainer(toy, ToyIQA(8), {"test": ToyIQA(8)}, optim={"student": OptimConfig()}, config=cfg)
-    Trainer(toy, ToyIQA(8), optim={"student": OptimConfig()}, config=cfg)  # no evaluation: nothing to resolve
+    Trainer(toy, ToyIQA(8), optim={"student": OptimConfig()}, config=cfg)  # no evaluation: no metrics needed

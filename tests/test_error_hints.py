@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from distill.cli import main
-from distill.recipe_files import recipe_that_writes
+from distill.recipe.files import recipe_that_writes
 from tests.test_mipkd import TINY_DATA
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
@@ -59,7 +59,7 @@ def test_a_data_root_the_recipe_does_not_declare_is_never_filled(how, tmp_path, 
 
 def test_the_declared_synthetic_root_is_still_written(tmp_path, monkeypatch, capsys):
     from distill.build import ensure_data
-    from distill.recipe import load_recipe
+    from distill.recipe.check import load_recipe
 
     root = tmp_path / "synthetic"
     sets = [f"data.root={root}", f"data.synthetic.root={root}", "data.synthetic.args.n_refs=1"]

@@ -67,8 +67,8 @@ def test_eval_errors_are_one_line(run_dir: Path, capsys) -> None:
 def zoo_sr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, torch.nn.Module]:
     """A fake ``distill.models.zoo`` whose ``edsr_tiny_x2`` row resolves to a local model file."""
     from distill.build import build_model
-    from distill.config import ComponentSpec
-    from distill.engine.checkpoint import MODEL_FORMAT
+    from distill.recipe.config import ComponentSpec
+    from distill.run.checkpoint import MODEL_FORMAT
 
     torch.manual_seed(0)
     model = build_model(ComponentSpec("edsr", {"num_feat": 8, "num_block": 1, "upscale": 2})).eval()

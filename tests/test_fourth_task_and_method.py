@@ -1,12 +1,13 @@
 """A fourth task (denoising regression) and a fourth method, added from this file only, through the registries.
 
 Nothing under ``distill/`` knows them: the dataset, model, metric, distiller and task register themselves here, then
-train through :class:`~distill.engine.Trainer` and through ``distill run`` / ``distill predict``.
+train through :class:`~distill.engine.Trainer` and through ``distill run`` / ``distill predict``. The task brings its
+own check before training (``check_run``) and its own section of the report page (``report_entry``/``html_sections``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,12 +18,13 @@ from torch import nn
 
 from distill.build import Run
 from distill.cli import main
-from distill.config import EvalConfig, OptimConfig, TrainConfig
 from distill.data.base import SeededDataset
 from distill.data.images import save_rgb
 from distill.distillers.base import Distiller
 from distill.engine import RunResult, Trainer, seed_everything
+from distill.errors import DataError
 from distill.metrics.base import register_metric
+from distill.recipe.config import EvalConfig, OptimConfig, TrainConfig
 from distill.registry import DATASETS, DISTILLERS, MODELS, TASKS
 from distill.tasks import PredictOptions, Task, task_of
 
@@ -87,13 +89,25 @@ class ToyRampKD(Distiller):
 class DenoisingTask(Task):
     """Denoising: the student maps a noisy image to a clean one; predictions are PNGs."""
 
-    name: ClassVar[str] = "denoise"
+    name: ClassVar[str] = "toy_denoising"
     default_metrics: ClassVar[tuple[str, ...]] = ("toy_mse",)
     writes: ClassVar[str] = "one denoised PNG per image"
     default_output: ClassVar[str] = "denoised"
 
     def claims(self, model: nn.Module) -> bool:
         return isinstance(model, ToyDenoiser)
+
+    def check_run(self, run: Run) -> None:
+        """A denoising rule of this task alone: every split holds at least 4 images."""
+        for key, ds in {"data.train": run.train_set, **{f"data.eval.{k}": v for k, v in run.eval_sets.items()}}.items():
+            if len(ds) < 4:
+                raise DataError(f"{key}: {len(ds)} images; the toy denoising task needs at least 4")
+
+    def report_entry(self, run: Run, split: str, folder: Path) -> dict[str, Any]:
+        return {"noise_levels": sorted(set(run.eval_sets[split].levels))}
+
+    def html_sections(self, run: Any, split: str, entry: Mapping[str, Any]) -> list[str]:
+        return [f"<h3>denoising: {split}</h3><p class='toy-denoise'>noise levels {entry['noise_levels']}</p>"]
 
     def report(self, run: Run, result: RunResult) -> str:
         test = result.results["test"]["student"]["overall"]["toy_mse"]
@@ -149,10 +163,15 @@ def test_the_fourth_method_and_task_run_through_the_cli(tmp_path, capsys):
         "output: {tensorboard: false}\n"
     )
     out = tmp_path / "run"
+    assert main(["run", str(recipe), "--out", str(tmp_path / "few"), "--set", "data.eval.test.args.n=2"]) == 2
+    assert "data.eval.test: 2 images; the toy denoising task needs at least 4" in capsys.readouterr().err  # its check
+    assert not (tmp_path / "few").exists()  # refused before anything was written
     assert main(["run", str(recipe), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "denoising: student MSE" in printed  # the task's own reporter
     assert "toy_mse" in printed
+    page = (out / "report.html").read_text()
+    assert "<h3>denoising: test</h3><p class='toy-denoise'>noise levels [0.1, 0.2]</p>" in page  # its own section
 
     image = save_rgb(torch.rand(3, 8, 8), tmp_path / "noisy.png")
     assert main(["predict", str(out / "student.pt"), str(image), "--out", str(tmp_path / "clean")]) == 0

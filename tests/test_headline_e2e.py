@@ -28,8 +28,8 @@ from distill.cli import main
 from distill.data.fetch import SOURCES
 from distill.models.iqa.dbcnn import DBCNN
 from distill.models.zoo import ZOO, converted_path
-from distill.recipe import load_recipe
-from distill.recipe_files import load_raw
+from distill.recipe.check import load_recipe
+from distill.recipe.files import load_raw
 from distill.registry import WRITERS
 from tests.fetch_server import MirrorServer, rar_bytes, serve_mirror, tar_gz_bytes, tree_files
 from tests.test_convert import _randomize, _SCNNRef

@@ -1,4 +1,5 @@
-"""The package has no import cycle between its files (function-level and type-only imports included)."""
+"""The package has no import cycle between its files and no import up the layers of docs/architecture.md
+(function-level and type-only imports included)."""
 
 from __future__ import annotations
 
@@ -58,3 +59,50 @@ def test_no_import_cycle_between_files():
     for start in sorted(graph):
         if start not in state and (cycle := visit(start)):
             raise AssertionError("import cycle: " + " -> ".join(str(p.relative_to(ROOT)) for p in cycle))
+
+
+def documented_layers() -> list[list[str]]:
+    """The layer list of docs/architecture.md (between the ``layers`` markers), top layer first."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    block = text.split("<!-- layers", 1)[1].split("<!-- /layers -->", 1)[0]
+    body = block.split("```", 2)[1]
+    return [line.split() for line in body.splitlines() if line.strip()]
+
+
+def layer_of(path: Path, layers: list[list[str]]) -> int:
+    """The index of the layer that holds ``path`` (0: the top); a file no layer names is an error."""
+    for index, names in enumerate(layers):
+        if _holds(names, path):
+            return index
+    raise AssertionError(f"{path.relative_to(ROOT)}: in no layer of docs/architecture.md; add it to one")
+
+
+def upward_imports(graph: dict[Path, set[Path]], layers: list[list[str]]) -> list[str]:
+    return [
+        f"{src.relative_to(ROOT)} (layer {layer_of(src, layers) + 1}) imports {dst.relative_to(ROOT)} "
+        f"(layer {layer_of(dst, layers) + 1})"
+        for src, targets in sorted(graph.items())
+        for dst in sorted(targets)
+        if layer_of(dst, layers) < layer_of(src, layers)
+    ]
+
+
+def test_every_import_goes_down_the_documented_layers():
+    layers = documented_layers()
+    assert layers[0] == ["cli.py", "__main__.py"] and "registry.py" in layers[-1]
+    graph = import_graph()
+    for path in graph:  # every file is in exactly one layer
+        assert sum(_holds(names, path) for names in layers) == 1, path
+    assert upward_imports(graph, layers) == []
+
+
+def _holds(names: list[str], path: Path) -> bool:
+    top = path.relative_to(PACKAGE).parts[0]
+    return f"{top}/" in names or top in names
+
+
+def test_the_layer_check_fails_on_an_upward_import():
+    layers = documented_layers()
+    engine, tasks = PACKAGE / "engine" / "trainer.py", PACKAGE / "tasks" / "base.py"
+    found = upward_imports({engine: {tasks}, tasks: {engine}}, layers)
+    assert found == ["distill/engine/trainer.py (layer 6) imports distill/tasks/base.py (layer 4)"]

@@ -28,8 +28,8 @@ import torch
 from distill.cli import main
 from distill.engine import interrupt
 from distill.engine.interrupt import StopRequests
-from distill.interrupted import TrainingInterrupted, interrupted_line, resume_command
-from distill.sweep import is_complete
+from distill.experiments.sweep import is_complete
+from distill.run.interrupted import TrainingInterrupted, interrupted_line, resume_command
 from tests.test_resume_anytime import ROOT, assert_identical_runs, data, tiny_quickstart  # noqa: F401 (fixture)
 
 PAUSE_ENV = "DISTILL_TEST_PAUSE"
@@ -331,7 +331,7 @@ def test_a_preempted_slurm_job_stops_its_run_with_sigterm_and_requeues_the_same_
     import pickle
     import threading
 
-    from distill.requeue import RequeuedRun, RunStopped
+    from distill.experiments.requeue import RequeuedRun, RunStopped
 
     command = [sys.executable, "-c", FAKE_RUN]
     job = pickle.loads(pickle.dumps(RequeuedRun(command)))  # as submitit ships it
@@ -359,7 +359,7 @@ def test_a_preempted_slurm_job_stops_its_run_with_sigterm_and_requeues_the_same_
 def test_a_preempted_slurm_job_continues_to_the_uninterrupted_run(reference, tmp_path, monkeypatch, one_thread):
     """The job's SIGUSR2 (as submitit handles it: ``checkpoint``, then the job exits) during training, then the
     requeued submission run to the end: the run equals the uninterrupted one."""
-    from distill.requeue import RequeuedRun
+    from distill.experiments.requeue import RequeuedRun
 
     recipe, full = reference
     out = tmp_path / "cut"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from distill.iqa_analysis import hardest_and_easiest, plot_per_distortion, rank_groups
-from distill.repeats import Aggregate, aggregate, collect_repeats, run_repeats, split_overrides
+from distill.experiments.repeats import Aggregate, aggregate, collect_repeats, run_repeats, split_overrides
+from distill.report.groups import hardest_and_easiest, plot_per_distortion, rank_groups
 from tests.test_mrkd_e2e import RECIPE, tiny
 
 GROUPS = {
@@ -77,7 +77,7 @@ def test_aggregate_cells_say_what_they_rest_on():
 def test_collect_repeats_lists_failed_repeats_instead_of_dropping_them(tmp_path, monkeypatch):
     import json
 
-    import distill.repeats as repeats
+    import distill.experiments.repeats as repeats
     from distill.errors import NonFiniteLossError
 
     def fake_run(recipe_path, sets, out, resume):  # seed 1 diverges, the others finish

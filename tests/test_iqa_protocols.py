@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from distill.recipe import load_recipe
+from distill.recipe.check import load_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 PAPER = sorted([*RECIPES.glob("mrkd_*.yaml"), *(RECIPES / "grid").glob("mrkd_*.yaml")])

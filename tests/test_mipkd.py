@@ -11,7 +11,7 @@ import torch
 
 from distill._compat import import_basicsr
 from distill.cli import main
-from distill.deploy import load_deployable
+from distill.deploy.model import load_deployable
 from distill.distillers import MiPKD
 from distill.distillers.mipkd import PriorMixer, random_mask
 from distill.models.sr import StagedView, edsr, rcan, super_resolve, swinir

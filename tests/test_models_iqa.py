@@ -11,11 +11,11 @@ from distill._compat import import_torchvision
 from distill.data.images import save_rgb
 from distill.data.iqa.distortion_classes import LEVELS, DistortionClasses
 from distill.data.iqa.distortions import apply_distortion
-from distill.engine.checkpoint import MODEL_FORMAT
 from distill.errors import CheckpointError, DataError
 from distill.models import DBCNN, SCNN, HyperIQA, IQAModel, ResNetRegressor
-from distill.recipe import load_recipe
+from distill.recipe.check import load_recipe
 from distill.registry import DATASETS, MODELS
+from distill.run.checkpoint import MODEL_FORMAT
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 

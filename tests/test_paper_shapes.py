@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks._common import readme_block, write_readme_block
 from benchmarks.paper_shapes import PAPER_GLOBS, RECIPES, main, projection, real_items
-from distill.recipe import load_recipe
+from distill.recipe.check import load_recipe
 
 
 def test_every_paper_recipe_is_covered_and_sized_from_its_real_dataset():

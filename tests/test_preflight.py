@@ -424,9 +424,9 @@ def test_evaluation_only_keys_are_resume_safe(sources, tmp_path, capsys, monkeyp
 def test_dry_pass_leaves_rng_buffers_and_mode_untouched(sources, tmp_path):
     """Building a run (which runs the dry pass) changes no model buffer and no global RNG state."""
     from distill.build import build_run
-    from distill.engine.checkpoint import rng_state
     from distill.engine.preflight import dry_run
-    from distill.recipe import load_recipe
+    from distill.recipe.check import load_recipe
+    from distill.run.checkpoint import rng_state
 
     recipe, resolved = load_recipe(QUICKSTART, [*COMMON, f"data.root={sources['kadid']}", *RUN_SETS["kadid"]])
     run = build_run(recipe, resolved, tmp_path / "run")

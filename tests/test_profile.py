@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from distill.cli import main
-from distill.profile import (
+from distill.deploy.cost import (
     count_flops,
     count_parameters,
     peak_forward_memory,
@@ -130,9 +130,9 @@ def test_profile_defaults_to_one_thread_and_says_so(capsys):
 
 
 def test_profiling_on_a_shape_a_model_cannot_take_names_the_model_and_the_option():
+    from distill.deploy.cost import profile_models
     from distill.errors import DistillError
     from distill.models.recognition.classification import vgg_m
-    from distill.profile import profile_models
 
     net = vgg_m(num_classes=4, width=0.1, fc_dim=16, pool=1)  # 7x7 stride-2 first conv without padding
     match = r"model 'student' does not run on an input of shape \(1, 3, 4, 4\).*--shape"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from distill.recipe import load_recipe
+from distill.recipe.check import load_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 SR_PROTOCOL = sorted(p for p in RECIPES.glob("mipkd_*.yaml"))
@@ -86,10 +86,10 @@ def test_hyperiqa_lr_ratio_is_an_optimizer_group_of_the_hyper_network() -> None:
     with its LDA modules, models.py lines 43, 218-237) train at ``lr * lr_ratio``, the backbone at ``lr``."""
     import torch
 
-    from distill.config import OptimConfig
     from distill.distillers import Supervised
     from distill.engine.optim import build_optimizer
     from distill.models.iqa.hyperiqa import HyperIQA
+    from distill.recipe.config import OptimConfig
 
     model = HyperIQA(depth=18, lr_ratio=10)
     distiller = Supervised({"student": model})
@@ -110,10 +110,10 @@ def test_the_trainer_schedules_each_ratio_group_at_its_multiple(tmp_path: Path) 
     """The scheduled rate of the model's group times the ratio, every step (cosine here)."""
     import torch
 
-    from distill.config import EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
     from distill.distillers import Supervised
     from distill.engine import Trainer
     from distill.models.lr_ratio import LRRatios
+    from distill.recipe.config import EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
     from tests.toy import TinyRegressor, ToyIQA
 
     class Ratioed(TinyRegressor, LRRatios):

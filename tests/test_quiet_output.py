@@ -14,7 +14,7 @@ import torch
 
 from distill import quiet
 from distill.cli import main
-from distill.deploy import TraceNote
+from distill.deploy.model import TraceNote
 from distill.metrics.correlation import FitWarning, plcc
 from tests.test_resume_anytime import ROOT, data, tiny_quickstart  # noqa: F401 (fixture)
 

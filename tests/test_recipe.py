@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from distill.config import Recipe
 from distill.errors import RecipeError
-from distill.recipe import load_recipe
+from distill.recipe.check import load_recipe
+from distill.recipe.config import Recipe
 
 BASE = """
 name: base_run
@@ -209,7 +209,7 @@ def test_sr_recipes_write_their_scale_once():
 
 
 def test_vars_alone_are_no_resume_difference_but_what_they_set_is():
-    from distill.engine.run_folder import recipe_differences
+    from distill.run.folder import recipe_differences
 
     _, new = load_recipe(Path(__file__).parent.parent / "recipes" / "quickstart_sr.yaml")
     old = {k: v for k, v in new.items() if k != "vars"}  # a run folder saved before vars existed

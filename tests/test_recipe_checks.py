@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from distill.errors import RecipeError
-from distill.recipe import load_recipe, signature_of
+from distill.recipe.check import load_recipe, signature_of
 
 SR = "recipes/quickstart_sr.yaml"
 

@@ -84,3 +84,10 @@ def test_a_broken_plugin_warns_instead_of_breaking(tmp_path, monkeypatch, caplog
     monkeypatch.setattr(registry_module, "_loaded", False)
     assert "mrkd" in DISTILLERS
     assert "no_such_module_xyz" in caplog.text
+
+
+def test_each_task_is_named_by_its_registry_key():
+    from distill.registry import TASKS
+
+    assert {key: TASKS.get(key).name for key in TASKS.names()} == {key: key for key in TASKS.names()}
+    assert {"iqa", "sr", "recognition"} <= set(TASKS.names())

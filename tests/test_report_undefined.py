@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from distill import html_report
 from distill.engine.run_log import format_metric
-from distill.iqa_analysis import hardest_and_easiest, plot_per_distortion
-from distill.metric_values import as_float, is_defined
-from distill.repeats import Aggregate, aggregate
-from distill.report import fmt, group_table, metric_cell, overall_table
+from distill.experiments.repeats import Aggregate, aggregate
+from distill.report import html as html_report
+from distill.report.groups import hardest_and_easiest, plot_per_distortion
+from distill.report.tables import fmt, group_table, metric_cell, overall_table
+from distill.run.values import as_float, is_defined
 
 pytest.importorskip("matplotlib")
 

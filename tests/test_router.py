@@ -9,12 +9,12 @@ import torch
 from torch import nn
 
 from distill.build import build_model
-from distill.config import ComponentSpec, EvalConfig, OptimConfig, TrainConfig
 from distill.data.base import SeededDataset
-from distill.deploy import load_deployable
+from distill.deploy.model import load_deployable
 from distill.distillers.cqd import QualityRouter
 from distill.engine import Trainer
 from distill.models.recognition.router import QualityPredictor, RoutedClassifier, routed_classifier
+from distill.recipe.config import ComponentSpec, EvalConfig, OptimConfig, TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

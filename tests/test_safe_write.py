@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from distill.cli import main
-from distill.safe_write import check_new_file, is_run_folder, run_folder_of
+from distill.run.safe_write import check_new_file, is_run_folder, run_folder_of
 from tests.test_mrkd_e2e import RECIPE, tiny
 
 TARGETS = ("unrelated_file", "checkpoint", "student", "read_only")

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from distill.config import ScheduleConfig
 from distill.engine.schedules import Schedule
+from distill.recipe.config import ScheduleConfig
 
 
 def sched(total: int = 100, per_epoch: int = 10, lr: float = 0.1, **cfg) -> Schedule:

@@ -13,7 +13,7 @@ from distill.data.iqa.distortions_dbcnn import DBCNN_CLASSES, DBCNN_LEVELS, DBCN
 from distill.data.iqa.pristine import DbcnnDistortions, Voc2012Images, WaterlooExploration
 from distill.data.synthetic_common import reference_crops
 from distill.errors import DataError
-from distill.recipe import load_recipe
+from distill.recipe.check import load_recipe
 from distill.registry import DATASETS, WRITERS
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"

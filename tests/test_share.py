@@ -18,11 +18,11 @@ import torch
 from PIL import Image
 
 from distill.cli import main
-from distill.deploy import load_deployable
-from distill.engine.checkpoint import MODEL_FORMAT
+from distill.deploy.model import load_deployable
 from distill.errors import CheckpointError, DistillError
 from distill.models.weights import load_local_weights, load_pretrained
 from distill.registry import MODELS
+from distill.run.checkpoint import MODEL_FORMAT
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("safetensors") is None, reason="safetensors is not installed (pip install -e .)"

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from distill.distillers import SRFAKD, SRAttention, SRFitNet, SRLogitsKD, SRSupervised
 from distill.losses.feature import attention_map, attention_transfer, fakd, fitnet, spatial_affinity
 from distill.models.sr import edsr, swinir
-from distill.recipe import load_recipe
+from distill.recipe.check import load_recipe
 from distill.registry import LOSSES
 
 RECIPES = Path(__file__).parent.parent / "recipes"

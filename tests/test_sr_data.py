@@ -245,10 +245,10 @@ def test_predict_writes_exactly_the_8bit_image_the_evaluator_scores(tmp_path):
     """`distill predict`'s PNGs are BasicSR's tensor2img of the output, so scoring them reproduces evaluation."""
     from basicsr.utils import tensor2img
 
-    from distill.deploy import upscale_images
     from distill.metrics.image import quantize_8bit
     from distill.models.sr import edsr, super_resolve
     from distill.registry import METRICS
+    from distill.tasks.sr import upscale_images
 
     torch.manual_seed(0)
     net = edsr(num_feat=4, num_block=1, upscale=2).eval()

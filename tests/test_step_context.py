@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from distill.config import OptimConfig, TrainConfig
 from distill.distillers.base import Distiller
 from distill.engine import Trainer, seed_everything
 from distill.engine.run_log import read_metrics
+from distill.recipe.config import OptimConfig, TrainConfig
 from tests.toy import TinyRegressor, ToyIQA
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -12,7 +12,6 @@ import torch
 from PIL import Image
 
 from distill.cli import main
-from distill.config import OptimConfig, TrainConfig
 from distill.data.iqa.synthetic_kadid import write_synthetic_kadid
 from distill.data.prepare import prepare_dataset
 from distill.data.recognition import CUB200Paired, write_synthetic_cub
@@ -21,6 +20,7 @@ from distill.data.store import DATA_FILE, MANIFEST, STORE_DIR, ImageStore, prepa
 from distill.distillers import Supervised
 from distill.engine import Trainer
 from distill.errors import DataError
+from distill.recipe.config import OptimConfig, TrainConfig
 from distill.registry import DATASETS
 
 

@@ -1,4 +1,4 @@
-"""Sweeps (distill.sweep): the local launcher gives the inline results, a killed sweep finishes only what is
+"""Sweeps (distill.experiments.sweep): the local launcher gives the inline results, a killed sweep finishes only what is
 missing, failures are listed, SLURM job scripts carry the settings and the resume flag."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from distill.errors import DistillError
-from distill.sweep import (
+from distill.experiments.sweep import (
     ERROR_FILE,
     LocalLauncher,
     RunSpec,
@@ -130,7 +130,7 @@ def test_a_failed_run_is_listed_with_its_error_and_not_hidden(tmp_path):
     attempts: list[Path] = []
 
     def build() -> str:
-        from distill.sweep import current_wave
+        from distill.experiments.sweep import current_wave
 
         wave = current_wave()
         assert wave is not None

@@ -10,13 +10,13 @@ import pytest
 import torch
 from torch import nn
 
-from distill.config import OptimConfig, TrainConfig
 from distill.data.base import SeededDataset
 from distill.distillers.cqd import CQD
 from distill.engine import Trainer
 from distill.engine.teacher_cache import CACHE_FORMAT, TeacherOutputs, cache_key, compute_outputs, state_digest
 from distill.engine.teacher_cache import prepare as prepare_outputs
 from distill.errors import RecipeError
+from distill.recipe.config import OptimConfig, TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from distill.build import build_model
-from distill.config import ComponentSpec
 from distill.errors import DistillError
 from distill.models.sr import super_resolve
 from distill.models.sr.inference import tile_starts
+from distill.recipe.config import ComponentSpec
 
 EDSR = ComponentSpec("edsr", {"num_feat": 8, "num_block": 2, "upscale": 2})
 SWINIR = ComponentSpec(
@@ -105,7 +105,7 @@ def test_tile_starts_cover_the_axis_and_end_at_the_border() -> None:
 def test_predict_with_tiles_writes_the_tiled_output(tmp_path) -> None:
     from distill.cli import main
     from distill.data.images import load_rgb, save_rgb
-    from distill.engine.checkpoint import MODEL_FORMAT
+    from distill.run.checkpoint import MODEL_FORMAT
 
     model = _model(EDSR)
     path = tmp_path / "student.pt"

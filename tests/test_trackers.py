@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from distill.config import OutputConfig
 from distill.engine import trackers as trk
 from distill.engine.run_log import RunLogger, read_metrics, record_scalars
 from distill.errors import DistillError, RecipeError
+from distill.recipe.config import OutputConfig
 
 HAVE_WANDB = importlib.util.find_spec("wandb") is not None
 HAVE_MLFLOW = importlib.util.find_spec("mlflow") is not None
@@ -74,7 +74,7 @@ def wandb_history(records: list[Any]) -> list[dict[str, float]]:
 
 # --------------------------------------------------------------------------------------------------- fast checks
 def test_trackers_key_is_checked_with_the_choices():
-    from distill.recipe import load_recipe
+    from distill.recipe.check import load_recipe
     from tests.test_mrkd_e2e import RECIPE
 
     def load(*sets: str) -> Any:

@@ -19,7 +19,7 @@ from distill.models.iqa.dbcnn import DBCNN
 from distill.models.iqa.resnet import ResNetRegressor
 from distill.models.recognition.classification import vgg_m
 from distill.models.weights import WeightsError, hub_checkpoint, resolve_pretrained
-from distill.recipe import load_recipe
+from distill.recipe.check import load_recipe
 
 import_torchvision()
 from torchvision.models import ResNet18_Weights, VGG11_Weights, resnet18  # noqa: E402

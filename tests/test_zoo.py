@@ -18,14 +18,14 @@ import torch
 from torch import nn
 
 from distill.cli import main
-from distill.deploy import load_deployable
+from distill.deploy.model import load_deployable
 from distill.errors import CheckpointError
 from distill.models.convert import FORMATS
 from distill.models.iqa.dbcnn import SCNN
 from distill.models.sr.archs import edsr
 from distill.models.weights import WeightsError, is_zoo_ref, load_pretrained
 from distill.models.zoo import ZOO, ZooEntry, converted_path, resolve_zoo
-from distill.recipe import load_recipe
+from distill.recipe.check import load_recipe
 from distill.registry import MODELS
 from tests.fetch_server import MirrorServer, serve_mirror
 from tests.test_convert import _close, _EDSRPyTorch, _randomize, _SCNNRef

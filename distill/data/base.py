@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,22 +27,6 @@ import torch
 from torch.utils.data import Dataset
 
 __all__ = ["DatasetWrapper", "DistillDataset", "SeededDataset", "as_distill_dataset"]
-
-
-@dataclass(frozen=True)
-class SizeConstraints:
-    """What must hold of a split's image files for its items to be cropped and batched (checked from the file
-    headers before training): ``files`` (HR files for SR), an IQA ``crop`` side, or an SR ``scale`` and LR
-    ``patch`` size. ``crop``/``patch`` ``None`` means items keep their own size, so sizes must agree to batch."""
-
-    files: Sequence[Path]
-    crop: int | None = None
-    scale: int | None = None
-    patch: int | None = None
-
-    @property
-    def is_sr(self) -> bool:
-        return self.scale is not None
 
 
 class DistillDataset(Dataset):
@@ -64,9 +47,10 @@ class DistillDataset(Dataset):
     #: classes the labels of a classification split span (checked against classifiers' ``num_classes``), or ``None``
     num_classes: int | None = None
 
-    def size_constraints(self) -> SizeConstraints | None:
-        """The split's image files and the crop/scale/patch they must fit (``None``: items are one size already)."""
-        return None
+    def check_sizes(self, key: str, batch_size: int, batch_key: str) -> None:
+        """Refuse, naming the file and the fix, image files that cannot be cropped or stacked into batches of
+        ``batch_size``, read from the file headers before training (``key``: the dataset's recipe key, e.g.
+        ``data.train``; ``batch_key``: its batch size's key). The default: items are one size already."""
 
     def set_epoch(self, epoch: int) -> None:
         """Called before each training epoch (reseeds per-item augmentation)."""
@@ -124,8 +108,9 @@ class DatasetWrapper(DistillDataset):
     group_names = property(lambda self: self._capability("group_names"))  # type: ignore[assignment]
     num_classes = property(lambda self: self._capability("num_classes"))  # type: ignore[assignment]
 
-    def size_constraints(self) -> SizeConstraints | None:
-        return self.inner.size_constraints() if isinstance(self.inner, DistillDataset) else None
+    def check_sizes(self, key: str, batch_size: int, batch_key: str) -> None:
+        if isinstance(self.inner, DistillDataset):
+            self.inner.check_sizes(key, batch_size, batch_key)
 
     def set_epoch(self, epoch: int) -> None:
         if isinstance(self.inner, DistillDataset):

@@ -134,3 +134,13 @@ def load_rgb_with(path: str | Path, fmt: str) -> Tensor:
     except Exception:  # 16-bit, unusual formats, corrupt files: Pillow decides (and names the file)
         return load_rgb(path)
     return img.float() / 255
+
+
+def header_size(path: Path) -> tuple[int, int] | None:
+    """``(height, width)`` from the file header, ``None`` if it cannot be read (the dataset's policy reports it)."""
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    except Exception:
+        return None
+    return height, width

@@ -7,15 +7,28 @@ restored on resume), so a loss-weight warm-up or schedule is a function of ``sel
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 import torch
 from torch import nn
 
 from distill.errors import check_names
 from distill.models.lr_ratio import LRRatios
+
+
+class Batch(TypedDict, total=False):
+    """One batch as the engine hands it to a distiller (collated items; a dataset may add keys of its own)."""
+
+    input: torch.Tensor  # what the student sees
+    target: torch.Tensor  # label, MOS or HR image
+    meta: dict[str, Any]  # per-item fields: name, the ``eval.group_by`` field …
+    index: torch.Tensor  # the items' dataset indices (teacher-output cache keys)
+    input_clean: torch.Tensor  # CQD: the clean view the teacher sees
+    quality: torch.Tensor  # CQD router: which expert an item belongs to
+    cached: dict[str, torch.Tensor]  # frozen roles' outputs the engine computed once (``cacheable_inputs``)
 
 
 @dataclass(frozen=True)
@@ -37,7 +50,7 @@ class StepContext:
         return self.step / self.total_steps if self.total_steps else 0.0
 
 
-class Distiller(nn.Module):
+class Distiller(nn.Module, ABC):
     """Base class of every distillation method.
 
     Subclasses set :attr:`roles` (the model names they need), :attr:`frozen_roles` (teachers that never train),
@@ -89,26 +102,22 @@ class Distiller(nn.Module):
                         out.update(module.lr_ratios())
         return out
 
-    def training_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    @abstractmethod
+    def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Named, already weighted scalar loss terms of one step; the engine sums and back-propagates them."""
-        raise NotImplementedError
 
     def eval_roles(self) -> tuple[str, ...]:
         """The models whose predictions are evaluated and reported (default: the student)."""
         return (self.student_role,)
 
     @torch.no_grad()
-    def eval_outputs(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def eval_outputs(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Predictions of each evaluated model on ``batch["input"]``."""
         return {role: self.models[role](batch["input"]) for role in self.eval_roles()}
 
     def deployable(self) -> nn.Module:
         """The model users ship: the student, without any helper module."""
         return self.models[self.student_role]
-
-    def predict(self, inputs: torch.Tensor) -> torch.Tensor:
-        """The deployable model's output."""
-        return self.deployable()(inputs)
 
     # ------------------------------------------------------------------------------------------------- utilities
     def train(self, mode: bool = True) -> Distiller:

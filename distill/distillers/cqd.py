@@ -29,7 +29,7 @@ from distill.distillers.base import Distiller
 from distill.distillers.head_groups import split_head_groups
 from distill.errors import DataError
 from distill.models.recognition.router import RoutedClassifier
-from distill.registry import DISTILLERS, LOSSES, spec_of
+from distill.registry import DISTILLERS, LOSSES, set_spec, spec_of
 
 __all__ = ["CQD", "QualityRouter"]
 
@@ -123,13 +123,8 @@ class QualityRouter(Distiller):
         routed = RoutedClassifier(self.models["predictor"], [self.models["high"], self.models["low"]])
         specs = [spec_of(self.models[r]) for r in self.roles]
         if all(specs):
-            routed.distill_spec = {  # type: ignore[assignment]
-                "name": "routed_classifier",
-                "args": {
-                    "predictor": _without_weights(specs[0]),
-                    "experts": [_without_weights(specs[1]), _without_weights(specs[2])],
-                },
-            }
+            experts = [_without_weights(specs[1]), _without_weights(specs[2])]
+            set_spec(routed, "routed_classifier", {"predictor": _without_weights(specs[0]), "experts": experts})
         return routed
 
     @torch.no_grad()

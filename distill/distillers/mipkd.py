@@ -28,7 +28,7 @@ the tail of the network that ran the last stage, with that network's own head sk
 the teacher's parameters.
 
 Encoders, decoders and adapters form the ``helpers`` optimizer group; :meth:`deployable` is the bare student.
-Where the paper is silent these choices are ours (``/work/shared/specs/mipkd.md``) and every one is an argument.
+Where the paper is silent these choices are ours (each named in this module's docstrings) and every one is an argument.
 """
 
 from __future__ import annotations

@@ -12,38 +12,15 @@ import numpy as np
 import torch
 
 from distill.distillers.base import Distiller
+from distill.engine.batches import channels_last, move_to
 from distill.engine.distributed import all_gather_objects, is_distributed
 from distill.metrics.base import Metric
 from distill.metrics.grouped import grouped_metric
 from distill.registry import METRICS
+from distill.run.folder import Results
 
-Results = dict[str, Any]
 #: a "sample" metric whose per-sample values are its input (values already computed batch by batch)
 _PER_SAMPLE_VALUES = Metric("per_sample_values", lambda values, _target: values, "sample")
-
-
-def move_to(batch: Any, device: torch.device) -> Any:
-    """Move every tensor of a (nested) batch to ``device``; other values pass through."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, Mapping):
-        return {k: move_to(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)) and any(isinstance(v, (torch.Tensor, Mapping, list, tuple)) for v in batch):
-        return type(batch)(move_to(v, device) for v in batch)
-    return batch
-
-
-def channels_last(batch: Any) -> Any:
-    """Every 4-D floating tensor of a (nested) batch in ``torch.channels_last`` memory format."""
-    if isinstance(batch, torch.Tensor):
-        if batch.ndim == 4 and batch.is_floating_point():
-            return batch.contiguous(memory_format=torch.channels_last)
-        return batch
-    if isinstance(batch, Mapping):
-        return {k: channels_last(v) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)) and any(isinstance(v, (torch.Tensor, Mapping, list, tuple)) for v in batch):
-        return type(batch)(channels_last(v) for v in batch)
-    return batch
 
 
 def _as_keys(values: Any) -> list[str]:

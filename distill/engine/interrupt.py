@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from distill.engine import distributed as dist_utils
-from distill.interrupted import TrainingInterrupted, signal_name
+from distill.run.interrupted import TrainingInterrupted, signal_name
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 REPEAT_WINDOW_S = 1.0  # a second signal within this time is the first one delivered twice

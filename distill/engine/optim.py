@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from distill.config import OptimConfig
+from distill.recipe.config import OptimConfig
 
 
 def build_optimizer(

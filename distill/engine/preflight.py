@@ -1,8 +1,9 @@
 """Checks made when a run is built, so that a setting which cannot work fails before training step 1.
 
-* :func:`check_image_sizes`: every file of a split can be batched (equal sizes when nothing crops them, at least
-  the crop / the scale / the SR patch), read from the image headers only.
-* :func:`check_labels`: class labels fit every classifier's ``num_classes``.
+* each split's own size rules (``DistillDataset.check_sizes``: equal sizes when nothing crops them, at least the
+  crop / the scale / the SR patch), read from the image headers only.
+* the task's own checks (``Task.check_run``: e.g. recognition labels against ``num_classes``), reached through the
+  run's task object, never by import.
 * :func:`dry_run`: a small batch (:data:`DRY_BATCH` items) of the training split through ``training_step`` and
   of each evaluation split through ``eval_outputs``, the metrics, the grouping, the model selection and the
   exporter — with the global RNG, the models' buffers and the train/eval mode left exactly as they were.
@@ -11,97 +12,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import torch
-from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset, default_collate
 
-from distill.data.base import DistillDataset, as_distill_dataset
-from distill.engine.checkpoint import preserved_rng
-from distill.engine.evaluator import channels_last, move_to
+from distill.data.base import as_distill_dataset
+from distill.engine.batches import channels_last, move_to
 from distill.errors import DataError, RecipeError
+from distill.run.checkpoint import preserved_rng
 
 _MODEL_ERRORS = (RuntimeError, ValueError, IndexError)
-
-
-def _header_size(path: Path) -> tuple[int, int] | None:
-    """``(height, width)`` from the file header, ``None`` if it cannot be read (the dataset's policy reports it)."""
-    try:
-        with Image.open(path) as img:
-            width, height = img.size
-    except Exception:
-        return None
-    return height, width
-
-
-def check_image_sizes(ds: DistillDataset, key: str, batch_size: int, batch_key: str) -> None:
-    """Refuse, naming the file and the fix, a split whose images cannot be cropped or stacked into batches.
-
-    ``key`` is the recipe key of the dataset (``data.train``, ``data.eval.test``) and ``batch_key`` the key of its
-    batch size (``train.batch_size`` or ``train.eval_batch_size``). What to check comes from the dataset's
-    declared :meth:`~distill.data.base.DistillDataset.size_constraints`.
-    """
-    limits = ds.size_constraints()
-    if limits is None:  # the dataset resizes its items to one size itself
-        return
-    crop, scale, patch, is_sr = limits.crop, limits.scale or 1, limits.patch, limits.is_sr
-    fixed_size = (crop is not None) if not is_sr else (patch is not None)
-    first: tuple[Path, tuple[int, int]] | None = None
-    for path in limits.files:
-        size = _header_size(path)
-        if size is None:
-            continue
-        h, w = size
-        if crop is not None and min(h, w) < crop:
-            raise DataError(
-                f"{key}: image {path} is {h}×{w}, smaller than crop={crop}; lower {key}.args.crop or remove the image"
-            )
-        if is_sr and min(h, w) < scale:
-            raise DataError(f"{key}: HR image {path} is {h}×{w}, smaller than the scale {scale}; remove it")
-        if is_sr and patch is not None and min(h, w) < patch * scale:
-            raise DataError(
-                f"{key}: HR image {path} is {h}×{w}, smaller than patch_size {patch} × scale {scale}; lower "
-                f"{key}.args.patch_size or remove the image"
-            )
-        if fixed_size or batch_size == 1:
-            continue
-        if first is None:
-            first = (path, size)
-        elif size != first[1] and not is_sr:
-            raise DataError(
-                f"{key}: images differ in size ({first[0]} is {first[1][0]}×{first[1][1]}, {path} is {h}×{w}) and "
-                f"crop is null, so a batch of {batch_size} cannot be stacked; set {key}.args.crop (e.g. --set "
-                f"{key}.args.crop=224) or {batch_key}: 1"
-            )
-        elif is_sr and (h // scale, w // scale) != (first[1][0] // scale, first[1][1] // scale):
-            raise DataError(
-                f"{key}: images differ in size ({first[0]} is {first[1][0]}×{first[1][1]}, {path} is {h}×{w}) and "
-                f"patch_size is null, so a batch of {batch_size} cannot be stacked; set {batch_key}: 1"
-            )
-
-
-@runtime_checkable
-class Classifier(Protocol):
-    """A model that predicts one of ``num_classes`` classes (its labels are checked before training)."""
-
-    num_classes: int
-
-
-def check_labels(models: Mapping[str, nn.Module], sets: Mapping[str, DistillDataset]) -> None:
-    """Every class label of every split is below the ``num_classes`` of every classifier."""
-    for role, model in models.items():
-        if not isinstance(model, Classifier):
-            continue
-        for key, ds in sets.items():
-            n = ds.num_classes
-            if n is not None and n > model.num_classes:
-                raise RecipeError(
-                    f"models.{role}.args.num_classes: {model.num_classes}, but {key} has labels 0..{n - 1} "
-                    f"({n} classes); set num_classes to {n} or select fewer classes in {key}.args"
-                )
 
 
 #: Items in a dry-pass batch: enough for BatchNorm in train mode and for set metrics, cheap at any image size.
@@ -227,11 +149,11 @@ def check_run(run: Any) -> None:
     for key, ds in sets.items():
         train = key == "data.train"
         bs = cfg.batch_size if train else (cfg.eval_batch_size or cfg.batch_size)
-        check_image_sizes(ds, key, bs, "train.batch_size" if train else "train.eval_batch_size")
-    check_labels(dict(trainer.distiller.models.items()), sets)
+        ds.check_sizes(key, bs, "train.batch_size" if train else "train.eval_batch_size")  # the dataset's own rules
+    run.task.check_run(run)  # the student's task: its own rules (labels for recognition …)
 
     def report(results: dict[str, Any]) -> None:
-        from distill.engine.trainer import RunResult
+        from distill.run.folder import RunResult
 
         run.report(RunResult(results=results, selected_step=0, steps=0, out_dir=None))
 

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from distill.metric_values import UNDEFINED, as_float
+from distill.run.layout import RunFolder
+from distill.run.values import UNDEFINED, as_float
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, float]) -> None:
@@ -46,7 +47,7 @@ class RunLogger:
     def __init__(
         self, out_dir: Path | None, tensorboard: bool | Literal["auto"] = "auto", trackers: Any = None
     ) -> None:
-        self.path = out_dir / "metrics.jsonl" if out_dir else None
+        self.path = RunFolder(out_dir).metrics if out_dir else None
         self.out_dir = out_dir
         self.trackers = trackers  # a distill.engine.trackers.Trackers, or None
         self.tb = None
@@ -110,7 +111,7 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
 
 def format_metric(name: str, value: Any) -> str:
     """A metric value as a person reads it: top-k in %, PSNR in dB, correlations with 4 digits; ``n/a`` when it is
-    undefined (``None``/``nan``, see :mod:`distill.metric_values`)."""
+    undefined (``None``/``nan``, see :mod:`distill.run.values`)."""
     value = as_float(value)
     if math.isnan(value):
         return UNDEFINED

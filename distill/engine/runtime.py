@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from distill.errors import RecipeError
+from distill.errors import DistillError, NonFiniteLossError, RecipeError
+from distill.recipe.config import TrainConfig
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -55,3 +56,31 @@ def autocast(precision: str, device: torch.device) -> AbstractContextManager[Any
         return nullcontext()
     dtype = torch.float16 if precision == "fp16" else torch.bfloat16
     return torch.autocast(device.type, dtype=dtype)
+
+
+def check_batching(config: TrainConfig, world_size: int, n_train: int) -> None:
+    """The run has a length, its global batch splits over the processes, and one batch fits the training split."""
+    if (length_error := config.length_error()) is not None:
+        raise RecipeError(f"train: {length_error}")
+    if config.batch_size % world_size:
+        raise RecipeError(
+            f"train.batch_size: {config.batch_size} is the global batch and must be divisible by the "
+            f"{world_size} processes; change it or --nproc_per_node"
+        )
+    if n_train < config.batch_size and config.drop_last:
+        raise DistillError(
+            f"the training split has {n_train} samples, fewer than one batch of {config.batch_size}; "
+            "lower train.batch_size or set train.drop_last: false"
+        )
+
+
+def refuse_nonfinite(bad: tuple[str, float], step: int, skipped: int, config: TrainConfig) -> None:
+    """Loss term ``bad`` (name, value) of 0-based step ``step`` is not finite: raise under ``train.nonfinite: stop``
+    or once ``skipped`` (the steps skipped so far, this one included) exceeds ``train.max_skipped``."""
+    name, value = bad
+    if config.nonfinite == "stop":
+        hint = "Lower the learning rate, set optim.<group>.clip_grad_norm, or train.nonfinite: skip"
+        raise NonFiniteLossError(step + 1, name, value, hint=hint)
+    if skipped > config.max_skipped:
+        hint = f"more than train.max_skipped={config.max_skipped} skipped"
+        raise NonFiniteLossError(step + 1, name, value, hint=hint)

@@ -12,7 +12,7 @@ import itertools
 import math
 from dataclasses import dataclass
 
-from distill.config import ScheduleConfig
+from distill.recipe.config import ScheduleConfig
 
 
 @dataclass(frozen=True)

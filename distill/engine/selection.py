@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from distill.config import EvalConfig
-from distill.engine.evaluator import Results
+from distill.recipe.config import EvalConfig
 from distill.registry import METRICS
+from distill.run.folder import Results
 
 
 class Selection:

@@ -39,12 +39,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from distill.config import TrainConfig
 from distill.data.base import DistillDataset
 from distill.engine import distributed as dist_utils
-from distill.engine.checkpoint import atomic_save, preserved_rng
 from distill.errors import CheckpointError, DistillError, RecipeError
+from distill.recipe.config import TrainConfig
 from distill.registry import spec_of
+from distill.run.checkpoint import atomic_save, preserved_rng
 
 if TYPE_CHECKING:
     from distill.distillers.base import Distiller

@@ -30,8 +30,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from distill.config import MlflowConfig, OutputConfig, WandbConfig
-from distill.errors import DistillError, RecipeError, first_line
+from distill.errors import DistillError, first_line
+from distill.recipe.check import check_tracker_list
+from distill.recipe.config import MlflowConfig, OutputConfig, WandbConfig
+from distill.run.layout import RunFolder
 
 __all__ = ["IDS_FILE", "Tracker", "attach_artifacts", "check_trackers", "open_trackers", "tensorboard_setting"]
 
@@ -39,7 +41,7 @@ IDS_FILE = "trackers.json"
 #: tracker name → (module to import, extra that installs it)
 EXTRAS = {"wandb": ("wandb", "wandb"), "mlflow": ("mlflow", "mlflow")}
 #: files of a finished run folder that go to the trackers as artifacts
-RUN_ARTIFACTS = ("student.pt", "results.json", "recipe.yaml")
+RUN_ARTIFACTS = (RunFolder.STUDENT, RunFolder.RESULTS, RunFolder.RECIPE)
 
 
 class Tracker(Protocol):
@@ -70,18 +72,8 @@ def tensorboard_setting(output: OutputConfig) -> bool | str:
 
 def check_trackers(output: OutputConfig, installed: bool = True, where: str = "output.trackers") -> None:
     """Refuse duplicate or contradictory settings and (``installed``) trackers whose extra is not installed."""
-    names = output.trackers
-    if names is None:
-        return
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise RecipeError(f"{where}: {', '.join(dupes)} listed twice; list each tracker once")
-    if isinstance(output.tensorboard, bool) and output.tensorboard != ("tensorboard" in names):
-        raise RecipeError(
-            f"{where} {names} and output.tensorboard: {str(output.tensorboard).lower()} disagree; "
-            "say it in output.trackers alone (list tensorboard, or leave it out)"
-        )
-    for name in names if installed else ():
+    check_tracker_list(output, where)
+    for name in output.trackers or () if installed else ():
         if name in EXTRAS and importlib.util.find_spec(EXTRAS[name][0]) is None:
             raise DistillError(
                 f"{where}: {name} needs the {EXTRAS[name][1]} extra: pip install 'distill[{EXTRAS[name][1]}]' "
@@ -317,7 +309,7 @@ def _recipe_of(out_dir: Path) -> dict[str, Any]:
     import yaml
 
     try:
-        data = yaml.safe_load((out_dir / "recipe.yaml").read_text())
+        data = yaml.safe_load(RunFolder(out_dir).recipe.read_text())
     except (OSError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}

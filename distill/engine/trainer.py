@@ -22,25 +22,16 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
-from distill.config import EvalConfig, OptimConfig, OutputConfig, TrainConfig
 from distill.data.base import as_distill_dataset
 from distill.data.loading import EpochBatchSource, EpochItems
 from distill.distillers.base import Distiller, StepContext
 from distill.engine import distributed as dist_utils
 from distill.engine import ema as ema_utils
-from distill.engine import run_folder, runtime
-from distill.engine.checkpoint import (
-    CHECKPOINT_FORMAT,
-    atomic_save,
-    load_checkpoint,
-    preserved_rng,
-    rng_state,
-    set_rng_state,
-)
-from distill.engine.evaluator import Evaluator, Results, channels_last, move_to
+from distill.engine import outputs, runtime, trainer_state
+from distill.engine.batches import channels_last, move_to
+from distill.engine.evaluator import Evaluator
 from distill.engine.interrupt import StopRequests
 from distill.engine.optim import build_optimizer
-from distill.engine.run_folder import RESUME_SAFE_KEYS, RunResult, recipe_differences
 from distill.engine.run_log import Console, RunLogger
 from distill.engine.runtime import resolve_device, seed_everything
 from distill.engine.schedules import Schedule
@@ -48,12 +39,17 @@ from distill.engine.selection import Selection
 from distill.engine.teacher_cache import TeacherOutputs
 from distill.engine.teacher_cache import prepare as prepare_teacher_cache
 from distill.engine.trackers import open_trackers
-from distill.errors import DistillError, NonFiniteLossError, RecipeError, check_names
-from distill.interrupted import resume_line
-from distill.tasks.base import resolve_metrics
-
-# run-folder and runtime names that callers import from here
-__all__ = ["RESUME_SAFE_KEYS", "RunResult", "Trainer", "recipe_differences", "resolve_device", "seed_everything"]
+from distill.errors import DistillError, RecipeError, check_names
+from distill.recipe.config import EvalConfig, OptimConfig, OutputConfig, TrainConfig
+from distill.run import folder as run_folder
+from distill.run.checkpoint import (
+    atomic_save,
+    load_checkpoint,
+    preserved_rng,
+)
+from distill.run.folder import Results, RunResult
+from distill.run.interrupted import resume_line
+from distill.run.layout import RunFolder
 
 
 class Trainer:
@@ -89,26 +85,18 @@ class Trainer:
         self.eval_sets = {name: as_distill_dataset(ds) for name, ds in (eval_sets or {}).items()}
         self.config = config
         self.evaluation = evaluation or EvalConfig()
-        if self.eval_sets:  # eval.metrics null: the student's task's default metrics
-            self.evaluation = resolve_metrics(self.evaluation, distiller.deployable())
+        if self.eval_sets and self.evaluation.metrics is None:
+            raise RecipeError(
+                "eval.metrics: not set; name the metrics to evaluate (distill.build fills them in from the "
+                "student's task with distill.tasks.resolve_metrics)"
+            )
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.recipe = recipe
         self.tensorboard = tensorboard
         self.output = output  # output.trackers: W&B / MLflow runs opened by fit (distill.engine.trackers)
         self.dist = dist_utils.init_distributed(resolve_device(config.device))
         self.device = self.dist.device
-        if (config.epochs is None) == (config.iterations is None):
-            raise RecipeError("train: set exactly one of epochs or iterations")
-        if config.batch_size % self.dist.world_size:
-            raise RecipeError(
-                f"train.batch_size: {config.batch_size} is the global batch and must be divisible by the "
-                f"{self.dist.world_size} processes; change it or --nproc_per_node"
-            )
-        if len(train_set) < config.batch_size and config.drop_last:  # type: ignore[arg-type]
-            raise DistillError(
-                f"the training split has {len(train_set)} samples, fewer than one batch of {config.batch_size}; "  # type: ignore[arg-type]
-                "lower train.batch_size or set train.drop_last: false"
-            )
+        runtime.check_batching(config, self.dist.world_size, len(train_set))  # type: ignore[arg-type]
         groups = distiller.param_groups()
         check_names(
             f"optim: distiller '{type(distiller).__name__}' trains groups",
@@ -213,7 +201,7 @@ class Trainer:
         seed_everything(dist_utils.derived_seed(self.config.seed, self.dist.rank), self.config.deterministic)
         ckpt_path = self._checkpoint_path()
         if self.out_dir is not None:
-            run_folder.open_run_folder(self.out_dir, resume, self.dist)
+            outputs.open_run_folder(self.out_dir, resume, self.dist)
         # only rank 0 logs; the others get a logger that writes nowhere
         main_dir = self.out_dir if self.dist.is_main else None
         trackers = open_trackers(self.output, main_dir, self.recipe, resume)
@@ -280,10 +268,11 @@ class Trainer:
                         logger.log(self._train_record({k: v / self.n_running for k, v in self.running.items()}))
                         self.running, self.n_running = {}, 0
                     last = self.step >= self.total_steps
-                    if cfg.iterations is not None and (self.step % cfg.eval_every == 0 or last):
+                    every = bool(cfg.checkpoint_every) and self.step % cfg.checkpoint_every == 0  # type: ignore[operator]
+                    if self._eval_due(epoch_end=False):
                         self._evaluate(logger)
                         self.save()
-                    elif (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or self._checkpoint_due():
+                    elif every or trainer_state.checkpoint_due(self):  # checkpoint_every steps, or minutes passed
                         self.save()
                     if last:
                         break
@@ -292,13 +281,22 @@ class Trainer:
                     self.epoch += 1
                     self.step_in_epoch = 0
                     bar.set_description(self.console.epoch_label(self.epoch), refresh=False)
-                    if cfg.epochs is not None and (self.epoch % cfg.eval_every == 0 or self.step >= self.total_steps):
+                    if self._eval_due(epoch_end=True):
                         self._evaluate(logger)
                         self.save()
                     if self.step < self.total_steps:
                         self._stop_if_requested()
         finally:
             bar.close()
+
+    def _eval_due(self, epoch_end: bool) -> bool:
+        """The one evaluation rule: every ``eval_every`` iterations after a step (``iterations`` runs) or epochs at an
+        epoch's end (``epochs`` runs), and after the last step."""
+        cfg = self.config
+        if (cfg.iterations is not None) == epoch_end:
+            return False
+        done = self.step if cfg.iterations is not None else self.epoch
+        return done % cfg.eval_every == 0 or self.step >= self.total_steps
 
     def _stop_if_requested(self) -> None:
         """After SIGINT/SIGTERM (on any rank): save this step's checkpoint and raise ``TrainingInterrupted``."""
@@ -329,20 +327,10 @@ class Trainer:
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
         bad = [(name, v) for name, v in zip(terms, values) if not math.isfinite(v)]
-        if bad:
-            name, value = bad[0]
-            if self.config.nonfinite == "stop":
-                raise NonFiniteLossError(
-                    self.step + 1,
-                    name,
-                    value,
-                    hint="Lower the learning rate, set optim.<group>.clip_grad_norm, or train.nonfinite: skip",
-                )
-            self.skipped += 1
-            if self.skipped > self.config.max_skipped:
-                raise NonFiniteLossError(
-                    self.step + 1, name, value, hint=f"more than train.max_skipped={self.config.max_skipped} skipped"
-                )
+        if bad:  # train.nonfinite: stop here, or skip the step (up to train.max_skipped)
+            if self.config.nonfinite != "stop":
+                self.skipped += 1
+            runtime.refuse_nonfinite(bad[0], self.step, self.skipped, self.config)
             return None
         total = sum(terms.values())
         if scale != 1.0:  # DDP averages gradients over ranks; weight each rank by its share of the global batch
@@ -417,41 +405,12 @@ class Trainer:
             self.history.append(record)
         self.console.evaluation(self.step, results)
         if self.selection.observe(self.step, results) and self.out_dir is not None and self.dist.is_main:
-            atomic_save(self.export_state(), self.out_dir / "checkpoints" / "best_student.pt")
+            atomic_save(self.export_state(), RunFolder(self.out_dir).best_student)
 
     # ----------------------------------------------------------------------------------------- checkpoints/resume
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue the run exactly (a collective call when distributed)."""
-        rng = rng_state()
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "step": self.step,
-            "epoch": self.epoch,
-            "step_in_epoch": self.step_in_epoch,
-            "skipped": self.skipped,
-            "distiller": self.distiller.state_dict(),
-            "optimizers": {g: o.state_dict() for g, o in self.optimizers.items()},
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "rng": rng,
-            "world_size": self.dist.world_size,
-            # each rank's own global RNG stream (dropout, stochastic paths), restored rank by rank on resume
-            "rng_ranks": dist_utils.all_gather_objects(rng) if self.dist.enabled else None,
-            "selected": self.selection.state_dict(),
-            "running": {"sums": dict(self.running), "n": self.n_running},  # the open training-loss log window
-            "recipe": self.recipe,
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-        }
-
-    def _checkpoint_due(self) -> bool:
-        """``train.checkpoint_minutes`` have passed since the last checkpoint (rank 0's clock decides for all)."""
-        minutes = self.config.checkpoint_minutes
-        if minutes is None or self.out_dir is None or self.step >= self.total_steps:
-            return False
-        due = time.monotonic() - self._last_save >= 60.0 * minutes
-        if not self.dist.enabled:
-            return due
-        flag = torch.tensor([float(due and self.dist.is_main)], device=self.device)
-        return bool(dist_utils.all_reduce_sum(flag).item())
+        return trainer_state.capture(self)
 
     def save(self) -> None:
         """Write ``checkpoints/last.pt`` atomically from rank 0; the other ranks wait until it is on disk."""
@@ -467,30 +426,12 @@ class Trainer:
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`; refuses checkpoints of another model or an incompatible recipe."""
-        run_folder.check_resumable(state, self.recipe, self.distiller.state_dict(), self.evaluation.selection)
-        self.distiller.load_state_dict(state["distiller"])
-        for group, opt in self.optimizers.items():
-            opt.load_state_dict(state["optimizers"][group])
-        if self.scaler is not None and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        self.step, self.epoch = int(state["step"]), int(state["epoch"])
-        self.step_in_epoch, self.skipped = int(state["step_in_epoch"]), int(state["skipped"])
-        self.selection.load_state_dict(state["selected"])
-        if self.ema is not None:
-            self.ema.load_state_dict(state.get("ema"))
-        running = state.get("running") or {"sums": {}, "n": 0}
-        self.running, self.n_running = {k: float(v) for k, v in running["sums"].items()}, int(running["n"])
-        ranks = state.get("rng_ranks")
-        if ranks and len(ranks) == self.dist.world_size:
-            set_rng_state(ranks[self.dist.rank])
-        elif self.dist.is_main:
-            set_rng_state(state["rng"])
-        # else: another process count than the checkpoint's; ranks > 0 keep their fresh per-rank seeds
+        trainer_state.restore(self, state)
 
     def export_state(self) -> dict[str, Any]:
         """The deployable model alone, with the registry spec needed to rebuild it."""
         with ema_utils.maybe_applied(self.ema):  # the averaged weights when train.ema is set
-            return run_folder.export_state(self.distiller, self.recipe, self.step)
+            return outputs.export_state(self.distiller, self.recipe, self.step)
 
     def _finish(self) -> RunResult:
         self.selection.finish(self.step, bool(self.eval_sets))
@@ -502,7 +443,7 @@ class Trainer:
             history=self.history,
             skipped_steps=self.skipped,
         )
-        result.corrupt_skipped = run_folder.corrupt_counts({"train": self.train_set, **self.eval_sets}, self.dist)
+        result.corrupt_skipped = outputs.corrupt_counts({"train": self.train_set, **self.eval_sets}, self.dist)
         if self.out_dir is not None and self.dist.is_main:
             run_folder.write_outputs(self.out_dir, result, self.evaluation.selection, self.export_state)
         dist_utils.barrier()  # the run's files are complete before any rank returns

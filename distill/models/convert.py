@@ -6,7 +6,7 @@ and shape fits (a wrong or truncated file is one line naming the file and what d
 
 ``{"format": "distill-model/1", "model": {"name", "args"}, "state_dict", "source": {...}}``
 
-which :func:`distill.deploy.load_deployable`, ``pretrained:``, ``distill eval`` and ``distill predict`` take as it is.
+which ``deploy.model.load_deployable``, ``pretrained:``, ``distill eval`` and ``distill predict`` take as it is.
 
 Layouts (``FORMATS``):
 
@@ -432,7 +432,7 @@ def _fit(converted: Converted, path: Path, fmt: str) -> None:
 
 def write_model_file(converted: Converted, out: str | Path, source: Mapping[str, Any]) -> Path:
     """Write the self-describing model file (``student.pt``'s format) atomically; ``source`` says where it came from."""
-    from distill.engine.checkpoint import MODEL_FORMAT, atomic_save
+    from distill.run.checkpoint import MODEL_FORMAT, atomic_save
 
     out = Path(out)
     atomic_save(

@@ -24,7 +24,7 @@ from torch import nn
 
 from distill._compat import import_torchvision
 from distill.errors import CheckpointError, DistillError
-from distill.share import read_safetensors, weights_file
+from distill.run.model_files import read_safetensors, weights_file
 
 __all__ = ["WeightsError", "hub_checkpoint", "load_local_weights", "load_pretrained", "resolve_pretrained"]
 
@@ -97,7 +97,7 @@ def resolve_pretrained(value: str | Path, arch: str | None, *, arg: str = "pretr
         except DistillError as err:
             raise WeightsError(str(err), arg) from None
     if text.startswith("hf:"):  # a model folder on the Hugging Face Hub (distill export --format hf), fetched now
-        from distill.share import fetch_hub
+        from distill.run.model_files import fetch_hub
 
         return fetch_hub(text)
     if not is_weight_name(text) or Path(text).exists():

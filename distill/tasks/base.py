@@ -1,9 +1,11 @@
-"""What a task (IQA, SR, recognition …) owns: its default metrics, its report and what ``distill predict`` writes.
+"""What a task (IQA, SR, recognition …) owns: its name (= its registry key), default metrics, its checks before
+training, its printed report, what the report page keeps and shows of it, and what ``distill predict`` writes.
 
 A task is a class registered in :data:`~distill.registry.TASKS`. :func:`task_of` picks the task of a deployable
 model by asking each registered task whether it :meth:`Task.claims` the model; the run report
-(:meth:`distill.build.Run.report`), ``distill predict`` and ``distill export`` go through it, so a new task is one
-module that registers a :class:`Task` subclass (a plugin module works the same way).
+(:meth:`distill.build.Run.report`), the checks before step 1, the report page, ``distill predict`` and ``distill
+export`` go through it (the lower layers by the registry, never by import), so a new task is one module that
+registers a :class:`Task` subclass (a plugin module works the same way).
 """
 
 from __future__ import annotations
@@ -12,37 +14,27 @@ import csv
 import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from distill.config import EvalConfig, Recipe
-from distill.data.base import DistillDataset
 from distill.data.images import load_rgb
 from distill.errors import DataError, DistillError, RecipeError
-from distill.iqa_analysis import hardest_and_easiest, plot_per_distortion
-from distill.paths import check_output_file
+from distill.recipe.check import RecipeChecker
+from distill.recipe.config import EvalConfig, Recipe
 from distill.registry import TASKS
-from distill.report import group_table, overall_table
+from distill.report.groups import group_label, hardest_and_easiest, plot_per_distortion
+from distill.report.tables import group_table, overall_table
+from distill.report.view import RunView
+from distill.run.paths import check_output_file
 
 if TYPE_CHECKING:
-    from distill.engine.run_folder import RunResult
+    from distill.report.html import RunFiles
+    from distill.run.folder import RunResult
 
-__all__ = ["PredictOptions", "Run", "Task", "batched_outputs", "resolve_metrics", "task_of", "write_csv"]
-
-
-class Run(Protocol):
-    """What a report needs of a run (:class:`distill.build.Run` has it): recipe, eval splits, folder, captions."""
-
-    recipe: Recipe
-    eval_sets: dict[str, DistillDataset]
-    out_dir: Path
-
-    def caption(self, split: str) -> str: ...
-
-    def role_label(self, role: str) -> str: ...
+__all__ = ["PredictOptions", "Task", "batched_outputs", "resolve_metrics", "task_of", "write_csv"]
 
 
 class PredictOptions:
@@ -64,7 +56,7 @@ class PredictOptions:
 class Task:
     """A task's behaviour around training; the base reports overall and per-group tables and predicts nothing."""
 
-    #: the name ``distill predict`` returns and reports
+    #: the task's registry key (``TASKS.get(name)``; report/data.json records it); "generic" for this base
     name: ClassVar[str] = "generic"
     #: metrics a recipe of this task evaluates unless it names its own (``eval.metrics``)
     default_metrics: ClassVar[tuple[str, ...]] = ()
@@ -72,10 +64,17 @@ class Task:
     writes: ClassVar[str] = "nothing"
     #: what ``distill predict`` appends to its input's name when no ``--out`` is given
     output_suffix: ClassVar[str] = "_predictions.csv"
+    #: readers ``distill eval MODEL FOLDER`` tries on a bare folder, each with its view arguments
+    folder_readers: ClassVar[tuple[tuple[str, dict[str, Any]], ...]] = ()
 
     def claims(self, model: nn.Module) -> bool:
         """True when ``model`` (a deployable student) does this task."""
         return False
+
+    def score_evaluation(self, model: nn.Module) -> EvalConfig:
+        """What ``distill eval`` scores ``model`` with on a dataset from outside any recipe (default: the default
+        metrics)."""
+        return EvalConfig(metrics=list(self.default_metrics))
 
     def output_names(self, paths: Sequence[Path]) -> list[str] | None:
         """The files :meth:`predict` writes inside its output folder for ``paths``; None: the output is one file."""
@@ -88,7 +87,7 @@ class Task:
         return source.parent / f"{stem}{self.output_suffix}"
 
     # ------------------------------------------------------------------------------------------------- reporting
-    def report(self, run: Run, result: RunResult) -> str:
+    def report(self, run: RunView, result: RunResult) -> str:
         """The printed report of a run: one table per split, then per-group tables when ``eval.group_by`` is set."""
         lines = []
         for split, res in result.results.items():
@@ -100,16 +99,18 @@ class Task:
             lines.append("")
         return "\n".join(lines)
 
-    def group_report(self, run: Run, split: str, res: dict) -> list[str]:
+    def group_report(self, run: RunView, split: str, res: dict) -> list[str]:
         """The per-group lines of one split: a table per group, then each model's hardest and easiest groups."""
         names = run.eval_sets[split].group_names
         metrics = self.group_metrics(run.recipe.eval.metrics)
+        headline = run.trainer.selection.metric
+        by = headline if headline in metrics else metrics[0]
         lines = [group_table(res, metrics, names, f"per {run.recipe.eval.group_by} ({split})")]
         for role, role_res in res.items():
-            hard, easy = hardest_and_easiest(role_res.get("groups", {}), metrics[0])
+            hard, easy = hardest_and_easiest(role_res.get("groups", {}), by)
             lines.append(
-                f"{role}: hardest {', '.join(_named(k, names) for k in hard)}; "
-                f"easiest {', '.join(_named(k, names) for k in easy)} (by {metrics[0]})"
+                f"{role}: hardest {', '.join(group_label(k, names) for k in hard)}; "
+                f"easiest {', '.join(group_label(k, names) for k in easy)} (by {by})"
             )
         return lines
 
@@ -117,7 +118,7 @@ class Task:
         """The metrics shown per group."""
         return list(metrics)
 
-    def plots(self, run: Run, result: RunResult) -> list[Path]:
+    def plots(self, run: RunView, result: RunResult) -> list[Path]:
         """Per-group violin plots (MRKD Fig. 1 style) of each grouped split, when matplotlib is installed."""
         group_by = run.recipe.eval.group_by
         if not group_by:
@@ -125,13 +126,38 @@ class Task:
         written = []
         for split in result.results:
             names = run.eval_sets[split].group_names
-            metric = run.recipe.eval.metrics[0]
+            metric = run.trainer.selection.metric  # the headline metric
             path = plot_per_distortion(
                 result.history, split, run.out_dir / f"per_{group_by}_{split}.png", metric, names
             )
             if path is not None:
                 written.append(path)
         return written
+
+    # ---------------------------------------------------------------------------------------------------- checks
+    def check_recipe(self, recipe: Recipe, checker: RecipeChecker) -> None:
+        """This task's rules across a recipe's keys (called by :mod:`distill.recipe.check` for every registered
+        task, through the registry; a task applies them to the recipes its rules concern). ``checker.fail(key,
+        message)`` refuses the recipe naming the file and key."""
+
+    def check_run(self, run: RunView) -> None:
+        """This task's checks of a built run before training step 1 (called by :mod:`distill.engine.preflight`
+        after the image-size checks, before the dry pass); raise a one-line :class:`~distill.errors.DistillError`."""
+
+    # ----------------------------------------------------------------------------------------------- report page
+    def report_entry(self, run: RunView, split: str, folder: Path) -> dict[str, Any]:
+        """What ``report/data.json`` keeps of ``split`` for :meth:`html_sections` (``folder``: where files beside it
+        go); by default the last evaluation's per-sample predictions (scores or class indices, targets, groups)."""
+        predictions = run.trainer.predictions.get(split, {})
+        return {"predictions": predictions} if predictions.get("outputs") else {}
+
+    def data_report(self, data: Mapping[str, Any]) -> str:
+        """What ``distill run`` prints from ``report/data.json`` after the tables ("": nothing)."""
+        return ""
+
+    def html_sections(self, run: RunFiles, split: str, entry: Mapping[str, Any]) -> list[str]:
+        """This task's HTML sections of ``split`` on the report page (``entry``: what :meth:`report_entry` kept)."""
+        return []
 
     # ---------------------------------------------------------------------------------------------- deployment
     def predict(self, model: nn.Module, paths: Sequence[Path], out: str | Path | None, opts: PredictOptions) -> Path:
@@ -184,9 +210,6 @@ def write_csv(out: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -
         writer.writerows(rows)
     return out
 
-
-def _named(key: str, names: Mapping[str, str] | None) -> str:
-    return f"{key} {names[key]}" if names and key in names else key
 
 
 def task_of(model: nn.Module) -> Task:

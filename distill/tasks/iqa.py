@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch import nn
 
+from distill.recipe.config import EvalConfig
 from distill.registry import TASKS
 from distill.tasks.base import PredictOptions, Task, batched_outputs, write_csv
 
@@ -18,8 +19,17 @@ class IQATask(Task):
 
     name: ClassVar[str] = "iqa"
     default_metrics: ClassVar[tuple[str, ...]] = ("srcc", "plcc")
+    folder_readers: ClassVar[tuple[tuple[str, dict[str, Any]], ...]] = (
+        ("kadid10k", {"split": "all"}),
+        ("tid2013", {"split": "all"}),
+        ("livec", {"split": "all"}),
+    )
     writes: ClassVar[str] = "path,score"
     output_suffix: ClassVar[str] = "_scores.csv"
+
+    def score_evaluation(self, model: nn.Module) -> EvalConfig:
+        """SRCC, PLCC and the logistic-fitted PLCCs of the IQA papers."""
+        return EvalConfig(metrics=["srcc", "plcc", "plcc_logistic4", "plcc_logistic5"])
 
     def claims(self, model: nn.Module) -> bool:
         from distill.models.iqa import IQAModel

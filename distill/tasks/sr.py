@@ -1,20 +1,36 @@
-"""Super-resolution: PSNR/SSIM on Y, one upscaled PNG per input image."""
+"""Super-resolution: PSNR/SSIM on Y, a crop grid (bicubic | models | HR) on the report page, one upscaled PNG per
+input image."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import html
+import inspect
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
 from distill.data.images import load_rgb
+from distill.engine.run_log import format_metric
 from distill.errors import DataError
-from distill.paths import check_output_dir
-from distill.registry import TASKS
+from distill.recipe.check import RecipeChecker, signature_of
+from distill.recipe.config import ComponentSpec, EvalConfig, Recipe
+from distill.registry import DATASETS, MODELS, TASKS, Registry, spec_of
+from distill.report.html import RunFiles, img_tag
+from distill.report.tables import table
+from distill.report.view import RunView
+from distill.run.paths import check_output_dir
+from distill.run.values import as_float
 from distill.tasks.base import PredictOptions, Task
+
+#: SR images kept per split for the report page, and the side of the HR crop shown.
+SR_SAMPLES = 4
+SR_CROP = 96
 
 
 @TASKS.register("sr")
@@ -25,11 +41,18 @@ class SRTask(Task):
     default_metrics: ClassVar[tuple[str, ...]] = ("psnr", "ssim")
     writes: ClassVar[str] = "one PNG per image"
     output_suffix: ClassVar[str] = "_sr"
+    folder_readers: ClassVar[tuple[tuple[str, dict[str, Any]], ...]] = (("sr_benchmark", {}),)
+
+    def score_evaluation(self, model: nn.Module) -> EvalConfig:
+        """PSNR and SSIM on Y with the scale's border cropped, as the SR papers report them."""
+        scale = (spec_of(model) or {}).get("args", {}).get("upscale", getattr(model, "upscale", None))
+        args = {"crop_border": int(scale) if scale is not None else 0, "test_y_channel": True}
+        return EvalConfig(metrics=["psnr", "ssim"], metric_args={"psnr": dict(args), "ssim": dict(args)})
 
     def default_output(self, model: nn.Module, source: Path) -> Path:
         """``photos/`` → ``photos_x4/`` (the student's scale), beside the input."""
         stem = source.name if source.is_dir() else source.stem
-        scale = (getattr(model, "distill_spec", None) or {}).get("args", {}).get("upscale")
+        scale = (spec_of(model) or {}).get("args", {}).get("upscale")
         return source.parent / f"{stem}{f'_x{scale}' if scale else self.output_suffix}"
 
     def output_names(self, paths: Sequence[Path]) -> list[str] | None:
@@ -44,6 +67,62 @@ class SRTask(Task):
         except TypeError:
             return False
         return True
+
+    def check_recipe(self, recipe: Recipe, checker: RecipeChecker) -> None:
+        """An SR recipe has one scale: every model ``upscale``, dataset ``scale`` and metric ``crop_border`` agree.
+
+        Keys left out count with their constructor default (a model or dataset that takes them); the first
+        disagreeing key is refused, naming the key it disagrees with.
+        """
+
+        def given_or_default(
+            registry: Registry[Any], spec: ComponentSpec, arg: str, key: str
+        ) -> tuple[str, Any] | None:
+            if arg in spec.args:
+                return f"{key}.args.{arg}", spec.args[arg]
+            param = signature_of(registry.get(spec.name))[0].get(arg)
+            if param is None or param.default is inspect.Parameter.empty:
+                return None
+            return f"{key}.args.{arg} (default of {spec.name})", param.default
+
+        models = [given_or_default(MODELS, spec, "upscale", f"models.{role}") for role, spec in recipe.models.items()]
+        found = [m for m in models if m is not None]
+        if not found:
+            return  # not an SR recipe
+        datasets = {"data.train": recipe.data.train, **{f"data.eval.{k}": v for k, v in recipe.data.eval.items()}}
+        found += [d for key, spec in datasets.items() if (d := given_or_default(DATASETS, spec, "scale", key))]
+        found += [
+            (f"eval.metric_args.{name}.crop_border", args["crop_border"])
+            for name, args in recipe.eval.metric_args.items()
+            if "crop_border" in args
+        ]
+        first_key, first = found[0]
+        for key, value in found[1:]:
+            if value != first:
+                checker.fail(
+                    key.split(" ")[0],
+                    f"scale {value!r} disagrees with {first_key} = {first!r}; an SR recipe has one scale (model "
+                    'upscale, dataset scale and metric crop_border): write it once as vars.scale and use "${scale}" '
+                    "for each, as recipes/_parts/sr_div2k.yaml does (--set vars.scale=N changes them together)",
+                )
+
+    def report_entry(self, run: RunView, split: str, folder: Path) -> dict[str, Any]:
+        """The outputs are images: keep a few crops (bicubic, every model, HR) with their metrics instead."""
+        return {"sr": sr_samples(run, split, folder)} if run.trainer.predictions.get(split) else {}
+
+    def data_report(self, data: Mapping[str, Any]) -> str:
+        """Bicubic beside the SR models on the kept crops, per split."""
+        return sr_comparison(data)
+
+    def html_sections(self, run: RunFiles, split: str, entry: Mapping[str, Any]) -> list[str]:
+        sr = entry.get("sr")
+        if not sr:
+            return []
+        title = (
+            f"<h3>{html.escape(split)}: first {len(sr['samples'])} of {sr['of']} images "
+            f"(centre crops; models at step {run.data.get('models_at_step')})</h3>"
+        )
+        return [title, sr_grid(run, split, sr)]
 
     def predict(self, model: nn.Module, paths: Sequence[Path], out: str | Path | None, opts: PredictOptions) -> Path:
         out_dir = Path(out)
@@ -83,3 +162,96 @@ def upscale_images(
         sr = super_resolve(model, load_rgb(path)[None].to(device), self_ensemble, tile=tile, tile_overlap=tile_overlap)
         written.append(save_rgb(sr[0].clamp(0, 1).cpu(), out_dir / f"{path.stem}.png"))
     return written
+
+
+def _png(image: torch.Tensor, path: Path) -> str:
+    from PIL import Image
+
+    array = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+    Image.fromarray(np.ascontiguousarray(array)).save(path, optimize=True)
+    return path.name
+
+
+def _centre(image: torch.Tensor, side: int) -> torch.Tensor:
+    h, w = image.shape[-2:]
+    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return image[..., top : top + side, left : left + side]
+
+
+@torch.no_grad()
+def sr_samples(run: RunView, split: str, folder: Path, n: int = SR_SAMPLES) -> dict[str, Any]:
+    """The first ``n`` images of an SR split through bicubic and every SR model, as crops and per-image metrics."""
+    from distill.models.sr import super_resolve
+    from distill.registry import METRICS
+
+    trainer = run.trainer
+    distiller = trainer.distiller
+    dataset = run.eval_sets[split]
+    metrics = [m for m in run.recipe.eval.metrics if METRICS.get(m).kind == "sample"]
+    # bicubic | student | teacher (and any other role) | HR
+    roles = sorted((r for r in distiller.roles if r in distiller.models), key=lambda r: r != distiller.student_role)
+    was_training = distiller.training
+    distiller.eval()
+    samples = []
+    try:
+        for i in range(min(n, len(dataset))):  # type: ignore[arg-type]
+            item = dataset[i]
+            lr = item["input"].unsqueeze(0).to(trainer.device)
+            hr = item["target"].unsqueeze(0).to(trainer.device)
+            outputs = {"bicubic": F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False)}
+            with trainer.autocast():
+                for role in roles:
+                    outputs[role] = super_resolve(distiller.models[role], lr).float()
+            sample: dict[str, Any] = {"name": str(item.get("meta", {}).get("name", i)), "images": {}, "metrics": {}}
+            for role, out in [*outputs.items(), ("HR", hr)]:
+                sample["images"][role] = _png(_centre(out[0], SR_CROP), folder / f"{split}_{i}_{role}.png")
+                if role != "HR":
+                    sample["metrics"][role] = {
+                        m: float(METRICS.get(m)(out.clamp(0, 1), hr, **run.recipe.eval.metric_args.get(m, {})).mean())
+                        for m in metrics
+                    }
+            samples.append(sample)
+    finally:
+        distiller.train(was_training)
+    return {"samples": samples, "of": len(dataset), "models": ["bicubic", *roles]}  # type: ignore[arg-type]
+
+
+def sr_grid(run: RunFiles, split: str, sr: Mapping[str, Any]) -> str:
+    """Crops of the kept images: bicubic | each SR model | HR, each captioned with its metrics."""
+    folder = run.path / "report"
+    columns = [*sr["models"], "HR"]
+    head = "".join(f"<th>{html.escape(run.label(c))}</th>" for c in columns)
+    rows = []
+    for sample in sr["samples"]:
+        cells = []
+        for model in columns:
+            png = folder / sample["images"][model]
+            scores = sample["metrics"].get(model, {})
+            text = ", ".join(
+                format_metric(m, v) if m == "psnr" else f"{m} {format_metric(m, v)}" for m, v in scores.items()
+            )
+            image = img_tag(png.read_bytes(), f"{model} {sample['name']}") if png.is_file() else "(missing)"
+            cells.append(f'<td class="crop">{image}<div>{html.escape(text or sample["name"])}</div></td>')
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f'<table class="grid"><tr>{head}</tr>{"".join(rows)}</table>'
+
+
+def sr_comparison(data: Mapping[str, Any]) -> str:
+    """The SR splits' bicubic / student / teacher numbers on the kept images, as printed after an SR run."""
+    lines = []
+    for split, entry in data.get("splits", {}).items():
+        sr = entry.get("sr")
+        if not sr or not sr["samples"]:
+            continue
+        metrics = list(sr["samples"][0]["metrics"]["bicubic"])
+        rows = []
+        for model in sr["models"]:
+            means = [float(np.mean([as_float(s["metrics"][model].get(m)) for s in sr["samples"]])) for m in metrics]
+            rows.append([model, *(format_metric(m, v) for m, v in zip(metrics, means))])
+        n = len(sr["samples"])
+        caption = (
+            f"'{split}': bicubic (torch) beside the SR models on the first {n} of {sr['of']} images "
+            f"(models at step {data.get('models_at_step')})"
+        )
+        lines.append(table(["model", *metrics], rows, caption))
+    return "\n\n".join(lines)

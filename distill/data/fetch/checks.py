@@ -14,7 +14,7 @@ from pathlib import Path
 from distill.data.fetch.extract import RAR_HELP, RAR_MAGIC
 from distill.data.fetch.sources import Archive, Source
 from distill.errors import DataError
-from distill.safe_write import check_new_folder
+from distill.run.safe_write import check_new_folder
 
 RAR_TOOLS = ("unrar", "unar", "bsdtar")
 #: room kept free on a disk beyond what a fetch needs (the system and other programs live there too)

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from distill.data.base import SeededDataset, SizeConstraints
-from distill.data.images import load_rgb_with, verify_image
+from distill.data.base import SeededDataset
+from distill.data.images import header_size, load_rgb_with, verify_image
 from distill.data.splits import split_indices
 from distill.data.store import ImageStore, check_format
 from distill.errors import DataError, DistillError, RegistryError
@@ -275,9 +275,29 @@ class IQADataset(SeededDataset):
         """How many items each image gives per epoch: ``patches`` in train (one patch each), else 1."""
         return self.patches if self.training else 1
 
-    def size_constraints(self) -> SizeConstraints:
+    def check_sizes(self, key: str, batch_size: int, batch_key: str) -> None:
         """Every image must be at least ``crop``; with ``crop: null`` all must be one size to batch."""
-        return SizeConstraints([Path(s.path) for s in self.samples], crop=self.crop)
+        first: tuple[Path, tuple[int, int]] | None = None
+        for path in (Path(s.path) for s in self.samples):
+            size = header_size(path)
+            if size is None:
+                continue
+            h, w = size
+            if self.crop is not None and min(h, w) < self.crop:
+                raise DataError(
+                    f"{key}: image {path} is {h}×{w}, smaller than crop={self.crop}; lower {key}.args.crop or "
+                    "remove the image"
+                )
+            if self.crop is not None or batch_size == 1:
+                continue
+            if first is None:
+                first = (path, size)
+            elif size != first[1]:
+                raise DataError(
+                    f"{key}: images differ in size ({first[0]} is {first[1][0]}×{first[1][1]}, {path} is {h}×{w}) "
+                    f"and crop is null, so a batch of {batch_size} cannot be stacked; set {key}.args.crop (e.g. "
+                    f"--set {key}.args.crop=224) or {batch_key}: 1"
+                )
 
     def __len__(self) -> int:
         return len(self.samples) * self.items_per_image

@@ -1,6 +1,6 @@
 """CQD's image degradations: the view B a student sees of an image whose clean view A its teacher sees.
 
-Su & Maji, "Adapting models to signal degradation using distillation", BMVC 2017 (``/work/shared/specs/cqd.md``).
+Su & Maji, "Adapting models to signal degradation using distillation", BMVC 2017.
 Every degradation starts from one CUB image and its bounding box, takes a *source* view and transforms it:
 
 ================  ===========  =================================================================================
@@ -281,7 +281,7 @@ class LowResolution(Degradation):
 
     A view (:meth:`view`) starts from the original crop (or full image), not from the view-size image:
     ``save_images.m`` of the CQD MATLAB release resizes the crop to 50×50 (``imresize``, bicubic) and then to
-    224×224 (as ``../shared/papers/cqd_tables.md``, "Degradations (save_images.m)", records). :meth:`transform`
+    224×224 (the release's "Degradations" step). :meth:`transform`
     degrades view-size batches (down and back up).
     """
 

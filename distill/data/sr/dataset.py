@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from distill.data.base import SeededDataset, SizeConstraints
-from distill.data.images import IMAGE_SUFFIXES, load_rgb_with
+from distill.data.base import SeededDataset
+from distill.data.images import IMAGE_SUFFIXES, header_size, load_rgb_with
 from distill.data.store import ImageStore, check_format
 from distill.errors import DataError
 from distill.registry import DATASETS
@@ -242,9 +242,32 @@ class SRDataset(SeededDataset):
 
     # ---------------------------------------------------------------------------------------------- dataset
 
-    def size_constraints(self) -> SizeConstraints:
-        """Every HR image must be at least ``scale`` (and ``patch_size × scale`` when training on patches)."""
-        return SizeConstraints([Path(s.hr) for s in self.samples], scale=self.scale, patch=self.patch_size)
+    def check_sizes(self, key: str, batch_size: int, batch_key: str) -> None:
+        """Every HR image must be at least ``scale`` (and ``patch_size × scale`` when training on patches); without
+        patches the LR sizes must agree to batch."""
+        scale, patch = self.scale, self.patch_size
+        first: tuple[Path, tuple[int, int]] | None = None
+        for path in (Path(s.hr) for s in self.samples):
+            size = header_size(path)
+            if size is None:
+                continue
+            h, w = size
+            if min(h, w) < scale:
+                raise DataError(f"{key}: HR image {path} is {h}×{w}, smaller than the scale {scale}; remove it")
+            if patch is not None and min(h, w) < patch * scale:
+                raise DataError(
+                    f"{key}: HR image {path} is {h}×{w}, smaller than patch_size {patch} × scale {scale}; lower "
+                    f"{key}.args.patch_size or remove the image"
+                )
+            if patch is not None or batch_size == 1:
+                continue
+            if first is None:
+                first = (path, size)
+            elif (h // scale, w // scale) != (first[1][0] // scale, first[1][1] // scale):
+                raise DataError(
+                    f"{key}: images differ in size ({first[0]} is {first[1][0]}×{first[1][1]}, {path} is {h}×{w}) "
+                    f"and patch_size is null, so a batch of {batch_size} cannot be stacked; set {batch_key}: 1"
+                )
 
     def __len__(self) -> int:
         return len(self.samples) * self.repeat

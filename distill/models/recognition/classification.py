@@ -27,6 +27,7 @@ from distill.models.iqa.base import register_imagenet_stats
 from distill.models.iqa.resnet import ResNetDepth, resnet_trunk
 from distill.models.weights import WeightsError, load_local_weights, resolve_pretrained
 from distill.registry import MODELS
+from distill.run.layout import RunFolder
 
 __all__ = ["ImageClassifier", "ResNetClassifier", "VGGClassifier", "resnet_classifier", "vgg16", "vgg_m"]
 
@@ -101,7 +102,7 @@ class ImageClassifier(nn.Module):
         path = resolve_pretrained(path, arch, missing_hint=self.missing_hint)
         name = type(self).__name__
         if not path.is_file():
-            if path.name in ("student.pt", "best_student.pt"):
+            if path.name in (RunFolder.STUDENT, RunFolder.BEST_STUDENT):
                 remedy = "it is the exported model of another run: run that recipe first"
             elif arch is None:
                 remedy = self.missing_hint or "point pretrained at an existing file"

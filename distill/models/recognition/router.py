@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from distill.registry import MODELS
+from distill.registry import MODELS, set_spec
 
 __all__ = ["QualityPredictor", "RoutedClassifier", "routed_classifier"]
 
@@ -111,6 +111,6 @@ def routed_classifier(predictor: dict[str, Any], experts: list[dict[str, Any]]) 
     for i, spec in enumerate([predictor, *experts]):
         name, args = _spec(spec, "predictor" if i == 0 else f"experts[{i - 1}]")
         model = MODELS.build(name, **args)
-        model.distill_spec = {"name": name, "args": args}
+        set_spec(model, name, args)
         built.append(model)
     return RoutedClassifier(built[0], built[1:])

@@ -1,4 +1,5 @@
-"""Per-distortion analysis of IQA results: the hardest and easiest types and a Fig. 1-style plot (MRKD paper)."""
+"""Per-group analysis of results (per distortion for IQA): the hardest and easiest groups, and the MRKD paper's
+Fig. 1-style violin plot of each group's value over evaluations."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from distill.metric_values import UNDEFINED, as_float
+from distill.run.values import UNDEFINED, as_float
+
+
+def group_label(key: str, names: Mapping[str, str] | None) -> str:
+    """A group as tables and figures show it: its key and, when known, its readable name (``"11 white_noise"``)."""
+    return f"{key} {names[key]}" if names and key in names else key
 
 
 def rank_groups(groups: Mapping[str, Mapping[str, float]], metric: str = "srcc") -> list[tuple[str, float]]:
@@ -83,7 +89,7 @@ def plot_per_distortion(
         ax.plot([], [], color=color, lw=6, alpha=0.5, label=role)
         for y in empty:
             ax.text(0.0, y, f" {UNDEFINED}", va="center", ha="left", fontsize=7, color=color)
-    labels = [f"{k} {names[k]}" if names and k in names else k for k in keys]
+    labels = [group_label(k, names) for k in keys]
     ax.set_yticks(range(len(keys)), labels, fontsize=8)
     ax.set_ylim(len(keys) - 0.5, -0.5)  # the first type on top
     ax.set_xlabel(f"{metric.upper()} ({split})")

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from distill.metric_values import UNDEFINED, as_float
+from distill.run.values import UNDEFINED, as_float
 
 
 def fmt(value: Any, digits: int = 4) -> str:

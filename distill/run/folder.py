@@ -1,7 +1,7 @@
 """What a run leaves in its folder, and what resuming it checks.
 
 A run folder holds ``recipe.yaml``, ``metrics.jsonl`` (:mod:`distill.engine.run_log`), ``checkpoints/last.pt`` and
-``checkpoints/best_student.pt`` (atomic, :mod:`distill.engine.checkpoint`), and at the end ``student.pt`` (the
+``checkpoints/best_student.pt`` (atomic, :mod:`distill.run.checkpoint`), and at the end ``student.pt`` (the
 deployable model and the registry spec that rebuilds it) and ``results.json`` (the selected results, step counts and
 the corrupt files each dataset skipped). The trainer calls these functions; none of them trains.
 """
@@ -18,19 +18,9 @@ from typing import Any
 
 import torch
 
-from distill.data.base import DistillDataset
-from distill.distillers.base import Distiller
-from distill.engine import distributed as dist_utils
-from distill.engine.checkpoint import (
-    CHECKPOINT_FORMAT,
-    MODEL_FORMAT,
-    atomic_save,
-    load_checkpoint,
-    remove_stale_temp_files,
-)
-from distill.engine.distributed import DistInfo
-from distill.errors import CheckpointError, DistillError
-from distill.registry import spec_of
+from distill.errors import CheckpointError
+from distill.run.checkpoint import CHECKPOINT_FORMAT, atomic_save, load_checkpoint
+from distill.run.layout import RunFolder
 
 Results = dict[str, Any]
 
@@ -79,27 +69,9 @@ class RunResult:
 
 def checkpoint_path(out_dir: Path | None) -> Path | None:
     """``<out_dir>/checkpoints/last.pt`` (``None`` without a run folder)."""
-    return out_dir / "checkpoints" / "last.pt" if out_dir else None
+    return RunFolder(out_dir).last if out_dir else None
 
 
-def open_run_folder(out_dir: Path, resume: bool, dist: DistInfo) -> None:
-    """Refuse to overwrite a finished or running folder (or to resume an empty one); create it on rank 0."""
-    ckpt = checkpoint_path(out_dir)
-    assert ckpt is not None
-    if ckpt.exists() and not resume:
-        raise DistillError(
-            f"{out_dir}: already holds a run ({ckpt}); pass --resume to continue it or choose "
-            "another output folder with --out (nothing was overwritten)"
-        )
-    if resume and not ckpt.exists():
-        raise CheckpointError(
-            f"{out_dir}: nothing to resume (no checkpoints/last.pt: the run stopped before its first "
-            "checkpoint); start it again with --force instead of --resume"
-        )
-    dist_utils.barrier()  # every rank has checked the folder before rank 0 writes to it
-    if dist.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_temp_files(out_dir, out_dir / "checkpoints")  # left by a killed write
 
 
 def check_resumable(
@@ -135,39 +107,18 @@ def check_resumable(
         )
 
 
-def export_state(distiller: Distiller, recipe: dict[str, Any] | None, step: int) -> dict[str, Any]:
-    """The deployable model alone, with the registry spec needed to rebuild it."""
-    model = distiller.deployable()
-    return {
-        "format": MODEL_FORMAT,
-        "role": distiller.student_role,
-        "model": spec_of(model),
-        # copies: the live tensors (or the EMA's, swapped in) keep changing after the export
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-        "recipe": recipe,
-        "step": step,
-    }
 
 
-def corrupt_counts(datasets: Mapping[str, DistillDataset], dist: DistInfo) -> dict[str, list[str]]:
-    """Corrupt files each dataset skipped (``on_corrupt: skip``), gathered from every rank."""
-    local = {name: list(ds.corrupt_files) for name, ds in datasets.items()}
-    merged: dict[str, list[str]] = {}
-    for part in dist_utils.all_gather_objects(local) if dist.enabled else [local]:
-        for name, files in part.items():
-            merged.setdefault(name, [])
-            merged[name].extend(f for f in files if f not in merged[name])
-    return {name: sorted(files) for name, files in merged.items() if files}
 
 
 def write_outputs(out_dir: Path, result: RunResult, selection: str, export: Callable[[], dict[str, Any]]) -> None:
     """``student.pt`` (the ``best_val`` checkpoint's student when there is one, else ``export()``) and
     ``results.json``, each written atomically."""
-    best = out_dir / "checkpoints" / "best_student.pt"
-    if selection == "best_val" and best.exists():
-        atomic_save(load_checkpoint(best), out_dir / "student.pt")
+    folder = RunFolder(out_dir)
+    if selection == "best_val" and folder.best_student.exists():
+        atomic_save(load_checkpoint(folder.best_student), folder.student)
     else:
-        atomic_save(export(), out_dir / "student.pt")
+        atomic_save(export(), folder.student)
     corrupt = result.corrupt_skipped
     summary = {
         "selected_step": result.selected_step,
@@ -178,9 +129,9 @@ def write_outputs(out_dir: Path, result: RunResult, selection: str, export: Call
         "results": result.results,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    tmp = out_dir / ".results.json.tmp"
+    tmp = out_dir / f".{RunFolder.RESULTS}.tmp"
     tmp.write_text(json.dumps(summary, indent=2, default=float))
-    os.replace(tmp, out_dir / "results.json")
+    os.replace(tmp, folder.results)
 
 
 def state_mismatch(own: Mapping[str, torch.Tensor], theirs: Mapping[str, Any]) -> str:

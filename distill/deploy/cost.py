@@ -296,8 +296,8 @@ def models_of(target: str | Path) -> tuple[dict[str, nn.Module], str | None]:
     A recipe's models are built untrained and without their ``pretrained`` files (cost does not depend on the
     weights). A ``student.pt`` gives the trained student; its recorded recipe supplies the other roles.
     """
-    from distill.deploy import load_deployable, models_without_weights
-    from distill.recipe import load_recipe, recipe_from_dict
+    from distill.deploy.model import load_deployable, models_without_weights
+    from distill.recipe.check import load_recipe, recipe_from_dict
 
     path = Path(target)
     if path.suffix.lower() in (".yaml", ".yml"):

@@ -30,21 +30,18 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from distill.config import ComponentSpec, DataConfig, EvalConfig, Recipe
 from distill.data.base import DistillDataset
-from distill.distillers.base import Distiller
-from distill.engine.evaluator import Evaluator, Results
+from distill.distillers.base import Batch, Distiller
+from distill.engine.evaluator import Evaluator
 from distill.errors import DataError, DistillError, first_line
-from distill.report import group_table, metric_cell, metric_header, table
+from distill.recipe.config import ComponentSpec, DataConfig, EvalConfig, Recipe
+from distill.registry import spec_of
+from distill.report.tables import group_table, metric_cell, metric_header, table
+from distill.run.folder import Results
+from distill.run.layout import RunFolder
 
 __all__ = ["EvalSet", "ModelRef", "evaluate", "load_model", "render", "resolve_dataset", "run_eval", "to_json"]
 
-#: metrics of a dataset scored outside any recipe, per task
-IQA_METRICS = ("srcc", "plcc", "plcc_logistic4", "plcc_logistic5")
-SR_METRICS = ("psnr", "ssim")
-CLASSIFY_METRICS = ("top1",)
-#: the readers tried on a bare folder, per task
-FOLDER_READERS = {"iqa": ("kadid10k", "tid2013", "livec"), "sr": ("sr_benchmark",), "classify": ("cub200",)}
 
 
 @dataclass
@@ -90,7 +87,7 @@ def _recipe_ref(text: str) -> tuple[Path, str] | None:
 
 
 def _scale(model: nn.Module) -> int | None:
-    spec = getattr(model, "distill_spec", None) or {}
+    spec = spec_of(model) or {}
     scale = (spec.get("args") or {}).get("upscale", getattr(model, "upscale", None))
     return int(scale) if scale is not None else None
 
@@ -112,7 +109,7 @@ def _published(row: Any) -> tuple[dict[str, dict[str, float]], str]:
 
 def load_model(ref: str, self_ensemble: bool | None = None) -> ModelRef:
     """Resolve MODEL: a model file, a run folder, ``zoo:NAME`` or ``RECIPE.yaml:ROLE``."""
-    from distill.deploy import load_deployable, model_task
+    from distill.deploy.model import load_deployable, model_task
 
     if ref.startswith("zoo:"):
         from distill.models import zoo
@@ -125,7 +122,7 @@ def load_model(ref: str, self_ensemble: bool | None = None) -> ModelRef:
     recipe_ref = _recipe_ref(ref)
     if recipe_ref is not None:
         from distill.build import build_model
-        from distill.recipe import load_recipe
+        from distill.recipe.check import load_recipe
 
         path, role = recipe_ref
         recipe, _ = load_recipe(path)
@@ -136,15 +133,15 @@ def load_model(ref: str, self_ensemble: bool | None = None) -> ModelRef:
         return ModelRef(model, ref, model_task(model), recipe, False, ensemble)
     path = Path(ref)
     if path.is_dir():
-        if not (path / "student.pt").is_file():
+        if not RunFolder(path).student.is_file():
             raise DistillError(f"{ref}: a folder without student.pt (a run that has not finished?); give a model file")
-        path = path / "student.pt"
+        path = RunFolder(path).student
     elif not path.is_file():
         raise DistillError(f"{ref}: no such model file or run folder (or zoo:NAME, or RECIPE.yaml:ROLE)")
     model, state = load_deployable(path)
     recipe = None
     if state.get("recipe"):
-        from distill.recipe import recipe_from_dict
+        from distill.recipe.check import recipe_from_dict
 
         recipe = recipe_from_dict(dict(state["recipe"]), source=str(path))
     ensemble = self_ensemble
@@ -155,13 +152,10 @@ def load_model(ref: str, self_ensemble: bool | None = None) -> ModelRef:
 
 # --------------------------------------------------------------------------------------------------- datasets
 def _task_evaluation(ref: ModelRef) -> EvalConfig:
-    if ref.task == "iqa":
-        return EvalConfig(metrics=list(IQA_METRICS))
-    if ref.task == "sr":
-        scale = _scale(ref.model) or 0
-        args = {"crop_border": scale, "test_y_channel": True}
-        return EvalConfig(metrics=list(SR_METRICS), metric_args={"psnr": dict(args), "ssim": dict(args)})
-    return EvalConfig(metrics=list(CLASSIFY_METRICS))
+    """What the model's task scores on a dataset from outside any recipe (``Task.score_evaluation``)."""
+    from distill.deploy.model import claiming_task
+
+    return claiming_task(ref.model).score_evaluation(ref.model)
 
 
 def _recipe_evaluation(recipe: Recipe, model: nn.Module) -> EvalConfig:
@@ -222,9 +216,10 @@ def _foreign(ref: ModelRef, label: str, spec: ComponentSpec, bs: int) -> EvalSet
 
 
 def _folder_dataset(ref: ModelRef, folder: Path, bs: int) -> EvalSet:
+    from distill.deploy.model import claiming_task
+
     tried = []
-    for reader in FOLDER_READERS.get(ref.task, ()):
-        view = {"split": "test"} if reader == "cub200" else {"split": "all"} if ref.task == "iqa" else {}
+    for reader, view in claiming_task(ref.model).folder_readers:
         spec = ComponentSpec(reader, {"root": str(folder), **_reader_args(ref, reader, view)})
         try:
             return _foreign(ref, folder.name, spec, bs)
@@ -243,7 +238,7 @@ def resolve_dataset(ref: ModelRef, text: str, batch_size: int = 16) -> EvalSet:
         return EvalSet(text, dataset, spec, _recipe_evaluation(recipe, ref.model), bs, "the run's own split")
     recipe_ref = _recipe_ref(text)
     if recipe_ref is not None:
-        from distill.recipe import load_recipe
+        from distill.recipe.check import load_recipe
 
         path, split = recipe_ref
         recipe, _ = load_recipe(path)
@@ -294,8 +289,11 @@ class _Scored(Distiller):
             save,
         )
 
+    def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        raise DistillError("distill eval scores a model; it does not train it")
+
     @torch.no_grad()
-    def eval_outputs(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def eval_outputs(self, batch: Batch) -> dict[str, torch.Tensor]:
         model = self.models["model"]
         if self.sr:
             from distill.models.sr import super_resolve
@@ -331,7 +329,7 @@ def evaluate(
     save_images: str | Path | None = None,
 ) -> list[EvalRow]:
     """Score ``ref.model`` on every set through the engine's :class:`Evaluator` (RNG-neutral, no training)."""
-    from distill.engine.checkpoint import preserved_rng
+    from distill.run.checkpoint import preserved_rng
 
     sr = ref.task == "sr"
     folders = {}

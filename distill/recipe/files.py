@@ -9,7 +9,7 @@
   ``--set vars.scale=2`` changes every key that uses it.
 
 Every mapping comes with its :data:`Provenance` (dotted key → the file or ``--set`` it came from), which the checker
-(:mod:`distill.recipe`) puts in front of each error.
+(:mod:`distill.recipe.check`) puts in front of each error.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ def _spec(model: str, args: dict[str, Any]) -> str:
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     from distill.models.convert import convert_file
-    from distill.safe_write import check_new_file
+    from distill.run.safe_write import check_new_file
 
     out = Path(args.out) if args.out else Path(args.file).with_name(Path(args.file).stem + "_distill.pt")
     check_new_file(out, "OUT", force=args.force)  # before reading FILE: never over a file this call did not write

@@ -3,7 +3,7 @@
 Each repeat ``k`` runs the recipe with ``train.seed = seeds[k]`` and, when ``vary_split`` is set, every dataset's
 ``split_seed`` set to the same value — the N-random-splits protocol of IQA papers. Repeats run through the same
 :func:`~distill.build.run_recipe` as ``distill run``; a finished repeat is reused (its ``results.json`` is read)
-so an interrupted series continues where it stopped. Under a sweep (:mod:`distill.sweep`) missing repeats go to
+so an interrupted series continues where it stopped. Under a sweep (:mod:`.sweep`) missing repeats go to
 a launcher (parallel processes or SLURM jobs) instead of training in this process.
 
 :func:`run_repeats` stops at the first repeat that fails; :func:`collect_repeats` runs every seed and returns the
@@ -23,10 +23,11 @@ from typing import Any
 
 from distill.build import run_recipe
 from distill.errors import DistillError, one_line
-from distill.metric_values import UNDEFINED, as_float
-from distill.recipe import load_recipe, signature_of
+from distill.experiments.sweep import RunSpec, current_wave, is_complete
+from distill.recipe.check import load_recipe, signature_of
 from distill.registry import DATASETS
-from distill.sweep import RunSpec, current_wave, is_complete
+from distill.run.layout import RunFolder
+from distill.run.values import UNDEFINED, as_float
 
 
 @dataclass
@@ -106,11 +107,11 @@ def run_repeats(
     runs = []
     wave = current_wave()
     for seed in seeds:
-        out = Path(out_root) / f"seed{seed}"
-        done = out / "results.json"
+        out = RunFolder.of_seed(out_root, seed).path
+        done = RunFolder(out).results
         if not is_complete(out):
             sets = [*overrides, *split_overrides(recipe_path, seed, vary_split, overrides)]
-            if wave is not None:  # under a sweep: a launcher runs it (see distill.sweep)
+            if wave is not None:  # under a sweep: a launcher runs it (see distill.experiments.sweep)
                 runs.append({"seed": seed, **wave.defer(RunSpec(Path(recipe_path), out, tuple(sets)))})
                 continue
             run_recipe(recipe_path, sets, out=out, resume="auto")
@@ -164,7 +165,7 @@ def collect_repeats(
         try:
             runs.extend(run_repeats(recipe_path, [seed], out_root, overrides, vary_split))
         except DistillError as err:
-            failures.append(RepeatFailure(seed, one_line(err), str(Path(out_root) / f"seed{seed}")))
+            failures.append(RepeatFailure(seed, one_line(err), str(RunFolder.of_seed(out_root, seed).path)))
     return RepeatSet(list(seeds), runs, failures)
 
 

@@ -17,23 +17,15 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from distill.config import ComponentSpec, Recipe
 from distill.data.images import IMAGE_SUFFIXES, verify_image
-from distill.engine.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, load_checkpoint
 from distill.engine.ema import averaged_state
-from distill.engine.run_folder import state_mismatch
 from distill.errors import CheckpointError, DataError, DistillError, first_line
-from distill.registry import MODELS
-from distill.safe_write import check_new_file, check_new_folder, run_folder_of
+from distill.recipe.config import ComponentSpec, Recipe
+from distill.registry import MODELS, set_spec
+from distill.run.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, load_checkpoint
+from distill.run.folder import state_mismatch
+from distill.run.safe_write import check_new_file, check_new_folder, run_folder_of
 from distill.tasks import PredictOptions, Task, task_of
-from distill.tasks.base import batched_outputs
-from distill.tasks.iqa import score_images
-from distill.tasks.recognition import classify_images
-from distill.tasks.sr import upscale_images
-
-# the image helpers live with their tasks; these names stay importable from here
-__all__ = ["batched_outputs", "classify_images", "export_model", "load_deployable", "predict", "score_images",
-           "upscale_images"]  # fmt: skip
 
 
 def _without_pretrained(args: dict[str, Any]) -> dict[str, Any]:
@@ -50,9 +42,9 @@ def models_without_weights(recipe: Recipe) -> dict[str, nn.Module]:
 
 def load_deployable(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """The deployable model of ``student.pt``, of a training checkpoint, of ``zoo:NAME``, of a ``.safetensors`` file
-    or model folder written by ``distill export`` or of ``hf:OWNER/NAME`` (downloaded, :mod:`distill.share`), in eval
+    or model folder written by ``distill export`` or of ``hf:OWNER/NAME`` (downloaded, :mod:`.share`), in eval
     mode, on the CPU."""
-    from distill.share import read_model, resolve
+    from distill.run.model_files import read_model, resolve
 
     if isinstance(path, str) and path.startswith("zoo:"):  # a published model: fetched and converted once
         from distill.models.zoo import resolve_zoo
@@ -72,9 +64,9 @@ def load_deployable(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         if mismatch:
             raise CheckpointError(f"{path}: the weights do not fit the '{spec['name']}' model they name ({mismatch})")
         model.load_state_dict(state["state_dict"])
-        model.distill_spec = spec
+        set_spec(model, spec["name"], spec["args"])
     elif state.get("format") == CHECKPOINT_FORMAT:
-        from distill.recipe import recipe_from_dict
+        from distill.recipe.check import recipe_from_dict
 
         recipe = recipe_from_dict(dict(state["recipe"]), source=str(path))
         from distill.registry import DISTILLERS
@@ -126,7 +118,7 @@ def claiming_task(model: nn.Module) -> Task:
 
 
 def model_task(model: nn.Module) -> str:
-    """What a deployable model does: the name of the task that claims it (``iqa``, ``sr``, ``classify`` …)."""
+    """What a deployable model does: the registry key of the task claiming it (``iqa``, ``sr``, ``recognition`` …)."""
     return claiming_task(model).name
 
 
@@ -145,7 +137,7 @@ def predict_with_task(
     """Run the checkpoint's student on images as its task does (a CSV for IQA/classification, PNGs for SR; an SR
     model in overlapping ``tile``-pixel tiles when given).
 
-    The output is checked before the model runs (:mod:`distill.safe_write`): no existing file is replaced and nothing
+    The output is checked before the model runs (``run.safe_write``): no existing file is replaced and nothing
     is written into a run folder other than the checkpoint's own, unless ``force``."""
     model, _ = load_deployable(checkpoint)
     task = claiming_task(model)  # before reading any input
@@ -174,21 +166,6 @@ def default_output(inputs: Sequence[str], task: Task, model: nn.Module) -> Path:
             "predictions go with --out (a CSV file, or a folder for an SR student)"
         )
     return task.default_output(model, Path(inputs[0].rstrip("/\\") or inputs[0]))
-
-
-def predict(
-    checkpoint: str | Path,
-    inputs: Sequence[str],
-    out: str | Path | None = None,
-    batch_size: int = 16,
-    device: str = "cpu",
-    self_ensemble: bool = False,
-    progress: bool = True,
-    force: bool = False,
-) -> tuple[str, Path]:
-    """:func:`predict_with_task`, returning the task's name (``iqa``, ``sr``, ``classify`` …) and the output."""
-    task, written = predict_with_task(checkpoint, inputs, out, batch_size, device, self_ensemble, progress, force)
-    return task.name, written
 
 
 ExportFormat = Literal["torchscript", "pt2", "onnx", "safetensors", "hf"]
@@ -245,7 +222,7 @@ def export_model(
         torch.export.save(torch.export.export(model, (example,)), str(out))
         got = torch.export.load(str(out)).module()(example)
     elif fmt in ("safetensors", "hf"):
-        from distill import share
+        from distill.deploy import share
         from distill.registry import spec_of
 
         spec = state.get("model") or spec_of(model)  # a training checkpoint's student carries its spec

@@ -8,7 +8,7 @@
     recipe.yaml         the resolved recipe of the run (``distill run recipe.yaml`` trains it again)
     README.md           the model card: method, teacher, data, split, seeds, the final table and its caption
 
-Both load wherever a ``student.pt`` does (``distill predict``, :func:`distill.deploy.load_deployable`,
+Both load wherever a ``student.pt`` does (``distill predict``, :func:`distill.deploy.model.load_deployable`,
 ``pretrained:``), rebuilt from the spec and filled with a strict ``load_state_dict``. ``hf:OWNER/NAME[@REVISION]``
 names such a folder on the Hugging Face Hub: it is downloaded (through ``huggingface_hub``, the ``hub`` extra) only
 because a command or recipe names it, into the Hub's own cache (``$HF_HOME``; ``$HF_ENDPOINT`` for a mirror).
@@ -17,74 +17,22 @@ because a command or recipe names it, into the Hub's own cache (``$HF_HOME``; ``
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from distill import __version__
-from distill.errors import CheckpointError, DistillError, OutputPathError, first_line
+from distill.errors import CheckpointError, OutputPathError
+from distill.run.layout import RunFolder
+from distill.run.model_files import CONFIG_FILE, WEIGHTS_FILE, save_safetensors
+from distill.run.safe_write import run_folder_of
 
 FOLDER_FORMAT = "distill-model-folder/1"
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
-META_KEY = "distill-model"  # safetensors metadata: JSON {"name", "args"}
-HUB_PREFIX = "hf:"
-HUB_FILES = [WEIGHTS_FILE, CONFIG_FILE, "README.md", "recipe.yaml"]
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-# --------------------------------------------------------------------------------------------------- safetensors
-def _safetensors() -> Any:
-    try:
-        import safetensors.torch
-    except ImportError:
-        raise DistillError("safetensors files need the safetensors package: pip install safetensors") from None
-    return safetensors.torch
-
-
-def save_safetensors(state_dict: Mapping[str, torch.Tensor], spec: Mapping[str, Any] | None, path: Path) -> None:
-    """The state dict (contiguous CPU copies: shared storage is not allowed) with the spec as metadata."""
-    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
-    metadata = {"format": "pt", META_KEY: json.dumps(spec)} if spec else {"format": "pt"}
-    tmp = path.with_name(f".{path.name}.tmp")
-    _safetensors().save_file(tensors, str(tmp), metadata=metadata)
-    tmp.replace(path)
-
-
-def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """State dict and metadata of a ``.safetensors`` file; an unreadable file is a :class:`CheckpointError`."""
-    st = _safetensors()
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as fh:
-            metadata = dict(fh.metadata() or {})
-        return st.load_file(str(path)), metadata
-    except Exception as err:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({first_line(err)})") from None
-
-
-def weights_file(path: str | Path) -> Path | None:
-    """The ``.safetensors`` file that ``path`` names (a file, or a model folder holding ``model.safetensors``)."""
-    path = Path(path)
-    if path.is_dir() and (path / WEIGHTS_FILE).is_file():
-        return path / WEIGHTS_FILE
-    if path.suffix == ".safetensors" and path.is_file():
-        return path
-    return None
 
 
 # -------------------------------------------------------------------------------------------------------- export
-def run_folder_of(checkpoint: Path) -> Path | None:
-    """The run folder a checkpoint belongs to (``RUN/student.pt``, ``RUN/checkpoints/*.pt``), if it is one."""
-    for folder in (checkpoint.parent, checkpoint.parent.parent):
-        if (folder / "metrics.jsonl").is_file() or (folder / "results.json").is_file():
-            return folder
-    return None
 
 
 def export_safetensors(model: nn.Module, state: Mapping[str, Any], out: Path) -> Path:
@@ -95,7 +43,7 @@ def export_safetensors(model: nn.Module, state: Mapping[str, Any], out: Path) ->
 
 def export_folder(model: nn.Module, state: Mapping[str, Any], checkpoint: Path, out: Path, task: str | None) -> Path:
     """The model folder ``out`` (created; an existing non-empty folder is refused) from a loaded deployable model
-    of ``task`` (``iqa``, ``sr``, ``classify`` …)."""
+    of ``task`` (``iqa``, ``sr``, ``recognition`` …)."""
     spec = state.get("model")
     if not spec:
         raise CheckpointError(f"{checkpoint}: the model has no registry spec (built in Python); it cannot be shared")
@@ -136,7 +84,7 @@ def _component(spec: Mapping[str, Any] | None) -> str:
 
 def results_markdown(results: Mapping[str, Any], captions: Mapping[str, str], labels: Mapping[str, str]) -> str:
     """One Markdown table per split (models × metrics, as ``distill run`` prints them) with its caption."""
-    from distill.report import metric_cell, metric_header
+    from distill.report.tables import metric_cell, metric_header
 
     parts = []
     for split, by_role in results.items():
@@ -169,9 +117,9 @@ def model_card(config: Mapping[str, Any], recipe: Mapping[str, Any], run_dir: Pa
     captions: dict[str, str] = {}
     report: dict[str, Any] = {}
     if run_dir is not None:
-        if (run_dir / "results.json").is_file():
-            summary = json.loads((run_dir / "results.json").read_text())
-        data_file = run_dir / "report" / "data.json"  # written by distill.report_data beside the results
+        if RunFolder(run_dir).results.is_file():
+            summary = json.loads(RunFolder(run_dir).results.read_text())
+        data_file = run_dir / "report" / "data.json"  # written by distill.report.data beside the results
         report = json.loads(data_file.read_text()) if data_file.is_file() else {}
         captions = {s: str(e.get("caption", "")) for s, e in (report.get("splits") or {}).items()}
     single = bool(report.get("single_model")) or len(models) == 1
@@ -244,74 +192,3 @@ def model_card(config: Mapping[str, Any], recipe: Mapping[str, Any], run_dir: Pa
         "",
     ]
     return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------------------------------- load
-def read_model(path: str | Path) -> dict[str, Any] | None:
-    """A ``student.pt``-like state (format, model spec, state dict, recipe, step) from a ``.safetensors`` file or a
-    model folder; ``None`` when ``path`` is neither (the caller tries the other formats)."""
-    from distill.engine.checkpoint import MODEL_FORMAT
-
-    path = Path(path)
-    weights = weights_file(path)
-    if weights is None:
-        if path.is_dir():
-            raise CheckpointError(
-                f"{path}: a folder without {WEIGHTS_FILE}; give a model folder written by "
-                "`distill export --format hf`, a student.pt or a checkpoint"
-            )
-        return None
-    state_dict, metadata = read_safetensors(weights)
-    spec = None
-    recipe = None
-    step = None
-    config_path = weights.parent / CONFIG_FILE
-    if weights.name == WEIGHTS_FILE and config_path.is_file():
-        try:
-            config = json.loads(config_path.read_text())
-            spec, step = config.get("model"), config.get("step")
-        except ValueError as err:
-            raise CheckpointError(f"{config_path}: not valid JSON ({first_line(err)})") from None
-        if (weights.parent / "recipe.yaml").is_file():
-            import yaml
-
-            recipe = yaml.safe_load((weights.parent / "recipe.yaml").read_text())
-    if spec is None and META_KEY in metadata:
-        spec = json.loads(metadata[META_KEY])
-    if not isinstance(spec, dict) or "name" not in spec:
-        spec = None
-    return {"format": MODEL_FORMAT, "model": spec, "state_dict": state_dict, "recipe": recipe, "step": step}
-
-
-# ----------------------------------------------------------------------------------------------------------- hub
-def is_hub_ref(value: object) -> bool:
-    return isinstance(value, str) and value.startswith(HUB_PREFIX)
-
-
-def fetch_hub(ref: str) -> Path:
-    """The local folder of ``hf:OWNER/NAME[@REVISION]``, downloaded into the Hub cache when not there yet."""
-    repo, _, revision = ref[len(HUB_PREFIX) :].partition("@")
-    if not _REPO_ID.match(repo):
-        raise DistillError(f"{ref}: expected hf:OWNER/NAME or hf:OWNER/NAME@REVISION")
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError:
-        raise DistillError(f"{ref}: Hugging Face Hub ids need the hub extra: pip install 'distill[hub]'") from None
-    try:
-        folder = snapshot_download(repo_id=repo, revision=revision or None, allow_patterns=HUB_FILES)
-    except Exception as err:
-        from huggingface_hub import constants
-
-        raise DistillError(
-            f"{ref}: cannot download from {constants.ENDPOINT} ({type(err).__name__}: {first_line(err)}); "
-            "download the folder yourself and give its path"
-        ) from None
-    folder = Path(folder)
-    if not (folder / WEIGHTS_FILE).is_file():
-        raise CheckpointError(f"{ref}: the repository has no {WEIGHTS_FILE}; it is not a model folder distill wrote")
-    return folder
-
-
-def resolve(path: str | Path) -> Path:
-    """``path``, or the downloaded folder of an ``hf:`` id."""
-    return fetch_hub(path) if is_hub_ref(path) else Path(path)

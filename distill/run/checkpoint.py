@@ -17,11 +17,12 @@ import numpy as np
 import torch
 
 from distill.errors import CheckpointError
+from distill.run.layout import RunFolder
 
 CHECKPOINT_FORMAT = "distill-checkpoint/1"
 MODEL_FORMAT = "distill-model/1"
 # files of a run folder that are written through a temporary file (see remove_stale_temp_files)
-_RUN_FILES = ("last.pt", "best_student.pt", "student.pt", "results.json")
+_RUN_FILES = (RunFolder.LAST, RunFolder.BEST_STUDENT, RunFolder.STUDENT, RunFolder.RESULTS)
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:

@@ -1,6 +1,6 @@
 """Typed configuration objects shared by recipes and the Python API.
 
-Every field here is a recipe key; the recipe loader (:mod:`distill.recipe`) checks types and names against these
+Every field here is a recipe key; the recipe loader (:mod:`distill.recipe.check`) checks types and names against these
 dataclasses, so adding a field here is all it takes to add a recipe key.
 """
 
@@ -112,6 +112,12 @@ class TrainConfig:
     teacher_cache: Literal["auto", "cached", "online"] = "auto"
     teacher_cache_dir: str | None = None  # default: <out_dir>/teacher_cache
     ema: EMAConfig | None = None  # evaluate/select/export a moving average of the weights (null: the weights)
+
+    def length_error(self) -> str | None:
+        """What is wrong with the training length (it is exactly one of ``epochs`` or ``iterations``), or None."""
+        if (self.epochs is None) == (self.iterations is None):
+            return "set exactly one of train.epochs or train.iterations"
+        return None
 
 
 @dataclass

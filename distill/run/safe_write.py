@@ -19,30 +19,22 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from distill.errors import OutputPathError
-from distill.paths import check_output_dir, check_output_file
+from distill.run.layout import RunFolder
+from distill.run.paths import check_output_dir, check_output_file
 
-#: the files a run writes, relative to its folder (see distill.engine.run_folder)
-RUN_FILES = (
-    "recipe.yaml",
-    "metrics.jsonl",
-    "results.json",
-    "student.pt",
-    "report.html",
-    "report/data.json",
-    "checkpoints/last.pt",
-    "checkpoints/best_student.pt",
-)
-#: folders a run writes into as a whole
-RUN_FOLDERS = ("checkpoints", "tensorboard", "report")
-_MARKERS = ("metrics.jsonl", "results.json", "student.pt", "checkpoints")
+#: the files a run writes, relative to its folder, and the folders it writes into as a whole
+RUN_FILES = RunFolder.files()
+RUN_FOLDERS = RunFolder.folders()
+_MARKERS = (RunFolder.METRICS, RunFolder.RESULTS, RunFolder.STUDENT, RunFolder.CHECKPOINTS)
 FORCE_HINT = "pass --force to replace it"
 
 
 def is_run_folder(folder: Path) -> bool:
     """``folder`` holds a run: its ``checkpoints/last.pt``, or its ``recipe.yaml`` beside another file a run writes."""
-    if (folder / "checkpoints" / "last.pt").is_file():
+    run = RunFolder(folder)
+    if run.last.is_file():
         return True
-    return (folder / "recipe.yaml").is_file() and any((folder / m).exists() for m in _MARKERS)
+    return run.recipe.is_file() and any((folder / m).exists() for m in _MARKERS)
 
 
 def run_folder_of(path: str | Path) -> Path | None:
@@ -142,7 +134,7 @@ def check_run_folder(out_dir: str | Path, flag: str, *, resume: bool | str, forc
         )
     if resume or force or not out_dir.is_dir():
         return out_dir
-    last = out_dir / "checkpoints" / "last.pt"
+    last = RunFolder(out_dir).last
     if last.is_file():
         raise OutputPathError(
             f"{out_dir}: already holds a run ({last}); pass --resume to continue it, --force to start afresh in its "

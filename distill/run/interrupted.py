@@ -12,6 +12,8 @@ import signal
 from collections.abc import Sequence
 from pathlib import Path
 
+from distill.run.layout import RunFolder
+
 
 def signal_name(signum: int) -> str:
     """``SIGINT``, ``SIGTERM``, …"""
@@ -72,7 +74,7 @@ def interrupted_line(err: KeyboardInterrupt, argv: Sequence[str], hint: str | No
     (``training``: ``argv`` is a ``distill run``; ``hint``: the command's own advice, if any)."""
     if isinstance(err, TrainingInterrupted):
         what = f"{signal_name(err.signum)} at step {err.step}/{err.total}"
-        ckpt = err.out_dir / "checkpoints" / "last.pt" if err.out_dir is not None else None
+        ckpt = RunFolder(err.out_dir).last if err.out_dir is not None else None
         if err.saved and ckpt is not None:
             return (
                 f"distill: stopped by {signal_name(err.signum)} after step {err.step}/{err.total}; checkpoint saved. "

@@ -1,6 +1,6 @@
 """Sweeps: run the set of training runs behind a table on one machine or a SLURM cluster, resumably.
 
-A *sweep* is whatever code asks :func:`distill.repeats.run_repeats` for results — ``distill run --seeds`` or a
+A *sweep* is whatever code asks ``repeats.run_repeats`` for results — ``distill run --seeds`` or a
 table benchmark. Under :func:`run_sweep` nothing trains in-process: the code is executed in *waves*. In each wave
 every repeat that has no complete ``results.json`` is recorded as a :class:`RunSpec` and answered with a
 placeholder (``nan`` for every number), so one pass discovers every missing run; the runs that do not wait on
@@ -16,7 +16,7 @@ Launchers (``--launcher``):
   log file, and needs no optional dependency;
 * ``slurm`` — one SLURM job per run through `submitit <https://github.com/facebookincubator/submitit>`_ (the
   ``cluster`` extra), with partition, GPUs, time, account, qos passed through. A job that is pre-empted or reaches
-  its time limit stops its run with a checkpoint and is requeued to continue it (:mod:`distill.requeue`).
+  its time limit stops its run with a checkpoint and is requeued to continue it (:mod:`distill.experiments.requeue`).
 
 Every run keeps its own run folder and starts with ``--auto-resume``, so a preempted or killed run continues from
 its last checkpoint; re-running the same sweep command skips finished runs and re-submits failed or missing ones.
@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from distill.errors import DistillError, RecipeError
-from distill.requeue import RequeuedRun
+from distill.experiments.requeue import RequeuedRun
+from distill.run.layout import RunFolder
 
 T = TypeVar("T")
 ERROR_FILE = "sweep_error.txt"
@@ -83,7 +84,7 @@ def _tokens(text: str) -> list[str]:
 def is_complete(out: Path) -> bool:
     """A run is done when its ``results.json`` (written atomically, last) parses and holds results."""
     try:
-        return "results" in json.loads((out / "results.json").read_text())
+        return "results" in json.loads(RunFolder(out).results.read_text())
     except (OSError, ValueError):
         return False
 
@@ -306,7 +307,7 @@ class SlurmLauncher:
             spec.out.mkdir(parents=True, exist_ok=True)
             (spec.out / ERROR_FILE).unlink(missing_ok=True)
             ex.update_parameters(job_name=job_name(spec))
-            job = ex.submit(RequeuedRun(spec.command(self.python)))  # requeued on pre-emption (distill/requeue.py)
+            job = ex.submit(RequeuedRun(spec.command(self.python)))  # requeued on pre-emption (requeue.py)
             (spec.out / "slurm_job.txt").write_text(f"{job.job_id}\n")
             submitted.append((spec, job))
         if not self.wait:
@@ -416,7 +417,7 @@ class SweepSummary:
 def run_sweep(
     build: Callable[[], T], launcher: Launcher, collect_only: bool = False, log: Callable[[str], None] = print
 ) -> T | None:
-    """Run ``build`` (code that calls :func:`~distill.repeats.run_repeats`) as a sweep; returns its result once
+    """Run ``build`` (code that calls ``run_repeats``) as a sweep; returns its result once
     every run it needs has finished, or None when runs were submitted and are still running (non-blocking SLURM)."""
     failed: dict[Path, str] = {}
     summary = SweepSummary()
@@ -469,7 +470,7 @@ def run_sweep(
 def _write_synthetic_data(runs: Sequence[RunSpec]) -> None:
     """Write each synthetic stand-in the runs need once, here, before parallel runs would race to write it."""
     from distill.build import ensure_data
-    from distill.recipe import load_recipe
+    from distill.recipe.check import load_recipe
 
     for spec in runs:
         try:
@@ -504,7 +505,7 @@ def launcher_from_options(
 # -------------------------------------------------------------------------------------------- command line
 def add_launcher_arguments(parser: Any) -> None:
     """The ``--launcher`` options shared by ``distill run --seeds`` and the table benchmarks."""
-    g = parser.add_argument_group("launcher (how the runs are executed; see distill.sweep)")
+    g = parser.add_argument_group("launcher (how the runs are executed; see distill.experiments.sweep)")
     g.add_argument("--launcher", choices=LAUNCHERS, default="inline",
                    help="inline: one after another here (default); local: --jobs at a time as subprocesses; "
                         "slurm: one job per run through submitit (pip install -e '.[cluster]')")  # fmt: skip

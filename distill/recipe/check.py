@@ -1,5 +1,5 @@
-"""Recipes → validated :class:`~distill.config.Recipe` objects (files are read and merged by
-:mod:`distill.recipe_files`: ``_base_`` inheritance, ``--set`` overrides, ``vars``).
+"""Recipes → validated :class:`~distill.recipe.config.Recipe` objects (files are read and merged by
+:mod:`distill.recipe.files`: ``_base_`` inheritance, ``--set`` overrides, ``vars``).
 
 * Overrides are type-checked like file keys.
 * Every error is a :class:`~distill.errors.RecipeError` naming the file the key came from, the dotted key, the
@@ -23,9 +23,9 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from distill.config import ComponentSpec, Recipe
 from distill.errors import RecipeError, RegistryError
-from distill.recipe_files import Provenance, apply_overrides, load_raw, source_of, substitute_vars
+from distill.recipe.config import ComponentSpec, OutputConfig, Recipe
+from distill.recipe.files import Provenance, apply_overrides, load_raw, source_of, substitute_vars
 from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS, Registry
 
 
@@ -182,43 +182,6 @@ def signature_of(target: Callable[..., Any]) -> tuple[dict[str, inspect.Paramete
     return params, hints, True
 
 
-def _check_sr_scale(recipe: Recipe, checker: RecipeChecker) -> None:
-    """An SR recipe has one scale: every model ``upscale``, dataset ``scale`` and metric ``crop_border`` agree.
-
-    Keys left out count with their constructor default (a model or dataset that takes them); the first
-    disagreeing key is refused, naming the key it disagrees with.
-    """
-
-    def given_or_default(registry: Registry[Any], spec: ComponentSpec, arg: str, key: str) -> tuple[str, Any] | None:
-        if arg in spec.args:
-            return f"{key}.args.{arg}", spec.args[arg]
-        param = signature_of(registry.get(spec.name))[0].get(arg)
-        if param is None or param.default is inspect.Parameter.empty:
-            return None
-        return f"{key}.args.{arg} (default of {spec.name})", param.default
-
-    models = [given_or_default(MODELS, spec, "upscale", f"models.{role}") for role, spec in recipe.models.items()]
-    found = [m for m in models if m is not None]
-    if not found:
-        return  # not an SR recipe
-    datasets = {"data.train": recipe.data.train, **{f"data.eval.{k}": v for k, v in recipe.data.eval.items()}}
-    found += [d for key, spec in datasets.items() if (d := given_or_default(DATASETS, spec, "scale", key))]
-    found += [
-        (f"eval.metric_args.{name}.crop_border", args["crop_border"])
-        for name, args in recipe.eval.metric_args.items()
-        if "crop_border" in args
-    ]
-    first_key, first = found[0]
-    for key, value in found[1:]:
-        if value != first:
-            checker.fail(
-                key.split(" ")[0],
-                f"scale {value!r} disagrees with {first_key} = {first!r}; an SR recipe has one scale (model "
-                'upscale, dataset scale and metric crop_border): write it once as vars.scale and use "${scale}" '
-                "for each, as recipes/_parts/sr_div2k.yaml does (--set vars.scale=N changes them together)",
-            )
-
-
 # --------------------------------------------------------------------------------------------------------- public
 def recipe_from_dict(data: dict[str, Any], prov: Provenance | None = None, source: str = "<dict>") -> Recipe:
     """Validate a plain mapping into a :class:`Recipe` (types, names, component args)."""
@@ -238,14 +201,17 @@ def recipe_from_dict(data: dict[str, Any], prov: Provenance | None = None, sourc
         if not recipe.data.root:
             checker.fail("data.synthetic", "needs data.root: the folder the synthetic set is written to")
     _check_cross_fields(recipe, checker)
-    _check_sr_scale(recipe, checker)
+    from distill.registry import TASKS
+
+    for name in TASKS.names():  # each task's own rules across keys (SR: one scale), reached through the registry
+        TASKS.get(name)().check_recipe(recipe, checker)
     return recipe
 
 
 def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
     train = recipe.train
-    if (train.epochs is None) == (train.iterations is None):
-        checker.fail("train", "set exactly one of train.epochs or train.iterations")
+    if (length_error := train.length_error()) is not None:
+        checker.fail("train", length_error)
     for key in ("epochs", "iterations", "batch_size", "eval_batch_size", "log_every", "eval_every", "checkpoint_every"):
         value = getattr(train, key)
         if value is not None and value <= 0:
@@ -258,9 +224,7 @@ def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
     if train.ema is not None and not (math.isfinite(train.ema.decay) and 0.0 <= train.ema.decay < 1.0):
         checker.fail("train.ema.decay", f"got {train.ema.decay}, expected a number in [0, 1) (e.g. 0.999)")
     _check_device(train.device, checker)
-    from distill.engine.trackers import check_trackers
-
-    check_trackers(recipe.output, installed=False, where=f"{checker.source('output.trackers')}: output.trackers")
+    check_tracker_list(recipe.output, where=f"{checker.source('output.trackers')}: output.trackers")
     from distill.registry import METRICS
 
     metrics = recipe.eval.metrics
@@ -341,3 +305,18 @@ def dump_recipe(recipe: Recipe | dict[str, Any], path: str | Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(yaml.safe_dump(data, sort_keys=False))
     os.replace(tmp, path)
+
+
+def check_tracker_list(output: OutputConfig, where: str = "output.trackers") -> None:
+    """Refuse a tracker listed twice, or a list that contradicts ``output.tensorboard``."""
+    names = output.trackers
+    if names is None:
+        return
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise RecipeError(f"{where}: {', '.join(dupes)} listed twice; list each tracker once")
+    if isinstance(output.tensorboard, bool) and output.tensorboard != ("tensorboard" in names):
+        raise RecipeError(
+            f"{where} {names} and output.tensorboard: {str(output.tensorboard).lower()} disagree; "
+            "say it in output.trackers alone (list tensorboard, or leave it out)"
+        )

@@ -2,9 +2,9 @@
 
 For every run: its result table, training curves (each loss term, each model's headline metric over evaluations),
 and what its task is judged on: per-distortion bars with the hardest and easiest types marked and the paper's
-Fig. 1-style plot (IQA), a crop grid bicubic | student | teacher | HR with each image's PSNR (SR), or per-class
-accuracy and the confusions of the most confused classes (classification). Several runs are laid side by side
-under a table of their headline numbers. Needs matplotlib (a declared dependency).
+Fig. 1-style plot (IQA), and the sections its task draws (``Task.html_sections``: a crop grid bicubic |
+student | teacher | HR for SR, per-class accuracy and the most confused classes for recognition). Several runs are
+laid side by side under a table of their headline numbers. Needs matplotlib (a declared dependency).
 """
 
 from __future__ import annotations
@@ -20,19 +20,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from distill.engine.run_log import format_metric, read_metrics
 from distill.errors import DataError
-from distill.iqa_analysis import hardest_and_easiest, plot_per_distortion
-from distill.metric_values import UNDEFINED, as_float
-from distill.report_data import read_report_data
+from distill.report.data import read_report_data
+from distill.report.groups import group_label, hardest_and_easiest, plot_per_distortion
+from distill.run.layout import RunFolder
+from distill.run.values import UNDEFINED, as_float
 
 DPI = 100
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
     try:
         import matplotlib
 
@@ -62,7 +62,8 @@ class RunFiles:
 
     @property
     def metric(self) -> str:
-        return (self.data.get("metrics") or [_first_metric(self.results)])[0]
+        """The headline metric (the selection's, recorded in report/data.json); an unfinished run's first one."""
+        return self.data.get("headline") or _first_metric(self.results)
 
 
 def _first_metric(results: Mapping[str, Any]) -> str:
@@ -75,16 +76,17 @@ def _first_metric(results: Mapping[str, Any]) -> str:
 def load_run(path: str | Path) -> RunFiles:
     """Read a run folder; a folder without ``metrics.jsonl`` is a one-line error naming it."""
     path = Path(path)
-    metrics = path / "metrics.jsonl"
+    folder = RunFolder(path)
+    metrics = folder.metrics
     if not metrics.is_file():
         raise DataError(f"{path}: not a run folder (no metrics.jsonl); give the folder `distill run` printed")
     recipe: dict[str, Any] = {}
-    if (path / "recipe.yaml").is_file():
-        recipe = yaml.safe_load((path / "recipe.yaml").read_text()) or {}
+    if folder.recipe.is_file():
+        recipe = yaml.safe_load(folder.recipe.read_text()) or {}
     records = read_metrics(metrics)
     results: dict[str, Any] = {}
-    if (path / "results.json").is_file():
-        results = json.loads((path / "results.json").read_text()).get("results", {})
+    if folder.results.is_file():
+        results = json.loads(folder.results.read_text()).get("results", {})
     else:  # an unfinished run: its last evaluation
         for record in records:
             if record.get("kind") == "eval":
@@ -100,15 +102,15 @@ def load_run(path: str | Path) -> RunFiles:
 
 
 # ------------------------------------------------------------------------------------------------------- figures
-def _embed(fig: Any) -> str:
-    plt = _pyplot()
+def embed_figure(fig: Any) -> str:
+    plt = pyplot()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     plt.close(fig)
-    return _img(buf.getvalue())
+    return img_tag(buf.getvalue())
 
 
-def _img(png: bytes, alt: str = "") -> str:
+def img_tag(png: bytes, alt: str = "") -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
@@ -135,7 +137,7 @@ def curves_figure(run: RunFiles) -> tuple[str, str]:
     """Loss terms over steps (left) and each model's headline metric over evaluations (right; left out when every
     model was evaluated once: one point is not a curve). Returns the image and a caption ('' when both panels are
     drawn)."""
-    plt = _pyplot()
+    plt = pyplot()
     train = [r for r in run.records if r.get("kind") == "train"]
     evals = [r for r in run.records if r.get("kind") == "eval"]
     metric = run.metric
@@ -184,13 +186,13 @@ def curves_figure(run: RunFiles) -> tuple[str, str]:
         steps = sorted({r["step"] for r in evals})
         caption = f"one evaluation (step {', '.join(map(str, steps))}): its {metric} is in the table above"
     fig.tight_layout()
-    return _embed(fig), caption
+    return embed_figure(fig), caption
 
 
 def group_bars_figure(run: RunFiles, split: str, names: Mapping[str, str]) -> tuple[str, str]:
     """Per-group bars, one per model, groups as rows (their names read horizontally); the student's two hardest
     (red) and easiest (green) groups marked; a value that is undefined reads ``n/a`` at its bar."""
-    plt = _pyplot()
+    plt = pyplot()
     by_role = {r: v for r, v in run.results[split].items() if v.get("groups")}
     metric = run.metric
     roles = list(by_role)
@@ -206,7 +208,7 @@ def group_bars_figure(run: RunFiles, split: str, names: Mapping[str, str]) -> tu
         for y, v in zip(ys, vals):
             if math.isnan(v):
                 ax.text(0.0, y, f" {UNDEFINED}", va="center", ha="left", fontsize=7, color=f"C{j}")
-    ax.set_yticks(range(len(keys)), [_named(k, names) for k in keys], fontsize=8)
+    ax.set_yticks(range(len(keys)), [group_label(k, names) for k in keys], fontsize=8)
     ax.set_ylim(len(keys) - 0.5, -0.5)  # the first group on top
     for tick, key in zip(ax.get_yticklabels(), keys):
         if key in hard:
@@ -220,72 +222,28 @@ def group_bars_figure(run: RunFiles, split: str, names: Mapping[str, str]) -> tu
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
     fig.tight_layout()
     caption = (
-        f"{run.label(focus)}'s hardest (red): {', '.join(_named(k, names) for k in hard) or UNDEFINED}; "
-        f"easiest (green): {', '.join(_named(k, names) for k in easy) or UNDEFINED} (by {metric}"
+        f"{run.label(focus)}'s hardest (red): {', '.join(group_label(k, names) for k in hard) or UNDEFINED}; "
+        f"easiest (green): {', '.join(group_label(k, names) for k in easy) or UNDEFINED} (by {metric}"
         + (
             f"; {UNDEFINED}: undefined, e.g. constant scores)"
             if any(math.isnan(as_float(by_role[r]["groups"].get(k, {}).get(metric))) for r in roles for k in keys)
             else ")"
         )
     )
-    return _embed(fig), caption
+    return embed_figure(fig), caption
 
-
-def _named(key: str, names: Mapping[str, str]) -> str:
-    return f"{key} {names[key]}" if key in names else key
 
 
 def fig1_image(run: RunFiles, split: str, names: Mapping[str, str]) -> str:
-    """The paper's Fig. 1-style violin plot over evaluations (:func:`distill.iqa_analysis.plot_per_distortion`)."""
+    """The paper's Fig. 1-style violin plot over evaluations (``groups.plot_per_distortion``)."""
     written = run.path / f"per_{run.data.get('group_by')}_{split}.png"  # `distill run` drew it already
-    if written.is_file() and written.stat().st_mtime >= (run.path / "metrics.jsonl").stat().st_mtime:
-        return _img(written.read_bytes(), "per-distortion violins")
+    if written.is_file() and written.stat().st_mtime >= RunFolder(run.path).metrics.stat().st_mtime:
+        return img_tag(written.read_bytes(), "per-distortion violins")
     history = [r for r in run.records if r.get("kind") == "eval"]
     roles = list(run.results.get(split, {}))
     with tempfile.TemporaryDirectory() as tmp:
         path = plot_per_distortion(history, split, Path(tmp) / "fig1.png", run.metric, names or None, roles)
-        return _img(path.read_bytes(), "per-distortion violins") if path is not None else ""
-
-
-def classification_figures(run: RunFiles, split: str, predictions: Mapping[str, Any], k: int = 8) -> list[str]:
-    """Per-class accuracy of each model, and the confusion matrix of the ``k`` most confused classes."""
-    plt = _pyplot()
-    target = np.asarray(predictions["target"], dtype=int)
-    outputs = {role: np.asarray(p, dtype=int) for role, p in predictions["outputs"].items()}
-    names = run.data.get("splits", {}).get(split, {}).get("class_names") or []
-    n_classes = int(max([target.max(initial=0), *(p.max(initial=0) for p in outputs.values())]) + 1)
-    label = [names[c] if c < len(names) else str(c) for c in range(n_classes)]
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * n_classes * len(outputs)), 3.2))
-    width = 0.8 / max(1, len(outputs))
-    classes = range(n_classes)
-    for j, (role, pred) in enumerate(outputs.items()):
-        acc = [100.0 * float(np.mean(pred[target == c] == c)) if (target == c).any() else math.nan for c in classes]
-        xs = [c + (j - (len(outputs) - 1) / 2) * width for c in range(n_classes)]
-        ax.bar(xs, acc, width, label=run.label(role))
-    ax.set_xticks(range(n_classes), label, rotation=60, ha="right", fontsize=7)
-    ax.set(ylabel=f"top-1 % ({split})", ylim=(0, 100), title="per-class accuracy")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    images = [_embed(fig)]
-    role = run.data.get("student_role") if run.data.get("student_role") in outputs else next(iter(outputs))
-    pred = outputs[role]
-    confusion = np.zeros((n_classes, n_classes), dtype=int)
-    np.add.at(confusion, (target, pred), 1)
-    off = confusion - np.diag(np.diag(confusion))
-    chosen = sorted(np.argsort(-(off.sum(0) + off.sum(1)), kind="stable")[: min(k, n_classes)].tolist())
-    sub = confusion[np.ix_(chosen, chosen)]
-    fig, ax = plt.subplots(figsize=(max(4.5, 2.5 + 0.45 * len(chosen)), 1.8 + 0.45 * len(chosen)))
-    ax.imshow(sub, cmap="Blues")
-    for (i, j), v in np.ndenumerate(sub):
-        ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > sub.max() / 2 else "black")
-    ticks = [label[c] for c in chosen]
-    ax.set_xticks(range(len(chosen)), ticks, rotation=60, ha="right", fontsize=7)
-    ax.set_yticks(range(len(chosen)), ticks, fontsize=7)
-    ax.set(xlabel="predicted", ylabel="true")
-    ax.set_title(f"{run.label(role)}: most confused classes", fontsize=9)
-    fig.tight_layout()
-    images.append(_embed(fig))
-    return images
+        return img_tag(path.read_bytes(), "per-distortion violins") if path is not None else ""
 
 
 # ---------------------------------------------------------------------------------------------------------- HTML
@@ -302,24 +260,11 @@ def results_table(run: RunFiles, split: str) -> str:
     return f"<table><tr>{head}</tr>{rows}</table>"
 
 
-def sr_grid(run: RunFiles, split: str, sr: Mapping[str, Any]) -> str:
-    """Crops of the kept images: bicubic | each SR model | HR, each captioned with its metrics."""
-    folder = run.path / "report"
-    columns = [*sr["models"], "HR"]
-    head = "".join(f"<th>{html.escape(run.label(c))}</th>" for c in columns)
-    rows = []
-    for sample in sr["samples"]:
-        cells = []
-        for model in columns:
-            png = folder / sample["images"][model]
-            scores = sample["metrics"].get(model, {})
-            text = ", ".join(
-                format_metric(m, v) if m == "psnr" else f"{m} {format_metric(m, v)}" for m, v in scores.items()
-            )
-            image = _img(png.read_bytes(), f"{model} {sample['name']}") if png.is_file() else "(missing)"
-            cells.append(f'<td class="crop">{image}<div>{html.escape(text or sample["name"])}</div></td>')
-        rows.append(f"<tr>{''.join(cells)}</tr>")
-    return f'<table class="grid"><tr>{head}</tr>{"".join(rows)}</table>'
+def _task(name: str | None) -> Any:
+    """The registered task ``name`` (report/data.json records it), reached through the registry; None if unknown."""
+    from distill.registry import TASKS
+
+    return TASKS.get(name)() if name and name in TASKS else None
 
 
 def run_section(run: RunFiles, heading: bool = True) -> str:
@@ -327,6 +272,7 @@ def run_section(run: RunFiles, heading: bool = True) -> str:
     parts = [f"<h2>{html.escape(run.display or run.name)}</h2>"] if heading else []
     parts.append(f"<p class='muted'>{html.escape(run.description)}<br>{html.escape(str(run.path))}</p>")
     splits = run.data.get("splits", {})
+    task = _task(run.data.get("task"))
     for split in run.results:
         entry = splits.get(split, {})
         caption = entry.get("caption") or f"split {split}"
@@ -349,17 +295,8 @@ def run_section(run: RunFiles, heading: bool = True) -> str:
                     f"<p class='caption'>Fig. 1 (spread of each type over evaluations) needs several evaluations of "
                     f"'{html.escape(split)}'; this run evaluated it once (lower train.eval_every for more)</p>"
                 )
-        if entry.get("sr"):
-            sr = entry["sr"]
-            parts.append(
-                f"<h3>{html.escape(split)}: first {len(sr['samples'])} of {sr['of']} images "
-                f"(centre crops; models at step {run.data.get('models_at_step')})</h3>"
-            )
-            parts.append(sr_grid(run, split, sr))
-        predictions = entry.get("predictions", {})
-        if predictions.get("outputs") and entry.get("class_names") is not None:
-            parts.append(f"<h3>classes: {html.escape(split)}</h3>")
-            parts.extend(classification_figures(run, split, predictions))
+        if task is not None:  # what the run's task draws of it (SR crops, per-class accuracy …)
+            parts.extend(task.html_sections(run, split, entry))
     return "<section>" + "\n".join(parts) + "</section>"
 
 

@@ -1,0 +1,1 @@
+"""Using a trained student: load and predict/export (model), cost (params, FLOPs, latency), share, evaluate."""

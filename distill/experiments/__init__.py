@@ -1,0 +1,1 @@
+"""Experiments over many runs: repeated seeds and sweeps (local or SLURM launchers)."""

@@ -1,0 +1,1 @@
+"""The recipe: YAML files (files), typed configuration (config) and its validation (check)."""
