@@ -86,7 +86,7 @@ def run_end_to_end(
     from benchmarks.loader_throughput import _prepare
     from benchmarks.paper_shapes import _drop_weights
     from distill.build import build_run, ensure_data
-    from distill.recipe import load_recipe
+    from distill.recipe.check import load_recipe
 
     recipe, _ = load_recipe(path, list(overrides))
     _drop_weights(recipe)

@@ -4,7 +4,7 @@
     python -m benchmarks.effect --from benchmarks/results/effect_cpu.json --readme     # re-render, no training
     python -m benchmarks.effect --worker [--out runs/effect]   # a second process sharing the runs (then --workers 1)
 
-Every number comes from RECIPES (``recipes/effect/*.yaml``) run through :func:`distill.repeats.run_repeats` (the
+Every number comes from RECIPES (``recipes/effect/*.yaml``) run through :func:`distill.experiments.repeats.run_repeats` (the
 engine of ``distill run``); the benchmark has no training loop. Each finished run is kept under ``--out`` (its
 ``results.json``) and reused, so an interrupted benchmark continues where it stopped; the JSON is rewritten after
 every stage, marked ``complete: false`` until the last one.
@@ -195,8 +195,8 @@ class Bench:
     ) -> list[dict[str, Any]]:
         """``results.json`` of each seed's run of ``recipes/effect/RECIPE.yaml`` under ``out/NAME/seed{k}`` (with
         ``wait=False``, seeds another process is training are skipped and left out)."""
-        from distill.repeats import run_repeats
-        from distill.sweep import is_complete
+        from distill.experiments.repeats import run_repeats
+        from distill.experiments.sweep import is_complete
 
         out = []
         for seed in seeds:
@@ -225,7 +225,7 @@ class Bench:
     # ------------------------------------------------------------------------------------------- the regime's runs
     def job(self, name: str) -> list[dict[str, Any]]:
         """The runs of one group of the regime (:func:`jobs`), after the pre-trained starts it needs."""
-        from distill.sweep import is_complete
+        from distill.experiments.sweep import is_complete
 
         recipe, seeds, overrides, vary_split = jobs(self.out)[name]
         for dep in DEPENDS.get(name, ()):
@@ -289,7 +289,7 @@ WORKER_ORDER = (
 
 def metric(run: dict[str, Any], split: str, role: str, name: str, group: str | None = None) -> float:
     """One reported number of a run's ``results.json``."""
-    from distill.metric_values import as_float
+    from distill.run.values import as_float
 
     res = run["results"][split][role]
     return as_float(res["groups"][group][name] if group is not None else res["overall"][name])
@@ -299,7 +299,7 @@ def extract_trunk(student_pt: Path, out: Path) -> Path:
     """The ``trunk.*`` weights of a ``resnet_regressor`` run's ``student.pt`` as a torchvision-layout state dict
     (what ``resnet_regressor``'s ``pretrained`` reads); written once, next to it."""
     if not out.is_file():
-        from distill.engine.checkpoint import atomic_save, load_checkpoint
+        from distill.run.checkpoint import atomic_save, load_checkpoint
 
         state = load_checkpoint(student_pt)["state_dict"]
         atomic_save({k.removeprefix("trunk."): v for k, v in state.items() if k.startswith("trunk.")}, out)
@@ -310,8 +310,8 @@ def extract_trunk(student_pt: Path, out: Path) -> Path:
 def _distiller_of(folder: Path) -> tuple[Any, Any]:
     """The run's distiller with its final checkpoint's weights, and its recipe."""
     from distill.build import build_distiller
-    from distill.engine.checkpoint import load_checkpoint
-    from distill.recipe import load_recipe
+    from distill.run.checkpoint import load_checkpoint
+    from distill.recipe.check import load_recipe
 
     recipe, _ = load_recipe(folder / "recipe.yaml")
     distiller = build_distiller(recipe)
@@ -369,9 +369,9 @@ def mrkd_agreement(folder: Path) -> float:
 def cqd_agreement(student_pt: Path, teacher_pt: Path, recipe_file: Path) -> float:
     """Top-1 agreement (%) of the student on the low-resolution test views with the teacher on the clean ones."""
     from distill.build import build_dataset
-    from distill.config import ComponentSpec
-    from distill.deploy import load_deployable
-    from distill.recipe import load_recipe
+    from distill.recipe.config import ComponentSpec
+    from distill.deploy.model import load_deployable
+    from distill.recipe.check import load_recipe
 
     recipe, _ = load_recipe(recipe_file)
     spec = recipe.data.eval["test"]
@@ -390,9 +390,9 @@ def sr_agreement(student_pt: Path, teacher_pt: Path, recipe_file: Path) -> dict[
     """PSNR (Y, crop 2) of the student's output against the teacher's on the valid images; also bicubic's PSNR
     against HR (torch bicubic, not MATLAB's), for the teacher-student gap."""
     from distill.build import build_dataset
-    from distill.deploy import load_deployable
+    from distill.deploy.model import load_deployable
     from distill.metrics.image import psnr
-    from distill.recipe import load_recipe
+    from distill.recipe.check import load_recipe
 
     recipe, _ = load_recipe(recipe_file)
     valid = build_dataset(recipe.data.eval["valid"], recipe.data)
