@@ -22,16 +22,15 @@ class _Distiller(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
         torch.manual_seed(0)
-        self.models = torch.nn.ModuleDict(
-            {r: edsr(num_feat=4, num_block=1, upscale=2) for r in self.roles}
-        )
+        self.models = torch.nn.ModuleDict({r: edsr(num_feat=4, num_block=1, upscale=2) for r in self.roles})
 
 
 def _run(tmp: Path, n_images: int) -> SimpleNamespace:
     gen = torch.Generator().manual_seed(1)
     hr = [torch.rand(3, 16, 16, generator=gen) for _ in range(n_images)]
     items = [{"input": F.avg_pool2d(h[None], 2)[0], "target": h, "meta": {"name": f"im{i}"}} for i, h in enumerate(hr)]
-    metric_args = {"psnr": {"crop_border": 2, "test_y_channel": True}, "ssim": {"crop_border": 2, "test_y_channel": True}}
+    on_y = {"crop_border": 2, "test_y_channel": True}
+    metric_args = {"psnr": on_y, "ssim": on_y}
     recipe = SimpleNamespace(eval=SimpleNamespace(metrics=["psnr", "ssim"], metric_args=metric_args))
     trainer = SimpleNamespace(device=torch.device("cpu"), distiller=_Distiller(), autocast=contextlib.nullcontext)
     return SimpleNamespace(recipe=recipe, eval_sets={"valid": items}, out_dir=tmp, trainer=trainer)
