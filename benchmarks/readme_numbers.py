@@ -11,7 +11,13 @@ what they are:
 * seed 0 (what command 1 runs) on every machine that was measured, with its CPU;
 * mean ± std over the seeds measured on one machine;
 * the band a run of command 1 is expected to land in: the seeds' mean ± 2 std, widened to include every recorded
-  seed-0 value.
+  seed-0 value;
+* whether the models are clearly informative (issue 27): every measured seed's SRCC of both models at least
+  ``INFORMATIVE_SRCC`` (0.7, decided before the measurement). A constant predictor has SRCC 0; for scale, the block
+  also gives two predictors made from the training labels alone, scored on the same test images: the training mean
+  of the image's distortion type, and of its type and level (what a model that recognised both exactly would
+  predict without looking at the content);
+* the CPU time of each seed's run (process time, all threads, writing the synthetic set included).
 
 ``--json FILE`` saves a measurement (the machine, with its CPU model, and every seed's numbers);
 ``--from FILE [FILE ...] --readme`` writes the block between the ``<!-- readme-numbers:quickstart -->`` markers from
@@ -27,6 +33,7 @@ import json
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +48,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 COLUMNS = (("srcc", "SRCC"), ("plcc", "PLCC"))
 #: The band is the seeds' mean ± this many standard deviations (widened to every recorded seed-0 value).
 BAND_STDS = 2.0
+#: Issue 27's "clearly informative", decided before measuring: every seed's SRCC (teacher and student) at least this.
+INFORMATIVE_SRCC = 0.7
 
 
 def quickstart_results(work: Path, threads: int, seed: int = 0) -> tuple[dict[str, Any], Any]:
@@ -61,6 +70,22 @@ def quickstart_results(work: Path, threads: int, seed: int = 0) -> tuple[dict[st
     return result.results, run
 
 
+def label_references(train: Any, test: Any) -> dict[str, float]:
+    """SRCC on the test images of two predictors built from the training labels alone: the mean label of the image's
+    distortion type, and of its type and level (ties broken by nothing: SRCC's average ranks)."""
+    from scipy.stats import spearmanr
+
+    out = {}
+    for name, key in (("type", lambda s: s.distortion), ("type and level", lambda s: (s.distortion, s.level))):
+        groups: dict[Any, list[float]] = {}
+        for sample in train.samples:
+            groups.setdefault(key(sample), []).append(float(sample.score))
+        overall = statistics.fmean(float(s.score) for s in train.samples)
+        pred = [statistics.fmean(groups[key(s)]) if key(s) in groups else overall for s in test.samples]
+        out[name] = float(spearmanr(pred, [float(s.score) for s in test.samples])[0])
+    return out
+
+
 def describe(run: Any, results: dict[str, Any]) -> dict[str, Any]:
     """What the numbers are numbers of: data, split, selection, the models' learning rates (saved with them)."""
     recipe = run.recipe
@@ -76,15 +101,20 @@ def describe(run: Any, results: dict[str, Any]) -> dict[str, Any]:
         "split_seed": spec.get("split_seed", 0),
         "selection": "last" if recipe.eval.selection == "last" else f"best {recipe.eval.select_split}",
         "lr": {role: recipe.optim[role].lr for role in results[split] if role in recipe.optim},
+        "optimizer": {role: recipe.optim[role].optimizer for role in results[split] if role in recipe.optim},
+        "epochs": recipe.train.epochs,
+        "label_references": label_references(run.train_set, run.eval_sets[split]),
     }
 
 
 def measure(seeds: Sequence[int], threads: int, keep: Path | None = None) -> dict[str, Any]:
     """Train every seed; the saved form: ``{machine, threads, setup, seeds: {seed: {role: {metric: value}}}}``."""
-    out: dict[str, Any] = {"machine": machine_info(), "threads": threads, "seeds": {}}
+    out: dict[str, Any] = {"machine": machine_info(), "threads": threads, "seeds": {}, "cpu_seconds": {}}
     for seed in seeds:
         with tempfile.TemporaryDirectory(prefix="readme_numbers_") as tmp:
+            started = time.process_time()
             results, run = quickstart_results(keep or Path(tmp), threads, seed)
+            out["cpu_seconds"][str(seed)] = round(time.process_time() - started, 1)
             out.setdefault("setup", describe(run, results))
             split = next(iter(results))
             out["seeds"][str(seed)] = {
@@ -144,8 +174,8 @@ def render_table(measurements: Sequence[dict[str, Any]]) -> str:
     lines += ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     stats = band(measurements)
     for (role, metric), s in stats.items():
-        lr = setup["lr"].get(role)
-        label = f"{role} (lr {lr:g})" if lr is not None else role
+        lr, optimizer = setup["lr"].get(role), setup.get("optimizer", {}).get(role)
+        label = f"{role} ({f'{optimizer} ' if optimizer else ''}lr {lr:g})" if lr is not None else role
         cells = [label, dict(COLUMNS)[metric], *("–" if v is None else f"{v:.3f}" for v in s["per_machine"])]
         if several:
             cells.append(f"{s['mean']:.3f} ± {s['std']:.3f}")
@@ -168,9 +198,40 @@ def render_table(measurements: Sequence[dict[str, Any]]) -> str:
         + ("" if several else f" ({machines:.3f}); it rests on {len(seed0)} machines, so a new one may fall outside")
         + ". `python -m benchmarks.readme_numbers --check` trains seed 0 and fails outside it.",
     ]
+    lines += informative_lines(first, stats)
     if sources:
         lines += ["", *(f"- {line}" for line in sources)]
     return "\n".join(lines)
+
+
+def informative_lines(first: dict[str, Any], stats: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """Issue 27's verdict (every seed's SRCC at least ``INFORMATIVE_SRCC``), the label-only predictors for scale and
+    the CPU time per run, from the measurement with the most seeds (nothing for measurements that predate them)."""
+    setup, lines = first["setup"], []
+    srcc = {role: [v[role]["srcc"] for v in first["seeds"].values() if role in v] for role, m in stats if m == "srcc"}
+    lowest = ", ".join(f"{role} {min(values):.3f}" for role, values in srcc.items())
+    verdict = all(min(v) >= INFORMATIVE_SRCC for v in srcc.values())
+    lines += [
+        "",
+        f"Clearly informative (issue 27: every measured seed's SRCC of both models at least {INFORMATIVE_SRCC:g}): "
+        f"**{'yes' if verdict else 'no'}**; the lowest over the {len(first['seeds'])} measured seed(s): {lowest}.",
+    ]
+    refs = setup.get("label_references")
+    if refs:
+        lines[-1] += (
+            f" For scale, on the same {setup['n']} test images: a constant predictor has SRCC 0; predicting the "
+            f"training mean label of the image's distortion type gives {refs['type']:.3f}, of its type and level "
+            f"{refs['type and level']:.3f} (the training labels alone, no image content)."
+        )
+    cpu = first.get("cpu_seconds")
+    if cpu:
+        shown = ", ".join(f"seed {k} {v / 60:.1f}" for k, v in sorted(cpu.items(), key=lambda kv: int(kv[0])))
+        lines[-1] += (
+            f" CPU minutes per run ({first['threads']} thread{'s' if first['threads'] > 1 else ''}, process time "
+            f"on {machine_label(first['machine'])}, load {first['machine'].get('load_1min')} at the end, writing the "
+            f"synthetic set included): {shown}."
+        )
+    return lines
 
 
 def check(measured: dict[str, Any], saved: Sequence[dict[str, Any]]) -> tuple[bool, list[str]]:

@@ -216,6 +216,9 @@ def test_quickstart_recipes_chain_teacher_then_cqd_with_a_cached_teacher(teacher
     assert main(["run", str(RECIPES / "quickstart_cqd.yaml"), "--out", str(tmp / "cqd"), *cli_sets(*sets)]) == 0
     out = capsys.readouterr().out
     assert "SYNTHETIC" in out and "top1" in out
+    # the no-adaptation baseline (the clean-image teacher on the degraded test images) beside the student, same images
+    cqd = json.loads((tmp / "cqd" / "results.json").read_text())["results"]["test"]
+    assert set(cqd) == {"student", "teacher"} and cqd["student"]["n"] == cqd["teacher"]["n"] == 8
     cache = list((tmp / "cqd" / "teacher_cache").glob("teacher-*.pt"))
     assert len(cache) == 1
     stored = torch.load(cache[0], weights_only=True)

@@ -147,6 +147,11 @@ def test_sr_run_prints_bicubic_and_the_teacher_beside_the_student(runs):
     for model in ("bicubic", "teacher", "student"):
         line = next(line for line in block.splitlines()[1:] if line.startswith(f"{model} "))
         assert f"{metrics[model]['psnr']:.2f} dB" in line
+    # the comparison covers the main table's images: its student row is the main table's student
+    main_table = json.loads((runs / "sr" / "results.json").read_text())["results"]["valid"]["student"]
+    assert block.startswith(f"bicubic (torch) beside the SR models on all {main_table['n']} images")
+    student = next(line for line in block.splitlines()[1:] if line.startswith("student "))
+    assert f"{main_table['overall']['psnr']:.2f} dB" in student
 
 
 def test_report_of_several_runs_puts_them_side_by_side(runs, capsys):

@@ -92,3 +92,31 @@ def test_readme_quickstart_numbers_match_a_fresh_run(capsys):
     """Re-runs the quickstart (minutes): fails when this machine's run is outside the README's band."""
     code = rn.main(["--check"])
     assert code == 0, capsys.readouterr().out
+
+
+def test_label_references_score_the_test_images_by_training_means_of_type_and_of_type_and_level():
+    from types import SimpleNamespace as S
+
+    def ds(rows):
+        return S(samples=[S(distortion=d, level=lv, score=y) for d, lv, y in rows])
+
+    train = ds([("a", 1, 4.0), ("a", 2, 2.0), ("b", 1, 3.5), ("b", 2, 1.0)])
+    test = ds([("a", 1, 4.5), ("a", 2, 2.5), ("b", 1, 3.0), ("b", 2, 0.5)])
+    refs = rn.label_references(train, test)
+    assert refs["type and level"] == pytest.approx(1.0)  # the level means order the test images exactly
+    assert refs["type"] == pytest.approx(0.4472, abs=1e-4)  # type means 3.0 / 2.25: ties within each type
+
+
+def test_the_verdict_needs_every_seed_of_both_models_at_the_threshold():
+    def measured(values):
+        seeds = {str(k): {"teacher": {"srcc": v, "plcc": v}, "student": {"srcc": v, "plcc": v}} for k, v in
+                 enumerate(values)}  # fmt: skip
+        m = _measurement(0, 0, "CPU A", seeds)
+        m["setup"]["label_references"] = {"type": 0.33, "type and level": 0.81}
+        m["cpu_seconds"] = {"0": 300.0, "1": 306.0, "2": 294.0}
+        return m
+
+    good = rn.render_table([measured([0.75, 0.72, rn.INFORMATIVE_SRCC])])
+    assert "**yes**" in good and "type gives 0.330, of its type and level 0.810" in good
+    assert "seed 0 5.0, seed 1 5.1, seed 2 4.9" in good
+    assert "**no**" in rn.render_table([measured([0.75, 0.72, rn.INFORMATIVE_SRCC - 0.01])])

@@ -111,7 +111,7 @@ class SRTask(Task):
         return {"sr": sr_samples(run, split, folder)} if run.trainer.predictions.get(split) else {}
 
     def data_report(self, data: Mapping[str, Any]) -> str:
-        """Bicubic beside the SR models on the kept crops, per split."""
+        """Bicubic beside the SR models on every image of each split (the main table's), per split."""
         return sr_comparison(data)
 
     def html_sections(self, run: RunFiles, split: str, entry: Mapping[str, Any]) -> list[str]:
@@ -180,7 +180,9 @@ def _centre(image: torch.Tensor, side: int) -> torch.Tensor:
 
 @torch.no_grad()
 def sr_samples(run: RunView, split: str, folder: Path, n: int = SR_SAMPLES) -> dict[str, Any]:
-    """The first ``n`` images of an SR split through bicubic and every SR model, as crops and per-image metrics."""
+    """Every image of an SR split through bicubic and every SR model: the mean metrics over the whole split (the
+    images of the run's main table, so the comparison printed after a run covers them all), with crops and
+    per-image metrics of the first ``n``."""
     from distill.models.sr import super_resolve
     from distill.registry import METRICS
 
@@ -190,11 +192,14 @@ def sr_samples(run: RunView, split: str, folder: Path, n: int = SR_SAMPLES) -> d
     metrics = [m for m in run.recipe.eval.metrics if METRICS.get(m).kind == "sample"]
     # bicubic | student | teacher (and any other role) | HR
     roles = sorted((r for r in distiller.roles if r in distiller.models), key=lambda r: r != distiller.student_role)
+    models = ["bicubic", *roles]
     was_training = distiller.training
     distiller.eval()
     samples = []
+    sums = {model: dict.fromkeys(metrics, 0.0) for model in models}
+    total = len(dataset)  # type: ignore[arg-type]
     try:
-        for i in range(min(n, len(dataset))):  # type: ignore[arg-type]
+        for i in range(total):
             item = dataset[i]
             lr = item["input"].unsqueeze(0).to(trainer.device)
             hr = item["target"].unsqueeze(0).to(trainer.device)
@@ -202,18 +207,26 @@ def sr_samples(run: RunView, split: str, folder: Path, n: int = SR_SAMPLES) -> d
             with trainer.autocast():
                 for role in roles:
                     outputs[role] = super_resolve(distiller.models[role], lr).float()
-            sample: dict[str, Any] = {"name": str(item.get("meta", {}).get("name", i)), "images": {}, "metrics": {}}
+            scores = {
+                model: {
+                    m: float(METRICS.get(m)(out.clamp(0, 1), hr, **run.recipe.eval.metric_args.get(m, {})).mean())
+                    for m in metrics
+                }
+                for model, out in outputs.items()
+            }
+            for model, values in scores.items():
+                for m, v in values.items():
+                    sums[model][m] += v
+            if i >= n:
+                continue
+            sample: dict[str, Any] = {"name": str(item.get("meta", {}).get("name", i)), "images": {}, "metrics": scores}
             for role, out in [*outputs.items(), ("HR", hr)]:
                 sample["images"][role] = _png(_centre(out[0], SR_CROP), folder / f"{split}_{i}_{role}.png")
-                if role != "HR":
-                    sample["metrics"][role] = {
-                        m: float(METRICS.get(m)(out.clamp(0, 1), hr, **run.recipe.eval.metric_args.get(m, {})).mean())
-                        for m in metrics
-                    }
             samples.append(sample)
     finally:
         distiller.train(was_training)
-    return {"samples": samples, "of": len(dataset), "models": ["bicubic", *roles]}  # type: ignore[arg-type]
+    overall = {model: {m: v / total for m, v in values.items()} for model, values in sums.items()} if total else {}
+    return {"samples": samples, "of": total, "models": models, "overall": overall}
 
 
 def sr_grid(run: RunFiles, split: str, sr: Mapping[str, Any]) -> str:
@@ -237,21 +250,29 @@ def sr_grid(run: RunFiles, split: str, sr: Mapping[str, Any]) -> str:
 
 
 def sr_comparison(data: Mapping[str, Any]) -> str:
-    """The SR splits' bicubic / student / teacher numbers on the kept images, as printed after an SR run."""
+    """The SR splits' bicubic / student / teacher means over every image of the split (the main table's images), as
+    printed after an SR run. Report data saved before the means were kept fall back to the kept images, and say so."""
     lines = []
     for split, entry in data.get("splits", {}).items():
         sr = entry.get("sr")
-        if not sr or not sr["samples"]:
+        if not sr or not (sr.get("overall") or sr["samples"]):
             continue
-        metrics = list(sr["samples"][0]["metrics"]["bicubic"])
-        rows = []
-        for model in sr["models"]:
-            means = [float(np.mean([as_float(s["metrics"][model].get(m)) for s in sr["samples"]])) for m in metrics]
-            rows.append([model, *(format_metric(m, v) for m, v in zip(metrics, means))])
-        n = len(sr["samples"])
+        if sr.get("overall"):
+            means = sr["overall"]
+            which = f"on all {sr['of']} images (those of the main table)"
+        else:
+            means = {
+                model: {
+                    m: float(np.mean([as_float(s["metrics"][model].get(m)) for s in sr["samples"]]))
+                    for m in sr["samples"][0]["metrics"][model]
+                }
+                for model in sr["models"]
+            }
+            which = f"on the first {len(sr['samples'])} of {sr['of']} images"
+        metrics = list(means["bicubic"])
+        rows = [[model, *(format_metric(m, means[model][m]) for m in metrics)] for model in sr["models"]]
         caption = (
-            f"'{split}': bicubic (torch) beside the SR models on the first {n} of {sr['of']} images "
-            f"(models at step {data.get('models_at_step')})"
+            f"'{split}': bicubic (torch) beside the SR models {which} (models at step {data.get('models_at_step')})"
         )
         lines.append(table(["model", *metrics], rows, caption))
     return "\n\n".join(lines)
