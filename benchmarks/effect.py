@@ -4,8 +4,9 @@
     python -m benchmarks.effect --from benchmarks/results/effect_cpu.json --readme     # re-render, no training
     python -m benchmarks.effect --worker [--out runs/effect]   # a second process sharing the runs (then --workers 1)
 
-Every number comes from RECIPES (``recipes/effect/*.yaml``) run through :func:`distill.experiments.repeats.run_repeats` (the
-engine of ``distill run``); the benchmark has no training loop. Each finished run is kept under ``--out`` (its
+Every number comes from RECIPES (``recipes/effect/*.yaml``) run through
+:func:`distill.experiments.repeats.run_repeats` (the engine of ``distill run``); the benchmark has no training loop.
+Each finished run is kept under ``--out`` (its
 ``results.json``) and reused, so an interrupted benchmark continues where it stopped; the JSON is rewritten after
 every stage, marked ``complete: false`` until the last one.
 
@@ -310,8 +311,8 @@ def extract_trunk(student_pt: Path, out: Path) -> Path:
 def _distiller_of(folder: Path) -> tuple[Any, Any]:
     """The run's distiller with its final checkpoint's weights, and its recipe."""
     from distill.build import build_distiller
-    from distill.run.checkpoint import load_checkpoint
     from distill.recipe.check import load_recipe
+    from distill.run.checkpoint import load_checkpoint
 
     recipe, _ = load_recipe(folder / "recipe.yaml")
     distiller = build_distiller(recipe)
@@ -369,9 +370,9 @@ def mrkd_agreement(folder: Path) -> float:
 def cqd_agreement(student_pt: Path, teacher_pt: Path, recipe_file: Path) -> float:
     """Top-1 agreement (%) of the student on the low-resolution test views with the teacher on the clean ones."""
     from distill.build import build_dataset
-    from distill.recipe.config import ComponentSpec
     from distill.deploy.model import load_deployable
     from distill.recipe.check import load_recipe
+    from distill.recipe.config import ComponentSpec
 
     recipe, _ = load_recipe(recipe_file)
     spec = recipe.data.eval["test"]
