@@ -42,9 +42,9 @@ def _maker_hint(recipe: Recipe, value: Any) -> str:
     """For a missing weights file that another recipe's run writes (``runs/<name>/student.pt``): which one."""
     if not isinstance(value, str) or Path(value).exists():
         return ""
-    from distill.recipe.files import recipe_that_writes
+    from distill.recipe.files import SHIPPED_RECIPES, recipe_that_writes
 
-    shipped = Path(__file__).resolve().parent.parent / "recipes"
+    shipped = SHIPPED_RECIPES
     folders = [Path(recipe.source).parent] if recipe.source else []
     maker = recipe_that_writes(value, [*folders, shipped])
     if maker is None:

@@ -24,6 +24,9 @@ import yaml
 
 from distill.errors import RecipeError
 
+SHIPPED_RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+"""The project's own ``recipes/`` folder (a source checkout), where hints look for a recipe the user copied."""
+
 BASE_KEY = "_base_"
 REPLACE_KEY = "_replace_"
 VARS_KEY = "vars"
@@ -116,7 +119,7 @@ def _check_base(path: Path, base: str) -> None:
         return
     folder = path.parent if str(path.parent) not in ("", ".") else Path(".")
     hint = ""
-    shipped = Path(__file__).resolve().parent.parent / "recipes"  # a recipe copied out of the project's recipes/
+    shipped = SHIPPED_RECIPES  # a recipe copied out of the project's recipes/
     for candidate in (shipped / base, shipped / Path(base).name):
         if candidate.is_file():
             rel = os.path.relpath(candidate, folder.resolve())
