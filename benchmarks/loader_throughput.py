@@ -4,7 +4,7 @@
 
 The training sets are those of the paper recipes (``recipes/mrkd_*``, ``mipkd_*``, ``cqd_cub_*``) and of
 ``scnn_pretrain`` (Waterloo Exploration + PASCAL VOC 2012), grouped by reader and arguments. Each is read from a
-synthetic stand-in at the real image sizes in the official layout (:func:`benchmarks.paper_shapes.write_stand_in`:
+synthetic stand-in at the real image sizes in the official layout (:func:`benchmarks._stand_ins.write_stand_in`:
 DIV2K 2040×1356 PNG pairs, KADID-10k 512×384 PNG, TID2013 512×384 BMP, LIVE Challenge 500×500, CUB-200-2011
 ≈500×375 JPEG; Waterloo BMP / VOC JPEG at 512×384), by the reader the recipe names with the recipe's own
 arguments (patches, crops, flips, degradations), through a ``torch.utils.data.DataLoader`` with 1 and 2 persistent
@@ -67,7 +67,7 @@ def training_sets(recipe_names: list[str]) -> dict[str, dict[str, Any]]:
 
 def _stand_in(entry: dict[str, Any], cache: Path, items: int) -> dict[str, Any]:
     """Reader arguments pointing at a full-size stand-in with enough items (written once under ``cache``)."""
-    from benchmarks.paper_shapes import write_stand_in
+    from benchmarks._stand_ins import write_stand_in
     from distill.registry import WRITERS
 
     args = dict(entry["args"])
@@ -155,7 +155,7 @@ def measure_set(entry: dict[str, Any], cache: Path, cfg: dict[str, Any]) -> dict
 
 
 def _image_size(name: str, args: dict[str, Any]) -> str:
-    from benchmarks.paper_shapes import CUB_SIZE, DIV2K_SIZE, IQA_SIZES
+    from benchmarks._stand_ins import CUB_SIZE, DIV2K_SIZE, IQA_SIZES
 
     fam = "cub200" if name.startswith("cub200") else name
     h, w = {"div2k": DIV2K_SIZE, "cub200": CUB_SIZE, "dbcnn_distortions": tuple(PRISTINE_SIZE)}.get(
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                             "utilisation": args.utilisation}  # fmt: skip
         publish(saved, args, "loader-throughput", report, markdown)
         return saved
-    from benchmarks.paper_shapes import paper_recipes
+    from benchmarks._stand_ins import paper_recipes
     from distill.registry import load_plugins
 
     load_plugins()
