@@ -23,6 +23,7 @@ TYPES = "[gaussian_blur, lens_blur, white_noise, jpeg, darken, quantisation]"
 def _tiny(data: Path) -> list[str]:
     sets = [
         f"data.root={data}",
+        f"data.synthetic.root={data}",  # a synthetic set is written only where the recipe says it may be
         "data.synthetic.args.n_refs=5",
         "data.synthetic.args.size=[48, 48]",
         f"data.synthetic.args.distortions={TYPES}",

@@ -276,6 +276,10 @@ def test_killed_and_resumed_run_keeps_one_tracker_run(tmp_path, wandb_home, one_
     steps = set()
     for folder in folders:
         records = wandb_records(folder / f"run-{ids['wandb']['id']}.wandb")
-        assert {r.run.run_id for r in records if r.WhichOneof("record_type") == "run"} == {ids["wandb"]["id"]}
+        run_ids = {r.run.run_id for r in records if r.WhichOneof("record_type") == "run"}
+        # a SIGKILLed attempt may lose W&B's buffered records (its run record included): no other id, though, and
+        # the resumed attempt (the last folder) carries the same id
+        assert run_ids <= {ids["wandb"]["id"]}
+        assert folder != folders[-1] or run_ids == {ids["wandb"]["id"]}
         steps |= {row["step"] for row in wandb_history(records) if "train/loss/total" in row}
     assert sorted(steps) == train_steps  # the killed attempt's unwritten records were sent again on resume
