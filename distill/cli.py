@@ -250,20 +250,14 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from distill.deploy.model import predict_with_task
+    from distill.tasks import PredictOptions
 
     if args.batch_size < 1:
         raise DistillError(f"--batch-size {args.batch_size}: expected a positive integer")
-    task, out = predict_with_task(
-        args.checkpoint,
-        args.inputs,
-        args.out,
-        args.batch_size,
-        args.device,
-        self_ensemble=args.self_ensemble,
-        tile=args.tile,
-        tile_overlap=args.tile_overlap,
-        force=args.force,
+    options = PredictOptions(
+        args.batch_size, args.device, args.self_ensemble, tile=args.tile, tile_overlap=args.tile_overlap
     )
+    task, out = predict_with_task(args.checkpoint, args.inputs, args.out, options, force=args.force)
     print(f"wrote {out} ({task.writes})")
     return 0
 

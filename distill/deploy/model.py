@@ -126,12 +126,7 @@ def predict_with_task(
     checkpoint: str | Path,
     inputs: Sequence[str],
     out: str | Path | None = None,
-    batch_size: int = 16,
-    device: str = "cpu",
-    self_ensemble: bool = False,
-    progress: bool = True,
-    tile: int | None = None,
-    tile_overlap: int = 32,
+    options: PredictOptions | None = None,
     force: bool = False,
 ) -> tuple[Task, Path]:
     """Run the checkpoint's student on images as its task does (a CSV for IQA/classification, PNGs for SR; an SR
@@ -150,8 +145,7 @@ def predict_with_task(
         check_new_file(out, force=force, own_runs=own)
     else:
         check_new_folder(out, force=force, files=names, own_runs=own)
-    options = PredictOptions(batch_size, device, self_ensemble, progress, tile, tile_overlap)
-    return task, task.predict(model, paths, out, options)
+    return task, task.predict(model, paths, out, options or PredictOptions())
 
 
 def default_output(inputs: Sequence[str], task: Task, model: nn.Module) -> Path:
