@@ -49,7 +49,7 @@ class ToyNoisyImages(SeededDataset):
         return {"input": self.noisy[i], "target": self.clean[i], "meta": {"name": str(i), "noise": str(self.levels[i])}}
 
 
-@MODELS.register("toy_denoiser")
+@MODELS.register("toy_denoiser", task="toy_denoising")  # the one fact that makes it a denoiser
 class ToyDenoiser(nn.Module):
     """A residual conv denoiser: x - f(x)."""
 
@@ -93,9 +93,6 @@ class DenoisingTask(Task):
     default_metrics: ClassVar[tuple[str, ...]] = ("toy_mse",)
     writes: ClassVar[str] = "one denoised PNG per image"
     default_output: ClassVar[str] = "denoised"
-
-    def claims(self, model: nn.Module) -> bool:
-        return isinstance(model, ToyDenoiser)
 
     def check_run(self, run: Run) -> None:
         """A denoising rule of this task alone: every split holds at least 4 images."""

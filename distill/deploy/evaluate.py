@@ -153,9 +153,9 @@ def load_model(ref: str, self_ensemble: bool | None = None) -> ModelRef:
 # --------------------------------------------------------------------------------------------------- datasets
 def _task_evaluation(ref: ModelRef) -> EvalConfig:
     """What the model's task scores on a dataset from outside any recipe (``Task.score_evaluation``)."""
-    from distill.deploy.model import claiming_task
+    from distill.deploy.model import deployable_task
 
-    return claiming_task(ref.model).score_evaluation(ref.model)
+    return deployable_task(ref.model).score_evaluation(ref.model)
 
 
 def _recipe_evaluation(recipe: Recipe, model: nn.Module) -> EvalConfig:
@@ -216,10 +216,10 @@ def _foreign(ref: ModelRef, label: str, spec: ComponentSpec, bs: int) -> EvalSet
 
 
 def _folder_dataset(ref: ModelRef, folder: Path, bs: int) -> EvalSet:
-    from distill.deploy.model import claiming_task
+    from distill.deploy.model import deployable_task
 
     tried = []
-    for reader, view in claiming_task(ref.model).folder_readers:
+    for reader, view in deployable_task(ref.model).folder_readers:
         spec = ComponentSpec(reader, {"root": str(folder), **_reader_args(ref, reader, view)})
         try:
             return _foreign(ref, folder.name, spec, bs)

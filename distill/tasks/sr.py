@@ -35,7 +35,7 @@ SR_CROP = 96
 
 @TASKS.register("sr")
 class SRTask(Task):
-    """Super-resolution: a BasicSR EDSR/RCAN/SwinIR student upscales each image."""
+    """Super-resolution: a BasicSR EDSR/RCAN/SwinIR student (``task="sr"``) upscales each image."""
 
     name: ClassVar[str] = "sr"
     default_metrics: ClassVar[tuple[str, ...]] = ("psnr", "ssim")
@@ -59,17 +59,9 @@ class SRTask(Task):
         """One ``<stem>.png`` per input, in the output folder."""
         return [f"{p.stem}.png" for p in paths]
 
-    def claims(self, model: nn.Module) -> bool:
-        from distill.models.sr import sr_family
-
-        try:
-            sr_family(model)
-        except TypeError:
-            return False
-        return True
-
     def check_recipe(self, recipe: Recipe, checker: RecipeChecker) -> None:
-        """An SR recipe has one scale: every model ``upscale``, dataset ``scale`` and metric ``crop_border`` agree.
+        """An SR recipe (its student registered with ``task="sr"``) has one scale: every model ``upscale``, dataset
+        ``scale`` and metric ``crop_border`` agree.
 
         Keys left out count with their constructor default (a model or dataset that takes them); the first
         disagreeing key is refused, naming the key it disagrees with.
@@ -88,7 +80,7 @@ class SRTask(Task):
         models = [given_or_default(MODELS, spec, "upscale", f"models.{role}") for role, spec in recipe.models.items()]
         found = [m for m in models if m is not None]
         if not found:
-            return  # not an SR recipe
+            return  # no model states a scale
         datasets = {"data.train": recipe.data.train, **{f"data.eval.{k}": v for k, v in recipe.data.eval.items()}}
         found += [d for key, spec in datasets.items() if (d := given_or_default(DATASETS, spec, "scale", key))]
         found += [
