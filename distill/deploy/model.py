@@ -119,11 +119,6 @@ def deployable_task(model: nn.Module) -> Task:
     return task
 
 
-def model_task(model: nn.Module) -> str:
-    """What a deployable model does: the registry key of its task (``iqa``, ``sr``, ``recognition`` …)."""
-    return deployable_task(model).name
-
-
 def predict_with_task(
     checkpoint: str | Path,
     inputs: Sequence[str],

@@ -39,7 +39,8 @@ __all__ = ["PredictOptions", "Task", "batched_outputs", "resolve_metrics", "task
 
 
 class PredictOptions:
-    """How ``distill predict`` runs a model: batch size, device, SR self-ensemble and tiles, progress bar."""
+    """How ``distill predict`` and ``distill eval`` run a model: batch size, device, SR self-ensemble and tiles,
+    progress bar."""
 
     def __init__(
         self,
@@ -67,11 +68,32 @@ class Task:
     output_suffix: ClassVar[str] = "_predictions.csv"
     #: readers ``distill eval MODEL FOLDER`` tries on a bare folder, each with its view arguments
     folder_readers: ClassVar[tuple[tuple[str, dict[str, Any]], ...]] = ()
+    #: the outputs are images: ``distill eval --tile`` and ``--save-images`` apply (:meth:`eval_forward`,
+    #: :meth:`save_outputs`)
+    image_outputs: ClassVar[bool] = False
 
     def score_evaluation(self, model: nn.Module) -> EvalConfig:
         """What ``distill eval`` scores ``model`` with on a dataset from outside any recipe (default: the default
         metrics)."""
         return EvalConfig(metrics=list(self.default_metrics))
+
+    def eval_batch_size(self, batch_size: int) -> int:
+        """The batch size ``distill eval`` scores a dataset from outside any recipe with (given: ``--batch-size``)."""
+        return batch_size
+
+    def check_eval_options(self, model: nn.Module, opts: PredictOptions) -> None:
+        """Refuse, before any data is read, options ``distill eval`` cannot run ``model`` with (one-line
+        :class:`~distill.errors.DistillError`); tiles and saved outputs are refused before, unless
+        :attr:`image_outputs`."""
+
+    def eval_forward(self, model: nn.Module, inputs: torch.Tensor, opts: PredictOptions) -> torch.Tensor:
+        """The outputs ``distill eval`` scores for a batch of inputs (default: one forward pass)."""
+        return model(inputs)
+
+    def save_outputs(self, outputs: torch.Tensor, batch: Mapping[str, Any], folder: Path) -> None:
+        """Write one batch's outputs into ``folder`` (``distill eval --save-images``; tasks with
+        :attr:`image_outputs`)."""
+        raise DistillError(f"the {self.name} task's outputs are not images; nothing to save")
 
     def output_names(self, paths: Sequence[Path]) -> list[str] | None:
         """The files :meth:`predict` writes inside its output folder for ``paths``; None: the output is one file."""

@@ -42,12 +42,39 @@ class SRTask(Task):
     writes: ClassVar[str] = "one PNG per image"
     output_suffix: ClassVar[str] = "_sr"
     folder_readers: ClassVar[tuple[tuple[str, dict[str, Any]], ...]] = (("sr_benchmark", {}),)
+    image_outputs: ClassVar[bool] = True
 
     def score_evaluation(self, model: nn.Module) -> EvalConfig:
         """PSNR and SSIM on Y with the scale's border cropped, as the SR papers report them."""
         scale = (spec_of(model) or {}).get("args", {}).get("upscale", getattr(model, "upscale", None))
         args = {"crop_border": int(scale) if scale is not None else 0, "test_y_channel": True}
         return EvalConfig(metrics=["psnr", "ssim"], metric_args={"psnr": dict(args), "ssim": dict(args)})
+
+    def eval_batch_size(self, batch_size: int) -> int:
+        """One image at a time: the images of an SR set differ in size."""
+        return 1
+
+    def check_eval_options(self, model: nn.Module, opts: PredictOptions) -> None:
+        """A tile size the network takes (a multiple of its window, larger than the overlap)."""
+        from distill.models.sr.inference import check_tile, window_multiple
+
+        if opts.tile is not None:
+            check_tile(opts.tile, opts.tile_overlap, window_multiple(model), type(model).__name__)
+
+    def eval_forward(self, model: nn.Module, inputs: torch.Tensor, opts: PredictOptions) -> torch.Tensor:
+        """Through ``super_resolve``: window padding, x8 self-ensemble and tiles as asked."""
+        from distill.models.sr import super_resolve
+
+        return super_resolve(model, inputs, opts.self_ensemble, tile=opts.tile, tile_overlap=opts.tile_overlap)
+
+    def save_outputs(self, outputs: torch.Tensor, batch: Mapping[str, Any], folder: Path) -> None:
+        """One ``<name>.png`` per output (clamped to [0, 1]), named after the item's ``meta.name``."""
+        from distill.data.images import save_rgb
+
+        names = batch.get("meta", {}).get("name")
+        for i, image in enumerate(outputs):
+            stem = Path(str(names[i])).stem if names is not None else f"{i:05d}"
+            save_rgb(image.clamp(0, 1).cpu(), folder / f"{stem}.png")
 
     def default_output(self, model: nn.Module, source: Path) -> Path:
         """``photos/`` → ``photos_x4/`` (the student's scale), beside the input."""
