@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from distill import quiet
-from distill.experiments.sweep import add_launcher_arguments, run_with_launcher
+from distill.experiments.sweep import RunSource, add_launcher_arguments, run_with_launcher
 
 __all__ = [
     "README",
@@ -119,19 +119,22 @@ def size_options(
 
 
 def render_tables(
-    make_tables: Callable[[], Mapping[str, Callable[[], str]]], names: Sequence[str], args: argparse.Namespace
+    make_tables: Callable[[RunSource], Mapping[str, Callable[[], str]]],
+    names: Sequence[str],
+    args: argparse.Namespace,
 ) -> dict[str, str] | None:
     """Render the named tables of a table benchmark under the ``--launcher`` it was given.
 
-    ``make_tables`` builds a fresh benchmark and returns its table makers. Inline, each table prints as soon as its
+    ``make_tables(source)`` builds a fresh benchmark that asks ``source`` for its runs (``run_repeats(...,
+    source=source)``) and returns its table makers. Inline, each table prints as soon as its
     runs are done; under a sweep (``local``/``slurm``/``--collect-only``) the tables print once, built from the run
     folders after every run they need has finished (None: runs were submitted and are still running).
     """
     quiet.install(getattr(args, "debug", False))  # libraries' warnings only with --debug, ours once (distill/quiet.py)
     inline = args.launcher == "inline" and not args.collect_only
 
-    def build() -> dict[str, str]:
-        makers = make_tables()
+    def build(source: RunSource) -> dict[str, str]:
+        makers = make_tables(source)
         printed: dict[str, str] = {}
         for name in names:
             printed[name] = makers[name]()

@@ -58,6 +58,7 @@ from benchmarks._common import (  # noqa: E402
 )
 from distill.errors import DistillError  # noqa: E402
 from distill.experiments.repeats import Aggregate, aggregate, run_repeats  # noqa: E402
+from distill.experiments.sweep import INLINE, RunSource  # noqa: E402
 from distill.recipe.files import load_raw  # noqa: E402
 from distill.registry import load_plugins  # noqa: E402
 from distill.report.tables import table  # noqa: E402
@@ -149,8 +150,9 @@ def published(values: Sequence[float | None]) -> list[str]:
 class Bench:
     """Composes the recipes of a scale, runs (or reuses) their repeats per seed, and formats the tables."""
 
-    def __init__(self, scale: Scale, seeds: int, out: Path, data: Path | None) -> None:
+    def __init__(self, scale: Scale, seeds: int, out: Path, data: Path | None, source: RunSource = INLINE) -> None:
         self.scale, self.seeds, self.out = scale, list(range(seeds)), out
+        self.source = source  # where run_repeats gets the runs: trained here, or a sweep's plan
         self.root = out / "data" / "cub" if scale.name == "smoke" else Path("data/cub200_synthetic")
         if not scale.is_synthetic:
             self.root = data or Path("data/CUB_200_2011")
@@ -208,7 +210,7 @@ class Bench:
             sets = [f"models.{role}.args.pretrained={self.out / dep / f'seed{seed}' / 'student.pt'}"
                     for role, dep in needs.items()]  # fmt: skip
             try:
-                runs.extend(run_repeats(recipe, [seed], self.out / key, sets))  # type: ignore[union-attr]
+                runs.extend(run_repeats(recipe, [seed], self.out / key, sets, source=self.source))  # type: ignore[union-attr]
             except DistillError as err:
                 print(f"[{key} seed {seed}] stopped: {err}", file=sys.stderr)
                 runs = None
@@ -448,8 +450,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
         check_paper_data(Bench(scale, seeds, out, args.data).root)
     load_plugins()
 
-    def make_tables() -> dict[str, Callable[[], str]]:
-        bench = Bench(scale, seeds, out, args.data)
+    def make_tables(source: RunSource) -> dict[str, Callable[[], str]]:
+        bench = Bench(scale, seeds, out, args.data, source)
         return {"1": bench.table1, "2": bench.table2, "3": bench.table3}
 
     started = time.time()

@@ -54,6 +54,7 @@ from distill.build import build_model  # noqa: E402
 from distill.deploy.cost import profile_model, profile_table  # noqa: E402
 from distill.errors import DistillError  # noqa: E402
 from distill.experiments.repeats import Aggregate, aggregate, run_repeats  # noqa: E402
+from distill.experiments.sweep import INLINE, RunSource  # noqa: E402
 from distill.recipe.config import ComponentSpec  # noqa: E402
 from distill.report.tables import table  # noqa: E402
 from distill.run.values import is_defined  # noqa: E402
@@ -209,8 +210,10 @@ class Bench:
         data: Path | None,
         teacher: Path | None,
         float_scoring: bool = False,
+        source: RunSource = INLINE,
     ) -> None:
         self.scale, self.seeds, self.out = scale, list(range(seeds)), out
+        self.source = source  # where run_repeats gets the runs: trained here, or a sweep's plan
         self.float_scoring = float_scoring
         self.runs: dict[str, list[dict[str, Any]] | None] = {}
         self.teacher_path = teacher
@@ -300,7 +303,9 @@ class Bench:
             sets = [*self.common(), *self._budget(sc.teacher_iterations, ["student"])]
             if sc.teacher:
                 sets.append(f"models.student.args={_flow({**sc.teacher, 'upscale': sc.sr_scale})}")
-            self.teacher_runs = run_repeats(RECIPES / "mipkd_teacher_edsr_x4.yaml", [0], self.out / "teacher", sets)
+            self.teacher_runs = run_repeats(
+                RECIPES / "mipkd_teacher_edsr_x4.yaml", [0], self.out / "teacher", sets, source=self.source
+            )
         return self.out / "teacher" / "seed0" / "student.pt"
 
     def method(self, key: str, m: Method) -> list[dict[str, Any]] | None:
@@ -320,7 +325,9 @@ class Bench:
         if m.staged and sc.num_stages:
             sets.append(f"distiller.args.num_stages={sc.num_stages}")
         try:
-            self.runs[key] = run_repeats(RECIPES / m.recipe, self.seeds, self.out / key, [*sets, *m.extra])
+            self.runs[key] = run_repeats(
+                RECIPES / m.recipe, self.seeds, self.out / key, [*sets, *m.extra], source=self.source
+            )
         except DistillError as err:
             print(f"[{key}] stopped: {err}", file=sys.stderr)
             self.runs[key] = None
@@ -494,8 +501,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     started = time.time()
     Bench(scale, args.seeds or scale.seeds, out, args.data, args.teacher, args.float_scoring).prepare_data()
 
-    def make_tables() -> dict[str, Callable[[], str]]:
-        bench = Bench(scale, args.seeds or scale.seeds, out, args.data, args.teacher, args.float_scoring)
+    def make_tables(source: RunSource) -> dict[str, Callable[[], str]]:
+        bench = Bench(scale, args.seeds or scale.seeds, out, args.data, args.teacher, args.float_scoring, source)
         return {
             "main": bench.main_table,
             "ablation": bench.ablation_table,

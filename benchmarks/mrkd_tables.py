@@ -56,6 +56,7 @@ from benchmarks._common import add_force_argument, add_launcher_arguments, guard
 from distill.data.iqa.distortions import KADID_TYPES  # noqa: E402
 from distill.data.iqa.distortions_tid import TID_TYPES as TID_TYPE_NAMES  # noqa: E402
 from distill.experiments.repeats import Aggregate, RepeatSet, collect_repeats  # noqa: E402
+from distill.experiments.sweep import INLINE, RunSource  # noqa: E402
 from distill.recipe.check import load_recipe  # noqa: E402
 from distill.registry import WRITERS, load_plugins  # noqa: E402
 from distill.report.groups import hardest_and_easiest  # noqa: E402
@@ -239,8 +240,10 @@ class Bench:
         split: str | None = None,
         statistic: str = "mean",
         dry_run: bool = False,
+        source: RunSource = INLINE,
     ) -> None:
         self.scale, self.seeds, self.out = scale, list(range(seeds)), out
+        self.source = source  # where collect_repeats gets the runs: trained here, or a sweep's plan
         self.split, self.statistic, self.dry_run = split or scale.split, statistic, dry_run
         self.sets = synthetic_sets(scale.name, out) if scale.synthetic else {}
         self.runs: dict[str, RepeatSet] = {}
@@ -304,7 +307,7 @@ class Bench:
                 self.runs[key] = RepeatSet(self.seeds, [], [])
             else:
                 self.prepare_test_sets(cell)
-                self.runs[key] = collect_repeats(recipe, self.seeds, self.out / key, overrides)
+                self.runs[key] = collect_repeats(recipe, self.seeds, self.out / key, overrides, source=self.source)
         return self.runs[key]
 
     def value(self, rep: RepeatSet, metric: str, role: str = "student", group: str | None = None) -> str:
@@ -499,8 +502,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
 
     benches: list[Bench] = []
 
-    def make_tables() -> dict[str, Callable[[], str]]:
-        bench = Bench(scale, args.seeds or scale.seeds, out, args.split, args.statistic, args.dry_run)
+    def make_tables(source: RunSource) -> dict[str, Callable[[], str]]:
+        bench = Bench(scale, args.seeds or scale.seeds, out, args.split, args.statistic, args.dry_run, source)
         benches.append(bench)
         return {"1": bench.table1, "hard": bench.table_hard, "5": bench.table5, "6": bench.table6, "7": bench.table7}
 

@@ -30,7 +30,7 @@ def _cmd_repeats(args: argparse.Namespace) -> int:
     seeds = _parse_seeds(args.seeds)
     recipe, _ = load_recipe(args.recipe, args.set or [])
     out = args.out or recipe.output.dir.format(name=recipe.name)
-    runs = run_with_launcher(lambda: run_repeats(args.recipe, seeds, out, args.set or []), args)
+    runs = run_with_launcher(lambda source: run_repeats(args.recipe, seeds, out, args.set or [], source=source), args)
     if runs is None:  # submitted to SLURM and still running
         return 0
     from distill.engine.distributed import is_main

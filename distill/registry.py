@@ -62,16 +62,20 @@ class Registry(Generic[T]):
             name, obj = obj, None
 
         def add(target: T) -> T:
-            key = name or getattr(target, "__name__", "").lower()
-            if not key:
-                raise ValueError(f"cannot infer a {self.kind} name for {target!r}; pass name=")
-            if key in self._entries and self._entries[key] is not target:
-                raise ValueError(f"{self.kind} '{key}' is already registered by {self._entries[key]!r}")
-            self._entries[key] = target
-            self._descriptions[key] = description or first_doc_line(target)
+            self._add(target, name, description)
             return target
 
         return add if obj is None else add(obj)
+
+    def _add(self, target: T, name: str | None, description: str | None) -> str:
+        key = name or getattr(target, "__name__", "").lower()
+        if not key:
+            raise ValueError(f"cannot infer a {self.kind} name for {target!r}; pass name=")
+        if key in self._entries and self._entries[key] is not target:
+            raise ValueError(f"{self.kind} '{key}' is already registered by {self._entries[key]!r}")
+        self._entries[key] = target
+        self._descriptions[key] = description or first_doc_line(target)
+        return key
 
     def get(self, name: str) -> T:
         """Look ``name`` up; an unknown name raises :class:`RegistryError` listing the valid ones."""
@@ -112,8 +116,51 @@ class Registry(Generic[T]):
         return f"Registry({self.kind!r}, {sorted(self._entries)})"
 
 
+class ModelRegistry(Registry[Any]):
+    """The model registry: each entry may also name its task (``@MODELS.register("edsr", task="sr")``), the one fact
+    that tells what a model does — its default metrics, recipe checks, reports and ``distill predict``/``eval``
+    (:func:`distill.tasks.task_of`). A model registered without ``task=`` gets the generic task: overall and
+    per-group tables only, metrics named by the recipe, no predictions."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self._tasks: dict[str, str] = {}
+
+    def register(  # type: ignore[override]
+        self, obj: Any = None, *, name: str | None = None, description: str | None = None, task: str | None = None
+    ) -> Any:
+        """Register ``obj`` as :meth:`Registry.register` does; ``task``: the ``TASKS`` key of what it does."""
+        if isinstance(obj, str):
+            name, obj = obj, None
+
+        def add(target: Any) -> Any:
+            key = self._add(target, name, description)
+            if task is not None:
+                self._tasks[key] = task
+            else:
+                self._tasks.pop(key, None)
+            return target
+
+        return add if obj is None else add(obj)
+
+    def task(self, name: str) -> str | None:
+        """The task the model ``name`` was registered with (None: none; an unknown name is a RegistryError)."""
+        self.get(name)
+        return self._tasks.get(name)
+
+    def name_of(self, model: object) -> str | None:
+        """The registry name ``model`` was built under: its spec's (``spec_of``), else the entry of its class (or a
+        base class) when it was constructed by hand; None for a model of no registered class."""
+        spec = spec_of(model)
+        if spec is not None:
+            return str(spec["name"])
+        load_plugins()
+        by_class = {target: key for key, target in self._entries.items() if inspect.isclass(target)}
+        return next((by_class[cls] for cls in type(model).__mro__ if cls in by_class), None)
+
+
 DISTILLERS: Registry[Any] = Registry("distiller")
-MODELS: Registry[Any] = Registry("model")
+MODELS = ModelRegistry("model")
 DATASETS: Registry[Any] = Registry("dataset")
 LOSSES: Registry[Any] = Registry("loss")
 METRICS: Registry[Any] = Registry("metric")

@@ -78,7 +78,7 @@ def test_mrkd_tables_show_n_and_list_failed_repeats(tmp_path, monkeypatch):
         model = {"overall": scores, "groups": groups}
         return {"seed": seed, "results": {"test": {"student": model, "teacher": model}}}
 
-    def fake(recipe, seeds, out_root, overrides):  # seed 2 of every configuration diverged
+    def fake(recipe, seeds, out_root, overrides, source=None):  # seed 2 of every configuration diverged
         codes = bench.TID_SMOKE if "tid" in str(recipe) else ["01", "02", "07", "20", "11", "10"]
         failed = RepeatFailure(2, "non-finite loss at step 3: term 'student/mse' = nan", f"{out_root}/seed2")
         return RepeatSet(list(seeds), [result(0, codes), result(1, codes)], [failed])

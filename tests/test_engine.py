@@ -295,12 +295,13 @@ def test_run_logger_refuses_an_unknown_tensorboard_setting_and_creates_nothing(t
     assert list(tmp_path.iterdir()) == []  # tensorboard off: no empty tensorboard/ folder
 
 
-def test_unset_metrics_follow_the_students_task_and_an_unclaimed_model_must_name_them():
-    from distill.models.sr.archs import edsr
+def test_unset_metrics_follow_the_students_task_and_a_model_of_no_task_must_name_them():
+    from distill.build import build_model
+    from distill.recipe.config import ComponentSpec
     from distill.tasks import resolve_metrics
 
     cfg = TrainConfig(epochs=1, batch_size=4, progress=False)
-    sr = Supervised({"student": edsr(num_feat=4, num_block=1, upscale=2)})
+    sr = Supervised({"student": build_model(ComponentSpec("edsr", {"num_feat": 4, "num_block": 1, "upscale": 2}))})
     evaluation = resolve_metrics(EvalConfig(), sr.deployable())
     trainer = Trainer(
         sr, ToyIQA(8), {"test": ToyIQA(8)}, optim={"student": OptimConfig()}, config=cfg, evaluation=evaluation

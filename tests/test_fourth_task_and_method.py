@@ -1,8 +1,9 @@
 """A fourth task (denoising regression) and a fourth method, added from this file only, through the registries.
 
 Nothing under ``distill/`` knows them: the dataset, model, metric, distiller and task register themselves here, then
-train through :class:`~distill.engine.Trainer` and through ``distill run`` / ``distill predict``. The task brings its
-own check before training (``check_run``) and its own section of the report page (``report_entry``/``html_sections``).
+train through :class:`~distill.engine.Trainer` and through ``distill run`` / ``predict`` / ``eval``. The task brings its
+own check before training (``check_run``), its own section of the report page (``report_entry``/``html_sections``)
+and how ``distill eval --save-images`` writes its outputs (``save_outputs``).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class ToyNoisyImages(SeededDataset):
         return {"input": self.noisy[i], "target": self.clean[i], "meta": {"name": str(i), "noise": str(self.levels[i])}}
 
 
-@MODELS.register("toy_denoiser")
+@MODELS.register("toy_denoiser", task="toy_denoising")  # the one fact that makes it a denoiser
 class ToyDenoiser(nn.Module):
     """A residual conv denoiser: x - f(x)."""
 
@@ -93,9 +94,11 @@ class DenoisingTask(Task):
     default_metrics: ClassVar[tuple[str, ...]] = ("toy_mse",)
     writes: ClassVar[str] = "one denoised PNG per image"
     default_output: ClassVar[str] = "denoised"
+    image_outputs: ClassVar[bool] = True  # distill eval --save-images applies
 
-    def claims(self, model: nn.Module) -> bool:
-        return isinstance(model, ToyDenoiser)
+    def save_outputs(self, outputs: torch.Tensor, batch: Mapping[str, Any], folder: Path) -> None:
+        for name, image in zip(batch["meta"]["name"], outputs):
+            save_rgb(image.clamp(0, 1), folder / f"denoised_{name}.png")
 
     def check_run(self, run: Run) -> None:
         """A denoising rule of this task alone: every split holds at least 4 images."""
@@ -177,3 +180,8 @@ def test_the_fourth_method_and_task_run_through_the_cli(tmp_path, capsys):
     assert main(["predict", str(out / "student.pt"), str(image), "--out", str(tmp_path / "clean")]) == 0
     assert f"({DenoisingTask.writes})" in capsys.readouterr().out
     assert (tmp_path / "clean" / "noisy.png").is_file()
+    # distill eval: scored on the run's split, its outputs saved by the task's own hook
+    assert main(["eval", str(out / "student.pt"), "test", "--save-images", str(tmp_path / "eval")]) == 0
+    assert "task toy_denoising" in capsys.readouterr().out
+    saved = sorted(p.name for p in (tmp_path / "eval" / "test").iterdir())
+    assert saved == sorted(f"denoised_{i}.png" for i in range(8))

@@ -74,23 +74,27 @@ def test_aggregate_cells_say_what_they_rest_on():
     assert Aggregate([math.nan, math.nan]).cell() == "no finite value (n=0, 2 NaN)"
 
 
-def test_collect_repeats_lists_failed_repeats_instead_of_dropping_them(tmp_path, monkeypatch):
+def test_collect_repeats_lists_failed_repeats_instead_of_dropping_them(tmp_path):
     import json
 
-    import distill.experiments.repeats as repeats
     from distill.errors import NonFiniteLossError
+    from distill.experiments.sweep import INLINE, RunSpec
 
-    def fake_run(recipe_path, sets, out, resume):  # seed 1 diverges, the others finish
-        if "train.seed=1" in sets:
-            raise NonFiniteLossError(7, "student/mse", math.nan)
-        seed = int(next(s for s in sets if s.startswith("train.seed=")).split("=")[1])
-        Path(out).mkdir(parents=True)
-        Path(out, "results.json").write_text(
-            json.dumps({"results": {"test": {"student": {"overall": {"srcc": seed}}}}})
-        )
+    class FakeRuns:  # a run source: seed 1 diverges, the others finish (no training)
+        def reuse(self, out: Path) -> dict:
+            return INLINE.reuse(out)
 
-    monkeypatch.setattr(repeats, "run_recipe", fake_run)
-    rep = repeats.collect_repeats(RECIPE, [0, 1, 2], tmp_path / "rep", vary_split=False)
+        def run(self, spec: RunSpec) -> dict:
+            if "train.seed=1" in spec.overrides:
+                raise NonFiniteLossError(7, "student/mse", math.nan)
+            seed = int(next(s for s in spec.overrides if s.startswith("train.seed=")).split("=")[1])
+            spec.out.mkdir(parents=True)
+            (spec.out / "results.json").write_text(
+                json.dumps({"results": {"test": {"student": {"overall": {"srcc": seed}}}}})
+            )
+            return INLINE.reuse(spec.out)
+
+    rep = collect_repeats(RECIPE, [0, 1, 2], tmp_path / "rep", vary_split=False, source=FakeRuns())
     assert [r["seed"] for r in rep.runs] == [0, 2] and rep.n == 2
     assert [f.seed for f in rep.failures] == [1]
     (line,) = rep.failure_lines("mrkd_tid")

@@ -9,14 +9,20 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from distill.errors import DistillError
+from distill.experiments.repeats import aggregate, collect_repeats, run_repeats
 from distill.experiments.sweep import (
     ERROR_FILE,
+    INLINE,
     LocalLauncher,
+    Outcome,
+    RunSource,
     RunSpec,
     SlurmLauncher,
     SlurmOptions,
@@ -127,17 +133,11 @@ def test_a_failed_run_is_listed_with_its_error_and_not_hidden(tmp_path):
     assert "boom at step 3" in (tmp_path / "seed0" / ERROR_FILE).read_text()
 
     logs: list[str] = []
-    attempts: list[Path] = []
 
-    def build() -> str:
-        from distill.experiments.sweep import current_wave
-
-        wave = current_wave()
-        assert wave is not None
+    def build(source: RunSource) -> str:
         try:
-            wave.defer(specs[0])
+            source.run(specs[0])
         except DistillError as err:  # a failed run reaches the table code as the inline error would
-            attempts.append(specs[0].out)
             return f"stopped: {err}"
         return "pending"
 
@@ -155,8 +155,75 @@ def test_runs_that_load_another_runs_weights_wait_for_it():
     other = RunSpec(Path("s.yaml"), Path("/runs/teacher/seed01"))  # a prefix of the name is not a folder inside
     wave = Wave(failed={})
     for spec in (student, teacher, flow, other):
-        wave.defer(spec)
+        assert wave.run(spec) is None  # planned, not trained
     assert wave.ready() == [teacher, other]
+
+
+def _table(root: Path, sets: list[str]) -> Callable[[RunSource], str]:
+    """A table over a teacher run and a student run that loads the teacher's student.pt, asking ``source``."""
+    load = [f"models.teacher.args.pretrained={root / 'teacher' / 'seed0' / 'student.pt'}"]
+
+    def table(source: RunSource) -> str:
+        teacher = run_repeats(QUICKSTART, [0], root / "teacher", sets, source=source)
+        kd = collect_repeats(QUICKSTART, [0], root / "kd", [*sets, *load], source=source)
+        cells = [aggregate(runs, "test", "student", "srcc").format(6) for runs in (teacher, kd.runs)]
+        return f"teacher {cells[0]} | kd {cells[1]} | failed {kd.failure_lines('kd')}"
+
+    return table
+
+
+def test_a_planning_pass_records_the_runs_a_table_needs_and_trains_nothing(tmp_path):
+    sets = [s for s in tiny(tmp_path) if s != "--set"]
+    table = _table(tmp_path, sets)
+    wave = Wave(failed={})
+    assert table(wave) == "teacher n/a (n=0) | kd n/a (n=0) | failed []"  # pending runs are left out, not faked
+    teacher, kd = tmp_path / "teacher" / "seed0", tmp_path / "kd" / "seed0"
+    assert list(wave.pending) == [teacher, kd]
+    assert {"train.seed=0", "data.train.args.split_seed=0"} <= set(wave.pending[kd].overrides)  # the repeat's seeds
+    assert [s.out for s in wave.ready()] == [teacher]  # the student loads the teacher's weights: it waits
+    assert not (tmp_path / "teacher").exists() and not (tmp_path / "kd").exists() and not (tmp_path / "data").exists()
+    # a run that failed earlier reaches the table code as its error: collect_repeats lists it
+    failed = Wave(failed={kd: "exit 2: boom"})
+    assert "kd seed 0: " in table(failed) and "boom" in table(failed) and list(failed.pending) == [teacher]
+    # --collect-only: a missing run is an error naming it, never trained
+    collect = Wave(failed={}, collect_only=True)
+    with pytest.raises(DistillError, match=r"teacher/seed0: not run yet"):
+        table(collect)
+
+
+@dataclass
+class FinishRuns:
+    """A blocking launcher that finishes each run by writing the results.json a run would (no training; the slow
+    tests above train for real), recording each wave's runs."""
+
+    waves: list[list[Path]] = field(default_factory=list)
+    name: str = "fake"
+    blocking: bool = True
+    writes_data: bool = False
+
+    def launch(self, runs: Sequence[RunSpec]) -> list[Outcome]:
+        self.waves.append([r.out for r in runs])
+        for r in runs:
+            srcc = 0.5 if r.out.parent.name == "teacher" else 0.25
+            r.out.mkdir(parents=True)
+            (r.out / "results.json").write_text(json.dumps({"results": {"test": {"student": {"overall": {
+                "srcc": srcc}}}}}))  # fmt: skip
+        return [Outcome(r, "done") for r in runs]
+
+
+def test_a_sweeps_table_equals_the_inline_table_once_the_runs_exist(tmp_path):
+    sets = [s for s in tiny(tmp_path) if s != "--set"]
+    table = _table(tmp_path, sets)
+    launcher = FinishRuns()
+    logs: list[str] = []
+    swept = run_sweep(table, launcher, log=logs.append)
+    assert launcher.waves == [[tmp_path / "teacher" / "seed0"], [tmp_path / "kd" / "seed0"]]  # the student waited
+    assert "launching 1 runs (1 wait on them)" in logs[0] and "2 runs done, 0 running, 0 failed" in logs[-1]
+    assert swept == "teacher 0.500000 (n=1) | kd 0.250000 (n=1) | failed []"
+    assert table(INLINE) == swept  # inline, the same table from the same run folders (complete: nothing trains)
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("results.json")}
+    assert table(INLINE) == swept  # the inline source reads the same runs: the same table, nothing trained again
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("results.json")} == stamps
 
 
 def test_slurm_job_script_carries_partition_time_gpus_account_and_the_resuming_command(tmp_path):

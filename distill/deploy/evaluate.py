@@ -21,7 +21,7 @@ stand-in, the split and n; a zoo model's published scores are printed beside our
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,9 +39,9 @@ from distill.registry import spec_of
 from distill.report.tables import group_table, metric_cell, metric_header, table
 from distill.run.folder import Results
 from distill.run.layout import RunFolder
+from distill.tasks import PredictOptions, Task
 
 __all__ = ["EvalSet", "ModelRef", "evaluate", "load_model", "render", "resolve_dataset", "run_eval", "to_json"]
-
 
 
 @dataclass
@@ -50,7 +50,7 @@ class ModelRef:
 
     model: nn.Module
     label: str
-    task: str
+    task: Task  # the task its registration names (deploy.model.deployable_task)
     recipe: Recipe | None = None  # the run's recipe (its own splits) or the recipe that named the role
     own_run: bool = False  # the recipe is the run that trained this very model
     self_ensemble: bool = False
@@ -109,7 +109,7 @@ def _published(row: Any) -> tuple[dict[str, dict[str, float]], str]:
 
 def load_model(ref: str, self_ensemble: bool | None = None) -> ModelRef:
     """Resolve MODEL: a model file, a run folder, ``zoo:NAME`` or ``RECIPE.yaml:ROLE``."""
-    from distill.deploy.model import load_deployable, model_task
+    from distill.deploy.model import deployable_task, load_deployable
 
     if ref.startswith("zoo:"):
         from distill.models import zoo
@@ -118,7 +118,7 @@ def load_model(ref: str, self_ensemble: bool | None = None) -> ModelRef:
         model, _ = load_deployable(zoo.resolve_zoo(name))
         row = zoo.ZOO.get(name)
         published, source = _published(row) if row is not None else ({}, "")
-        return ModelRef(model, ref, model_task(model), None, False, bool(self_ensemble), published, source)
+        return ModelRef(model, ref, deployable_task(model), None, False, bool(self_ensemble), published, source)
     recipe_ref = _recipe_ref(ref)
     if recipe_ref is not None:
         from distill.build import build_model
@@ -130,7 +130,7 @@ def load_model(ref: str, self_ensemble: bool | None = None) -> ModelRef:
             raise DistillError(f"{ref}: the recipe has no model '{role}'; its models: {', '.join(recipe.models)}")
         model = build_model(recipe.models[role]).eval()
         ensemble = self_ensemble if self_ensemble is not None else bool(recipe.distiller.args.get("self_ensemble"))
-        return ModelRef(model, ref, model_task(model), recipe, False, ensemble)
+        return ModelRef(model, ref, deployable_task(model), recipe, False, ensemble)
     path = Path(ref)
     if path.is_dir():
         if not RunFolder(path).student.is_file():
@@ -147,15 +147,13 @@ def load_model(ref: str, self_ensemble: bool | None = None) -> ModelRef:
     ensemble = self_ensemble
     if ensemble is None:
         ensemble = bool(recipe.distiller.args.get("self_ensemble")) if recipe is not None else False
-    return ModelRef(model, str(path), model_task(model), recipe, recipe is not None, ensemble)
+    return ModelRef(model, str(path), deployable_task(model), recipe, recipe is not None, ensemble)
 
 
 # --------------------------------------------------------------------------------------------------- datasets
 def _task_evaluation(ref: ModelRef) -> EvalConfig:
     """What the model's task scores on a dataset from outside any recipe (``Task.score_evaluation``)."""
-    from distill.deploy.model import claiming_task
-
-    return claiming_task(ref.model).score_evaluation(ref.model)
+    return ref.task.score_evaluation(ref.model)
 
 
 def _recipe_evaluation(recipe: Recipe, model: nn.Module) -> EvalConfig:
@@ -211,21 +209,19 @@ def _named_dataset(ref: ModelRef, name: str, root: str | None, bs: int) -> EvalS
 
 def _foreign(ref: ModelRef, label: str, spec: ComponentSpec, bs: int) -> EvalSet:
     dataset = _build(spec)
-    origin = f"the {ref.task} task's metrics"
-    return EvalSet(label, dataset, spec, _task_evaluation(ref), 1 if ref.task == "sr" else bs, origin)
+    origin = f"the {ref.task.name} task's metrics"
+    return EvalSet(label, dataset, spec, _task_evaluation(ref), ref.task.eval_batch_size(bs), origin)
 
 
 def _folder_dataset(ref: ModelRef, folder: Path, bs: int) -> EvalSet:
-    from distill.deploy.model import claiming_task
-
     tried = []
-    for reader, view in claiming_task(ref.model).folder_readers:
+    for reader, view in ref.task.folder_readers:
         spec = ComponentSpec(reader, {"root": str(folder), **_reader_args(ref, reader, view)})
         try:
             return _foreign(ref, folder.name, spec, bs)
         except DataError as err:
             tried.append(f"{reader}: {first_line(err)}")
-    raise DataError(f"{folder}: no {ref.task} reader opens it ({'; '.join(tried) or 'no reader for the task'})")
+    raise DataError(f"{folder}: no {ref.task.name} reader opens it ({'; '.join(tried) or 'no reader for the task'})")
 
 
 def resolve_dataset(ref: ModelRef, text: str, batch_size: int = 16) -> EvalSet:
@@ -266,58 +262,25 @@ def resolve_dataset(ref: ModelRef, text: str, batch_size: int = 16) -> EvalSet:
 
 # ------------------------------------------------------------------------------------------------- evaluating
 class _Scored(Distiller):
-    """One model as the engine evaluates it: SR through ``super_resolve`` (window padding, ensemble, tiles)."""
+    """One model as the engine evaluates it: its outputs as its task computes them (``Task.eval_forward``: SR
+    through ``super_resolve`` with window padding, ensemble and tiles), saved into ``save`` when given."""
 
     roles = ("model",)
     student_role = "model"
 
-    def __init__(
-        self,
-        model: nn.Module,
-        sr: bool,
-        self_ensemble: bool,
-        tile: int | None,
-        tile_overlap: int,
-        save: Callable[[torch.Tensor, dict[str, Any]], None] | None,
-    ) -> None:
+    def __init__(self, model: nn.Module, task: Task, opts: PredictOptions, save: Path | None) -> None:
         super().__init__({"model": model})
-        self.sr, self.self_ensemble, self.tile, self.tile_overlap, self.save = (
-            sr,
-            self_ensemble,
-            tile,
-            tile_overlap,
-            save,
-        )
+        self.task, self.opts, self.save = task, opts, save
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         raise DistillError("distill eval scores a model; it does not train it")
 
     @torch.no_grad()
     def eval_outputs(self, batch: Batch) -> dict[str, torch.Tensor]:
-        model = self.models["model"]
-        if self.sr:
-            from distill.models.sr import super_resolve
-
-            out = super_resolve(
-                model, batch["input"], self.self_ensemble, tile=self.tile, tile_overlap=self.tile_overlap
-            )
-        else:
-            out = model(batch["input"])
+        out = self.task.eval_forward(self.models["model"], batch["input"], self.opts)
         if self.save is not None:
-            self.save(out, batch)
+            self.task.save_outputs(out, batch, self.save)
         return {"model": out}
-
-
-def _image_saver(folder: Path) -> Callable[[torch.Tensor, dict[str, Any]], None]:
-    from distill.data.images import save_rgb
-
-    def save(out: torch.Tensor, batch: dict[str, Any]) -> None:
-        names = batch.get("meta", {}).get("name")
-        for i, image in enumerate(out):
-            stem = Path(str(names[i])).stem if names is not None else f"{i:05d}"
-            save_rgb(image.clamp(0, 1).cpu(), folder / f"{stem}.png")
-
-    return save
 
 
 def evaluate(
@@ -331,7 +294,8 @@ def evaluate(
     """Score ``ref.model`` on every set through the engine's :class:`Evaluator` (RNG-neutral, no training)."""
     from distill.run.checkpoint import preserved_rng
 
-    sr = ref.task == "sr"
+    opts = PredictOptions(device=device, self_ensemble=ref.self_ensemble, progress=False, tile=tile,
+                          tile_overlap=tile_overlap)  # fmt: skip
     folders = {}
     if save_images is not None:
         for s in sets:
@@ -342,8 +306,7 @@ def evaluate(
     dev = torch.device(device)
     rows = []
     for s in sets:
-        save = _image_saver(folders[s.label]) if s.label in folders else None
-        scored = _Scored(ref.model, sr, ref.self_ensemble, tile, tile_overlap, save).to(dev)
+        scored = _Scored(ref.model, ref.task, opts, folders.get(s.label)).to(dev)
         ev = s.evaluation
         evaluator = Evaluator(ev.metrics or [], ev.metric_args, ev.group_by)
         loader = DataLoader(s.dataset, batch_size=s.batch_size, shuffle=False, num_workers=0)
@@ -376,7 +339,7 @@ def render(ref: ModelRef, rows: Sequence[EvalRow], tile: int | None = None, tile
     """The table: a row per dataset, its metrics, n and the published scores beside ours."""
     metrics = list(dict.fromkeys(m for r in rows for m in r.results["overall"]))
     published = [m for m in metrics if any(m in r.published for r in rows)]
-    how = [f"task {ref.task}"]
+    how = [f"task {ref.task.name}"]
     if ref.self_ensemble:
         how.append("x8 self-ensemble")
     if tile is not None:
@@ -431,7 +394,7 @@ def to_json(ref: ModelRef, rows: Sequence[EvalRow], tile: int | None = None, til
         )
     return {
         "model": ref.label,
-        "task": ref.task,
+        "task": ref.task.name,
         "self_ensemble": ref.self_ensemble,
         "tile": tile,
         "tile_overlap": tile_overlap if tile is not None else None,
@@ -455,12 +418,15 @@ def run_eval(
     if batch_size < 1:
         raise DistillError(f"--batch-size {batch_size}: expected a positive integer")
     ref = load_model(model, self_ensemble)
-    if (tile is not None or save_images is not None) and ref.task != "sr":
-        raise DistillError(f"--tile and --save-images are for SR models; {model} is a {ref.task} model")
-    if tile is not None:
-        from distill.models.sr.inference import check_tile, window_multiple
+    if (tile is not None or save_images is not None) and not ref.task.image_outputs:
+        from distill.registry import TASKS
 
-        check_tile(tile, tile_overlap, window_multiple(ref.model), type(ref.model).__name__)
+        image_tasks = [n for n in TASKS.names() if TASKS.get(n).image_outputs]
+        raise DistillError(
+            f"--tile and --save-images are for models whose outputs are images ({', '.join(image_tasks)} models); "
+            f"{model} is a {ref.task.name} model"
+        )
+    ref.task.check_eval_options(ref.model, PredictOptions(tile=tile, tile_overlap=tile_overlap))
     if not datasets:
         if ref.recipe is None or not ref.own_run or not ref.recipe.data.eval:
             raise DistillError(f"{model}: name the datasets to score it on (a folder, a dataset name, RECIPE:SPLIT)")

@@ -21,7 +21,7 @@ from distill.data.images import IMAGE_SUFFIXES, verify_image
 from distill.engine.ema import averaged_state
 from distill.errors import CheckpointError, DataError, DistillError, first_line
 from distill.recipe.config import ComponentSpec, Recipe
-from distill.registry import MODELS, set_spec
+from distill.registry import MODELS, TASKS, set_spec
 from distill.run.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, load_checkpoint
 from distill.run.folder import state_mismatch
 from distill.run.safe_write import check_new_file, check_new_folder, run_folder_of
@@ -107,19 +107,16 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
     return paths
 
 
-def claiming_task(model: nn.Module) -> Task:
-    """The task that claims a deployable model; a model no task claims is one clear error."""
+def deployable_task(model: nn.Module) -> Task:
+    """The task a deployable model's registration names (``tasks.task_of``); a model registered without a task is
+    one clear error (nothing to predict or score)."""
     task = task_of(model)
     if type(task) is Task:
         raise DistillError(
-            f"distill predict does not know what a {type(model).__name__} predicts (IQA, SR, classifier)"
+            f"distill predict does not know what a {type(model).__name__} predicts: its model registration names no "
+            f"task (@MODELS.register(name, task=...); tasks: {', '.join(TASKS.names())})"
         )
     return task
-
-
-def model_task(model: nn.Module) -> str:
-    """What a deployable model does: the registry key of the task claiming it (``iqa``, ``sr``, ``recognition`` …)."""
-    return claiming_task(model).name
 
 
 def predict_with_task(
@@ -135,7 +132,7 @@ def predict_with_task(
     The output is checked before the model runs (``run.safe_write``): no existing file is replaced and nothing
     is written into a run folder other than the checkpoint's own, unless ``force``."""
     model, _ = load_deployable(checkpoint)
-    task = claiming_task(model)  # before reading any input
+    task = deployable_task(model)  # before reading any input
     paths = expand_inputs(inputs)
     check_images(paths)  # every input fails here, before the progress bar starts
     out = Path(out) if out is not None else default_output(inputs, task, model)

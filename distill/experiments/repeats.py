@@ -3,8 +3,10 @@
 Each repeat ``k`` runs the recipe with ``train.seed = seeds[k]`` and, when ``vary_split`` is set, every dataset's
 ``split_seed`` set to the same value — the N-random-splits protocol of IQA papers. Repeats run through the same
 :func:`~distill.build.run_recipe` as ``distill run``; a finished repeat is reused (its ``results.json`` is read)
-so an interrupted series continues where it stopped. Under a sweep (:mod:`.sweep`) missing repeats go to
-a launcher (parallel processes or SLURM jobs) instead of training in this process.
+so an interrupted series continues where it stopped. Where a missing repeat comes from is the ``source`` argument
+(a :class:`~distill.experiments.sweep.RunSource`): by default it trains in this process; a sweep
+(:mod:`.sweep`) passes its planning source, which trains nothing and hands missing repeats to a launcher (parallel
+processes or SLURM jobs).
 
 :func:`run_repeats` stops at the first repeat that fails; :func:`collect_repeats` runs every seed and returns the
 finished repeats together with the failed ones (:class:`RepeatSet`), so a table can show how many repeats each
@@ -14,16 +16,14 @@ were not finite (a NaN metric) next to ``n``, the count its statistics rest on.
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from distill.build import run_recipe
 from distill.errors import DistillError, one_line
-from distill.experiments.sweep import RunSpec, current_wave, is_complete
+from distill.experiments.sweep import INLINE, RunSource, RunSpec, is_complete
 from distill.recipe.check import load_recipe, signature_of
 from distill.registry import DATASETS
 from distill.run.layout import RunFolder
@@ -102,22 +102,22 @@ def run_repeats(
     out_root: str | Path,
     overrides: Sequence[str] = (),
     vary_split: bool = True,
+    source: RunSource = INLINE,
 ) -> list[dict[str, Any]]:
-    """Run (or reuse) one repeat per seed under ``out_root/seed{k}``; returns each repeat's ``results.json``."""
+    """One repeat per seed under ``out_root/seed{k}``; returns each repeat's ``results.json`` (with its ``seed``).
+
+    A finished repeat is reused; a missing one comes from ``source``: trained here (the default), or, under a
+    sweep's planning source, recorded and left out of the list (that pass's output is thrown away)."""
     runs = []
-    wave = current_wave()
     for seed in seeds:
         out = RunFolder.of_seed(out_root, seed).path
-        done = RunFolder(out).results
-        if not is_complete(out):
+        if is_complete(out):
+            results = source.reuse(out)
+        else:
             sets = [*overrides, *split_overrides(recipe_path, seed, vary_split, overrides)]
-            if wave is not None:  # under a sweep: a launcher runs it (see distill.experiments.sweep)
-                runs.append({"seed": seed, **wave.defer(RunSpec(Path(recipe_path), out, tuple(sets)))})
-                continue
-            run_recipe(recipe_path, sets, out=out, resume="auto")
-        elif wave is not None:
-            wave.done.add(out)
-        runs.append({"seed": seed, **json.loads(done.read_text())})
+            results = source.run(RunSpec(Path(recipe_path), out, tuple(sets)))
+        if results is not None:
+            runs.append({"seed": seed, **results})
     return runs
 
 
@@ -154,6 +154,7 @@ def collect_repeats(
     out_root: str | Path,
     overrides: Sequence[str] = (),
     vary_split: bool = True,
+    source: RunSource = INLINE,
 ) -> RepeatSet:
     """Like :func:`run_repeats`, but a repeat that fails with a :class:`DistillError` is recorded, not raised.
 
@@ -163,7 +164,7 @@ def collect_repeats(
     runs, failures = [], []
     for seed in seeds:
         try:
-            runs.extend(run_repeats(recipe_path, [seed], out_root, overrides, vary_split))
+            runs.extend(run_repeats(recipe_path, [seed], out_root, overrides, vary_split, source))
         except DistillError as err:
             failures.append(RepeatFailure(seed, one_line(err), str(RunFolder.of_seed(out_root, seed).path)))
     return RepeatSet(list(seeds), runs, failures)

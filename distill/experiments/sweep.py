@@ -1,11 +1,14 @@
 """Sweeps: run the set of training runs behind a table on one machine or a SLURM cluster, resumably.
 
-A *sweep* is whatever code asks ``repeats.run_repeats`` for results — ``distill run --seeds`` or a
-table benchmark. Under :func:`run_sweep` nothing trains in-process: the code is executed in *waves*. In each wave
-every repeat that has no complete ``results.json`` is recorded as a :class:`RunSpec` and answered with a
-placeholder (``nan`` for every number), so one pass discovers every missing run; the runs that do not wait on
-another pending run (a ``pretrained=`` path inside its folder) go to the launcher; then the next wave starts.
-When a wave finds nothing missing, its output is the real one, built from the run folders alone.
+A *sweep* is whatever code asks ``repeats.run_repeats`` for results — ``distill run --seeds`` or a table benchmark.
+That code gets its runs from a :class:`RunSource`, passed to it explicitly: :data:`INLINE` trains a missing run in
+this process (no sweep at all); under :func:`run_sweep` the source is a :class:`Wave`, which trains nothing. The code
+is executed in *waves*: in each, every run that has no complete ``results.json`` is recorded as a :class:`RunSpec`
+and left out of the answer (``run_repeats`` returns the finished runs only), so one pass discovers every missing
+run; the runs that do not wait on another pending run (a ``pretrained=`` path inside its folder) go to the
+launcher; then the next wave starts. When a wave finds nothing missing, its output is the real one, built from the
+run folders alone (what an inline pass would print once the runs exist); the output of a pass with pending runs
+is thrown away.
 
 Launchers (``--launcher``):
 
@@ -24,15 +27,13 @@ its last checkpoint; re-running the same sweep command skips finished runs and r
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shlex
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -87,6 +88,42 @@ def is_complete(out: Path) -> bool:
         return "results" in json.loads(RunFolder(out).results.read_text())
     except (OSError, ValueError):
         return False
+
+
+def read_results(out: Path) -> dict[str, Any]:
+    """The parsed ``results.json`` of a finished run."""
+    return json.loads(RunFolder(out).results.read_text())
+
+
+class RunSource(Protocol):
+    """Where table code (``repeats.run_repeats``) gets its runs: the one contract between a table and whoever
+    trains. :data:`INLINE` trains in this process; a sweep's :class:`Wave` plans and trains nothing."""
+
+    def reuse(self, out: Path) -> dict[str, Any]:
+        """The ``results.json`` of the finished run in ``out``."""
+        ...
+
+    def run(self, spec: RunSpec) -> dict[str, Any] | None:
+        """The ``results.json`` of a run that has none yet, after training it; ``None`` when it is only planned
+        (left out of the table code's answer) or a :class:`~distill.errors.DistillError` when it failed."""
+        ...
+
+
+class InlineRuns:
+    """The default :class:`RunSource`: a missing run trains here, now, through ``build.run_recipe`` (as
+    ``distill run --auto-resume`` would)."""
+
+    def reuse(self, out: Path) -> dict[str, Any]:
+        return read_results(out)
+
+    def run(self, spec: RunSpec) -> dict[str, Any]:
+        from distill.build import run_recipe
+
+        run_recipe(spec.recipe, list(spec.overrides), out=spec.out, resume="auto")
+        return read_results(spec.out)
+
+
+INLINE = InlineRuns()
 
 
 @dataclass
@@ -327,31 +364,10 @@ class SlurmLauncher:
 
 
 # ------------------------------------------------------------------------------------------------------ waves
-class _Pending(Mapping[str, Any]):
-    """Stand-in for the results of a run that has not finished: any key gives itself, any number is nan."""
-
-    def __getitem__(self, key: str) -> _Pending:
-        return self
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-    def __float__(self) -> float:
-        return float("nan")
-
-    def __format__(self, spec: str) -> str:
-        return "pending"
-
-
-PENDING = _Pending()
-
-
 @dataclass
 class Wave:
-    """One pass of a sweep's code: the runs it found missing, and the failures known so far."""
+    """One pass of a sweep's code, as its :class:`RunSource`: finished runs are read (and counted), missing ones
+    recorded for the launcher and left out of the answer, failed ones raise the error an inline run would."""
 
     failed: dict[Path, str]
     collect_only: bool = False
@@ -359,37 +375,24 @@ class Wave:
     done: set[Path] = field(default_factory=set)
     missing: list[Path] = field(default_factory=list)
 
-    def defer(self, spec: RunSpec) -> dict[str, Any]:
-        """Answer for a missing run: its failure (as inline would raise), or a placeholder while it is pending."""
+    def reuse(self, out: Path) -> dict[str, Any]:
+        self.done.add(out)
+        return read_results(out)
+
+    def run(self, spec: RunSpec) -> None:
+        """Plan a missing run: its failure (as inline would raise), else recorded as pending (``None``)."""
         if spec.out in self.failed:
             raise DistillError(f"{spec.out}: {self.failed[spec.out]}")
         if self.collect_only:
             self.missing.append(spec.out)
             raise DistillError(f"{spec.out}: not run yet (re-run without --collect-only to run it)")
         self.pending[spec.out] = spec
-        return {"results": PENDING, "pending": True}
+        return None
 
     def ready(self) -> list[RunSpec]:
         """Pending runs that wait on no other pending run."""
         specs = list(self.pending.values())
         return [s for s in specs if not any(s.waits_on(o) for o in specs)]
-
-
-_WAVE: ContextVar[Wave | None] = ContextVar("distill_sweep_wave", default=None)
-
-
-def current_wave() -> Wave | None:
-    """The wave being planned, or None outside a sweep (runs then train in-process)."""
-    return _WAVE.get()
-
-
-@contextlib.contextmanager
-def _active(wave: Wave) -> Iterator[Wave]:
-    token = _WAVE.set(wave)
-    try:
-        yield wave
-    finally:
-        _WAVE.reset(token)
 
 
 @dataclass
@@ -415,22 +418,25 @@ class SweepSummary:
 
 
 def run_sweep(
-    build: Callable[[], T], launcher: Launcher, collect_only: bool = False, log: Callable[[str], None] = print
+    build: Callable[[RunSource], T],
+    launcher: Launcher,
+    collect_only: bool = False,
+    log: Callable[[str], None] = print,
 ) -> T | None:
-    """Run ``build`` (code that calls ``run_repeats``) as a sweep; returns its result once
-    every run it needs has finished, or None when runs were submitted and are still running (non-blocking SLURM)."""
+    """Run ``build`` (code that asks the source it is given for runs, through ``run_repeats``) as a sweep: once per
+    wave, each time with a fresh :class:`Wave` as its source. Returns its result once every run it needs has
+    finished, or None when runs were submitted and are still running (non-blocking SLURM)."""
     failed: dict[Path, str] = {}
     summary = SweepSummary()
     while True:
         wave = Wave(failed, collect_only)
-        with _active(wave):
-            try:
-                result: T | None = build()
-                problem: Exception | None = None
-            except Exception as err:
-                if not wave.pending:
-                    raise
-                result, problem = None, err
+        try:
+            result: T | None = build(wave)
+            problem: Exception | None = None
+        except Exception as err:
+            if not wave.pending:
+                raise
+            result, problem = None, err
         if not wave.pending:
             summary.done = len(wave.done)
             summary.missing = [str(m) for m in wave.missing]
@@ -545,11 +551,11 @@ def launcher_from_args(args: Any) -> Launcher | None:
     )
 
 
-def run_with_launcher(build: Callable[[], T], args: Any, log: Callable[[str], None] = print) -> T | None:
-    """``build()`` inline (today's behaviour), or as a sweep under the launcher the arguments name."""
+def run_with_launcher(build: Callable[[RunSource], T], args: Any, log: Callable[[str], None] = print) -> T | None:
+    """``build(INLINE)`` (runs train here, one after another), or a sweep under the launcher the arguments name."""
     launcher = launcher_from_args(args)
     if launcher is None and not args.collect_only:
-        return build()
+        return build(INLINE)
     if launcher is None:
         launcher = LocalLauncher(jobs=1)
     return run_sweep(build, launcher, collect_only=args.collect_only, log=log)

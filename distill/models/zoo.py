@@ -68,12 +68,6 @@ class ZooEntry:
         """The full sha256 when known, else the file name's hash prefix, else None (recorded at first download)."""
         return self.sha256 or self.hash_prefix
 
-    @property
-    def task(self) -> str:
-        return {"scnn": "iqa", "dbcnn": "iqa", "hyperiqa": "iqa", "vgg_m": "recognition", "vgg16": "recognition"}.get(
-            self.model, "sr"
-        )
-
 
 # ------------------------------------------------------------------------------------------------ the table
 _PYIQA_GH = "https://github.com/chaofengc/IQA-PyTorch/releases/download/v0.1-weights/"

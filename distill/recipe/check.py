@@ -201,11 +201,19 @@ def recipe_from_dict(data: dict[str, Any], prov: Provenance | None = None, sourc
         if not recipe.data.root:
             checker.fail("data.synthetic", "needs data.root: the folder the synthetic set is written to")
     _check_cross_fields(recipe, checker)
-    from distill.registry import TASKS
+    task = recipe_task(recipe)
+    if task is not None:  # the student's task's own rules across keys (SR: one scale), reached through the registry
+        from distill.registry import TASKS
 
-    for name in TASKS.names():  # each task's own rules across keys (SR: one scale), reached through the registry
-        TASKS.get(name)().check_recipe(recipe, checker)
+        TASKS.get(task)().check_recipe(recipe, checker)
     return recipe
+
+
+def recipe_task(recipe: Recipe) -> str | None:
+    """The task of a recipe: the one its student model (the distiller's ``student_role``) is registered with
+    (``@MODELS.register(name, task=...)``); None when that registration names none."""
+    student = recipe.models.get(DISTILLERS.get(recipe.distiller.name).student_role)
+    return MODELS.task(student.name) if student is not None else None
 
 
 def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:

@@ -1,11 +1,12 @@
 """What a task (IQA, SR, recognition …) owns: its name (= its registry key), default metrics, its checks before
 training, its printed report, what the report page keeps and shows of it, and what ``distill predict`` writes.
 
-A task is a class registered in :data:`~distill.registry.TASKS`. :func:`task_of` picks the task of a deployable
-model by asking each registered task whether it :meth:`Task.claims` the model; the run report
-(:meth:`distill.build.Run.report`), the checks before step 1, the report page, ``distill predict`` and ``distill
-export`` go through it (the lower layers by the registry, never by import), so a new task is one module that
-registers a :class:`Task` subclass (a plugin module works the same way).
+A task is a class registered in :data:`~distill.registry.TASKS`. A model names its task when it is registered
+(``@MODELS.register("edsr", task="sr")``); :func:`task_of` reads that one fact for a deployable model (and
+:mod:`distill.recipe.check` for a recipe's student). The run report (:meth:`distill.build.Run.report`), the checks
+before step 1, the report page, ``distill predict``, ``eval`` and ``export`` go through it (the lower layers by the
+registry, never by import), so a new task is one module that registers a :class:`Task` subclass, and its models name
+it (a plugin module works the same way).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from distill.data.images import load_rgb
 from distill.errors import DataError, DistillError, RecipeError
 from distill.recipe.check import RecipeChecker
 from distill.recipe.config import EvalConfig, Recipe
-from distill.registry import TASKS
+from distill.registry import MODELS, TASKS
 from distill.report.groups import group_label, hardest_and_easiest, plot_per_distortion
 from distill.report.tables import group_table, overall_table
 from distill.report.view import RunView
@@ -38,7 +39,8 @@ __all__ = ["PredictOptions", "Task", "batched_outputs", "resolve_metrics", "task
 
 
 class PredictOptions:
-    """How ``distill predict`` runs a model: batch size, device, SR self-ensemble and tiles, progress bar."""
+    """How ``distill predict`` and ``distill eval`` run a model: batch size, device, SR self-ensemble and tiles,
+    progress bar."""
 
     def __init__(
         self,
@@ -66,15 +68,32 @@ class Task:
     output_suffix: ClassVar[str] = "_predictions.csv"
     #: readers ``distill eval MODEL FOLDER`` tries on a bare folder, each with its view arguments
     folder_readers: ClassVar[tuple[tuple[str, dict[str, Any]], ...]] = ()
-
-    def claims(self, model: nn.Module) -> bool:
-        """True when ``model`` (a deployable student) does this task."""
-        return False
+    #: the outputs are images: ``distill eval --tile`` and ``--save-images`` apply (:meth:`eval_forward`,
+    #: :meth:`save_outputs`)
+    image_outputs: ClassVar[bool] = False
 
     def score_evaluation(self, model: nn.Module) -> EvalConfig:
         """What ``distill eval`` scores ``model`` with on a dataset from outside any recipe (default: the default
         metrics)."""
         return EvalConfig(metrics=list(self.default_metrics))
+
+    def eval_batch_size(self, batch_size: int) -> int:
+        """The batch size ``distill eval`` scores a dataset from outside any recipe with (given: ``--batch-size``)."""
+        return batch_size
+
+    def check_eval_options(self, model: nn.Module, opts: PredictOptions) -> None:
+        """Refuse, before any data is read, options ``distill eval`` cannot run ``model`` with (one-line
+        :class:`~distill.errors.DistillError`); tiles and saved outputs are refused before, unless
+        :attr:`image_outputs`."""
+
+    def eval_forward(self, model: nn.Module, inputs: torch.Tensor, opts: PredictOptions) -> torch.Tensor:
+        """The outputs ``distill eval`` scores for a batch of inputs (default: one forward pass)."""
+        return model(inputs)
+
+    def save_outputs(self, outputs: torch.Tensor, batch: Mapping[str, Any], folder: Path) -> None:
+        """Write one batch's outputs into ``folder`` (``distill eval --save-images``; tasks with
+        :attr:`image_outputs`)."""
+        raise DistillError(f"the {self.name} task's outputs are not images; nothing to save")
 
     def output_names(self, paths: Sequence[Path]) -> list[str] | None:
         """The files :meth:`predict` writes inside its output folder for ``paths``; None: the output is one file."""
@@ -136,9 +155,9 @@ class Task:
 
     # ---------------------------------------------------------------------------------------------------- checks
     def check_recipe(self, recipe: Recipe, checker: RecipeChecker) -> None:
-        """This task's rules across a recipe's keys (called by :mod:`distill.recipe.check` for every registered
-        task, through the registry; a task applies them to the recipes its rules concern). ``checker.fail(key,
-        message)`` refuses the recipe naming the file and key."""
+        """This task's rules across a recipe's keys, called by :mod:`distill.recipe.check` (through the registry)
+        for a recipe whose student model is registered with this task. ``checker.fail(key, message)`` refuses the
+        recipe naming the file and key."""
 
     def check_run(self, run: RunView) -> None:
         """This task's checks of a built run before training step 1 (called by :mod:`distill.engine.preflight`
@@ -211,14 +230,13 @@ def write_csv(out: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -
     return out
 
 
-
 def task_of(model: nn.Module) -> Task:
-    """The registered task that claims ``model``, or the generic :class:`Task` (reports only)."""
-    for name in TASKS.names():
-        task = TASKS.get(name)()
-        if task.claims(model):
-            return task
-    return Task()
+    """The task of a deployable model: the one its registry entry names (``@MODELS.register(name, task=...)``),
+    found through the spec it was built from or, for a model constructed by hand, its registered class. A model
+    registered without a task, or of no registered class, gets the generic :class:`Task` (reports only)."""
+    name = MODELS.name_of(model)
+    task = MODELS.task(name) if name is not None and name in MODELS else None
+    return TASKS.get(task)() if task is not None else Task()
 
 
 def resolve_metrics(evaluation: EvalConfig, model: nn.Module) -> EvalConfig:
@@ -231,7 +249,8 @@ def resolve_metrics(evaluation: EvalConfig, model: nn.Module) -> EvalConfig:
     metrics = list(task.default_metrics)
     if not metrics:
         raise RecipeError(
-            f"eval.metrics: not set, and the student ({type(model).__name__}) is of no task with default metrics; "
+            f"eval.metrics: not set, and the student ({type(model).__name__}) is of no task with default metrics "
+            "(its model registration names none); "
             "name them, e.g. eval.metrics: [srcc, plcc]"
         )
     for name in evaluation.metric_args:

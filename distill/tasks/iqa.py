@@ -15,7 +15,7 @@ from distill.tasks.base import PredictOptions, Task, batched_outputs, write_csv
 
 @TASKS.register("iqa")
 class IQATask(Task):
-    """Image quality assessment: a model scores each image (IQAModel students)."""
+    """Image quality assessment: a model scores each image (models registered with ``task="iqa"``)."""
 
     name: ClassVar[str] = "iqa"
     default_metrics: ClassVar[tuple[str, ...]] = ("srcc", "plcc")
@@ -30,11 +30,6 @@ class IQATask(Task):
     def score_evaluation(self, model: nn.Module) -> EvalConfig:
         """SRCC, PLCC and the logistic-fitted PLCCs of the IQA papers."""
         return EvalConfig(metrics=["srcc", "plcc", "plcc_logistic4", "plcc_logistic5"])
-
-    def claims(self, model: nn.Module) -> bool:
-        from distill.models.iqa import IQAModel
-
-        return isinstance(model, IQAModel)
 
     def group_metrics(self, metrics: Sequence[str]) -> list[str]:
         """Per distortion, the correlation metrics only (the paper's per-type tables)."""

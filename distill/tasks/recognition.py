@@ -29,16 +29,13 @@ class Classifier(Protocol):
 
 @TASKS.register("recognition")
 class RecognitionTask(Task):
-    """Recognition: a classifier (a model with ``num_classes``) labels each image."""
+    """Recognition: a classifier (registered with ``task="recognition"``) labels each image."""
 
     name: ClassVar[str] = "recognition"
     default_metrics: ClassVar[tuple[str, ...]] = ("top1",)
     writes: ClassVar[str] = "path,label,probability"
     output_suffix: ClassVar[str] = "_classes.csv"
     folder_readers: ClassVar[tuple[tuple[str, dict[str, Any]], ...]] = (("cub200", {"split": "test"}),)
-
-    def claims(self, model: nn.Module) -> bool:
-        return getattr(model, "num_classes", None) is not None
 
     def check_run(self, run: RunView) -> None:
         """Every class label of every split is below the ``num_classes`` of every classifier."""

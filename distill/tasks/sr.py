@@ -35,19 +35,46 @@ SR_CROP = 96
 
 @TASKS.register("sr")
 class SRTask(Task):
-    """Super-resolution: a BasicSR EDSR/RCAN/SwinIR student upscales each image."""
+    """Super-resolution: a BasicSR EDSR/RCAN/SwinIR student (``task="sr"``) upscales each image."""
 
     name: ClassVar[str] = "sr"
     default_metrics: ClassVar[tuple[str, ...]] = ("psnr", "ssim")
     writes: ClassVar[str] = "one PNG per image"
     output_suffix: ClassVar[str] = "_sr"
     folder_readers: ClassVar[tuple[tuple[str, dict[str, Any]], ...]] = (("sr_benchmark", {}),)
+    image_outputs: ClassVar[bool] = True
 
     def score_evaluation(self, model: nn.Module) -> EvalConfig:
         """PSNR and SSIM on Y with the scale's border cropped, as the SR papers report them."""
         scale = (spec_of(model) or {}).get("args", {}).get("upscale", getattr(model, "upscale", None))
         args = {"crop_border": int(scale) if scale is not None else 0, "test_y_channel": True}
         return EvalConfig(metrics=["psnr", "ssim"], metric_args={"psnr": dict(args), "ssim": dict(args)})
+
+    def eval_batch_size(self, batch_size: int) -> int:
+        """One image at a time: the images of an SR set differ in size."""
+        return 1
+
+    def check_eval_options(self, model: nn.Module, opts: PredictOptions) -> None:
+        """A tile size the network takes (a multiple of its window, larger than the overlap)."""
+        from distill.models.sr.inference import check_tile, window_multiple
+
+        if opts.tile is not None:
+            check_tile(opts.tile, opts.tile_overlap, window_multiple(model), type(model).__name__)
+
+    def eval_forward(self, model: nn.Module, inputs: torch.Tensor, opts: PredictOptions) -> torch.Tensor:
+        """Through ``super_resolve``: window padding, x8 self-ensemble and tiles as asked."""
+        from distill.models.sr import super_resolve
+
+        return super_resolve(model, inputs, opts.self_ensemble, tile=opts.tile, tile_overlap=opts.tile_overlap)
+
+    def save_outputs(self, outputs: torch.Tensor, batch: Mapping[str, Any], folder: Path) -> None:
+        """One ``<name>.png`` per output (clamped to [0, 1]), named after the item's ``meta.name``."""
+        from distill.data.images import save_rgb
+
+        names = batch.get("meta", {}).get("name")
+        for i, image in enumerate(outputs):
+            stem = Path(str(names[i])).stem if names is not None else f"{i:05d}"
+            save_rgb(image.clamp(0, 1).cpu(), folder / f"{stem}.png")
 
     def default_output(self, model: nn.Module, source: Path) -> Path:
         """``photos/`` → ``photos_x4/`` (the student's scale), beside the input."""
@@ -59,17 +86,9 @@ class SRTask(Task):
         """One ``<stem>.png`` per input, in the output folder."""
         return [f"{p.stem}.png" for p in paths]
 
-    def claims(self, model: nn.Module) -> bool:
-        from distill.models.sr import sr_family
-
-        try:
-            sr_family(model)
-        except TypeError:
-            return False
-        return True
-
     def check_recipe(self, recipe: Recipe, checker: RecipeChecker) -> None:
-        """An SR recipe has one scale: every model ``upscale``, dataset ``scale`` and metric ``crop_border`` agree.
+        """An SR recipe (its student registered with ``task="sr"``) has one scale: every model ``upscale``, dataset
+        ``scale`` and metric ``crop_border`` agree.
 
         Keys left out count with their constructor default (a model or dataset that takes them); the first
         disagreeing key is refused, naming the key it disagrees with.
@@ -88,7 +107,7 @@ class SRTask(Task):
         models = [given_or_default(MODELS, spec, "upscale", f"models.{role}") for role, spec in recipe.models.items()]
         found = [m for m in models if m is not None]
         if not found:
-            return  # not an SR recipe
+            return  # no model states a scale
         datasets = {"data.train": recipe.data.train, **{f"data.eval.{k}": v for k, v in recipe.data.eval.items()}}
         found += [d for key, spec in datasets.items() if (d := given_or_default(DATASETS, spec, "scale", key))]
         found += [

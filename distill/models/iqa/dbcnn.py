@@ -77,7 +77,7 @@ def _init_weights(module: nn.Module, conv_mode: Literal["fan_in", "fan_out"]) ->
             nn.init.zeros_(m.bias)
 
 
-@MODELS.register("scnn")
+@MODELS.register("scnn", task="recognition")
 class SCNN(nn.Module):
     """DBCNN's SCNN: nine conv–BN–ReLU layers to a 128-channel map (stride 16) + a distortion-class head.
 
@@ -171,7 +171,7 @@ def bilinear_pool(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return F.normalize(torch.sqrt(z + 1e-8), dim=1)
 
 
-@MODELS.register("dbcnn")
+@MODELS.register("dbcnn", task="iqa")
 class DBCNN(IQAModel):
     """DBCNN (Zhang et al., TCSVT 2020): bilinear pooling of VGG16 and SCNN features → linear → one score.
 

@@ -62,7 +62,7 @@ class _LDA(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(self.conv(x), self.grid).flatten(1))
 
 
-@MODELS.register("hyperiqa")
+@MODELS.register("hyperiqa", task="iqa")
 class HyperIQA(IQAModel, LRRatios):
     """HyperIQA (Su et al., CVPR 2020): ResNet + LDA features, a hyper network and a per-image target MLP.
 

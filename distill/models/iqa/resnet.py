@@ -70,7 +70,7 @@ def _narrow_resnet(depth: int, width: int) -> nn.Module:
     return net
 
 
-@MODELS.register("resnet_regressor")
+@MODELS.register("resnet_regressor", task="iqa")
 class ResNetRegressor(IQAModel):
     """ResNet-{10,18,34,50,101,152} trunk → global pool → linear → one quality score per image.
 

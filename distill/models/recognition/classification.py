@@ -179,7 +179,7 @@ def _vgg_m_features(width: float, batch_norm: bool) -> tuple[nn.Sequential, int]
     return nn.Sequential(*layers), c3
 
 
-@MODELS.register("vgg_m")
+@MODELS.register("vgg_m", task="recognition")
 def vgg_m(
     num_classes: int = 200,
     width: float = 1.0,
@@ -215,7 +215,7 @@ def vgg_m(
     return model
 
 
-@MODELS.register("vgg16")
+@MODELS.register("vgg16", task="recognition")
 def vgg16(
     num_classes: int = 200,
     width: float = 1.0,
@@ -269,7 +269,7 @@ class ResNetClassifier(ImageClassifier):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-@MODELS.register("resnet_classifier")
+@MODELS.register("resnet_classifier", task="recognition")
 def resnet_classifier(
     depth: Literal[10, 18, 34, 50, 101, 152] = 18,
     num_classes: int = 200,

@@ -18,7 +18,7 @@ from distill.registry import MODELS, set_spec
 __all__ = ["QualityPredictor", "RoutedClassifier", "routed_classifier"]
 
 
-@MODELS.register("quality_predictor")
+@MODELS.register("quality_predictor", task="recognition")
 class QualityPredictor(nn.Module):
     """Small CNN predicting an image's quality class (default 2: 0 = high / clean, 1 = low / degraded).
 
@@ -100,7 +100,7 @@ def _spec(spec: Mapping[str, Any], what: str) -> tuple[str, dict[str, Any]]:
     return str(spec["name"]), dict(spec.get("args") or {})
 
 
-@MODELS.register("routed_classifier")
+@MODELS.register("routed_classifier", task="recognition")
 def routed_classifier(predictor: dict[str, Any], experts: list[dict[str, Any]]) -> RoutedClassifier:
     """Quality predictor + one classifier per quality, as one module (CQD's multi-resolution model).
 

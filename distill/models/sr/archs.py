@@ -120,7 +120,7 @@ def _finish(
     return net
 
 
-@MODELS.register("edsr")
+@MODELS.register("edsr", task="sr")
 def edsr(
     num_feat: int = 64,
     num_block: int = 16,
@@ -140,7 +140,7 @@ def edsr(
     return _finish(net, pretrained, pretrained_key, f"EDSR c{num_feat} b{num_block} x{upscale} weights")
 
 
-@MODELS.register("rcan")
+@MODELS.register("rcan", task="sr")
 def rcan(
     num_feat: int = 64,
     num_group: int = 10,
@@ -163,7 +163,7 @@ def rcan(
     return _finish(net, pretrained, pretrained_key, f"RCAN g{num_group} b{num_block} c{num_feat} x{upscale} weights")
 
 
-@MODELS.register("swinir")
+@MODELS.register("swinir", task="sr")
 def swinir(
     embed_dim: int = 180,
     depths: list[int] = (6, 6, 6, 6, 6, 6),  # type: ignore[assignment]
