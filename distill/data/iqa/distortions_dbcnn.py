@@ -139,7 +139,7 @@ def dbcnn_distortion(name_or_code: str | int) -> DbcnnDistortion:
 
 def _u8(x: Tensor) -> Tensor:
     """What MATLAB's uint8 image holds: values rounded to 1/255 steps."""
-    return (x.clamp(0, 1) * 255).round() / 255
+    return x.clamp(0, 1).mul_(255).round_().div_(255)
 
 
 @functools.lru_cache(maxsize=16)
@@ -223,7 +223,7 @@ def _gaussian_blur_conv(x: Tensor, k: int) -> Tensor:
 def white_noise(x: Tensor, var: float, g: torch.Generator) -> Tensor:
     """White noise: ``imnoise(img, 'gaussian', 0, 2^[-10, -7.5, -5.5, -3.5, 0])`` (variance on [0, 1] values)."""
     noise = torch.randn(tuple(x.shape), generator=g, device=g.device, dtype=torch.float32).to(x)
-    return x + math.sqrt(var) * noise
+    return noise.mul_(math.sqrt(var)).add_(x)  # x + √var·noise, in place
 
 
 @_dbcnn("3", (43, 12, 7, 4, 0))
@@ -323,11 +323,11 @@ def _pink_multiplier(n: int) -> Tensor:
 def _pink_fields(g: torch.Generator, count: int, n: int = 512) -> Tensor:
     """``count`` fields of ``randnd(-1, n)`` (1/f amplitude spectrum, zero DC), each scaled to max |value| 1."""
     white = torch.randn((count, n, n), generator=g)
-    field = torch.fft.irfft2(torch.fft.rfft2(white) * _pink_multiplier(n), s=(n, n))
+    field = torch.fft.irfft2(torch.fft.rfft2(white).mul_(_pink_multiplier(n)), s=(n, n))
     mean, std = _mean_std(field)
     white_mean, white_std = _mean_std(white)
-    field = (field - mean) / std * white_std + white_mean
-    return field / field.abs().amax((1, 2), keepdim=True)
+    field.sub_(mean).div_(std).mul_(white_std).add_(white_mean)  # in place: the same values, no temporaries
+    return field.div_(field.abs().amax((1, 2), keepdim=True))
 
 
 def _mean_std(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -349,7 +349,7 @@ def pink_noise(x: Tensor, weight: float, g: torch.Generator) -> Tensor:
     b, _, h, w = x.shape
     fields = _pink_fields(g, 3 * b).view(b, 3, 512, 512)
     noise = F.interpolate(fields, size=(h, w), mode="bicubic", align_corners=False, antialias=True).to(x)
-    return torch.floor(x * 255 + weight * noise * 255) / 255
+    return (x * 255).add_(noise.mul_(weight).mul_(255)).floor_().div_(255)  # in place, the same values
 
 
 #: the most pixels of the box-downsampled image the palette is built from (128²; 256² before generator 2)
@@ -385,13 +385,13 @@ def _quantise_levels(img: Image.Image, colours: Sequence[float]) -> list[Image.I
 @_dbcnn("8", (1.5, 3.0, 4.5, 6.0, 7.5))
 def overexposure(x: Tensor, g_level: float, g: torch.Generator) -> Tensor:
     """Over-exposure: ``min(1, x + 0.1·g)`` with g 1.5–7.5."""
-    return (_u8(x) + 0.1 * g_level).clamp(max=1.0)
+    return _u8(x).add_(0.1 * g_level).clamp_(max=1.0)
 
 
 @_dbcnn("9", (1.5, 3.0, 4.5, 6.0, 7.5))
 def underexposure(x: Tensor, g_level: float, g: torch.Generator) -> Tensor:
     """Under-exposure: ``x - 0.1·g`` with g 1.5–7.5 (uint8 saturates at 0)."""
-    return (_u8(x) - 0.1 * g_level).clamp(min=0.0)
+    return _u8(x).sub_(0.1 * g_level).clamp_(min=0.0)
 
 
 #: the Pillow types' levels of one 8-bit image: ``fn(image, params of the levels) -> images`` (``levels_u8``)
