@@ -1,12 +1,14 @@
 """The DBCNN distortions and preparation as they were before they were made faster (generator 1), kept only to
 measure against (``benchmarks/scnn_prepare.py``) and to test the fast paths against (``tests/test_dbcnn_fast.py``).
 
-Types whose code did not change (white noise, JPEG, JPEG2000, over-/under-exposure) are the current ones. The blur's
-previous path is still the library's convolution fallback (``_gaussian_blur_conv``); the others are copies.
+Types whose output did not change (white noise, JPEG, over-/under-exposure) are the current ones. The blur's previous
+path is still the library's convolution fallback (``_gaussian_blur_conv``); the others are copies (JPEG2000: one encode
+per level, generators 1 and 2).
 """
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from distill.data.synthetic_common import stable_seed
 
 __all__ = [
     "contrast_previous",
+    "jpeg2000_previous",
     "pink_fields_previous",
     "previous",
     "previous_chunk",
@@ -73,6 +76,18 @@ def quantise_previous(arr: np.ndarray, n: int) -> np.ndarray:
     return np.asarray(img.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG).convert("RGB"))
 
 
+def jpeg2000_previous(x: Tensor, ratio: float, g: torch.Generator | None = None) -> Tensor:
+    """JPEG2000 encoded alone at the level's rate and decoded (generators 1 and 2)."""
+
+    def op(img: Image.Image) -> Image.Image:
+        buf = io.BytesIO()
+        img.save(buf, "JPEG2000", quality_mode="rates", quality_layers=[float(ratio)], irreversible=True)
+        buf.seek(0)
+        return Image.open(buf)
+
+    return _through_pil(x, op)
+
+
 def _quantise_previous_t(x: Tensor, colours: float, g: torch.Generator) -> Tensor:
     def op(img: Image.Image) -> Image.Image:
         return Image.fromarray(quantise_previous(np.asarray(img), int(colours)))
@@ -82,6 +97,7 @@ def _quantise_previous_t(x: Tensor, colours: float, g: torch.Generator) -> Tenso
 
 _IMPLS = {
     "1": lambda x, k, g: dd._gaussian_blur_conv(x, int(k)),
+    "4": jpeg2000_previous,
     "5": contrast_previous,
     "6": _pink_previous,
     "7": _quantise_previous_t,

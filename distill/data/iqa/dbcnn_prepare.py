@@ -7,8 +7,9 @@ distort each of the 852,891 pairs 30 times. :func:`prepare_dbcnn` writes every p
   (``workers``, one torch thread each) take chunks and write each into a temporary folder that is renamed into
   ``OUT/chunks/NNNNN`` only when complete, so a killed run leaves no half chunk and a restart does only the missing
   chunks (``OUT/manifest.json`` holds the settings, and a restart with other settings is refused);
-* each pristine image is decoded once for its 39 classes, each class's 8-bit output goes into one uint8 buffer and
-  the 39 outputs are resized in one batched uint8 call;
+* each pristine image is decoded once for its 39 classes, the levels of a type are made together (work they share,
+  such as JPEG2000's encode, done once), each class's 8-bit output goes into one uint8 buffer and the 39 outputs
+  are resized in one batched uint8 call;
 * an item is what ``dbcnn_distortions`` computes (the same per-(image, class) seeded distortion, the shorter side
   resized to ``resize``) in 8 bits: it differs from the on-the-fly item (resized in float) by at most one grey level
   (tests/test_dbcnn_prepare.py). ``--storage npy`` (default) stores each pristine image's classes raw as one
@@ -81,8 +82,9 @@ def _resize_shorter_batch(images: torch.Tensor, side: int) -> torch.Tensor:
     antialiased path, about 10x the float one): ``[K, H', W', 3]`` uint8, within one grey level of the float path.
 
     ``images`` is ``[K, 3, H, W]``: uint8 (resized as it is; torch gives channels-last and contiguous uint8 the same
-    result, and contiguous is the faster here) or float in [0, 1] on the 1/255 grid (rounded to uint8 first, the
-    same values).
+    result, and channels-last input, as :func:`distort_image` fills it, is the faster (~3x with the output's copy to
+    contiguous ``[K, H', W', 3]``, which then is none) or float in [0, 1] on the 1/255 grid (rounded to uint8 first,
+    the same values).
     """
     if images.dtype == torch.uint8:
         u8 = images
@@ -98,16 +100,21 @@ def _resize_shorter_batch(images: torch.Tensor, side: int) -> torch.Tensor:
 def distort_image(path: Path, name: str, classes: Sequence[tuple[str, int]], resize: int) -> torch.Tensor:
     """All classes of one pristine image, as ``dbcnn_distortions`` distorts and resizes them: ``[K, H, W, 3]`` uint8.
 
-    Each distortion's output (8-bit values) goes straight into one uint8 buffer, so the classes are never
-    concatenated or rounded as float images.
+    The classes of one type are made together (``DbcnnDistortion.levels_u8``: work the levels share is done once,
+    JPEG2000's encode among it) and each output's 8-bit values go straight into one channels-last uint8 buffer, so
+    the classes are never concatenated or rounded as float images.
     """
     image = load_rgb(path)[None]
     h, w = image.shape[-2:]
-    buf = torch.empty(len(classes), 3, h, w, dtype=torch.uint8)
-    for k, (code, level) in enumerate(classes):
-        fixed = torch.Generator().manual_seed(stable_seed("dbcnn-distort", name, code, level))
-        out = dbcnn_distortion(code)(image, level, fixed)[0]
-        buf[k] = out.mul_(255).round_()  # exact: the values are already on the 1/255 grid
+    buf = torch.empty(len(classes), h, w, 3, dtype=torch.uint8).permute(0, 3, 1, 2)  # [K, 3, H, W], channels-last
+    by_type: dict[str, list[int]] = {}
+    for k, (code, _) in enumerate(classes):
+        by_type.setdefault(code, []).append(k)
+    for code, ks in by_type.items():
+        levels = [classes[k][1] for k in ks]
+        fixed = [torch.Generator().manual_seed(stable_seed("dbcnn-distort", name, code, lv)) for lv in levels]
+        for k, out in zip(ks, dbcnn_distortion(code).levels_u8(image, levels, fixed), strict=True):
+            buf[k].copy_(out)  # exact: the values are integers 0-255
     return _resize_shorter_batch(buf, resize)
 
 

@@ -29,7 +29,13 @@ from torch.utils.data import Dataset
 from distill.data.base import SeededDataset
 from distill.data.images import load_rgb
 from distill.data.iqa.dataset import SYNTHETIC_MARKER
-from distill.data.iqa.distortions_dbcnn import DBCNN_CLASSES, DBCNN_GENERATOR, DBCNN_TYPES, dbcnn_distortion
+from distill.data.iqa.distortions_dbcnn import (
+    DBCNN_CLASSES,
+    DBCNN_GENERATOR,
+    DBCNN_GENERATOR_CHANGES,
+    DBCNN_TYPES,
+    dbcnn_distortion,
+)
 from distill.data.splits import split_indices
 from distill.data.synthetic_common import image_size, reference_crops, stable_seed, staged_output
 from distill.errors import DataError
@@ -271,10 +277,10 @@ class DbcnnDistortions(SeededDataset):
             )
         generator = manifest.get("generator", 1)
         if generator != DBCNN_GENERATOR:
+            changed = "; ".join(v for k, v in DBCNN_GENERATOR_CHANGES.items() if k > generator) or "unknown"
             raise DataError(
                 f"dbcnn_distortions: prepared {folder} holds items of DBCNN generator {generator}, this code makes "
-                f"generator {DBCNN_GENERATOR} (a different colour-quantisation palette); prepare it again in another "
-                "folder"
+                f"generator {DBCNN_GENERATOR} (changed since: {changed}); prepare it again in another folder"
             )
         storage = [k for k, v in STORAGES.items() if v == manifest.get("storage")]
         if not storage:
