@@ -151,6 +151,20 @@ class RecipeChecker:
         for name, value in list(spec.args.items()):
             if name in hints:
                 spec.args[name] = self.coerce(value, hints[name], f"{key}.args.{name}")
+            default = params[name].default if name in params else None
+            if _non_finite(spec.args[name]) and not _non_finite(default):  # nan never; inf where the default is
+                self.fail(f"{key}.args.{name}", f"got {spec.args[name]!r}, expected finite numbers")
+
+
+def _non_finite(value: Any) -> bool:
+    """A float that is NaN or infinite, alone or inside a list or mapping."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return any(_non_finite(v) for v in value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    return False
 
 
 def signature_of(target: Callable[..., Any]) -> tuple[dict[str, inspect.Parameter], dict[str, Any], bool]:
@@ -258,6 +272,7 @@ def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
             if value is not None and not math.isfinite(value):
                 where = f"optim.{group}.schedule.{name}" if holder is cfg.schedule else f"optim.{group}.{name}"
                 checker.fail(where, f"got {value}, expected a finite number")
+        _check_optimizer_numbers(group, cfg, checker)
         points = cfg.schedule.points
         if cfg.schedule.name == "piecewise" and (
             not points
@@ -268,6 +283,23 @@ def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
                 f"optim.{group}.schedule.points",
                 f"got {points}; piecewise needs [[at, factor], ...] with at ascending and factors >= 0",
             )
+
+
+def _check_optimizer_numbers(group: str, cfg: Any, checker: RecipeChecker) -> None:
+    """The ranges torch's optimizers accept (or that mean anything), checked here so that a bad value is a recipe
+    error naming its key rather than torch's ValueError when the optimizer is built."""
+    key = f"optim.{group}"
+    if not 0.0 <= cfg.momentum < 1.0:
+        checker.fail(f"{key}.momentum", f"got {cfg.momentum}, expected a number in [0, 1) (e.g. 0.9)")
+    if cfg.optimizer == "sgd" and cfg.nesterov and cfg.momentum == 0:
+        checker.fail(f"{key}.nesterov", "true needs a momentum above 0 (SGD's Nesterov momentum)")
+    if cfg.weight_decay < 0:
+        checker.fail(f"{key}.weight_decay", f"got {cfg.weight_decay}, expected 0 or more")
+    betas = cfg.betas
+    if len(betas) != 2 or not all(math.isfinite(b) and 0.0 <= b < 1.0 for b in betas):
+        checker.fail(f"{key}.betas", f"got {betas}, expected two numbers in [0, 1) (e.g. [0.9, 0.999])")
+    if cfg.clip_grad_norm is not None and cfg.clip_grad_norm <= 0:
+        checker.fail(f"{key}.clip_grad_norm", f"got {cfg.clip_grad_norm}, expected a positive number or null")
 
 
 def _check_device(name: str, checker: RecipeChecker) -> None:
