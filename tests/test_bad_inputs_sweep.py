@@ -188,3 +188,34 @@ def test_a_distiller_built_with_models_of_the_wrong_kind_says_what_it_needs(mode
         DISTILLERS.build("mrkd", models=given)
     assert len(str(info.value)) < 300 and "\n" not in str(info.value)
 
+
+
+# ------------------------------------------------------------------ library text quoted inside our one-line errors
+@pytest.mark.parametrize("command", ["eval", "predict", "export", "convert"])
+def test_a_truncated_model_file_is_named_in_a_short_line(command, files, tmp_path, capsys):
+    """Before: eval/predict/export quoted torch's whole zip error (about 450 characters: "This is an internal miniz
+    error. If you are seeing this error, there is a high likelihood …"); convert cut it mid-word at 120."""
+    whole = tmp_path / "whole.pt"
+    torch.save({"state_dict": {"w": torch.zeros(250_000)}}, whole)
+    bad = tmp_path / "half.pt"
+    bad.write_bytes(whole.read_bytes()[:100_000])  # torch: "failed finding central directory. This is an internal …"
+    argv = {
+        "eval": ["eval", str(bad), str(files["images"])],
+        "predict": ["predict", str(bad), str(files["image"]), "--out", str(tmp_path / "o")],
+        "export": ["export", str(bad), "--out", str(tmp_path / "o.ts")],
+        "convert": ["convert", "basicsr", str(bad), str(tmp_path / "o.pt")],
+    }[command]
+    assert main(argv) == 2
+    msg = _error_line(capsys)
+    assert str(bad) in msg and "truncated" in msg and "miniz" not in msg, msg
+    assert len(msg) < 400, msg
+
+
+def test_first_line_keeps_short_messages_and_the_first_sentence_of_long_ones():
+    from distill.errors import first_line
+
+    assert first_line(ValueError("short. two sentences")) == "short. two sentences"
+    long = "failed finding central directory. " + "This is an internal error. " * 10
+    assert first_line(RuntimeError(long)) == "failed finding central directory"
+    assert first_line(RuntimeError("x" * 300)).endswith("…") and len(first_line(RuntimeError("x" * 300))) == 160
+    assert first_line(RuntimeError("")) == "RuntimeError"
