@@ -189,7 +189,6 @@ def test_a_distiller_built_with_models_of_the_wrong_kind_says_what_it_needs(mode
     assert len(str(info.value)) < 300 and "\n" not in str(info.value)
 
 
-
 # ------------------------------------------------------------------ library text quoted inside our one-line errors
 @pytest.mark.parametrize("command", ["eval", "predict", "export", "convert"])
 def test_a_truncated_model_file_is_named_in_a_short_line(command, files, tmp_path, capsys):
