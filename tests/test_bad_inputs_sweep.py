@@ -218,3 +218,23 @@ def test_first_line_keeps_short_messages_and_the_first_sentence_of_long_ones():
     assert first_line(RuntimeError(long)) == "failed finding central directory"
     assert first_line(RuntimeError("x" * 300)).endswith("…") and len(first_line(RuntimeError("x" * 300))) == 160
     assert first_line(RuntimeError("")) == "RuntimeError"
+
+
+# ---------------------------------------------------------------------- an SR pair whose HR image has gone missing
+@pytest.mark.parametrize("writer", ["div2k", "sr_benchmark"])
+def test_an_lr_image_without_its_hr_image_is_named(writer, tmp_path):
+    """The LR folder lists the pairs; before, a deleted HR image made the set one image smaller without a word."""
+    from distill.registry import DATASETS, WRITERS
+
+    if writer == "div2k":
+        root = Path(WRITERS.build("div2k", out=tmp_path / "d", n_train=2, n_valid=1, size=(24, 24), scales=[2]))
+        hr, args = root / "DIV2K_train_HR" / "0001.png", {"split": "train", "scale": 2}
+    else:
+        root = Path(WRITERS.build("sr_benchmark", out=tmp_path / "d", sets=["Set5"], n_images=2, size=(24, 24),
+                                  scales=[2])) / "Set5"  # fmt: skip
+        hr, args = root / "HR" / "img_001.png", {"scale": 2}
+    assert len(DATASETS.build(writer, root=str(root), **args)) == 2
+    hr.unlink()
+    with pytest.raises(DistillError, match=rf"LR image\(s\) without their HR image, e.g. .*x2\.png \({hr} not found\)"):
+        DATASETS.build(writer, root=str(root), **args)
+    assert len(DATASETS.build(writer, root=str(root), **args, lr="bicubic")) == 1  # HR alone: what is there is used
