@@ -238,3 +238,10 @@ def test_an_lr_image_without_its_hr_image_is_named(writer, tmp_path):
     with pytest.raises(DistillError, match=rf"LR image\(s\) without their HR image, e.g. .*x2\.png \({hr} not found\)"):
         DATASETS.build(writer, root=str(root), **args)
     assert len(DATASETS.build(writer, root=str(root), **args, lr="bicubic")) == 1  # HR alone: what is there is used
+
+
+def test_a_key_written_twice_in_a_set_value_is_refused(tmp_path, capsys):
+    item = "models.student.args={depth: 10, depth: 18}"
+    assert main(["run", str(RECIPE), "--out", str(tmp_path / "out"), "--set", item, *no_data(tmp_path)]) == 2
+    msg = _error_line(capsys)
+    assert f"--set {item}: 'models.student.args.depth' appears twice" in msg, msg

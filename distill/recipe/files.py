@@ -70,7 +70,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _refuse_duplicate_keys(node: yaml.Node | None, path: Path, prefix: str = "") -> None:
+def _refuse_duplicate_keys(node: yaml.Node | None, path: Path | str, prefix: str = "") -> None:
     """A key written twice in one mapping is an error naming the file, the line and the dotted key
     (``yaml.safe_load`` would keep the last one silently, so the recipe would say two things)."""
     if isinstance(node, yaml.SequenceNode):
@@ -84,10 +84,11 @@ def _refuse_duplicate_keys(node: yaml.Node | None, path: Path, prefix: str = "")
         dotted = f"{prefix}.{name}" if prefix else str(name)
         if name is not None and name != "<<":  # merge keys (<<: *anchor) may repeat
             if name in seen:
-                mark = key.start_mark
+                mark = key.start_mark  # a --set value is shown whole: no position
+                where = f"{path} (line {mark.line + 1}, column {mark.column + 1})" if isinstance(path, Path) else path
                 raise RecipeError(
-                    f"{path} (line {mark.line + 1}, column {mark.column + 1}): '{dotted}' appears twice in one "
-                    "mapping (YAML would keep the last silently); keep one of them"
+                    f"{where}: '{dotted}' appears twice in one mapping (YAML would keep the last silently); "
+                    "keep one of them"
                 )
             seen.add(name)
         _refuse_duplicate_keys(value, path, dotted)
@@ -192,7 +193,8 @@ def parse_override(item: str) -> tuple[str, Any]:
     try:
         value = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError:
-        value = text
+        return key, text
+    _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), f"--set {item}", key)
     return key, value
 
 
