@@ -245,3 +245,35 @@ def test_a_key_written_twice_in_a_set_value_is_refused(tmp_path, capsys):
     assert main(["run", str(RECIPE), "--out", str(tmp_path / "out"), "--set", item, *no_data(tmp_path)]) == 2
     msg = _error_line(capsys)
     assert f"--set {item}: 'models.student.args.depth' appears twice" in msg, msg
+
+
+# --------------------------------------------------- the Python API's Trainer refuses what a recipe's checks refuse
+@pytest.mark.parametrize(
+    ("optim", "train", "expected"),
+    [
+        ({"momentum": -1.0}, {}, r"Trainer: optim\.teacher\.momentum: got -1\.0, expected a number in \[0, 1\)"),
+        ({"lr": float("nan")}, {}, r"Trainer: optim\.teacher\.lr: got nan, expected a positive, finite learning rate"),
+        ({}, {"batch_size": -1}, r"Trainer: train\.batch_size: got -1, expected a positive integer"),
+        ({}, {"device": "tpu"}, r"Trainer: train\.device: got 'tpu': not a device"),
+    ],
+    ids=["momentum", "lr_nan", "batch_size", "device"],
+)
+def test_the_trainer_checks_its_configs_like_a_recipe(optim, train, expected, tmp_path):
+    """Before: torch's ValueError (momentum), RuntimeError (device), or a Trainer built with lr NaN / batch -1."""
+    from distill import MRKD, OptimConfig, ResNetRegressor, TrainConfig, Trainer
+    from distill.recipe.config import EvalConfig
+    from tests.toy import ToyIQA
+
+    models = {r: ResNetRegressor(depth=10, width=4) for r in ("teacher", "student")}
+    config = TrainConfig(**{"iterations": 1, "batch_size": 4, "progress": False, **train})
+    with pytest.raises(RecipeError, match=expected):
+        Trainer(
+            MRKD(models, alpha=1.0),
+            ToyIQA(8, 32),
+            {"test": ToyIQA(8, 32, seed=1)},
+            optim={"teacher": OptimConfig(**optim), "student": OptimConfig()},
+            config=config,
+            evaluation=EvalConfig(metrics=["srcc"]),
+            out_dir=str(tmp_path / "run"),
+        )
+    assert not (tmp_path / "run").exists()

@@ -24,7 +24,7 @@ from typing import Any, Literal, Union
 import yaml
 
 from distill.errors import RecipeError, RegistryError
-from distill.recipe.config import ComponentSpec, OutputConfig, Recipe
+from distill.recipe.config import ComponentSpec, OptimConfig, OutputConfig, Recipe, TrainConfig
 from distill.recipe.files import Provenance, apply_overrides, load_raw, source_of, substitute_vars
 from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS, Registry
 
@@ -230,8 +230,14 @@ def recipe_task(recipe: Recipe) -> str | None:
     return MODELS.task(student.name) if student is not None else None
 
 
-def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
-    train = recipe.train
+def check_training_numbers(
+    train: TrainConfig, optim: Mapping[str, OptimConfig], checker: RecipeChecker | None = None
+) -> None:
+    """The numbers of ``train`` and every ``optim`` group in their ranges (lengths, batch sizes, learning rates,
+    optimizer hyperparameters, schedules, device): one :class:`RecipeError` naming the key. A recipe runs it with
+    its provenance; the :class:`~distill.engine.trainer.Trainer` of the Python API runs it on the configs it is
+    given (``source`` "Trainer"), so both refuse the same values before anything is built."""
+    checker = checker or RecipeChecker({}, "Trainer")
     if (length_error := train.length_error()) is not None:
         checker.fail("train", length_error)
     for key in ("epochs", "iterations", "batch_size", "eval_batch_size", "log_every", "eval_every", "checkpoint_every"):
@@ -246,24 +252,7 @@ def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
     if train.ema is not None and not (math.isfinite(train.ema.decay) and 0.0 <= train.ema.decay < 1.0):
         checker.fail("train.ema.decay", f"got {train.ema.decay}, expected a number in [0, 1) (e.g. 0.999)")
     _check_device(train.device, checker)
-    check_tracker_list(recipe.output, where=f"{checker.source('output.trackers')}: output.trackers")
-    from distill.registry import METRICS
-
-    metrics = recipe.eval.metrics
-    for i, metric in enumerate(metrics or ()):
-        if metric not in METRICS:
-            checker.fail(f"eval.metrics[{i}]", METRICS.unknown_message(metric))
-    if metrics is not None and not metrics:
-        checker.fail("eval.metrics", "is empty; name at least one metric, or leave it out for the task's default")
-    # metrics null: the task's default, known once the student is built (distill.tasks.resolve_metrics)
-    checker.unknown_keys("eval.metric_args", recipe.eval.metric_args, metrics or METRICS.names(), "eval.metrics")
-    if recipe.eval.selection == "best_val" and recipe.eval.select_split not in recipe.data.eval:
-        checker.fail(
-            "eval.select_split",
-            f"selection best_val needs a '{recipe.eval.select_split}' split in data.eval "
-            f"(have: {', '.join(recipe.data.eval) or 'none'}); carve it from train with val_fraction",
-        )
-    for group, cfg in recipe.optim.items():
+    for group, cfg in optim.items():
         if not (math.isfinite(cfg.lr) and cfg.lr > 0):
             checker.fail(f"optim.{group}.lr", f"got {cfg.lr}, expected a positive, finite learning rate")
         for name in ("eta_min", "gamma", "warmup_start", "weight_decay", "momentum", "clip_grad_norm"):
@@ -285,7 +274,28 @@ def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
             )
 
 
-def _check_optimizer_numbers(group: str, cfg: Any, checker: RecipeChecker) -> None:
+def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
+    check_training_numbers(recipe.train, recipe.optim, checker)
+    check_tracker_list(recipe.output, where=f"{checker.source('output.trackers')}: output.trackers")
+    from distill.registry import METRICS
+
+    metrics = recipe.eval.metrics
+    for i, metric in enumerate(metrics or ()):
+        if metric not in METRICS:
+            checker.fail(f"eval.metrics[{i}]", METRICS.unknown_message(metric))
+    if metrics is not None and not metrics:
+        checker.fail("eval.metrics", "is empty; name at least one metric, or leave it out for the task's default")
+    # metrics null: the task's default, known once the student is built (distill.tasks.resolve_metrics)
+    checker.unknown_keys("eval.metric_args", recipe.eval.metric_args, metrics or METRICS.names(), "eval.metrics")
+    if recipe.eval.selection == "best_val" and recipe.eval.select_split not in recipe.data.eval:
+        checker.fail(
+            "eval.select_split",
+            f"selection best_val needs a '{recipe.eval.select_split}' split in data.eval "
+            f"(have: {', '.join(recipe.data.eval) or 'none'}); carve it from train with val_fraction",
+        )
+
+
+def _check_optimizer_numbers(group: str, cfg: OptimConfig, checker: RecipeChecker) -> None:
     """The ranges torch's optimizers accept (or that mean anything), checked here so that a bad value is a recipe
     error naming its key rather than torch's ValueError when the optimizer is built."""
     key = f"optim.{group}"
