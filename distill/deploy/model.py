@@ -133,7 +133,7 @@ def check_image_options(
     flags = given[0] if len(given) == 1 else ", ".join(given[:-1]) + f" and {given[-1]}"
     raise DistillError(
         f"{flags} {'is' if len(given) == 1 else 'are'} for models whose outputs are images "
-        f"({', '.join(image_tasks)} models); {label} is a {task.name} model"
+        f"({', '.join(image_tasks)} models); {label} is {'an' if task.name[:1] in 'aeiou' else 'a'} {task.name} model"
     )
 
 
