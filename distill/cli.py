@@ -266,7 +266,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     import json
 
     from distill.deploy.evaluate import render, run_eval, to_json
-    from distill.run.safe_write import check_new_file, check_new_folder
+    from distill.run.safe_write import check_new_file, check_new_folder, write_checked_text
 
     if args.json:
         check_new_file(args.json, "--json", force=args.force)
@@ -282,7 +282,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.save_images:
         print(f"images: {args.save_images}/<dataset>/")
     if args.json:
-        Path(args.json).write_text(json.dumps(to_json(ref, rows, **options), indent=2, default=float) + "\n")
+        write_checked_text(args.json, json.dumps(to_json(ref, rows, **options), indent=2, default=float) + "\n")
         print(f"wrote {args.json}")
     return 0
 
@@ -338,7 +338,9 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     profiles = profile_models(models, example, warmup=args.warmup, repeats=args.repeats, progress=progress)
     print(profile_table(profiles, reference))
     if args.json:
-        Path(args.json).write_text(json.dumps([p.as_dict() for p in profiles], indent=2) + "\n")
+        from distill.run.safe_write import write_checked_text
+
+        write_checked_text(args.json, json.dumps([p.as_dict() for p in profiles], indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0
 

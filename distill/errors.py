@@ -36,9 +36,19 @@ def one_line(err: BaseException) -> str:
     return " ".join(text.split("\n")).strip()
 
 
-def first_line(err: BaseException) -> str:
-    """The first line of ``err``'s message (its type's name when empty): a library error quoted inside ours."""
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+def first_line(err: BaseException, limit: int = 160) -> str:
+    """The first line of ``err``'s message (its type's name when empty): a library error quoted inside ours.
+
+    A line longer than ``limit`` keeps its first sentence (torch's "failed finding central directory. This is an
+    internal miniz error. If you are seeing this error …"), else its first ``limit`` characters and "…".
+    """
+    line = (str(err).strip().splitlines() or [type(err).__name__])[0].strip()
+    if len(line) <= limit:
+        return line
+    end = line.find(". ")
+    if 0 < end < limit:
+        return line[:end]
+    return line[: limit - 1].rstrip() + "…"
 
 
 class DistillError(Exception):

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata
 from typing import Any, Generic, TypeVar, overload
 
-from distill.errors import RegistryError
+from distill.errors import RecipeError, RegistryError
 
 T = TypeVar("T")
 PLUGIN_GROUP = "distill.plugins"
@@ -91,8 +91,32 @@ class Registry(Generic[T]):
         return f"unknown {self.kind} '{name}'.{hint} Valid: {', '.join(valid) or '(none registered)'}"
 
     def build(self, name: str, /, **kwargs: Any) -> Any:
-        """Call the registered object with ``kwargs`` (construct a class, call a factory)."""
-        return self.get(name)(**kwargs)  # type: ignore[operator]
+        """Call the registered object with ``kwargs`` (construct a class, call a factory).
+
+        Arguments that do not fit its signature are one :class:`RecipeError` naming the argument and the allowed
+        ones (what a recipe's ``args`` get from :mod:`distill.recipe.check`); errors the call raises are its own.
+        """
+        target = self.get(name)
+        self._check_arguments(name, target, kwargs)
+        return target(**kwargs)  # type: ignore[operator]
+
+    def _check_arguments(self, name: str, target: Any, kwargs: Mapping[str, Any]) -> None:
+        try:
+            sig = inspect.signature(target)
+        except (TypeError, ValueError):  # no signature to check against (a builtin)
+            return
+        try:
+            sig.bind(**kwargs)
+        except TypeError as err:
+            allowed = [n for n, p in sig.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+            unknown = [k for k in kwargs if k not in sig.parameters]
+            if unknown:
+                close = difflib.get_close_matches(unknown[0], allowed, n=1)
+                hint = f" Did you mean '{close[0]}'?" if close else ""
+                problem = f"unknown argument '{unknown[0]}'.{hint}"
+            else:
+                problem = f"{err}."
+            raise RecipeError(f"{self.kind} '{name}': {problem} Allowed: {', '.join(allowed) or '(none)'}") from None
 
     def describe(self, name: str) -> str:
         self.get(name)

@@ -60,7 +60,7 @@ def test_eval_errors_are_one_line(run_dir: Path, capsys) -> None:
     assert main(["eval", student, str(run_dir)]) == 2
     assert "no iqa reader opens it (kadid10k: " in capsys.readouterr().err
     assert main(["eval", student, "test", "--tile", "16"]) == 2
-    assert "--tile and --save-images are for models whose outputs are images (sr models)" in capsys.readouterr().err
+    assert "--tile is for models whose outputs are images (sr models)" in capsys.readouterr().err
 
 
 @pytest.fixture()

@@ -418,14 +418,9 @@ def run_eval(
     if batch_size < 1:
         raise DistillError(f"--batch-size {batch_size}: expected a positive integer")
     ref = load_model(model, self_ensemble)
-    if (tile is not None or save_images is not None) and not ref.task.image_outputs:
-        from distill.registry import TASKS
+    from distill.deploy.model import check_image_options
 
-        image_tasks = [n for n in TASKS.names() if TASKS.get(n).image_outputs]
-        raise DistillError(
-            f"--tile and --save-images are for models whose outputs are images ({', '.join(image_tasks)} models); "
-            f"{model} is a {ref.task.name} model"
-        )
+    check_image_options(model, ref.task, tile=tile, self_ensemble=self_ensemble, save_images=save_images)
     ref.task.check_eval_options(ref.model, PredictOptions(tile=tile, tile_overlap=tile_overlap))
     if not datasets:
         if ref.recipe is None or not ref.own_run or not ref.recipe.data.eval:

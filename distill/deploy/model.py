@@ -119,6 +119,24 @@ def deployable_task(model: nn.Module) -> Task:
     return task
 
 
+def check_image_options(
+    label: str, task: Task, *, tile: int | None = None, self_ensemble: bool | None = None, save_images: Any = None
+) -> None:
+    """``distill predict`` and ``distill eval``: ``--tile``, ``--self-ensemble`` and ``--save-images`` only for a model
+    whose task's outputs are images (SR); anything else is one error naming the options given, before any input is
+    read (before: ``predict`` ignored them silently on an IQA or recognition model)."""
+    given = [flag for flag, value in (("--tile", tile), ("--self-ensemble", self_ensemble or None),
+                                      ("--save-images", save_images)) if value is not None]  # fmt: skip
+    if not given or task.image_outputs:
+        return
+    image_tasks = [n for n in TASKS.names() if TASKS.get(n).image_outputs]
+    flags = given[0] if len(given) == 1 else ", ".join(given[:-1]) + f" and {given[-1]}"
+    raise DistillError(
+        f"{flags} {'is' if len(given) == 1 else 'are'} for models whose outputs are images "
+        f"({', '.join(image_tasks)} models); {label} is {'an' if task.name[:1] in 'aeiou' else 'a'} {task.name} model"
+    )
+
+
 def predict_with_task(
     checkpoint: str | Path,
     inputs: Sequence[str],
@@ -133,6 +151,8 @@ def predict_with_task(
     is written into a run folder other than the checkpoint's own, unless ``force``."""
     model, _ = load_deployable(checkpoint)
     task = deployable_task(model)  # before reading any input
+    opts = options or PredictOptions()
+    check_image_options(str(checkpoint), task, tile=opts.tile, self_ensemble=opts.self_ensemble)
     paths = expand_inputs(inputs)
     check_images(paths)  # every input fails here, before the progress bar starts
     out = Path(out) if out is not None else default_output(inputs, task, model)
@@ -142,7 +162,7 @@ def predict_with_task(
         check_new_file(out, force=force, own_runs=own)
     else:
         check_new_folder(out, force=force, files=names, own_runs=own)
-    return task, task.predict(model, paths, out, options or PredictOptions())
+    return task, task.predict(model, paths, out, opts)
 
 
 def default_output(inputs: Sequence[str], task: Task, model: nn.Module) -> Path:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, TypedDict
 import torch
 from torch import nn
 
-from distill.errors import check_names
+from distill.errors import RecipeError, check_names
 from distill.models.lr_ratio import LRRatios
 
 
@@ -73,7 +73,16 @@ class Distiller(nn.Module, ABC):
 
     def __init__(self, models: Mapping[str, nn.Module]) -> None:
         super().__init__()
-        check_names(f"distiller '{type(self).__name__}' needs models", self.roles, models)
+        what = f"distiller '{type(self).__name__}'"
+        if not isinstance(models, Mapping):
+            raise RecipeError(
+                f"{what}: models must be a mapping of role name to nn.Module (roles: {', '.join(self.roles)}); "
+                f"got a {type(models).__name__}"
+            )
+        check_names(f"{what} needs models", self.roles, models)
+        for role in self.roles:
+            if not isinstance(models[role], nn.Module):
+                raise RecipeError(f"{what}: models['{role}'] is a {type(models[role]).__name__}, not an nn.Module")
         self.models = nn.ModuleDict({r: models[r] for r in self.roles})
         for role in self.frozen_roles:
             self.models[role].requires_grad_(False)

@@ -40,6 +40,7 @@ from distill.engine.teacher_cache import TeacherOutputs
 from distill.engine.teacher_cache import prepare as prepare_teacher_cache
 from distill.engine.trackers import open_trackers
 from distill.errors import DistillError, RecipeError, check_names
+from distill.recipe.check import check_training_numbers
 from distill.recipe.config import EvalConfig, OptimConfig, OutputConfig, TrainConfig
 from distill.run import folder as run_folder
 from distill.run.checkpoint import (
@@ -83,6 +84,7 @@ class Trainer:
         self.distiller = distiller
         self.train_set = as_distill_dataset(train_set)
         self.eval_sets = {name: as_distill_dataset(ds) for name, ds in (eval_sets or {}).items()}
+        check_training_numbers(config, optim)  # what a recipe's checks refuse, refused for the Python API too
         self.config = config
         self.evaluation = evaluation or EvalConfig()
         if self.eval_sets and self.evaluation.metrics is None:

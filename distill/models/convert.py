@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from distill.errors import CheckpointError
+from distill.errors import CheckpointError, first_line
 
 __all__ = ["FORMATS", "Converted", "convert_file", "convert_state", "write_model_file"]
 
@@ -374,7 +374,7 @@ def _read(path: Path, fmt: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
+        reason = first_line(err, 120)
         raise CheckpointError(
             f"{path}: cannot read as a PyTorch file ({reason}); it may be truncated or not a {fmt} checkpoint"
         ) from None

@@ -24,7 +24,7 @@ from typing import Any, Literal, Union
 import yaml
 
 from distill.errors import RecipeError, RegistryError
-from distill.recipe.config import ComponentSpec, OutputConfig, Recipe
+from distill.recipe.config import ComponentSpec, OptimConfig, OutputConfig, Recipe, TrainConfig
 from distill.recipe.files import Provenance, apply_overrides, load_raw, source_of, substitute_vars
 from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS, Registry
 
@@ -151,6 +151,20 @@ class RecipeChecker:
         for name, value in list(spec.args.items()):
             if name in hints:
                 spec.args[name] = self.coerce(value, hints[name], f"{key}.args.{name}")
+            default = params[name].default if name in params else None
+            if _non_finite(spec.args[name]) and not _non_finite(default):  # nan never; inf where the default is
+                self.fail(f"{key}.args.{name}", f"got {spec.args[name]!r}, expected finite numbers")
+
+
+def _non_finite(value: Any) -> bool:
+    """A float that is NaN or infinite, alone or inside a list or mapping."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return any(_non_finite(v) for v in value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    return False
 
 
 def signature_of(target: Callable[..., Any]) -> tuple[dict[str, inspect.Parameter], dict[str, Any], bool]:
@@ -216,8 +230,14 @@ def recipe_task(recipe: Recipe) -> str | None:
     return MODELS.task(student.name) if student is not None else None
 
 
-def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
-    train = recipe.train
+def check_training_numbers(
+    train: TrainConfig, optim: Mapping[str, OptimConfig], checker: RecipeChecker | None = None
+) -> None:
+    """The numbers of ``train`` and every ``optim`` group in their ranges (lengths, batch sizes, learning rates,
+    optimizer hyperparameters, schedules, device): one :class:`RecipeError` naming the key. A recipe runs it with
+    its provenance; the :class:`~distill.engine.trainer.Trainer` of the Python API runs it on the configs it is
+    given (``source`` "Trainer"), so both refuse the same values before anything is built."""
+    checker = checker or RecipeChecker({}, "Trainer")
     if (length_error := train.length_error()) is not None:
         checker.fail("train", length_error)
     for key in ("epochs", "iterations", "batch_size", "eval_batch_size", "log_every", "eval_every", "checkpoint_every"):
@@ -232,6 +252,30 @@ def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
     if train.ema is not None and not (math.isfinite(train.ema.decay) and 0.0 <= train.ema.decay < 1.0):
         checker.fail("train.ema.decay", f"got {train.ema.decay}, expected a number in [0, 1) (e.g. 0.999)")
     _check_device(train.device, checker)
+    for group, cfg in optim.items():
+        if not (math.isfinite(cfg.lr) and cfg.lr > 0):
+            checker.fail(f"optim.{group}.lr", f"got {cfg.lr}, expected a positive, finite learning rate")
+        for name in ("eta_min", "gamma", "warmup_start", "weight_decay", "momentum", "clip_grad_norm"):
+            holder = cfg.schedule if hasattr(cfg.schedule, name) else cfg
+            value = getattr(holder, name)
+            if value is not None and not math.isfinite(value):
+                where = f"optim.{group}.schedule.{name}" if holder is cfg.schedule else f"optim.{group}.{name}"
+                checker.fail(where, f"got {value}, expected a finite number")
+        _check_optimizer_numbers(group, cfg, checker)
+        points = cfg.schedule.points
+        if cfg.schedule.name == "piecewise" and (
+            not points
+            or any(len(p) != 2 or p[1] < 0 for p in points)
+            or any(b[0] < a[0] for a, b in itertools.pairwise(points))
+        ):
+            checker.fail(
+                f"optim.{group}.schedule.points",
+                f"got {points}; piecewise needs [[at, factor], ...] with at ascending and factors >= 0",
+            )
+
+
+def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
+    check_training_numbers(recipe.train, recipe.optim, checker)
     check_tracker_list(recipe.output, where=f"{checker.source('output.trackers')}: output.trackers")
     from distill.registry import METRICS
 
@@ -249,25 +293,23 @@ def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
             f"selection best_val needs a '{recipe.eval.select_split}' split in data.eval "
             f"(have: {', '.join(recipe.data.eval) or 'none'}); carve it from train with val_fraction",
         )
-    for group, cfg in recipe.optim.items():
-        if not (math.isfinite(cfg.lr) and cfg.lr > 0):
-            checker.fail(f"optim.{group}.lr", f"got {cfg.lr}, expected a positive, finite learning rate")
-        for name in ("eta_min", "gamma", "warmup_start", "weight_decay", "momentum", "clip_grad_norm"):
-            holder = cfg.schedule if hasattr(cfg.schedule, name) else cfg
-            value = getattr(holder, name)
-            if value is not None and not math.isfinite(value):
-                where = f"optim.{group}.schedule.{name}" if holder is cfg.schedule else f"optim.{group}.{name}"
-                checker.fail(where, f"got {value}, expected a finite number")
-        points = cfg.schedule.points
-        if cfg.schedule.name == "piecewise" and (
-            not points
-            or any(len(p) != 2 or p[1] < 0 for p in points)
-            or any(b[0] < a[0] for a, b in itertools.pairwise(points))
-        ):
-            checker.fail(
-                f"optim.{group}.schedule.points",
-                f"got {points}; piecewise needs [[at, factor], ...] with at ascending and factors >= 0",
-            )
+
+
+def _check_optimizer_numbers(group: str, cfg: OptimConfig, checker: RecipeChecker) -> None:
+    """The ranges torch's optimizers accept (or that mean anything), checked here so that a bad value is a recipe
+    error naming its key rather than torch's ValueError when the optimizer is built."""
+    key = f"optim.{group}"
+    if not 0.0 <= cfg.momentum < 1.0:
+        checker.fail(f"{key}.momentum", f"got {cfg.momentum}, expected a number in [0, 1) (e.g. 0.9)")
+    if cfg.optimizer == "sgd" and cfg.nesterov and cfg.momentum == 0:
+        checker.fail(f"{key}.nesterov", "true needs a momentum above 0 (SGD's Nesterov momentum)")
+    if cfg.weight_decay < 0:
+        checker.fail(f"{key}.weight_decay", f"got {cfg.weight_decay}, expected 0 or more")
+    betas = cfg.betas
+    if len(betas) != 2 or not all(math.isfinite(b) and 0.0 <= b < 1.0 for b in betas):
+        checker.fail(f"{key}.betas", f"got {betas}, expected two numbers in [0, 1) (e.g. [0.9, 0.999])")
+    if cfg.clip_grad_norm is not None and cfg.clip_grad_norm <= 0:
+        checker.fail(f"{key}.clip_grad_norm", f"got {cfg.clip_grad_norm}, expected a positive number or null")
 
 
 def _check_device(name: str, checker: RecipeChecker) -> None:

@@ -56,6 +56,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if "\x00" in text:
         raise RecipeError(f"{path}: not a text file (a recipe is YAML text, e.g. recipes/quickstart.yaml)")
     try:
+        _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), path)  # composes nodes: runs no code
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
@@ -67,6 +68,30 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe must be a mapping of keys, got {type(data).__name__}")
     return data
+
+
+def _refuse_duplicate_keys(node: yaml.Node | None, path: Path | str, prefix: str = "") -> None:
+    """A key written twice in one mapping is an error naming the file, the line and the dotted key
+    (``yaml.safe_load`` would keep the last one silently, so the recipe would say two things)."""
+    if isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, path, f"{prefix}[{i}]")
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen: set[str] = set()
+    for key, value in node.value:
+        name = str(key.value) if isinstance(key, yaml.ScalarNode) else None
+        dotted = f"{prefix}.{name}" if prefix else str(name)
+        if name is not None and name != "<<":  # merge keys (<<: *anchor) may repeat
+            if name in seen:
+                mark = key.start_mark  # a --set value is shown whole: no position
+                where = f"{path} (line {mark.line + 1}, column {mark.column + 1})" if isinstance(path, Path) else path
+                raise RecipeError(
+                    f"{where}: '{dotted}' appears twice in one mapping (YAML would keep the last silently); "
+                    "keep one of them"
+                )
+            seen.add(name)
+        _refuse_duplicate_keys(value, path, dotted)
 
 
 def _mark(data: Any, source: str, prefix: str, prov: Provenance) -> None:
@@ -168,7 +193,8 @@ def parse_override(item: str) -> tuple[str, Any]:
     try:
         value = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError:
-        value = text
+        return key, text
+    _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), f"--set {item}", key)
     return key, value
 
 

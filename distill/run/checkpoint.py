@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from distill.errors import CheckpointError
+from distill.errors import CheckpointError, first_line
 from distill.run.layout import RunFolder
 
 CHECKPOINT_FORMAT = "distill-checkpoint/1"
@@ -78,7 +78,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
         # torch's own text (it suggests weights_only=False, i.e. running the file's code) is not shown
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first_line(err)
         reason = "a weights-only load refuses it: not a file of tensors" if "weights_only" in str(err) else first
         raise CheckpointError(
             f"{path}: not a readable checkpoint ({reason}); it may be truncated or corrupt (or not written by "

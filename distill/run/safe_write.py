@@ -164,3 +164,16 @@ def clear_run_files(out_dir: str | Path) -> list[Path]:
             continue
         removed.append(path)
     return removed
+
+
+def write_checked_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path``, checked earlier by :func:`check_new_file` (which lets a path through whose folders
+    can still be created): creates those folders, then writes through a temporary file so no half file is left."""
+    import os
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path

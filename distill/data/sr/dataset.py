@@ -187,6 +187,14 @@ class SRDataset(SeededDataset):
                 f"{self.title}: {len(missing)} LR image(s) missing, e.g. {missing[0]}. Restore them from the archive "
                 "or set lr: bicubic to make every LR image from its HR image"
             )
+        used = {s.lr for s in samples}
+        orphans = [p for p in by_name.values() if p not in used]
+        if orphans:  # the LR folder lists an image whose HR file is gone: a broken extraction, not a smaller set
+            stem = orphans[0].stem.removesuffix(suffix)
+            raise DataError(
+                f"{self.title}: {len(orphans)} LR image(s) without their HR image, e.g. {orphans[0]} "
+                f"({hr_dir / (stem + orphans[0].suffix)} not found). Restore the HR images from the archive"
+            )
         return samples
 
     def _stored_pair(self, i: int) -> tuple[np.ndarray, np.ndarray]:
