@@ -125,9 +125,15 @@ def test_splits(synth: Path, mode: str) -> None:
     names = {p: {s.name for s in ds.samples} for p, ds in parts.items()}
     assert all(names.values()) and sum(len(v) for v in names.values()) == N
     assert not (names["train"] & names["val"]) and not (names["train"] & names["test"])
-    assert not (names["val"] & names["test"]) and len(names["test"]) == round(0.2 * N)
+    assert not (names["val"] & names["test"])
     refs = {p: {s.ref for s in ds.samples} for p, ds in parts.items()}
     assert not (refs["train"] & refs["test"])
+    crops = parts["test"].synthetic_info["crops"]
+    photos = {p: {crops[n]["photo"] for n in v} for p, v in names.items()}
+    if mode == "random":  # per image: crops of one photo on several sides
+        assert len(names["test"]) == round(0.2 * N) and photos["train"] & photos["test"]
+    else:  # a synthetic set's by-reference split keeps each photo's crops on one side
+        assert not (photos["train"] & photos["test"] or photos["val"] & (photos["train"] | photos["test"]))
     other = LiveChallenge(str(synth), split="test", split_mode=mode, val_fraction=0.2, split_seed=1)
     assert {s.name for s in other.samples} != names["test"]
     assert {s.name for s in LiveChallenge(str(synth), split="test", split_mode=mode).samples} == names["test"]

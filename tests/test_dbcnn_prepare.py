@@ -40,8 +40,8 @@ def test_prepared_items_equal_the_on_the_fly_items(pristine, tmp_path: Path, sto
     else:
         assert len(files) == 3 * len(CLASSES) and files[0] == "000000_00.png"
     assert res.written == 3 * len(CLASSES) and res.reused == 0
-    for split in ("train", "test"):
-        args = {"split": split, "resize": 32, "size": 24, "crop": "center", "classes": CLASSES}
+    for split in ("train", "test"):  # 2 photos (both sets' first image is the astronaut's centre): one a side
+        args = {"split": split, "train_fraction": 0.5, "resize": 32, "size": 24, "crop": "center", "classes": CLASSES}
         fly = DbcnnDistortions(*pristine, **args)
         prepared = DbcnnDistortions(*pristine, **args, prepared=str(tmp_path / "prep"))
         assert len(fly) == len(prepared) > 0

@@ -46,7 +46,7 @@ def test_the_readme_or_a_docs_page_has_each_generated_block(name):
 
 
 def _measurement(teacher: float, student: float, cpu: str | None, seeds: dict | None = None) -> dict:
-    saved = json.loads((rn.RESULTS / "quickstart_earlier_machine.json").read_text())
+    saved = json.loads((rn.RESULTS / "quickstart_old_split" / "quickstart_earlier_machine.json").read_text())
     out = copy.deepcopy(saved)
     out["machine"]["cpu_model"] = cpu
     out["seeds"] = seeds or {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from distill.errors import DataError
 
@@ -30,11 +30,16 @@ def split_indices(
     train_fraction: float = 0.8,
     val_fraction: float = 0.0,
     seed: int = 0,
+    groups: Mapping[str, str] | None = None,
 ) -> dict[str, list[int]]:
     """Split items (given by their reference ids) into ``{"train", "val", "test"}`` index lists.
 
     * ``by_reference``: the unique references are ordered by a keyed hash of ``(seed, ref)``; the first
       ``round(train_fraction * n_refs)`` go to train+val, the rest to test, so a reference never lands in two parts.
+      ``groups`` (reference → group, e.g. the photo a synthetic reference was cropped from) makes the group the unit
+      instead: each group's references stay on one side, the fractions count groups, and a group is ranked by the
+      key of its first reference (sorted), so singleton groups split exactly as without ``groups``.  References
+      missing from ``groups`` are their own group; real datasets pass none.
     * ``random``: the same on individual items (the paper's split; content leaks between parts).
     * ``val_fraction`` is a fraction **of the training part** (validation is carved from train, never from test):
       with 0.8 / 0.1 the parts are 72 % / 8 % / 20 %.
@@ -53,8 +58,15 @@ def split_indices(
     if len(refs) == 0:
         raise DataError("cannot split an empty dataset (no items left after filtering?)")
 
-    unit = "reference" if mode == "by_reference" else "image"
-    keys = sorted(set(refs)) if mode == "by_reference" else [str(i) for i in range(len(refs))]
+    grouped = mode == "by_reference" and groups is not None
+    unit = ("reference group" if grouped else "reference") if mode == "by_reference" else "image"
+    group_of: dict[str, str] = {}  # reference -> the key of its group: the group's first reference, sorted
+    if mode == "by_reference":
+        first: dict[tuple[bool, str], str] = {}
+        for ref in sorted(set(refs)):
+            group = (True, groups[ref]) if groups is not None and ref in groups else (False, ref)
+            group_of[ref] = first.setdefault(group, ref)
+    keys = sorted(set(group_of.values())) if mode == "by_reference" else [str(i) for i in range(len(refs))]
     ordered = sorted(keys, key=lambda k: _rank_key(seed, k))
     n = len(ordered)
     n_trainval = min(n, _round(train_fraction * n))
@@ -77,5 +89,5 @@ def split_indices(
     part_of = {k: part for part, ks in parts_of_keys.items() for k in ks}
     out: dict[str, list[int]] = {part: [] for part in SPLIT_NAMES}
     for i, ref in enumerate(refs):
-        out[part_of[ref]].append(i)
+        out[part_of[group_of[ref]]].append(i)
     return out

@@ -75,8 +75,9 @@ class IQADataset(SeededDataset):
     """Base of the IQA readers: a scored image list with seeded splits, filters and crops.
 
     * ``split``: ``train``/``val``/``test`` of a seeded split (``split_mode="by_reference"``: no reference content
-      shared between parts; ``"random"``: the per-image split of the papers) or ``all``.  ``val_fraction`` is carved
-      from the training part (:func:`~distill.data.splits.split_indices`).
+      shared between parts, and in a synthetic stand-in no source photo either (:meth:`photo_groups`);
+      ``"random"``: the per-image split of the papers) or ``all``.  ``val_fraction`` is carved from the training
+      part (:func:`~distill.data.splits.split_indices`).
     * ``crop``: a random ``crop``×``crop`` window in train, the centre one elsewhere; ``hflip`` flips at random in
       train.  Both draw only from :meth:`rng` (seed, epoch, index).  ``crop=None`` returns the whole image.
     * ``patches`` (the HyperIQA protocol of its authors' code, github.com/SSL92/hyperIQA, needs ``crop``): with
@@ -160,8 +161,10 @@ class IQADataset(SeededDataset):
         if split == "all":
             chosen = all_samples
         else:
+            refs = [s.ref for s in all_samples]
+            groups = self.photo_groups(refs)
             parts = split_indices(
-                [s.ref for s in all_samples], split_mode, self.train_fraction, self.val_fraction, self.split_seed
+                refs, split_mode, self.train_fraction, self.val_fraction, self.split_seed, groups or None
             )
             if not parts[split]:
                 why = "val_fraction is 0" if split == "val" else "train_fraction is 1"
@@ -250,6 +253,21 @@ class IQADataset(SeededDataset):
     @property
     def is_synthetic(self) -> bool:
         return (self.root / SYNTHETIC_MARKER).is_file()
+
+    def photo_groups(self, refs: list[str]) -> dict[str, str]:
+        """Reference → the photo it was cropped from, for a synthetic stand-in whose ``SYNTHETIC.json`` records it
+        (``references`` or ``crops``: ``{name: {"photo": ...}}``, matched case-insensitively); empty for a real
+        dataset.  The ``by_reference`` split keeps each photo's references on one side with it."""
+        info = self.synthetic_info or {}
+        recorded = info.get("references") or info.get("crops") or {}
+        if not isinstance(recorded, dict):
+            return {}
+        photo = {
+            str(name).lower(): str(src["photo"])
+            for name, src in recorded.items()
+            if isinstance(src, dict) and "photo" in src
+        }
+        return {r: photo[r.lower()] for r in set(refs) if r.lower() in photo}
 
     @property
     def group_names(self) -> dict[str, str]:

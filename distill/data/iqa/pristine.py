@@ -11,7 +11,7 @@
   distortion's randomness fixed per image and class, as the authors generated the set once), then resized so the
   shorter side is ``resize`` (256) and cropped to ``size`` (224) — random crop and horizontal flip for training, the
   centre for testing.  Train/test are a seeded 80/20 split by pristine image (the authors took the first 80 % of
-  each class folder, i.e. also by image).
+  each class folder, i.e. also by image); in the synthetic stand-ins by source photo, so no photo is on both sides.
 """
 
 from __future__ import annotations
@@ -75,6 +75,17 @@ class PristineImages(Dataset):
     @property
     def is_synthetic(self) -> bool:
         return (self.root / SYNTHETIC_MARKER).is_file()
+
+    def photo_groups(self) -> dict[str, str]:
+        """File name → the photo a synthetic stand-in's image was cropped from (its ``SYNTHETIC.json``); empty for
+        the real set."""
+        if not self.is_synthetic:
+            return {}
+        try:
+            images = json.loads((self.root / SYNTHETIC_MARKER).read_text()).get("images") or {}
+        except (OSError, ValueError, AttributeError):
+            return {}
+        return {str(n): str(src["photo"]) for n, src in images.items() if isinstance(src, dict) and "photo" in src}
 
     def __len__(self) -> int:
         return len(self.files)
@@ -238,8 +249,9 @@ class DbcnnDistortions(SeededDataset):
         self.sets = sets
         files = [(s.name, p) for s in sets for p in s.files]
         names = [f"{n}/{p.name}" for n, p in files]
-        if split != "all":
-            keep = split_indices(names, "by_reference", train_fraction, 0.0, split_seed)[split]
+        if split != "all":  # synthetic stand-ins: every crop of one photo on one side, across both sets
+            groups = {f"{s.name}/{n}": photo for s in sets for n, photo in s.photo_groups().items()}
+            keep = split_indices(names, "by_reference", train_fraction, 0.0, split_seed, groups or None)[split]
             if not keep:
                 raise DataError(f"dbcnn_distortions: split '{split}' gets no image of {len(names)}; add images")
             files, names = [files[i] for i in keep], [names[i] for i in keep]
