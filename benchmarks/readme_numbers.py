@@ -269,17 +269,32 @@ def load(paths: Sequence[Path]) -> list[dict[str, Any]]:
     return out
 
 
+def saved_threads(saved: Sequence[dict[str, Any]], default: int = 2) -> int:
+    """The thread count of a saved measurement made on this CPU model (its seed 0 is then reproduced bit for bit),
+    else ``default``."""
+    here = machine_info()["cpu_model"]
+    for measurement in saved:
+        if measurement.get("machine", {}).get("cpu_model") == here and measurement.get("threads"):
+            return int(measurement["threads"])
+    return default
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0", help="train seeds to run, comma-separated (default 0)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (the numbers depend on it; default 2)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads (the numbers depend on it); default 2, and for --check the thread count of a saved "
+        "measurement from this CPU model, so that the check can reproduce it exactly",
+    )
     parser.add_argument("--json", type=Path, help="save the measurement here")
     parser.add_argument("--from", dest="saved", type=Path, nargs="+", help="saved measurements (--json files)")
     parser.add_argument("--readme", action="store_true", help="write the block into README.md (needs --from)")
     parser.add_argument("--check", action="store_true", help="train seed 0 and judge it by the saved band")
     parser.add_argument("--keep", type=Path, help="train in this folder and keep it (default: a temporary folder)")
     args = parser.parse_args(argv)
-    if args.threads < 1:
+    if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -295,14 +310,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.check:
         saved = load(args.saved or sorted(RESULTS.glob("quickstart_*.json")))
-        measured = measure([0], args.threads, args.keep)
+        threads = args.threads or saved_threads(saved)
+        print(f"training seed 0 with {threads} torch thread{'s' if threads > 1 else ''}")
+        measured = measure([0], threads, args.keep)
         if args.json is not None:  # what this machine printed, to add to the saved measurements
             args.json.write_text(json.dumps(measured, indent=2) + "\n")
         ok, lines = check(measured, saved)
         print("\n".join(lines))
         print("inside the README's band" if ok else "OUTSIDE the README's band: the code changed what it trains")
         return 0 if ok else 1
-    measured = measure(seeds, args.threads, args.keep)
+    measured = measure(seeds, args.threads or 2, args.keep)
     if args.json is not None:
         args.json.write_text(json.dumps(measured, indent=2) + "\n")
     print(json.dumps(measured["seeds"], indent=2))

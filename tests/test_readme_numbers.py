@@ -120,3 +120,11 @@ def test_the_verdict_needs_every_seed_of_both_models_at_the_threshold():
     assert "**yes**" in good and "type gives 0.330, of its type and level 0.810" in good
     assert "seed 0 5.0, seed 1 5.1, seed 2 4.9" in good
     assert "**no**" in rn.render_table([measured([0.75, 0.72, rn.INFORMATIVE_SRCC - 0.01])])
+
+
+def test_check_trains_with_the_thread_count_of_a_measurement_from_this_cpu():
+    """--check reproduces a saved seed 0 bit for bit only at its thread count: it takes the one saved on this CPU."""
+    here = rn.machine_info()["cpu_model"]
+    other = {"machine": {"cpu_model": "Some Other CPU"}, "threads": 8}
+    assert rn.saved_threads([other, {"machine": {"cpu_model": here}, "threads": 1}]) == 1
+    assert rn.saved_threads([other]) == 2
