@@ -83,6 +83,8 @@ RECIPES = ROOT / "recipes" / "effect"
 BLOCK = "effect"
 SEEDS = tuple(range(8))
 ABLATION_SEEDS = tuple(range(4))
+#: The IQA split rule the saved MRKD runs were made under (a saved result without it predates the photo-disjoint split).
+IQA_SPLIT = "by reference, photo-disjoint for synthetic sets"
 GRAD_BATCHES = 4
 CONFIDENCE = 0.95
 
@@ -435,6 +437,7 @@ def run_benchmark(
         "ablation_seeds": list(ABLATION_SEEDS),
         "out": str(out),
         "worker_processes": workers,
+        "iqa_split": IQA_SPLIT,
         "methods": {},
     }
     started = time.perf_counter()
@@ -721,6 +724,14 @@ def render(res: dict[str, Any]) -> str:
         lines += ["**PARTIAL RESULTS**: the benchmark has not finished every stage; missing methods are marked.", ""]
     m = methods.get("mrkd")
     lines += ["### MRKD (blind IQA), student test SRCC", ""]
+    if m and res.get("iqa_split") != IQA_SPLIT:
+        lines += [
+            "**Measured under an earlier split:** these MRKD runs (and the IQA pre-training) were measured when the "
+            "synthetic sets' by-reference split could put crops of one source photo on both sides; the split is now "
+            "photo-disjoint, so a rerun of `python -m benchmarks.effect` trains on other splits and gives other "
+            "numbers (the README quickstart's test SRCC fell with the same change: docs/quickstarts.md).",
+            "",
+        ]
     if m:
         lines += [
             HEADER,

@@ -121,3 +121,10 @@ def test_a_finished_run_is_reused_without_training(tmp_path):
     (folder / "results.json").write_text(json.dumps({"results": {"test": {}}}))
     runs = effect.Bench(tmp_path).runs("no_such_recipe", "g", [3])  # a missing recipe would fail if it ran
     assert runs == [{"seed": 3, "results": {"test": {}}}]
+
+
+def test_mrkd_runs_saved_before_the_photo_disjoint_split_say_so():
+    saved = json.loads((Path(effect.__file__).parent / "results" / "effect_cpu.json").read_text())
+    caveat = "**Measured under an earlier split:**"
+    assert "iqa_split" not in saved and caveat in effect.render(saved)
+    assert caveat not in effect.render({**saved, "iqa_split": effect.IQA_SPLIT})
