@@ -252,11 +252,12 @@ def test_a_key_written_twice_in_a_set_value_is_refused(tmp_path, capsys):
     ("optim", "train", "expected"),
     [
         ({"momentum": -1.0}, {}, r"Trainer: optim\.teacher\.momentum: got -1\.0, expected a number in \[0, 1\)"),
-        ({"lr": float("nan")}, {}, r"Trainer: optim\.teacher\.lr: got nan, expected a positive, finite learning rate"),
+        ({"lr": float("nan")}, {}, r"Trainer: optim\.teacher\.lr: got nan, expected a finite learning rate >= 0"),
+        ({"lr": -0.1}, {}, r"Trainer: optim\.teacher\.lr: got -0\.1, expected a finite learning rate >= 0"),
         ({}, {"batch_size": -1}, r"Trainer: train\.batch_size: got -1, expected a positive integer"),
         ({}, {"device": "tpu"}, r"Trainer: train\.device: got 'tpu': not a device"),
     ],
-    ids=["momentum", "lr_nan", "batch_size", "device"],
+    ids=["momentum", "lr_nan", "lr_negative", "batch_size", "device"],
 )
 def test_the_trainer_checks_its_configs_like_a_recipe(optim, train, expected, tmp_path):
     """Before: torch's ValueError (momentum), RuntimeError (device), or a Trainer built with lr NaN / batch -1."""

@@ -253,8 +253,8 @@ def check_training_numbers(
         checker.fail("train.ema.decay", f"got {train.ema.decay}, expected a number in [0, 1) (e.g. 0.999)")
     _check_device(train.device, checker)
     for group, cfg in optim.items():
-        if not (math.isfinite(cfg.lr) and cfg.lr > 0):
-            checker.fail(f"optim.{group}.lr", f"got {cfg.lr}, expected a positive, finite learning rate")
+        if not (math.isfinite(cfg.lr) and cfg.lr >= 0):  # torch's own rule: 0 is allowed (the group does not move)
+            checker.fail(f"optim.{group}.lr", f"got {cfg.lr}, expected a finite learning rate >= 0")
         for name in ("eta_min", "gamma", "warmup_start", "weight_decay", "momentum", "clip_grad_norm"):
             holder = cfg.schedule if hasattr(cfg.schedule, name) else cfg
             value = getattr(holder, name)
