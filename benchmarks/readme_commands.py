@@ -12,7 +12,9 @@ whether pip had a download cache, and what the job printed: command 1's final te
 clone's ``results.json``), pytest's summary line for the test suites.
 
 ``--json FILE`` saves the measurement; ``--from FILE --readme`` writes the README's command headers and the
-measured table in docs/measured.md (their ``readme-numbers`` blocks) from a saved one, without running anything.
+measured table in docs/measured.md (their ``readme-numbers`` blocks) from a saved one, without running anything;
+``--from A B …`` combines several (a command measured again in a later file replaces the earlier one; each row
+keeps its own date and commit), and ``--json`` then saves the combination.
 Uncommitted changes are not measured (the clone is of ``HEAD``): the script says so when the tree is dirty.
 """
 
@@ -119,6 +121,7 @@ def measure_command(number: int, command: str, work: Path, slow: bool = False, r
         f"{install} && echo {MARK} && {job}", clone, work / f"command{number}.log", env
     )
     record: dict[str, Any] = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command,
         "commit": commit,
         "exit_status": status,
@@ -171,6 +174,17 @@ def measure(numbers: Sequence[int], slow: bool, keep: Path | None) -> dict[str, 
     return res
 
 
+def combine(measurements: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Several saved measurements as one: the last file's machine and date, each command from the last file that
+    measured it, carrying its own date."""
+    res = {**measurements[-1], "commands": {}}
+    for measurement in measurements:
+        for key, rec in measurement["commands"].items():
+            res["commands"][key] = {"date": measurement["date"], **rec}
+    res["commands"] = dict(sorted(res["commands"].items()))
+    return res
+
+
 def _pip_cache_state() -> str:
     """Whether pip would reuse downloaded wheels (a first install on a new machine downloads them all)."""
     out = subprocess.run([sys.executable, "-m", "pip", "cache", "dir"], capture_output=True, text=True)
@@ -215,7 +229,7 @@ def header(res: dict[str, Any], number: int) -> str:
     return (
         f"{_about(rec['wall_s']).capitalize()} on the 2-core development machine: "
         f"{_clock(rec['install_s'])} to install, {_clock(rec['job_s'])} to {JOB_VERBS[number]} "
-        f"(measured {res['date']} by `python -m benchmarks.readme_commands`)."
+        f"(measured {rec.get('date', res['date'])} by `python -m benchmarks.readme_commands`)."
     )
 
 
@@ -223,14 +237,14 @@ def render_text(res: dict[str, Any]) -> str:
     """The measured table (markdown), with how and where it was measured."""
     m = res["machine"]
     rows = [
-        "| README command | wall | install | job | what the job printed | commit | 1-min load before → after |",
+        "| README command | wall | install | job | what the job printed | commit, date | 1-min load before → after |",
         "|---|---|---|---|---|---|---|",
     ]
     for key, rec in sorted(res["commands"].items()):
-        number = int(key)
+        number, when = int(key), rec.get("date", res["date"])
         rows.append(
             f"| {number} ({JOBS.get(number, 'job')}) | {_clock(rec['wall_s'])} | {_clock(rec['install_s'])} | "
-            f"{_clock(rec['job_s'])} | {_job_result(number, rec)} | {rec['commit'][:7]} | "
+            f"{_clock(rec['job_s'])} | {_job_result(number, rec)} | {rec['commit'][:7]}, {when} | "
             f"{rec['load_1min_before']} → {rec['load_1min_after']} |"
         )
         slow = rec.get("slow")
@@ -238,12 +252,11 @@ def render_text(res: dict[str, Any]) -> str:
             result = slow["pytest"] if slow["exit_status"] == 0 else f"FAILED (exit status {slow['exit_status']})"
             rows.append(
                 f"| then `pytest -m slow` (the rest of `.ci/run`) | {_clock(slow['wall_s'])} | — | "
-                f"{_clock(slow['wall_s'])} | {result} | {rec['commit'][:7]} | — |"
+                f"{_clock(slow['wall_s'])} | {result} | {rec['commit'][:7]}, {when} | — |"
             )
     return "\n".join(rows) + (
         "\n\nEach command as the README spells it, in a fresh `git clone` (its own new virtualenv) on "
-        f"{machine_label(m)}, "
-        f"{res['date']}; pip's download cache: {res['pip_cache']}. Install = up to the command's last `&&`. "
+        f"{machine_label(m)}; pip's download cache: {res['pip_cache']}. Install = up to the command's last `&&`. "
         "Written by `python -m benchmarks.readme_commands --readme`; re-rendered from "
         "`benchmarks/results/readme_commands.json` by `python -m benchmarks.readme_commands --from "
         "benchmarks/results/readme_commands.json --readme`."
@@ -264,15 +277,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slow", action="store_true", help="after command 2, run `pytest -m slow` in its clone")
     parser.add_argument("--keep", type=Path, help="clone into this folder and keep it (default: a temporary folder)")
     parser.add_argument("--json", type=Path, help="save the measurement here")
-    parser.add_argument("--from", dest="saved", type=Path, help="render a saved measurement instead of running")
+    parser.add_argument(
+        "--from", dest="saved", type=Path, nargs="+", help="render saved measurements (combined) instead of running"
+    )
     parser.add_argument("--readme", action="store_true", help="write the README/docs blocks")
     parser.add_argument("--force", action="store_true", help="replace an existing --json file")
     args = parser.parse_args(argv)
     guard_outputs(parser, args, files=("json",), folders=("keep",))
     if args.saved is not None:
-        if not args.saved.is_file():
-            parser.error(f"--from {args.saved}: no such file")
-        res = json.loads(args.saved.read_text())
+        for path in args.saved:
+            if not path.is_file():
+                parser.error(f"--from {path}: no such file")
+        res = combine([json.loads(path.read_text()) for path in args.saved])
+        if args.json is not None and len(args.saved) > 1:
+            from distill.errors import DistillError
+            from distill.run.safe_write import check_new_file
+
+            try:
+                check_new_file(args.json, "--json", force=args.force)
+            except DistillError as err:
+                parser.exit(2, f"{parser.prog}: error: {err}\n")
+            args.json.write_text(json.dumps(res, indent=2) + "\n")
     else:
         try:
             numbers = [int(n) for n in args.commands.split(",") if n.strip()]

@@ -125,3 +125,23 @@ def test_readme_commands_refuses_to_replace_a_json_it_did_not_write(tmp_path, ca
         readme_commands.main(["--commands", "1", "--json", str(existing)])
     assert exit_info.value.code == 2 and existing.read_text() == "{}"
     assert "already exists" in capsys.readouterr().err
+
+
+def test_readme_commands_combines_measurements_the_later_replacing_a_command_measured_again():
+    def rec(status: int, commit: str) -> dict:
+        return {"commit": commit, "exit_status": status, "wall_s": 9.0, "install_s": 1.0, "job_s": 8.0,
+                "load_1min_before": 0.0, "load_1min_after": 0.0, "pytest": "1 passed in 1.00s"}  # fmt: skip
+
+    machine = {"cpu_model": "X", "processor": "x86_64", "cpu_count": 2}
+    first = {
+        "machine": machine,
+        "date": "day 1",
+        "pip_cache": "p",
+        "commands": {"1": rec(0, "a" * 40), "2": rec(1, "a" * 40)},
+    }
+    second = {"machine": machine, "date": "day 2", "pip_cache": "p", "commands": {"2": rec(0, "b" * 40)}}
+    res = readme_commands.combine([first, second])
+    assert res["commands"]["1"]["date"] == "day 1" and res["commands"]["1"]["commit"] == "a" * 40
+    assert res["commands"]["2"]["date"] == "day 2" and res["commands"]["2"]["exit_status"] == 0
+    table = readme_commands.render_text(res)
+    assert "aaaaaaa, day 1" in table and "bbbbbbb, day 2" in table and "FAILED" not in table
