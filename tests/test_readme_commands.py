@@ -145,3 +145,13 @@ def test_readme_commands_combines_measurements_the_later_replacing_a_command_mea
     assert res["commands"]["2"]["date"] == "day 2" and res["commands"]["2"]["exit_status"] == 0
     table = readme_commands.render_text(res)
     assert "aaaaaaa, day 1" in table and "bbbbbbb, day 2" in table and "FAILED" not in table
+
+
+def test_readme_time_headers_come_from_the_saved_measurement():
+    """README's command headers are the script's rendering of benchmarks/results/readme_commands.json."""
+    saved = json.loads((REPO / "benchmarks" / "results" / "readme_commands.json").read_text())
+    text = (REPO / "README.md").read_text()
+    for number in (1, 2):
+        assert readme_commands.header(saved, number) in text
+    table = readme_commands.render_text(saved)
+    assert any(table in page.read_text() for page in [REPO / "README.md", *(REPO / "docs").glob("*.md")])
