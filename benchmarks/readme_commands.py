@@ -298,15 +298,15 @@ def main(argv: list[str] | None = None) -> int:
             except DistillError as err:
                 parser.exit(2, f"{parser.prog}: error: {err}\n")
             args.json.write_text(json.dumps(res, indent=2) + "\n")
+        print(render_text(res))
     else:
         try:
             numbers = [int(n) for n in args.commands.split(",") if n.strip()]
         except ValueError:
             parser.error(f"--commands {args.commands!r}: comma-separated numbers, e.g. 1,2")
-        res = measure(numbers, args.slow, args.keep)
+        res = measure(numbers, args.slow, args.keep)  # prints the table after each command
         if args.json is not None:
             args.json.write_text(json.dumps(res, indent=2) + "\n")
-    print(render_text(res))
     if args.readme:
         write_blocks(res)
     failed = [
