@@ -20,7 +20,7 @@ from torch import nn
 from distill.models.iqa.base import IQAModel
 from distill.registry import MODELS
 
-__all__ = ["CNNIQA", "check_lcn", "local_contrast_normalise"]
+__all__ = ["CNNIQA", "check_lcn", "local_contrast_normalise", "symmetric_pad"]
 
 #: ITU-R BT.601 luma weights (what Pillow's ``convert("L")`` uses, the grey image of the CNNIQA release)
 LUMA = (0.299, 0.587, 0.114)
@@ -29,14 +29,24 @@ LUMA = (0.299, 0.587, 0.114)
 def local_contrast_normalise(grey: torch.Tensor, window: int = 3, c: float = 1.0) -> torch.Tensor:
     """``(I - mu) / (sigma + c)`` with mean ``mu`` and deviation ``sigma`` over a ``window`` x ``window`` box.
 
-    ``grey`` is ``[N, 1, H, W]``; borders are reflected, so the output has the input's size.
+    ``grey`` is ``[N, 1, H, W]``; borders are extended symmetrically (the edge pixel repeated, as
+    ``scipy.signal.convolve2d(..., boundary="symm")`` in the CNNIQA release), so the output has the input's size.
     """
     check_lcn(window, c)
-    pad = window // 2
-    padded = F.pad(grey, (pad, pad, pad, pad), mode="reflect") if pad else grey
+    padded = symmetric_pad(grey, window // 2)
     mu = F.avg_pool2d(padded, window, stride=1)
     var = F.avg_pool2d(padded * padded, window, stride=1) - mu * mu
     return (grey - mu) / (var.clamp_min(0).sqrt() + c)
+
+
+def symmetric_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """Pad the last two dims by ``pad`` on every side, mirroring with the edge repeated (``numpy.pad`` symmetric)."""
+    if pad == 0:
+        return x
+    if pad > min(x.shape[-2:]):
+        raise ValueError(f"cannot pad {x.shape[-2]}x{x.shape[-1]} symmetrically by {pad}")
+    x = torch.cat([x[..., :pad, :].flip(-2), x, x[..., -pad:, :].flip(-2)], dim=-2)
+    return torch.cat([x[..., :pad].flip(-1), x, x[..., -pad:].flip(-1)], dim=-1)
 
 
 def check_lcn(window: int, c: float) -> None:
@@ -84,7 +94,7 @@ class CNNIQA(IQAModel):
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """RGB in [0, 1] → the locally normalised grey image ``[N, 1, H, W]`` (this model's input normalisation)."""
-        least = max(self.kernel_size, self.lcn_window // 2 + 1)
+        least = max(self.kernel_size, self.lcn_window // 2)
         if min(x.shape[-2:]) < least:
             raise ValueError(
                 f"CNNIQA needs images of at least {least}x{least} pixels, got "
