@@ -2,9 +2,10 @@
 
 What is measured
 ----------------
-The recipe (default: ``recipes/quickstart.yaml``, MRKD with two ResNet-10 regressors on a synthetic KADID-10k
-layout) is built with :func:`distill.build.build_run` and trained by ``Trainer.fit`` unmodified — the same objects
-``distill run`` builds; the benchmark has no training loop. Every epoch trains, evaluates and writes a checkpoint.
+The recipe (default: ``recipes/mrkd_resnet10_cpu.yaml``, MRKD with two ResNet-10 regressors on the quickstart's
+synthetic KADID-10k layout) is built with :func:`distill.build.build_run` and trained by ``Trainer.fit`` unmodified —
+the same objects ``distill run`` builds; the benchmark has no training loop. Every epoch trains, evaluates and writes
+a checkpoint.
 At each epoch boundary (the engine calls the training set's ``set_epoch`` before every epoch, so the call before
 epoch e+1 comes right after epoch e's evaluation and checkpoint) and once more when ``fit`` returns, the script runs
 ``gc.collect()`` and records:
@@ -196,7 +197,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--scale", choices=list(SCALES), default="small")
     p.add_argument("--quick", action="store_true", help="same as --scale smoke")
     p.add_argument("--epochs", type=int, help="epochs N (default: 6 smoke, 12 small)")
-    p.add_argument("--recipe", type=Path, default=ROOT / "recipes" / "quickstart.yaml")
+    p.add_argument("--recipe", type=Path, default=ROOT / "recipes" / "mrkd_resnet10_cpu.yaml")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra recipe override (repeatable)")
     p.add_argument("--out", type=Path, help="scratch folder for the data (smoke) and the run (default: a temp dir)")
     p.add_argument("--max-ratio", type=float, default=MAX_RATIO, help=f"flat threshold (default {MAX_RATIO})")

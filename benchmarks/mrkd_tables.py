@@ -32,7 +32,7 @@ the paper's own fixed types — TID2013 DBCNN 14, 16, 01, 12; KADID-10k DBCNN 20
 08, 11 — beside the two hardest and two easiest types found in our baseline), ``5`` (LIVEC), ``6`` (cross-dataset
 TID2013 ↔ KADID-10k) and ``7`` (teacher learning-rate grid on TID2013, both models). Every number comes from runs
 made by ``collect_repeats`` — the benchmark has no training loop of its own; at the synthetic
-scales it only composes recipes (``_base_`` = the quickstart recipes plus the dataset, written under
+scales it only composes recipes (``_base_`` = the ResNet-10 CPU recipes ``CPU_RECIPES`` plus the dataset, written under
 ``--out/recipes``). Finished runs under ``--out`` are reused; delete the folder to rerun.
 """
 
@@ -65,6 +65,12 @@ from distill.run.values import as_float  # noqa: E402
 
 RECIPES = ROOT / "recipes"
 METHODS = ("baseline", "urkd", "mrkd")
+#: The synthetic scales' ResNet-10 stand-in recipes (the quickstart's until it moved to CNNIQA), one per method.
+CPU_RECIPES = {
+    "baseline": "mrkd_resnet10_cpu_baseline.yaml",
+    "urkd": "mrkd_resnet10_cpu_urkd.yaml",
+    "mrkd": "mrkd_resnet10_cpu.yaml",
+}
 LABEL = {"dbcnn": "DBCNN", "resnet50": "ResNet50", "hyperiqa": "HyperIQA", "resnet10": "ResNet-10*"}
 DATASET = {"tid": "TID2013", "kadid": "KADID-10k", "livec": "LIVEC"}
 
@@ -150,7 +156,7 @@ def synthetic_sets(scale: str, out: Path) -> dict[str, dict[str, Any]]:
             "livec": {"root": str(out / "data" / "livec"), "name": "livec",
                       "args": {"n_images": 40, "size": [48, 48], "seed": 2}},
         }  # fmt: skip
-    quick, _ = load_recipe(RECIPES / "quickstart.yaml")
+    quick, _ = load_recipe(RECIPES / CPU_RECIPES["mrkd"])
     assert quick.data.synthetic is not None
     return {
         "kadid": {"root": str(quick.data.root), "name": "kadid10k", "args": dict(quick.data.synthetic.args)},
@@ -256,8 +262,7 @@ class Bench:
             suffix = MODEL_SUFFIX[model]
             prefix = "mrkd" if method == "mrkd" else f"mrkd_{method}"
             return RECIPES / (f"{prefix}_{cell}.yaml" if "_to_" in cell else f"{prefix}_{cell}{suffix}.yaml")
-        quick = {"baseline": "quickstart_baseline.yaml", "urkd": "quickstart_urkd.yaml", "mrkd": "quickstart.yaml"}
-        doc = {"_base_": str(RECIPES / quick[method]), "name": f"bench_{method}_{cell}"}
+        doc = {"_base_": str(RECIPES / CPU_RECIPES[method]), "name": f"bench_{method}_{cell}"}
         doc.update(synthetic_data_section(cell, self.sets, self.split))
         path = self.out / "recipes" / f"{method}_{cell}{self.split_suffix(cell)}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)

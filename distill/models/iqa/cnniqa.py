@@ -96,10 +96,7 @@ class CNNIQA(IQAModel):
         """RGB in [0, 1] → the locally normalised grey image ``[N, 1, H, W]`` (this model's input normalisation)."""
         least = max(self.kernel_size, self.lcn_window // 2)
         if min(x.shape[-2:]) < least:
-            raise ValueError(
-                f"CNNIQA needs images of at least {least}x{least} pixels, got "
-                f"{x.shape[-2]}x{x.shape[-1]}"
-            )
+            raise ValueError(f"CNNIQA needs images of at least {least}x{least} pixels, got {x.shape[-2]}x{x.shape[-1]}")
         grey = (x * self.luma).sum(dim=1, keepdim=True)
         return local_contrast_normalise(grey, self.lcn_window, self.lcn_c)
 
