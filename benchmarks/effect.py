@@ -3,12 +3,19 @@
     python -m benchmarks.effect [--out runs/effect] [--json FILE] [--readme] [--force] [--threads 1]
     python -m benchmarks.effect --from benchmarks/results/effect_cpu.json --readme     # re-render, no training
     python -m benchmarks.effect --worker [--out runs/effect]   # a second process sharing the runs (then --workers 1)
+    python -m benchmarks.effect --only mrkd[,cqd,mipkd] --json benchmarks/results/effect_cpu.json --readme
+        # re-measure only these methods (their pre-trained starts and stages); the file keeps the others' numbers
+    python -m benchmarks.effect --worker --only mrkd [--out runs/effect]   # a worker for those methods' runs only
 
 Every number comes from RECIPES (``recipes/effect/*.yaml``) run through
 :func:`distill.experiments.repeats.run_repeats` (the engine of ``distill run``); the benchmark has no training loop.
 Each finished run is kept under ``--out`` (its
 ``results.json``) and reused, so an interrupted benchmark continues where it stopped; the JSON is rewritten after
-every stage, marked ``complete: false`` until the last one.
+every stage, marked ``complete: false`` until every method is present and its last stage finished. Each method's
+entry records when and where it was measured (``measured``: UTC date, machine, threads, worker processes, elapsed
+and summed run wall minutes of its session, for MRKD the IQA split); a result saved before these records has one
+set of top-level fields, which then stand for every method. The README block says one "measured" sentence per
+distinct measurement, so methods re-measured with ``--only`` are told apart from the ones kept.
 
 The regime (fixed before the first result; one regime per method)
 ------------------------------------------------------------------
@@ -1121,7 +1128,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--worker",
         action="store_true",
         help="only train runs (from the far end of the order, skipping runs another process is training) into the "
-        "same --out, so a second process shares the work; no diagnostics, no --json",
+        "same --out, so a second process shares the work, until every run is finished (with --only: those methods' "
+        "runs); no diagnostics, no --json",
     )
     parser.add_argument(
         "--only",
