@@ -690,9 +690,10 @@ def run_benchmark(
         "worker_processes": workers,
         "out": str(out),
     }
-    merged = only is not None and previous is not None
-    if merged:
-        res = keep_others(previous, names)  # type: ignore[arg-type]
+    kept = previous if only is not None else None  # a full run starts a new result
+    merged = kept is not None
+    if kept is not None:
+        res = keep_others(kept, names)
     else:
         res = {
             "benchmark": "effect",
@@ -705,7 +706,7 @@ def run_benchmark(
             "iqa_split": IQA_SPLIT,
             "methods": {},
         }
-    again = set(previous.get("methods", {})) if merged else set()  # type: ignore[union-attr]
+    again = set(kept.get("methods", {})) if kept is not None else set()  # methods this run measures again
     kept_timings = dict(res.get("timings", {}))
     groups = [g for m in names for g in GROUPS[m]]
     started = time.perf_counter()
