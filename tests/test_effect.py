@@ -296,3 +296,41 @@ def test_the_worker_passes_again_until_its_groups_are_finished(tmp_path, monkeyp
     monkeypatch.setattr(effect, "group_finished", lambda bench, name: next(finished))
     effect.work(effect.Bench(tmp_path, wait=False), ["mrkd"], poll=0)
     assert jobs == ["mrkd", "mrkd", "mrkd"]
+
+
+def _finished_run(folder: Path, results: dict) -> None:
+    folder.mkdir(parents=True)
+    (folder / "recipe.yaml").write_text("{}\n")
+    (folder / "results.json").write_text(json.dumps({"results": results}))
+
+
+def test_only_mrkd_runs_the_real_mrkd_stages_on_finished_runs_and_trains_nothing(tmp_path, monkeypatch):
+    """The real pre-training and stage functions of MRKD over run folders found finished (nothing trained), with its
+    two model-loading diagnostics replaced by constants."""
+    out = tmp_path / "runs"
+    _finished_run(out / "iqa_pretrain" / "seed0", {"test": {"student": {"overall": {"srcc": 0.5}}}})
+    (out / "iqa_pretrain" / "seed0" / "iqa_trunk.pt").write_bytes(b"")  # already extracted
+    for group, shift in (("mrkd_baseline", 0.0), ("mrkd_urkd", 0.01), ("mrkd", 0.02)):
+        for seed in effect.SEEDS:
+            student = {
+                "overall": {"srcc": 0.3 + shift + seed / 100},
+                "groups": {"01": {"srcc": 0.1}, "02": {"srcc": 0.2}},
+            }
+            results = {"test": {"student": student, "teacher": {"overall": {"srcc": 0.25}}}}
+            _finished_run(out / group / f"seed{seed}", results)
+    monkeypatch.setattr(effect, "mrkd_agreement", lambda folder: 0.5)
+    monkeypatch.setattr(effect, "grad_ratio", lambda folder, task, terms: 0.25)
+    monkeypatch.setattr("distill.experiments.repeats.run_repeats", lambda *a, **k: pytest.fail("trained a run"))
+    saved = tmp_path / "effect.json"
+    saved.write_text(SAVED.read_text())
+    effect.main(["--only", "mrkd", "--json", str(saved), "--out", str(out)])
+    old, new = json.loads(SAVED.read_text()), json.loads(saved.read_text())
+    mrkd = new["methods"]["mrkd"]
+    assert mrkd["rows"]["mrkd"]["mean"] == pytest.approx(0.355) and mrkd["rows"]["baseline"]["mean"] == pytest.approx(
+        0.335
+    )
+    assert mrkd["comparisons"]["mrkd_vs_baseline"]["mean_diff"] == pytest.approx(0.02)
+    assert mrkd["agreement"]["mrkd"]["mean"] == 0.5 and mrkd["grad_ratio"]["mrkd"]["mean"] == 0.25
+    assert new["pretrained"]["iqa_pretrain_test_srcc"] == 0.5 and new["complete"] is True
+    assert mrkd["measured"]["out"] == str(out) and mrkd["measured"]["elapsed_minutes"] is not None
+    assert {m: new["methods"][m] for m in OTHER_CQD_MIPKD} == {m: old["methods"][m] for m in OTHER_CQD_MIPKD}
