@@ -3,12 +3,19 @@
     python -m benchmarks.effect [--out runs/effect] [--json FILE] [--readme] [--force] [--threads 1]
     python -m benchmarks.effect --from benchmarks/results/effect_cpu.json --readme     # re-render, no training
     python -m benchmarks.effect --worker [--out runs/effect]   # a second process sharing the runs (then --workers 1)
+    python -m benchmarks.effect --only mrkd[,cqd,mipkd] --json benchmarks/results/effect_cpu.json --readme
+        # re-measure only these methods (their pre-trained starts and stages); the file keeps the others' numbers
+    python -m benchmarks.effect --worker --only mrkd [--out runs/effect]   # a worker for those methods' runs only
 
 Every number comes from RECIPES (``recipes/effect/*.yaml``) run through
 :func:`distill.experiments.repeats.run_repeats` (the engine of ``distill run``); the benchmark has no training loop.
 Each finished run is kept under ``--out`` (its
 ``results.json``) and reused, so an interrupted benchmark continues where it stopped; the JSON is rewritten after
-every stage, marked ``complete: false`` until the last one.
+every stage, marked ``complete: false`` until every method is present and its last stage finished. Each method's
+entry records when and where it was measured (``measured``: UTC date, machine, threads, worker processes, elapsed
+and summed run wall minutes of its session, for MRKD the IQA split); a result saved before these records has one
+set of top-level fields, which then stand for every method. The README block says one "measured" sentence per
+distinct measurement, so methods re-measured with ``--only`` are told apart from the ones kept.
 
 The regime (fixed before the first result; one regime per method)
 ------------------------------------------------------------------
@@ -76,7 +83,13 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from benchmarks._common import add_result_arguments, machine_info, machine_label, saved_result  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    add_result_arguments,
+    guard_outputs,
+    machine_info,
+    machine_label,
+    saved_result,
+)
 from distill.data.iqa.distortions import KADID_TYPES  # noqa: E402
 
 RECIPES = ROOT / "recipes" / "effect"
@@ -290,6 +303,25 @@ WORKER_ORDER = (
 )
 
 
+def group_finished(bench: Bench, name: str) -> bool:
+    """Every seed's run of the group ``name`` (:func:`jobs`) is finished under ``bench.out``."""
+    from distill.experiments.sweep import is_complete
+
+    return all(is_complete(bench.folder(name, s)) for s in jobs(bench.out)[name][1])
+
+
+def work(bench: Bench, names: Sequence[str], poll: float = 5.0) -> None:
+    """A ``--worker`` process: train the runs of the groups ``names`` in this order (after the pre-trained starts
+    each needs), skipping runs another process is training, and pass over them again every ``poll`` seconds until
+    every run of them is finished (a start another process is still training holds its groups back until then)."""
+    while True:
+        for name in names:
+            bench.job(name)
+        if all(group_finished(bench, n) for n in names):
+            return
+        time.sleep(poll)
+
+
 def metric(run: dict[str, Any], split: str, role: str, name: str, group: str | None = None) -> float:
     """One reported number of a run's ``results.json``."""
     from distill.run.values import as_float
@@ -416,56 +448,75 @@ def _summary(values: Sequence[float]) -> dict[str, Any]:
     return {"values": list(values), "mean": mean, "std": std}
 
 
-def elapsed_minutes(out: Path) -> float | None:
-    """Minutes from the first run's start (its ``recipe.yaml``) to the last run's end (its ``results.json``)."""
-    starts = [p.stat().st_mtime for p in out.glob("*/seed*/recipe.yaml")]
-    ends = [p.stat().st_mtime for p in out.glob("*/seed*/results.json")]
+def elapsed_minutes(out: Path, groups: Sequence[str] | None = None) -> float | None:
+    """Minutes from the first run's start (its ``recipe.yaml``) to the last run's end (its ``results.json``), over
+    the run groups ``groups`` (all under ``out`` when None)."""
+    names = ["*"] if groups is None else list(groups)
+    starts = [p.stat().st_mtime for g in names for p in out.glob(f"{g}/seed*/recipe.yaml")]
+    ends = [p.stat().st_mtime for g in names for p in out.glob(f"{g}/seed*/results.json")]
     return round((max(ends) - min(starts)) / 60, 1) if starts and ends else None
 
 
-def run_benchmark(
-    out: Path, save: Callable[[dict[str, Any]], None], threads: int = 1, workers: int = 0
-) -> dict[str, Any]:
-    """Run (or reuse) every run of the regime, then the diagnostics; ``save`` is called after every stage."""
-    torch.set_num_threads(threads)
-    bench = Bench(out)
-    res: dict[str, Any] = {
-        "benchmark": "effect",
-        "complete": False,
-        "machine": machine_info(),
-        "seeds": list(SEEDS),
-        "ablation_seeds": list(ABLATION_SEEDS),
-        "out": str(out),
-        "worker_processes": workers,
-        "iqa_split": IQA_SPLIT,
-        "methods": {},
-    }
-    started = time.perf_counter()
+#: the methods in the order of the README block and of a full run
+METHODS = ("mrkd", "cqd", "mipkd")
+LABELS = {"mrkd": "MRKD", "cqd": "CQD", "mipkd": "MiPKD"}
+#: the run groups (:func:`jobs`) each method's numbers come from, its pre-trained starts first
+GROUPS = {
+    "mrkd": ("iqa_pretrain", "mrkd_baseline", "mrkd_urkd", "mrkd"),
+    "cqd": ("cqd_pretrain", "cqd_teacher", "cqd_finetune", "cqd"),
+    "mipkd": (
+        "sr_teacher",
+        "mipkd_scratch",
+        "mipkd_logitskd",
+        "mipkd",
+        "mipkd_no_feature_mixer",
+        "mipkd_no_block_mixer",
+    ),
+}
+#: the ``pretrained`` keys of the saved result that belong to each method
+PRETRAINED_KEYS = {
+    "mrkd": ("iqa_pretrain_test_srcc",),
+    "cqd": ("cqd_pretrain_test_top1", "cqd_teacher_clean_top1", "cqd_teacher_low_resolution_top1"),
+    "mipkd": ("sr_teacher_psnr", "sr_teacher_psnr_curve"),
+}
+#: the key each method's last stage adds to its entry (a method is finished when its entry has it)
+LAST_STAGE = {"mrkd": "grad_ratio", "cqd": "grad_ratio", "mipkd": "ablation"}
 
-    def stage_done() -> None:
-        res["wall_minutes_runs"] = round(sum(bench.timings.values()) / 60, 1)
-        res["elapsed_minutes"] = elapsed_minutes(out)
-        res["timings"] = dict(bench.timings)
-        save(res)
 
-    # ---------------------------------------------------------------- pre-trained starts (seed 0, no split seed)
+def is_finished(res: dict[str, Any]) -> bool:
+    """Every method is present and its last stage finished."""
+    methods = res.get("methods", {})
+    return all(m in methods and LAST_STAGE[m] in methods[m] for m in METHODS)
+
+
+def mrkd_pretrained(bench: Bench) -> dict[str, Any]:
+    """The IQA pre-trained start (trained or reused) and its ``pretrained`` keys."""
     (pre,) = bench.job("iqa_pretrain")
+    return {"iqa_pretrain_test_srcc": metric(pre, "test", "student", "srcc")}
+
+
+def cqd_pretrained(bench: Bench) -> dict[str, Any]:
+    """The recognition pre-trained start and the clean-view teacher, and their ``pretrained`` keys."""
     (cqd_pre,) = bench.job("cqd_pretrain")
     (cqd_teacher,) = bench.job("cqd_teacher")
-    teacher_pt = bench.folder("cqd_teacher") / "student.pt"
-    (sr_teacher,) = bench.job("sr_teacher")
-    sr_teacher_pt = bench.folder("sr_teacher") / "student.pt"
-    res["pretrained"] = {
-        "iqa_pretrain_test_srcc": metric(pre, "test", "student", "srcc"),
+    return {
         "cqd_pretrain_test_top1": 100 * metric(cqd_pre, "test", "student", "top1"),
         "cqd_teacher_clean_top1": 100 * metric(cqd_teacher, "test", "student", "top1"),
         "cqd_teacher_low_resolution_top1": 100 * metric(cqd_teacher, "test_low_resolution", "student", "top1"),
+    }
+
+
+def mipkd_pretrained(bench: Bench) -> dict[str, Any]:
+    """The SR teacher and its ``pretrained`` keys (its PSNR and convergence curve)."""
+    (sr_teacher,) = bench.job("sr_teacher")
+    return {
         "sr_teacher_psnr": metric(sr_teacher, "valid", "student", "psnr"),
         "sr_teacher_psnr_curve": _psnr_curve(bench.folder("sr_teacher")),
     }
-    stage_done()
 
-    # -------------------------------------------------------------------------------------------------- MRKD
+
+def mrkd_stages(bench: Bench, res: dict[str, Any], stage_done: Callable[[], None]) -> None:
+    """MRKD's runs and comparisons into ``res["methods"]["mrkd"]``, then its diagnostics."""
     base, urkd, mrkd = bench.job("mrkd_baseline"), bench.job("mrkd_urkd"), bench.job("mrkd")
     srcc = {
         k: [metric(r, "test", "student", "srcc") for r in v]
@@ -502,7 +553,10 @@ def run_benchmark(
     }
     stage_done()
 
-    # --------------------------------------------------------------------------------------------------- CQD
+
+def cqd_stages(bench: Bench, res: dict[str, Any], stage_done: Callable[[], None]) -> None:
+    """CQD's runs and comparison into ``res["methods"]["cqd"]``, then its diagnostics."""
+    teacher_pt = bench.folder("cqd_teacher") / "student.pt"
     fine, cqd = bench.job("cqd_finetune"), bench.job("cqd")
     top1 = {k: [100 * metric(r, "test", "student", "top1") for r in v] for k, v in (("finetune", fine), ("cqd", cqd))}
     no_adapt = 100 * metric(cqd[0], "test", "teacher", "top1")
@@ -531,7 +585,10 @@ def run_benchmark(
     }
     stage_done()
 
-    # ------------------------------------------------------------------------------------------------- MiPKD
+
+def mipkd_stages(bench: Bench, res: dict[str, Any], stage_done: Callable[[], None]) -> None:
+    """MiPKD's runs and comparisons into ``res["methods"]["mipkd"]``, then its diagnostics and the ablation."""
+    sr_teacher_pt = bench.folder("sr_teacher") / "student.pt"
     scratch, logits, mipkd = bench.job("mipkd_scratch"), bench.job("mipkd_logitskd"), bench.job("mipkd")
     psnr = {
         k: [metric(r, "valid", "student", "psnr") for r in v]
@@ -580,8 +637,107 @@ def run_benchmark(
         "full_minus_ablated": paired(full, psnr["logits_kd"][: len(ABLATION_SEEDS)]),
     }
     res["methods"]["mipkd"]["ablation"] = ablation
-    res["complete"] = True
-    res["session_wall_minutes"] = round((time.perf_counter() - started) / 60, 1)
+
+
+#: each method's pre-trained starts (run before any method's stages, in :data:`METHODS` order) and its stages
+PRETRAIN: dict[str, Callable[[Bench], dict[str, Any]]] = {
+    "mrkd": mrkd_pretrained,
+    "cqd": cqd_pretrained,
+    "mipkd": mipkd_pretrained,
+}
+STAGES: dict[str, Callable[[Bench, dict[str, Any], Callable[[], None]], None]] = {
+    "mrkd": mrkd_stages,
+    "cqd": cqd_stages,
+    "mipkd": mipkd_stages,
+}
+
+
+def keep_others(previous: dict[str, Any], only: Sequence[str]) -> dict[str, Any]:
+    """``previous`` (a saved result) without what the methods ``only`` will replace: their ``methods`` entries,
+    their ``pretrained`` keys and their runs' timings; everything else (the other methods' entries, which carry their
+    provenance, and the top-level fields that stand for the provenance of entries saved without one) is kept as is."""
+    res = json.loads(json.dumps(previous))
+    groups = {g for m in only for g in GROUPS[m]}
+    keys = {k for m in only for k in PRETRAINED_KEYS[m]}
+    res["methods"] = {k: v for k, v in res.get("methods", {}).items() if k not in only}
+    res["pretrained"] = {k: v for k, v in res.get("pretrained", {}).items() if k not in keys}
+    res["timings"] = {k: v for k, v in res.get("timings", {}).items() if k.split("/")[0] not in groups}
+    res["complete"] = False
+    return res
+
+
+def run_benchmark(
+    out: Path,
+    save: Callable[[dict[str, Any]], None],
+    threads: int = 1,
+    workers: int = 0,
+    only: Sequence[str] | None = None,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run (or reuse) every run of the regime, then the diagnostics; ``save`` is called after every stage.
+
+    ``only``: just these methods (their pre-trained starts, then their stages); with ``previous`` (a saved result)
+    the other methods' entries, ``pretrained`` keys and timings are kept from it untouched. Each method measured here
+    gets a ``measured`` record (:func:`provenance`): date, machine, threads, worker processes, elapsed and run wall
+    minutes of this session (and for MRKD the IQA split)."""
+    torch.set_num_threads(threads)
+    bench = Bench(out)
+    names = [m for m in METHODS if only is None or m in only]
+    session = {
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "machine": machine_info(),
+        "threads": threads,
+        "worker_processes": workers,
+        "out": str(out),
+    }
+    kept = previous if only is not None else None  # a full run starts a new result
+    merged = kept is not None
+    if kept is not None:
+        res = keep_others(kept, names)
+    else:
+        res = {
+            "benchmark": "effect",
+            "complete": False,
+            "machine": session["machine"],
+            "seeds": list(SEEDS),
+            "ablation_seeds": list(ABLATION_SEEDS),
+            "out": str(out),
+            "worker_processes": workers,
+            "iqa_split": IQA_SPLIT,
+            "methods": {},
+        }
+    again = set(kept.get("methods", {})) if kept is not None else set()  # methods this run measures again
+    kept_timings = dict(res.get("timings", {}))
+    groups = [g for m in names for g in GROUPS[m]]
+    started = time.perf_counter()
+
+    def stage_done() -> None:
+        timings = {k: v for k, v in bench.timings.items() if k.split("/")[0] in groups}
+        wall, elapsed = round(sum(timings.values()) / 60, 1), elapsed_minutes(out, groups)
+        if not merged:
+            res["wall_minutes_runs"], res["elapsed_minutes"] = wall, elapsed
+        res["timings"] = {**kept_timings, **timings}
+        record = {**session, "elapsed_minutes": elapsed, "wall_minutes_runs": wall}
+        for m in names:
+            if m in res["methods"]:
+                res["methods"][m]["measured"] = (
+                    record
+                    | ({"iqa_split": IQA_SPLIT} if m == "mrkd" else {})
+                    | ({"re_measured": True} if m in again else {})
+                )
+        res["complete"] = is_finished(res)
+        save(res)
+
+    # ---------------------------------------------------------------- pre-trained starts (seed 0, no split seed)
+    pretrained = {}
+    for m in names:
+        pretrained.update(PRETRAIN[m](bench))
+    res["pretrained"] = {**res.get("pretrained", {}), **pretrained}
+    stage_done()
+    for m in names:
+        STAGES[m](bench, res, stage_done)
+    if not merged:
+        res["session_wall_minutes"] = round((time.perf_counter() - started) / 60, 1)
     stage_done()
     return res
 
@@ -716,6 +872,84 @@ def mipkd_reading(p: dict[str, Any]) -> str:
     return text + "."
 
 
+def provenance(res: dict[str, Any], method: str) -> dict[str, Any]:
+    """When and where ``method`` was measured: its entry's ``measured`` record, else (a result saved before methods
+    had one) the result's top-level fields, which then stand for every method."""
+    entry = res.get("methods", {}).get(method, {})
+    if "measured" in entry:
+        return entry["measured"]
+    record = {k: res[k] for k in ("machine", "worker_processes", "elapsed_minutes", "wall_minutes_runs") if k in res}
+    if method == "mrkd" and "iqa_split" in res:
+        record["iqa_split"] = res["iqa_split"]
+    return record
+
+
+#: provenance fields that do not tell one measurement from another (a method's own notes)
+_OWN = ("iqa_split", "re_measured")
+
+
+def measurements(res: dict[str, Any]) -> list[tuple[list[str], dict[str, Any]]]:
+    """The distinct measurements of the saved methods: (methods, provenance), in date order (records without a date,
+    saved before methods had their own, first), then in :data:`METHODS` order. With no method saved yet, the
+    top-level fields (if the benchmark has saved any) as one measurement of no method."""
+    groups: dict[str, tuple[list[str], dict[str, Any]]] = {}
+    for m in METHODS:
+        if m in res.get("methods", {}):
+            prov = provenance(res, m)
+            key = json.dumps({k: v for k, v in prov.items() if k not in _OWN}, sort_keys=True)
+            groups.setdefault(key, ([], prov))[0].append(m)
+    if not groups and "wall_minutes_runs" in res:
+        return [([], provenance(res, ""))]
+    order = sorted(groups.values(), key=lambda g: (g[1].get("date_utc") or "", METHODS.index(g[0][0])))
+    return [(names, prov) for names, prov in order if "wall_minutes_runs" in prov]
+
+
+def _and(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def measured_sentence(prov: dict[str, Any]) -> str:
+    """``on MACHINE, torch ..., ... sum to N minutes`` for one measurement."""
+    machine = prov["machine"]
+    workers = prov.get("worker_processes", 0)
+    sharing = f"this process and {workers} `--worker` process(es) shared the runs, " if workers else ""
+    when = f"{prov['date_utc']} UTC " if prov.get("date_utc") else ""
+    return (
+        f"{when}on {machine_label(machine)}, torch {machine['torch']}, {prov.get('threads', machine['threads'])} "
+        f"thread(s) per process, under `nice` on a machine shared with other work (1-min load average "
+        f"{machine.get('load_1min')} at the start): {sharing}{prov.get('elapsed_minutes')} minutes elapsed from the "
+        f"first run's start to the last run's end; the wall times of the runs this benchmark trained sum to "
+        f"{prov['wall_minutes_runs']} minutes (a run found finished is not timed again)"
+    )
+
+
+def measured_paragraph(res: dict[str, Any]) -> str:
+    """How the numbers were made: one "measured" sentence per distinct measurement (methods re-measured alone by
+    ``--only`` get their own), or "not run yet"."""
+    found = measurements(res)
+    if not found:
+        return "Not run yet: `python -m benchmarks.effect --json benchmarks/results/effect_cpu.json --readme`."
+    how = (
+        "Written by `python -m benchmarks.effect --readme`; re-rendered from `benchmarks/results/effect_cpu.json` by "
+        "`python -m benchmarks.effect --from benchmarks/results/effect_cpu.json --readme`."
+    )
+    if len(found) == 1:
+        return f"Measured {measured_sentence(found[0][1])}. {how}"
+    parts = []
+    for names, prov in found:
+        again = all(provenance(res, m).get("re_measured") for m in names)
+        split = (
+            "after the photo-disjoint split, "
+            if "mrkd" in names and provenance(res, "mrkd").get("iqa_split") == IQA_SPLIT
+            else ""
+        )
+        verb = "re-measured" if again else "measured"
+        parts.append(f"{_and([LABELS[m] for m in names])}: {verb} {split}{measured_sentence(prov)}.")
+    return (
+        " ".join(parts) + " " + how.replace("--readme`;", "--readme` (with `--only` for the methods measured apart);")
+    )
+
+
 def render(res: dict[str, Any]) -> str:
     """The README block: regime, per method the table and the diagnostics, then how it was made."""
     lines = [REGIME, ""]
@@ -724,7 +958,7 @@ def render(res: dict[str, Any]) -> str:
         lines += ["**PARTIAL RESULTS**: the benchmark has not finished every stage; missing methods are marked.", ""]
     m = methods.get("mrkd")
     lines += ["### MRKD (blind IQA), student test SRCC", ""]
-    if m and res.get("iqa_split") != IQA_SPLIT:
+    if m and provenance(res, "mrkd").get("iqa_split") != IQA_SPLIT:
         lines += [
             "**Measured under an earlier split:** these MRKD runs (and the IQA pre-training) were measured when the "
             "synthetic sets' by-reference split could put crops of one source photo on both sides; the split is now "
@@ -841,22 +1075,46 @@ def render(res: dict[str, Any]) -> str:
     else:
         lines += ["not run yet", ""]
     lines += [MECHANISMS, ""]
-    if "wall_minutes_runs" in res:
-        workers = res.get("worker_processes", 0)
-        sharing = f"this process and {workers} `--worker` process(es) shared the runs, " if workers else ""
-        lines.append(
-            f"Measured on {machine_label(res['machine'])}, torch {res['machine']['torch']}, "
-            f"{res['machine']['threads']} thread(s) per process, under `nice` on a machine shared with other work "
-            f"(1-min load average {res['machine'].get('load_1min')} at the start): {sharing}"
-            f"{res.get('elapsed_minutes')} minutes elapsed from the first run's start to the last run's end; the wall "
-            f"times of the runs this benchmark trained sum to {res['wall_minutes_runs']} minutes (a run found finished "
-            "is not timed again). "
-            f"Written by `python -m benchmarks.effect --readme`; re-rendered from `benchmarks/results/effect_cpu.json` "
-            f"by `python -m benchmarks.effect --from benchmarks/results/effect_cpu.json --readme`."
-        )
-    else:
-        lines.append("Not run yet: `python -m benchmarks.effect --json benchmarks/results/effect_cpu.json --readme`.")
+    lines.append(measured_paragraph(res))
     return "\n".join(lines)
+
+
+def parse_only(parser: argparse.ArgumentParser, value: str | None) -> list[str] | None:
+    """``--only mrkd,cqd`` as method names in :data:`METHODS` order; an unknown name is a usage error."""
+    if value is None:
+        return None
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    bad = [n for n in names if n not in METHODS]
+    if bad or not names:
+        parser.error(
+            f"--only {value}: unknown method {bad[0] if bad else '(none given)'!r} (choices: {', '.join(METHODS)})"
+        )
+    return [m for m in METHODS if m in names]
+
+
+def _is_effect_result(path: Path) -> bool:
+    try:
+        res = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(res, dict) and res.get("benchmark") == "effect" and isinstance(res.get("methods"), dict)
+
+
+def previous_result(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any] | None:
+    """With ``--only``: the existing ``--json`` file (a saved effect result, which ``--only`` updates in place;
+    any other existing file is refused unless ``--force``), else None; ``--out`` is checked as always."""
+    from distill.errors import DistillError
+    from distill.run.safe_write import check_new_file
+
+    guard_outputs(parser, args, files=())
+    if args.json is None:
+        return None
+    try:
+        check_new_file(args.json, "--json", force=args.force, replaceable=_is_effect_result)
+    except DistillError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return json.loads(args.json.read_text()) if _is_effect_result(args.json) else None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -871,21 +1129,34 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--worker",
         action="store_true",
         help="only train runs (from the far end of the order, skipping runs another process is training) into the "
-        "same --out, so a second process shares the work; no diagnostics, no --json",
+        "same --out, so a second process shares the work, until every run is finished (with --only: those methods' "
+        "runs); no diagnostics, no --json",
+    )
+    parser.add_argument(
+        "--only",
+        metavar="METHOD[,METHOD...]",
+        help=f"measure only these methods ({', '.join(METHODS)}); an existing --json file keeps the other methods' "
+        "saved numbers, pre-trained results, timings and provenance and gets these methods' new ones",
     )
     add_result_arguments(parser)
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
-    saved = saved_result(parser, args)
+    only = parse_only(parser, args.only)
+    previous = None
+    if only is not None:
+        if args.saved is not None:
+            parser.error("--only measures methods again; --from re-renders a saved file: give one of them")
+        previous = previous_result(parser, args)
+        saved = None
+    else:
+        saved = saved_result(parser, args)
     from benchmarks._common import write_readme_block
 
     if args.worker:
         torch.set_num_threads(args.threads)
-        bench = Bench(args.out, wait=False)
-        for _ in range(2):  # a second pass picks up the seeds another process held during the first
-            for name in WORKER_ORDER:
-                bench.job(name)
+        groups = {g for m in only or METHODS for g in GROUPS[m]}
+        work(Bench(args.out, wait=False), [name for name in WORKER_ORDER if name in groups])
         return
     if args.regime_only:
         text = render({"methods": {}, "complete": True})
@@ -907,7 +1178,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             if args.readme:
                 write_readme_block(BLOCK, render(partial))
 
-        res = run_benchmark(args.out, save, args.threads, args.workers)
+        res = run_benchmark(args.out, save, args.threads, args.workers, only, previous)
     text = render(res)
     print(text)
     if args.readme:

@@ -128,3 +128,209 @@ def test_mrkd_runs_saved_before_the_photo_disjoint_split_say_so():
     caveat = "**Measured under an earlier split:**"
     assert "iqa_split" not in saved and caveat in effect.render(saved)
     assert caveat not in effect.render({**saved, "iqa_split": effect.IQA_SPLIT})
+
+
+# ------------------------------------------------------------------------------- --only and per-method provenance
+OTHER_CQD_MIPKD = ("cqd", "mipkd")
+
+
+@pytest.fixture
+def fake_stages(monkeypatch):
+    """Stage functions that train nothing: each method's pre-training gives its pretrained keys, its stages copy the
+    fixture's entry with its first row's values shifted (so a replaced entry differs) and call ``stage_done``."""
+    small = json.loads(FIXTURE.read_text())
+    calls: list[str] = []
+
+    def pretrain(method):
+        def fn(bench):
+            calls.append(f"pretrain {method}")
+            return {k: small["pretrained"][k] for k in effect.PRETRAINED_KEYS[method]}
+
+        return fn
+
+    def stages(method):
+        def fn(bench, res, stage_done):
+            calls.append(f"stages {method}")
+            entry = json.loads(json.dumps(small["methods"][method]))
+            later = ["agreement", "grad_ratio"] if method != "mipkd" else ["grad_ratio", "ablation"]
+            diagnostics = {k: entry.pop(k) for k in later}  # the stages after the first, as in the real ones
+            next(iter(entry["rows"].values()))["mean"] += 0.125
+            res["methods"][method] = entry
+            stage_done()
+            entry.update(diagnostics)
+            stage_done()
+
+        return fn
+
+    for m in effect.METHODS:
+        monkeypatch.setitem(effect.PRETRAIN, m, pretrain(m))
+        monkeypatch.setitem(effect.STAGES, m, stages(m))
+    return calls
+
+
+def test_only_keeps_the_other_methods_byte_for_byte_and_replaces_the_named_one(tmp_path, fake_stages, readme):
+    old_text = SAVED.read_text()
+    saved = tmp_path / "effect.json"
+    saved.write_text(old_text)
+    effect.main(["--only", "mrkd", "--json", str(saved), "--out", str(tmp_path / "runs"), "--readme"])
+    assert fake_stages == ["pretrain mrkd", "stages mrkd"]  # no other method's start or stages
+    old, new = json.loads(old_text), json.loads(saved.read_text())
+    for m in OTHER_CQD_MIPKD:
+        assert json.dumps(new["methods"][m]) == json.dumps(old["methods"][m])
+        for key in effect.PRETRAINED_KEYS[m]:
+            assert json.dumps(new["pretrained"][key]) == json.dumps(old["pretrained"][key])
+    kept = {k: v for k, v in old["timings"].items() if not k.startswith(("iqa_pretrain/", "mrkd"))}
+    assert {k: v for k, v in new["timings"].items() if k in kept} == kept and set(new["timings"]) == set(kept)
+    for key in ("machine", "worker_processes", "elapsed_minutes", "wall_minutes_runs", "seeds", "ablation_seeds"):
+        assert new[key] == old[key]  # the old top-level provenance still stands for CQD and MiPKD
+    assert "iqa_split" not in new and new["complete"] is True
+    mrkd = new["methods"]["mrkd"]
+    assert mrkd["rows"] != old["methods"]["mrkd"]["rows"]
+    prov = mrkd["measured"]
+    assert prov["iqa_split"] == effect.IQA_SPLIT and prov["re_measured"] is True and prov["threads"] == 1
+    assert {"date_utc", "machine", "worker_processes", "elapsed_minutes", "wall_minutes_runs"} <= set(prov)
+    block = readme_block(readme.read_text(), "effect")
+    assert block == effect.render(new)
+    # one sentence per measurement: the old one for CQD and MiPKD, the new one for MRKD; no earlier-split caveat
+    assert "CQD and MiPKD: measured on AMD EPYC (x86_64, 2 CPUs), torch 2.13.0+cpu" in block
+    assert f"MRKD: re-measured after the photo-disjoint split, {prov['date_utc']} UTC on " in block
+    tail = block.rsplit("\n", 1)[1]
+    assert tail.count(": measured ") + tail.count(": re-measured ") == 2 and "Measured" not in tail
+    assert "**Measured under an earlier split:**" not in block and "PARTIAL" not in block
+    # a second --only run for another method keeps the re-measured MRKD entry as it is
+    effect.main(["--only", "cqd", "--json", str(saved), "--out", str(tmp_path / "runs")])
+    again = json.loads(saved.read_text())
+    assert json.dumps(again["methods"]["mrkd"]) == json.dumps(mrkd)
+    assert json.dumps(again["methods"]["mipkd"]) == json.dumps(old["methods"]["mipkd"])
+
+
+def test_mixed_provenance_renders_the_same_whatever_the_key_order(tmp_path):
+    saved = json.loads(SAVED.read_text())
+    record = {"date_utc": "2026-12-07 10:00", "machine": saved["machine"], "threads": 1, "worker_processes": 1}
+    saved["methods"]["mrkd"]["measured"] = record | {"elapsed_minutes": 20.0, "wall_minutes_runs": 30.0}
+    saved["methods"]["mipkd"]["measured"] = record | {"elapsed_minutes": 5.0, "wall_minutes_runs": 6.0}
+    text = effect.render(saved)
+    reordered = {**saved, "methods": dict(reversed(list(saved["methods"].items())))}
+    assert effect.render(reordered) == text
+    tail = text.rsplit("\n", 1)[1]
+    # the undated (older) measurement first, then the dated ones in METHODS order within one date
+    assert tail.index("CQD: measured on") < tail.index("MRKD: measured 2026-12-07 10:00 UTC") < tail.index("MiPKD:")
+    assert "sum to 30.0 minutes" in tail and "sum to 6.0 minutes" in tail and "sum to 92.0 minutes" in tail
+
+
+def test_the_split_caveat_follows_the_mrkd_record_not_the_top_level_one():
+    saved = json.loads(SAVED.read_text())
+    caveat = "**Measured under an earlier split:**"
+    own = {"machine": saved["machine"], "wall_minutes_runs": 1.0}
+    saved["methods"]["mrkd"]["measured"] = own | {"iqa_split": effect.IQA_SPLIT}
+    assert caveat not in effect.render(saved)  # the top level has no split, MRKD's own record has the current one
+    saved["iqa_split"] = effect.IQA_SPLIT
+    saved["methods"]["mrkd"]["measured"] = own  # MRKD's own record has none: measured under the earlier split
+    assert caveat in effect.render(saved)
+
+
+def test_only_without_a_saved_file_runs_just_those_methods(tmp_path, fake_stages):
+    out = tmp_path / "new.json"
+    effect.main(["--only", "mipkd,cqd", "--json", str(out), "--out", str(tmp_path / "runs")])
+    assert fake_stages == ["pretrain cqd", "pretrain mipkd", "stages cqd", "stages mipkd"]
+    res = json.loads(out.read_text())
+    assert set(res["methods"]) == {"cqd", "mipkd"} and res["complete"] is False
+    assert set(res["pretrained"]) == {*effect.PRETRAINED_KEYS["cqd"], *effect.PRETRAINED_KEYS["mipkd"]}
+    text = effect.render(res)
+    assert "**PARTIAL RESULTS**" in text and text.split("### MRKD")[1].split("\n\n")[1] == "not run yet"
+    assert text.count(" UTC on ") == 1 and "Measured " in text  # CQD and MiPKD: one measurement, one sentence
+
+
+def test_a_full_run_measures_every_method_once_and_writes_one_sentence(tmp_path, fake_stages):
+    out = tmp_path / "full.json"
+    effect.main(["--json", str(out), "--out", str(tmp_path / "runs"), "--workers", "1"])
+    assert fake_stages == [*(f"pretrain {m}" for m in effect.METHODS), *(f"stages {m}" for m in effect.METHODS)]
+    res = json.loads(out.read_text())
+    assert res["complete"] is True and res["iqa_split"] == effect.IQA_SPLIT and res["worker_processes"] == 1
+    records = [{k: v for k, v in res["methods"][m]["measured"].items() if k != "iqa_split"} for m in effect.METHODS]
+    assert records[0] == records[1] == records[2]
+    tail = effect.render(res).rsplit("\n", 1)[1]
+    assert tail.startswith("Measured ") and "this process and 1 `--worker` process(es)" in tail
+
+
+def test_a_file_is_complete_only_when_every_method_finished_its_last_stage():
+    saved = json.loads(FIXTURE.read_text())
+    assert effect.is_finished(saved)
+    del saved["methods"]["mipkd"]["ablation"]
+    assert not effect.is_finished(saved)
+    del saved["methods"]["mipkd"]
+    assert not effect.is_finished(saved)
+
+
+@pytest.mark.parametrize("value", ["mrkd,foo", "", "MRKD"])
+def test_an_unknown_only_name_is_a_one_line_error_naming_the_choices(value, capsys):
+    with pytest.raises(SystemExit) as err:
+        effect.main(["--only", value])
+    assert err.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert "--only" in lines[-1] and "choices: mrkd, cqd, mipkd" in lines[-1]
+
+
+def test_only_refuses_to_overwrite_a_file_that_is_no_effect_result(tmp_path, fake_stages, capsys):
+    other = tmp_path / "other.json"
+    other.write_text('{"benchmark": "speed"}')
+    with pytest.raises(SystemExit) as err:
+        effect.main(["--only", "mrkd", "--json", str(other), "--out", str(tmp_path / "runs")])
+    assert err.value.code == 2 and "already exists" in capsys.readouterr().err
+    assert other.read_text() == '{"benchmark": "speed"}' and fake_stages == []
+
+
+def test_a_worker_with_only_trains_just_those_groups_and_waits_for_their_starts(tmp_path, monkeypatch):
+    seen: list[list[str]] = []
+    monkeypatch.setattr(effect, "work", lambda bench, names: seen.append(list(names)))
+    effect.main(["--worker", "--only", "mrkd", "--out", str(tmp_path)])
+    assert seen == [["mrkd", "mrkd_urkd", "mrkd_baseline"]]
+    effect.main(["--worker", "--out", str(tmp_path)])
+    assert seen[1] == list(effect.WORKER_ORDER)
+
+
+def test_the_worker_passes_again_until_its_groups_are_finished(tmp_path, monkeypatch):
+    jobs: list[str] = []
+    finished = iter([False, False, True])  # another process still holds the start: two more passes
+    monkeypatch.setattr(effect.Bench, "job", lambda self, name: jobs.append(name) or [])
+    monkeypatch.setattr(effect, "group_finished", lambda bench, name: next(finished))
+    effect.work(effect.Bench(tmp_path, wait=False), ["mrkd"], poll=0)
+    assert jobs == ["mrkd", "mrkd", "mrkd"]
+
+
+def _finished_run(folder: Path, results: dict) -> None:
+    folder.mkdir(parents=True)
+    (folder / "recipe.yaml").write_text("{}\n")
+    (folder / "results.json").write_text(json.dumps({"results": results}))
+
+
+def test_only_mrkd_runs_the_real_mrkd_stages_on_finished_runs_and_trains_nothing(tmp_path, monkeypatch):
+    """The real pre-training and stage functions of MRKD over run folders found finished (nothing trained), with its
+    two model-loading diagnostics replaced by constants."""
+    out = tmp_path / "runs"
+    _finished_run(out / "iqa_pretrain" / "seed0", {"test": {"student": {"overall": {"srcc": 0.5}}}})
+    (out / "iqa_pretrain" / "seed0" / "iqa_trunk.pt").write_bytes(b"")  # already extracted
+    for group, shift in (("mrkd_baseline", 0.0), ("mrkd_urkd", 0.01), ("mrkd", 0.02)):
+        for seed in effect.SEEDS:
+            student = {
+                "overall": {"srcc": 0.3 + shift + seed / 100},
+                "groups": {"01": {"srcc": 0.1}, "02": {"srcc": 0.2}},
+            }
+            results = {"test": {"student": student, "teacher": {"overall": {"srcc": 0.25}}}}
+            _finished_run(out / group / f"seed{seed}", results)
+    monkeypatch.setattr(effect, "mrkd_agreement", lambda folder: 0.5)
+    monkeypatch.setattr(effect, "grad_ratio", lambda folder, task, terms: 0.25)
+    monkeypatch.setattr("distill.experiments.repeats.run_repeats", lambda *a, **k: pytest.fail("trained a run"))
+    saved = tmp_path / "effect.json"
+    saved.write_text(SAVED.read_text())
+    effect.main(["--only", "mrkd", "--json", str(saved), "--out", str(out)])
+    old, new = json.loads(SAVED.read_text()), json.loads(saved.read_text())
+    mrkd = new["methods"]["mrkd"]
+    assert mrkd["rows"]["mrkd"]["mean"] == pytest.approx(0.355) and mrkd["rows"]["baseline"]["mean"] == pytest.approx(
+        0.335
+    )
+    assert mrkd["comparisons"]["mrkd_vs_baseline"]["mean_diff"] == pytest.approx(0.02)
+    assert mrkd["agreement"]["mrkd"]["mean"] == 0.5 and mrkd["grad_ratio"]["mrkd"]["mean"] == 0.25
+    assert new["pretrained"]["iqa_pretrain_test_srcc"] == 0.5 and new["complete"] is True
+    assert mrkd["measured"]["out"] == str(out) and mrkd["measured"]["elapsed_minutes"] is not None
+    assert {m: new["methods"][m] for m in OTHER_CQD_MIPKD} == {m: old["methods"][m] for m in OTHER_CQD_MIPKD}
