@@ -112,7 +112,8 @@ def test_a_number_out_of_range_is_refused_before_training_naming_the_key(overrid
 
 
 def test_sgd_nesterov_needs_momentum(tmp_path, capsys):
-    sets = ["--set", "optim.student.momentum=0", "--set", "optim.student.nesterov=true"]
+    sets = ["--set", "optim.student.optimizer=sgd", "--set", "optim.student.momentum=0"]
+    sets += ["--set", "optim.student.nesterov=true"]
     assert main(["run", str(RECIPE), "--out", str(tmp_path / "out"), *sets, *no_data(tmp_path)]) == 2
     assert "optim.student.nesterov: " in _error_line(capsys)
 

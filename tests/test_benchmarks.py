@@ -148,7 +148,7 @@ def _randomness() -> list[bool]:
 def test_distiller_overhead_compares_engine_and_hand_loops_on_recipes(tmp_path, capsys):
     from benchmarks.distiller_overhead import main as distiller_overhead
 
-    args = ["recipes/quickstart.yaml", "recipes/quickstart_baseline.yaml", "--quick", "--threads", "1"]
+    args = ["recipes/mrkd_resnet10_cpu.yaml", "recipes/mrkd_resnet10_cpu_baseline.yaml", "--quick", "--threads", "1"]
     out = distiller_overhead([*args, "--data", str(tmp_path), "--set", "data.synthetic.args.n_refs=3"])
     assert [r["distiller"] for r in out["recipes"]] == ["mrkd", "supervised"]
     # the hand loop replays the engine's batches with the same optimizers: it must end with the same weights

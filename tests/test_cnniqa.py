@@ -102,3 +102,17 @@ def test_ranks_noise_strength_on_unseen_textures() -> None:
     x, y = batch(200)
     with torch.no_grad():
         assert spearmanr(model.eval()(x), y)[0] > 0.9
+
+
+def test_pretrained_loads_a_saved_model_and_refuses_another(tmp_path) -> None:
+    from distill.models.weights import WeightsError
+
+    trained = CNNIQA(kernels=4, hidden=8)
+    torch.save({"model": {"name": "cnniqa"}, "state_dict": trained.state_dict()}, tmp_path / "student.pt")
+    loaded = CNNIQA(kernels=4, hidden=8, pretrained=str(tmp_path / "student.pt")).eval()
+    x = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(loaded(x), trained.eval()(x))
+    with pytest.raises(WeightsError, match="student.pt"):
+        CNNIQA(kernels=6, hidden=8, pretrained=str(tmp_path / "student.pt"))
+    with pytest.raises(WeightsError, match="not found"):
+        CNNIQA(pretrained=str(tmp_path / "absent.pt"))

@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from distill.cli import main
-from distill.models import ResNetRegressor
+from distill.models import CNNIQA
 
 RECIPE = str(Path(__file__).parent.parent / "recipes" / "quickstart.yaml")
 TYPES = "[gaussian_blur, lens_blur, white_noise, jpeg, darken, quantisation]"
@@ -58,11 +58,8 @@ def test_quickstart_recipe_trains_and_reports_both_models(finished_run, capsys):
 def test_exported_student_loads_into_a_plain_model(finished_run):
     _, out, _ = finished_run
     exported = torch.load(out / "student.pt", weights_only=True)
-    assert exported["model"] == {
-        "name": "resnet_regressor",
-        "args": {"depth": 10, "pretrained": None},
-    }
-    model = ResNetRegressor(**exported["model"]["args"])
+    assert exported["model"] == {"name": "cnniqa", "args": {"lcn_window": 7, "lcn_c": 0.01}}
+    model = CNNIQA(**exported["model"]["args"])
     model.load_state_dict(exported["state_dict"])  # strict: no helper or teacher keys
     assert model(torch.rand(2, 3, 32, 32)).shape == (2,)
 
@@ -80,7 +77,7 @@ def test_resume_with_a_changed_recipe_is_refused(finished_run, capsys):
     tmp, out, _ = finished_run
     code = main(["run", RECIPE, "--out", str(out), "--resume", *tiny(tmp, "optim.student.lr=0.01")])
     assert code == 2
-    assert "optim.student.lr (0.005 -> 0.01)" in capsys.readouterr().err
+    assert "optim.student.lr (0.0005 -> 0.01)" in capsys.readouterr().err
 
 
 def test_missing_dataset_names_the_folder_and_what_to_do(tmp_path, capsys):

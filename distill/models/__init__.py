@@ -1,6 +1,6 @@
 """Model zoo; each model registers itself in :data:`~distill.registry.MODELS`."""
 
-from distill.models.iqa import DBCNN, SCNN, HyperIQA, IQAModel, ResNetRegressor
+from distill.models.iqa import CNNIQA, DBCNN, SCNN, HyperIQA, IQAModel, ResNetRegressor
 from distill.models.recognition import (
     ImageClassifier,
     QualityPredictor,
@@ -13,6 +13,7 @@ from distill.models.recognition import (
 from distill.models.sr import StagedView, edsr, rcan, swinir
 
 __all__ = [
+    "CNNIQA",
     "DBCNN",
     "SCNN",
     "HyperIQA",

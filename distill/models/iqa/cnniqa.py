@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from distill.models.iqa.base import IQAModel
+from distill.models.weights import WeightsError, load_pretrained
 from distill.registry import MODELS
 
 __all__ = ["CNNIQA", "check_lcn", "local_contrast_normalise", "symmetric_pad"]
@@ -64,6 +65,8 @@ class CNNIQA(IQAModel):
     Inputs are RGB in [0, 1] like every :class:`IQAModel`; any size of at least ``kernel_size`` (the pooling is
     global, so a model trained on 32 x 32 patches scores whole images or patch stacks ``[B, P, 3, h, w]``).
     ``lcn_window`` / ``lcn_c`` are the normalisation's P = Q and C (defaults: the paper and its release).
+    ``pretrained`` is a local file holding a whole CNNIQA of the same shape (a ``student.pt`` of an earlier run, a
+    state dict, ``.safetensors``); there are no published weights to download.
     """
 
     luma: torch.Tensor
@@ -76,6 +79,7 @@ class CNNIQA(IQAModel):
         dropout: float = 0.5,
         lcn_window: int = 3,
         lcn_c: float = 1.0,
+        pretrained: str | None = None,
     ) -> None:
         super().__init__()
         for name, value in (("kernels", kernels), ("kernel_size", kernel_size), ("hidden", hidden)):
@@ -91,6 +95,10 @@ class CNNIQA(IQAModel):
         self.fc2 = nn.Linear(int(hidden), int(hidden))
         self.out = nn.Linear(int(hidden), 1)
         self.dropout = nn.Dropout(dropout)
+        if pretrained:
+            missing = load_pretrained(self, pretrained, None, what="CNNIQA weights")
+            if missing:
+                raise WeightsError(f"{pretrained}: CNNIQA weights lack {', '.join(missing)}")
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """RGB in [0, 1] → the locally normalised grey image ``[N, 1, H, W]`` (this model's input normalisation)."""
