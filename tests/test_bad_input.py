@@ -209,7 +209,8 @@ CASES = [
     Case(
         "resume_with_another_recipe",
         r"cannot resume: the recipe differs from the one the checkpoint was trained with at "
-        r"models\.student\.args\.lcn_window \(7 -> 5\)\. Resume with the original recipe, or start a new run with --out",
+        r"models\.student\.args\.lcn_window \(7 -> 5\)\. Resume with the original recipe, "
+        r"or start a new run with --out",
         sets=("models.student.args.lcn_window=5",),
         out="finished",
         resume=True,

@@ -112,7 +112,7 @@ def test_pretrained_loads_a_saved_model_and_refuses_another(tmp_path) -> None:
     loaded = CNNIQA(kernels=4, hidden=8, pretrained=str(tmp_path / "student.pt")).eval()
     x = torch.rand(2, 3, 32, 32)
     torch.testing.assert_close(loaded(x), trained.eval()(x))
-    with pytest.raises(WeightsError, match="student.pt"):
+    with pytest.raises(WeightsError, match=r"student\.pt"):
         CNNIQA(kernels=6, hidden=8, pretrained=str(tmp_path / "student.pt"))
     with pytest.raises(WeightsError, match="not found"):
         CNNIQA(pretrained=str(tmp_path / "absent.pt"))
