@@ -17,6 +17,8 @@ from benchmarks._common import readme_block
 
 FIXTURE = Path(__file__).parent / "fixtures" / "effect_small.json"
 SAVED = effect.ROOT / "benchmarks" / "results" / "effect_cpu.json"
+#: A frozen old-format result (one top-level provenance, MRKD measured before the photo-disjoint split, n = 4 ablation).
+OLD_FORMAT = effect.ROOT / "benchmarks" / "results" / "effect_history" / "effect_cpu_before_photo_split.json"
 
 
 def test_paired_statistics_are_the_t_interval_of_the_mean_difference():
@@ -124,7 +126,7 @@ def test_a_finished_run_is_reused_without_training(tmp_path):
 
 
 def test_mrkd_runs_saved_before_the_photo_disjoint_split_say_so():
-    saved = json.loads((Path(effect.__file__).parent / "results" / "effect_cpu.json").read_text())
+    saved = json.loads(OLD_FORMAT.read_text())
     caveat = "**Measured under an earlier split:**"
     assert "iqa_split" not in saved and caveat in effect.render(saved)
     assert caveat not in effect.render({**saved, "iqa_split": effect.IQA_SPLIT})
@@ -169,7 +171,7 @@ def fake_stages(monkeypatch):
 
 
 def test_only_keeps_the_other_methods_byte_for_byte_and_replaces_the_named_one(tmp_path, fake_stages, readme):
-    old_text = SAVED.read_text()
+    old_text = OLD_FORMAT.read_text()
     saved = tmp_path / "effect.json"
     saved.write_text(old_text)
     effect.main(["--only", "mrkd", "--json", str(saved), "--out", str(tmp_path / "runs"), "--readme"])
@@ -205,7 +207,7 @@ def test_only_keeps_the_other_methods_byte_for_byte_and_replaces_the_named_one(t
 
 
 def test_mixed_provenance_renders_the_same_whatever_the_key_order(tmp_path):
-    saved = json.loads(SAVED.read_text())
+    saved = json.loads(OLD_FORMAT.read_text())
     record = {"date_utc": "2026-12-07 10:00", "machine": saved["machine"], "threads": 1, "worker_processes": 1}
     saved["methods"]["mrkd"]["measured"] = record | {"elapsed_minutes": 20.0, "wall_minutes_runs": 30.0}
     saved["methods"]["mipkd"]["measured"] = record | {"elapsed_minutes": 5.0, "wall_minutes_runs": 6.0}
@@ -219,7 +221,7 @@ def test_mixed_provenance_renders_the_same_whatever_the_key_order(tmp_path):
 
 
 def test_the_split_caveat_follows_the_mrkd_record_not_the_top_level_one():
-    saved = json.loads(SAVED.read_text())
+    saved = json.loads(OLD_FORMAT.read_text())
     caveat = "**Measured under an earlier split:**"
     own = {"machine": saved["machine"], "wall_minutes_runs": 1.0}
     saved["methods"]["mrkd"]["measured"] = own | {"iqa_split": effect.IQA_SPLIT}
@@ -322,9 +324,9 @@ def test_only_mrkd_runs_the_real_mrkd_stages_on_finished_runs_and_trains_nothing
     monkeypatch.setattr(effect, "grad_ratio", lambda folder, task, terms: 0.25)
     monkeypatch.setattr("distill.experiments.repeats.run_repeats", lambda *a, **k: pytest.fail("trained a run"))
     saved = tmp_path / "effect.json"
-    saved.write_text(SAVED.read_text())
+    saved.write_text(OLD_FORMAT.read_text())
     effect.main(["--only", "mrkd", "--json", str(saved), "--out", str(out)])
-    old, new = json.loads(SAVED.read_text()), json.loads(saved.read_text())
+    old, new = json.loads(OLD_FORMAT.read_text()), json.loads(saved.read_text())
     mrkd = new["methods"]["mrkd"]
     assert mrkd["rows"]["mrkd"]["mean"] == pytest.approx(0.355) and mrkd["rows"]["baseline"]["mean"] == pytest.approx(
         0.335
