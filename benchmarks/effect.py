@@ -816,41 +816,47 @@ HEADER = (
 RULE = "|---|---|---|---|---|---|---|"
 
 
+def agreement_change(a: dict[str, Any], method: str, baseline: str, digits: int) -> tuple[str, str]:
+    """(``raises`` / ``lowers`` / ``does not measurably change``, "a → b, paired d [lo, hi]") of a paired agreement."""
+    cmp = paired(a[method]["values"], a[baseline]["values"])
+    verb = {"better": "raises", "worse": "lowers"}.get(cmp["shown"] or "", "does not measurably change")
+    return verb, f"{_f(a[baseline]['mean'], digits)} → {_f(a[method]['mean'], digits)}, paired {_diff(cmp, digits)}"
+
+
 def mrkd_reading(m: dict[str, Any]) -> str:
-    """What the MRKD diagnostics say, by rule from the saved numbers."""
+    """What the MRKD diagnostics say, by rule from the saved numbers (each claim from its paired interval)."""
     gap = m["gap"]
-    teacher = (
+    better = gap["shown"] == "better"
+    text = (
         "the large-lr model is shown better than its student before distillation"
-        if gap["shown"] == "better"
+        if better
         else "the large-lr model is not shown better than its student before distillation (the mechanism needs it to "
         "be)"
     )
-    text = f"{teacher}"
     if "agreement" in m:
-        a = m["agreement"]
-        moved = "raises" if a["mrkd"]["mean"] > a["mrkd_baseline"]["mean"] else "does not raise"
-        text += (
-            f"; the mutual term {moved} the two models' agreement ({_f(a['mrkd_baseline']['mean'], 3)} → "
-            f"{_f(a['mrkd']['mean'], 3)}), so it acts, but agreement with a model that is no better does not lift the "
-            "student"
-            if gap["shown"] != "better"
-            else f"; the mutual term {moved} the two models' agreement"
-        )
+        verb, change = agreement_change(m["agreement"], "mrkd", "mrkd_baseline", 3)
+        text += f"; the mutual term {verb} the two models' agreement ({change})"
+        if not better:
+            text += (
+                ", and agreement with a model that is no better does not lift the student"
+                if verb == "raises"
+                else ", so in this regime the mutual term neither pulls the models together nor lifts the student"
+            )
     return text + "."
 
 
 def cqd_reading(c: dict[str, Any]) -> str:
-    """What the CQD diagnostics say, by rule from the saved numbers."""
+    """What the CQD diagnostics say, by rule from the saved numbers (each claim from its paired interval)."""
     gap, cmp = c["gap"], c["comparisons"]["cqd_vs_finetune"]
     margin = gap["teacher_clean"] - gap["finetune"]["mean"]
     text = f"the clean-view teacher is {_f(margin, 2)} points above the fine-tuned student"
     if "agreement" in c:
-        a = c["agreement"]
         ratio = c["grad_ratio"]["cqd"]["mean"]
         size = "dominates" if ratio > 1 else "is smaller than"
+        verb, change = agreement_change(c["agreement"], "cqd", "cqd_finetune", 2)
         text += (
-            f"; the soft-target term's gradient {size} the CE term's ({_f(ratio, 2)}x) and the student moves toward "
-            f"the teacher (agreement {_f(a['cqd_finetune']['mean'], 2)} → {_f(a['cqd']['mean'], 2)} %)"
+            f"; the soft-target term's gradient {size} the CE term's ({_f(ratio, 2)}x) and it {verb} the student's "
+            f"agreement with the teacher ({change} points)"
         )
     if cmp["shown"] != "better":
         text += (
