@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = [
     "data.synthetic.args.n_refs=3",
     "data.synthetic.args.size=[24,24]",
+    "data.train.args.crop=16",
     "data.synthetic.args.distortions=[jpeg,white_noise]",
     "train.batch_size=4",
 ]
