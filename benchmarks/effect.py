@@ -638,6 +638,7 @@ def mipkd_stages(bench: Bench, res: dict[str, Any], stage_done: Callable[[], Non
         "full_minus_ablated": paired(full, psnr["logits_kd"][: len(ABLATION_SEEDS)]),
     }
     res["methods"]["mipkd"]["ablation"] = ablation
+    res["ablation_seeds"] = list(ABLATION_SEEDS)  # written with the ablation, so a MiPKD-only rerun updates it
 
 
 #: each method's pre-trained starts (run before any method's stages, in :data:`METHODS` order) and its stages
@@ -701,7 +702,6 @@ def run_benchmark(
             "complete": False,
             "machine": session["machine"],
             "seeds": list(SEEDS),
-            "ablation_seeds": list(ABLATION_SEEDS),
             "out": str(out),
             "worker_processes": workers,
             "iqa_split": IQA_SPLIT,
