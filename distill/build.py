@@ -12,6 +12,7 @@ from typing import Any, Literal
 from torch import nn
 
 from distill.data.base import DistillDataset, as_distill_dataset
+from distill.data.synthetic_common import blame_args
 from distill.distillers.base import Distiller
 from distill.engine import distributed, preflight
 from distill.engine.runtime import resolve_device, seed_everything
@@ -66,11 +67,12 @@ def build_distiller(recipe: Recipe) -> Distiller:
     return DISTILLERS.get(recipe.distiller.name)(models=models, **recipe.distiller.args)
 
 
-def ensure_data(data: DataConfig) -> None:
+def ensure_data(data: DataConfig, source: str | None = None) -> None:
     """Write the recipe's synthetic stand-in when ``data.synthetic`` is set, ``data.root`` is the folder it declares
     (``data.synthetic.root``) and that folder does not exist yet. Any other missing ``data.root`` (a typo, a
     ``--set``, a copied recipe's new path) is one :class:`DataError` naming the folder and the fetch command: it is
-    never filled with synthetic data."""
+    never filled with synthetic data. A value the writer refuses is named by its recipe key (and ``source``, the
+    recipe file)."""
     if data.root is None or data.synthetic is None or Path(data.root).exists():
         return
     declared = data.synthetic.root
@@ -86,7 +88,11 @@ def ensure_data(data: DataConfig) -> None:
             f"there on purpose with `distill data {data.synthetic.name} {data.root}`, or correct the path"
         )
     _log.warning("writing a synthetic %s stand-in to %s", data.synthetic.name, data.root)
-    WRITERS.build(data.synthetic.name, out=str(data.root), **data.synthetic.args)
+    try:
+        WRITERS.build(data.synthetic.name, out=str(data.root), **data.synthetic.args)
+    except DataError as err:
+        file = f"{source}: " if source else ""
+        raise blame_args(err, data.synthetic.args, lambda k, _: f"{file}data.synthetic.args.{k}") from None
 
 
 def build_dataset(spec: ComponentSpec, data: DataConfig) -> DistillDataset:
@@ -160,7 +166,7 @@ def build_run(recipe: Recipe, resolved: dict[str, Any] | None = None, out: str |
     seed_everything(recipe.train.seed, recipe.train.deterministic)
     distributed.init_distributed(resolve_device(recipe.train.device))  # no-op outside torchrun
     if distributed.is_main():  # one process writes the synthetic stand-in, the others wait for it
-        ensure_data(recipe.data)
+        ensure_data(recipe.data, recipe.source)
     distributed.barrier()
     train_set = build_dataset(recipe.data.train, recipe.data)
     eval_sets = {split: build_dataset(spec, recipe.data) for split, spec in recipe.data.eval.items()}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from distill import __version__, quiet
 from distill.deploy.zoo_commands import add_convert_parser, add_weights_parser
-from distill.errors import DistillError, one_line
+from distill.errors import DataError, DistillError, one_line
 from distill.experiments.sweep import add_launcher_arguments
 from distill.registry import REGISTRIES
 from distill.run.layout import RunFolder
@@ -146,18 +146,24 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
+    from distill.data.synthetic_common import blame_args
     from distill.recipe.check import RecipeChecker
     from distill.recipe.config import ComponentSpec
     from distill.recipe.files import parse_override
     from distill.registry import WRITERS
     from distill.run.safe_write import check_new_folder
 
+    given = {parse_override(item)[0]: item for item in args.set or []}
     spec = ComponentSpec(args.writer, dict(parse_override(item) for item in args.set or []))
     check_new_folder(args.out, "OUT", force=args.force)
     if args.force:  # the writer replaces a synthetic set written earlier, never a folder of other files
         spec.args["overwrite"] = True
     RecipeChecker({k: "--set" for k in spec.args}, "distill data").component(WRITERS, spec, "data", skip=("out",))
-    path = WRITERS.build(args.writer, out=args.out, **spec.args)
+    try:
+        path = WRITERS.build(args.writer, out=args.out, **spec.args)
+    except DataError as err:  # a value the writer refuses: name the option that gave it
+        given_args = {k: v for k, v in spec.args.items() if k in given}
+        raise blame_args(err, given_args, lambda k, _: f"--set {given[k]}") from None
     print(f"wrote synthetic {args.writer} set to {path}")
     return 0
 

@@ -116,3 +116,35 @@ def test_the_recipe_that_writes_a_file_is_found_by_its_run_folder(tmp_path, monk
     assert recipe_that_writes("runs/my_teacher/student.pt", [tmp_path / "r"]) == tmp_path / "r" / "teacher.yaml"
     assert recipe_that_writes("out/other_run/student.pt", [tmp_path / "r"]) == tmp_path / "r" / "elsewhere.yaml"
     assert recipe_that_writes("runs/nobody/student.pt", [tmp_path / "r"]) is None
+
+
+# ------------------------------------------------------------------- a writer's refused value names its option
+@pytest.mark.parametrize(
+    ("writer", "option", "says"),
+    [
+        ("kadid10k", "n_refs=-1", "n_refs must be at least 1, got -1"),
+        ("kadid10k", "size=[4,4]", "size must be at least 8×8"),
+        ("kadid10k", "distortions=[foo]", "unknown KADID-10k distortion type 'foo'"),
+        ("tid2013", "levels=9", "levels must be in 1..5, got 9"),
+        ("cub200", "n_classes=1", "n_classes must be at least 2, got 1"),
+        ("div2k", "n_train=0", "n_train must be in 1..800"),
+    ],
+)
+def test_distill_data_names_the_set_option_a_writer_refuses(writer, option, says, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["data", writer, str(out), "--set", "seed=3", "--set", option]) == 2
+    err = _error(capsys)
+    assert err.startswith(f"distill: error: --set {option}: ") and says in err, err
+    assert "seed=3" not in err, "an option the message does not name is blamed"
+    assert _files(tmp_path) == [], "a refused set wrote files"
+
+
+def test_a_recipe_value_the_writer_refuses_names_the_file_and_key(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "synthetic"
+    argv = ["run", QUICKSTART, "--set", f"data.root={root}", "--set", f"data.synthetic.root={root}",
+            "--set", "data.synthetic.args.n_refs=-1", "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(argv) == 2
+    err = _error(capsys)
+    assert f"{QUICKSTART}: data.synthetic.args.n_refs: n_refs must be at least 1, got -1" in err, err
+    assert _files(tmp_path) == [], "a refused recipe wrote files"

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,6 +28,7 @@ from distill.metrics.image import psnr, ssim
 __all__ = [
     "PHOTOS",
     "SYNTHETIC_MARKER",
+    "blame_args",
     "load_photo",
     "objective_quality",
     "pseudo_mos",
@@ -211,9 +213,9 @@ def pick_types(
         codes = sorted({normalise(d) for d in distortions}) if distortions is not None else list(default)
         fns = {c: lookup(c) for c in codes}
     except DistillError as err:
-        raise DataError(f"synthetic {title}: {err}") from None
+        raise DataError(f"synthetic {title}: distortions: {err}") from None
     if not codes:
-        raise DataError(f"synthetic {title}: the distortion list is empty")
+        raise DataError(f"synthetic {title}: distortions: the list is empty")
     return fns
 
 
@@ -248,6 +250,21 @@ def describe_synthetic(folder: Path, readme: str, layout: str, writer: str, **fi
     (folder / "README.txt").write_text(readme)
     marker = {"synthetic": True, "layout": layout, "writer": writer, **fields}
     (folder / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+
+
+def blame_args(err: DistillError, args: Mapping[str, Any], where: Callable[[str, Any], str]) -> DistillError:
+    """A writer's error, prefixed with ``where(key, value)`` for each of ``args`` its message names (as a word).
+
+    Writers check their arguments in their own words ("n_refs must be at least 1, got -1"); the caller knows where
+    the values came from (a ``--set`` option, a recipe key) and says so. An error that names none of the arguments
+    comes back unchanged.
+    """
+    message = str(err)
+    named = [k for k in args if re.search(rf"(?<![\w.]){re.escape(k)}(?!\w)", message)]
+    if not named:
+        return err
+    prefix = "; ".join(where(k, args[k]) for k in named)
+    return DataError(f"{prefix}: {message}")
 
 
 def image_size(size: Sequence[int], minimum: int) -> tuple[int, int]:

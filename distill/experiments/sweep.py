@@ -483,7 +483,7 @@ def _write_synthetic_data(runs: Sequence[RunSpec]) -> None:
             recipe, _ = load_recipe(spec.recipe, list(spec.overrides))
         except DistillError:
             continue  # the run itself reports its recipe error
-        ensure_data(recipe.data)
+        ensure_data(recipe.data, recipe.source)
 
 
 def launcher_from_options(
