@@ -141,3 +141,24 @@ def test_export_with_a_sample_size_the_model_cannot_take_is_one_clear_line(tmp_p
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "does not run on the 4x4 sample input" in err and "pass a larger --size" in err
     assert not (tmp_path / "m.ts").exists()
+
+
+def test_predict_on_a_folder_says_which_entries_it_left_out(run_dir, tmp_path, caplog):
+    import shutil
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    images = sorted((run_dir / "kadid" / "images").iterdir())[:2]
+    for image in images:
+        shutil.copy(image, folder / image.name)
+    (folder / "notes.txt").write_text("not an image")
+    (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (folder / f"._{images[0].name}").write_bytes(b"\0\5\26\7")  # macOS resource fork: an image suffix, no image
+    (folder / "sub").mkdir()
+    out = tmp_path / "scores.csv"
+    assert main(["predict", str(run_dir / "run" / "student.pt"), str(folder), "--out", str(out)]) == 0
+    assert [r["path"] for r in csv.DictReader(out.open())] == [str(folder / i.name) for i in images]
+    err = caplog.text  # `distill` shows its loggers' warnings on stderr (distill/quiet.py)
+    assert "left out 4 of the inputs' entries that are not image files" in err, err
+    for name in ("notes.txt", ".DS_Store", f"._{images[0].name}", "sub/"):
+        assert name in err, name

@@ -9,6 +9,7 @@ weights but the run's own.
 from __future__ import annotations
 
 import glob
+import logging
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -26,6 +27,8 @@ from distill.run.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, load_checkpo
 from distill.run.folder import state_mismatch
 from distill.run.safe_write import check_new_file, check_new_folder, run_folder_of
 from distill.tasks import PredictOptions, Task, task_of
+
+_log = logging.getLogger(__name__)
 
 
 def _without_pretrained(args: dict[str, Any]) -> dict[str, Any]:
@@ -89,19 +92,39 @@ def check_images(paths: Sequence[Path]) -> None:
 
 
 def expand_inputs(inputs: Iterable[str]) -> list[Path]:
-    """Files, folders (their images, sorted) and glob patterns → image paths; nothing found is a DataError."""
+    """Files, folders (their images, sorted) and glob patterns → image paths; nothing found is a DataError.
+
+    A file named on its own is always taken. From folders and globs, files without an image suffix, hidden files
+    (``.DS_Store``, macOS's ``._name.png``) and sub-folders are left out, and one warning names what was left out.
+    """
+    inputs = list(inputs)
     paths: list[Path] = []
+    skipped: list[Path] = []
+
+    def take(found: Iterable[Path]) -> None:
+        for f in found:
+            keep = f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".")
+            (paths if keep else skipped).append(f)
+
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            paths.extend(sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES))
+            take(sorted(p.iterdir()))
         elif p.is_file():
             paths.append(p)
         else:
             matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
             if not matches:
                 raise DataError(f"{item}: no such file, folder or glob match")
-            paths.extend(m for m in matches if m.suffix.lower() in IMAGE_SUFFIXES)
+            take(matches)
+    if skipped:
+        shown = ", ".join(str(f) + ("/" if f.is_dir() else "") for f in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        _log.warning(
+            "left out %d of the inputs' entries that are not image files (%s, hidden files and folders are "
+            "skipped): %s%s",
+            len(skipped), "/".join(IMAGE_SUFFIXES), shown, more,
+        )  # fmt: skip
     if not paths:
         raise DataError(f"no images found in {', '.join(inputs)} (looked for {', '.join(IMAGE_SUFFIXES)})")
     return paths
