@@ -265,3 +265,16 @@ def test_predict_writes_exactly_the_8bit_image_the_evaluator_scores(tmp_path):
     hr = torch.rand(1, 3, 24, 28, generator=torch.Generator().manual_seed(2))
     psnr = METRICS.get("psnr")
     assert psnr(load_rgb(written)[None], hr).item() == pytest.approx(psnr(out, hr).item(), rel=1e-12)
+
+
+def test_a_set_unpacked_on_macos_reads_only_its_images(sr_root, tmp_path):
+    """macOS tar writes a ``._name.png`` resource fork beside every file, and Finder leaves ``.DS_Store``: neither is
+    an image, and a folder scan must not take them for one (they would fail as corrupt images)."""
+    root = tmp_path / "B100"
+    shutil.copytree(sr_root / "benchmark" / "B100", root)
+    for folder in (root / "HR", root / "LR_bicubic" / "X2"):
+        for image in sorted(folder.glob("*.png")):
+            (folder / f"._{image.name}").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
+        (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    ds = SRBenchmark(str(root), scale=2)
+    assert len(ds) == 2 and [ds[i]["meta"]["name"] for i in range(2)] == ["img_001", "img_002"]

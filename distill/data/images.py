@@ -18,6 +18,17 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, UnidentifiedImageError, Imag
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
+def is_image_file(path: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> bool:
+    """A file a folder scan takes as an image: an image suffix and not hidden (``.DS_Store``, and the ``._name.png``
+    resource forks macOS writes beside every file of an archive made there, which are not images)."""
+    return path.suffix.lower() in suffixes and not path.name.startswith(".") and path.is_file()
+
+
+def image_files(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[Path]:
+    """The images directly in ``folder`` (:func:`is_image_file`), sorted by name."""
+    return sorted(p for p in folder.iterdir() if is_image_file(p, suffixes))
+
+
 def _to_rgb_array(img: Image.Image) -> np.ndarray:
     """Decoded Pillow image → float32 ``[H, W, 3]`` in [0, 1] (grey replicated, alpha dropped, 16-bit scaled)."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):

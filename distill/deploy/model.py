@@ -18,7 +18,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from distill.data.images import IMAGE_SUFFIXES, verify_image
+from distill.data.images import IMAGE_SUFFIXES, is_image_file, verify_image
 from distill.engine.ema import averaged_state
 from distill.errors import CheckpointError, DataError, DistillError, first_line
 from distill.recipe.config import ComponentSpec, Recipe
@@ -103,8 +103,7 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
 
     def take(found: Iterable[Path]) -> None:
         for f in found:
-            keep = f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".")
-            (paths if keep else skipped).append(f)
+            (paths if is_image_file(f) else skipped).append(f)
 
     for item in inputs:
         p = Path(item)

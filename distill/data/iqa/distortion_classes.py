@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from distill.data.base import SeededDataset
-from distill.data.images import IMAGE_SUFFIXES, load_rgb
+from distill.data.images import IMAGE_SUFFIXES, image_files, load_rgb
 from distill.data.iqa.distortions import IMPLEMENTED_CODES, KADID_TYPES, apply_distortion, kadid_code
 from distill.data.splits import split_indices
 from distill.data.synthetic_common import PHOTOS
@@ -134,7 +134,7 @@ class DistortionClasses(SeededDataset):
                 f"distortion_classes: reference folder '{self.root}' does not exist; set root to a folder of "
                 "images, or source: skimage for scikit-image's bundled photos"
             )
-        files = sorted(p for p in self.root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        files = image_files(self.root)
         if not files:
             raise DataError(f"distortion_classes: no images ({', '.join(IMAGE_SUFFIXES)}) in '{self.root}'")
         return [p.name for p in files], [lambda p=p: load_rgb(p) for p in files]

@@ -27,7 +27,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from distill.data.base import SeededDataset
-from distill.data.images import load_rgb
+from distill.data.images import image_files, load_rgb
 from distill.data.iqa.dataset import SYNTHETIC_MARKER
 from distill.data.iqa.distortions_dbcnn import (
     DBCNN_CLASSES,
@@ -68,7 +68,7 @@ class PristineImages(Dataset):
                 f"fetch it with `distill data fetch {self.name} {self.root}`"
             )
         self.folder = found[0]
-        self.files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in self.suffixes and p.is_file())
+        self.files = image_files(self.folder, self.suffixes)
         if not self.files:
             raise DataError(f"{self.title}: no {'/'.join(self.suffixes)} images in '{self.folder}'")
 

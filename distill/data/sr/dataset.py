@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from distill.data.base import SeededDataset
-from distill.data.images import IMAGE_SUFFIXES, header_size, load_rgb_with
+from distill.data.images import header_size, image_files, load_rgb_with
 from distill.data.store import ImageStore, check_format
 from distill.errors import DataError
 from distill.registry import DATASETS
@@ -75,7 +75,7 @@ class SRSample:
 
 
 def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return image_files(folder)
 
 
 def _to_uint8(x: Tensor) -> Tensor:
