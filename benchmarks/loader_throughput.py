@@ -290,8 +290,12 @@ def why_not(label: str, row: dict[str, Any] | None = None) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="timed seconds per format × worker count")
-    parser.add_argument("--batch", type=int, default=0,
-                        help="largest batch measured (default 0: the recipe's, less where a batch takes > --seconds)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=0,
+        help="largest batch measured (default 0: the recipe's, less where a batch takes > --seconds)",
+    )
     parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated (default 1,2)")
     parser.add_argument("--items", type=int, default=24, help="distinct items in each stand-in")
     parser.add_argument("--sets", help="only training sets whose label matches this glob (e.g. 'div2k*')")

@@ -440,8 +440,12 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--out", type=Path, help="folder for the stand-ins and results.json (default: temporary)")
     parser.add_argument("--gpu-tflops", type=float, default=495.0, help="GPU peak for the projection (H100 TF32)")
     parser.add_argument("--utilisation", type=float, default=0.3, help="share of the peak the projection assumes")
-    parser.add_argument("--loader", type=Path, default=LOADER_RESULTS,
-                        help="loader_throughput results for the loader bound (default: %(default)s)")
+    parser.add_argument(
+        "--loader",
+        type=Path,
+        default=LOADER_RESULTS,
+        help="loader_throughput results for the loader bound (default: %(default)s)",
+    )
     parser.add_argument("--loader-workers", type=int, default=8, help="worker processes of the loader bound")
     parser.add_argument(
         "--rerun", action="store_true", help="measure again the recipes --out's results.json already holds"
@@ -454,9 +458,12 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     )
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # child mode: one recipe, JSON on stdout
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)  # child mode: the memory fallback's batch
-    parser.add_argument("--format", choices=["files", "store", "torchvision"],
-                        help="the training set's reader format (store: prepared on the stand-in first); "
-                             "default files on cpu, store on cuda")
+    parser.add_argument(
+        "--format",
+        choices=["files", "store", "torchvision"],
+        help="the training set's reader format (store: prepared on the stand-in first); "
+        "default files on cpu, store on cuda",
+    )
     add_force_argument(parser)
     args = parser.parse_args(argv)
     args.format = args.format or ("store" if args.device == "cuda" else "files")  # the real format where a GPU waits

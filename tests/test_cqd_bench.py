@@ -58,8 +58,20 @@ def test_paper_scale_stops_at_once_without_the_real_data_or_weights(tmp_path, sm
     assert not (tmp_path / "o").exists()
     cub = smoke[0] / "data" / "cub"  # a folder in the official layout; a local weights file named instead of zoo:
     vggm = cqd_tables.RECIPES / "_parts" / "cub_vggm.yaml"
-    monkeypatch.setattr(cqd_tables, "load_raw", lambda path: ({"models": {"student": {"args": {
-        "pretrained": "weights/vgg_m_imagenet.pth" if path == vggm else "zoo:matconvnet_vgg16"}}}}, None))
+    monkeypatch.setattr(
+        cqd_tables,
+        "load_raw",
+        lambda path: (
+            {
+                "models": {
+                    "student": {
+                        "args": {"pretrained": "weights/vgg_m_imagenet.pth" if path == vggm else "zoo:matconvnet_vgg16"}
+                    }
+                }
+            },
+            None,
+        ),
+    )
     with pytest.raises(SystemExit, match=r"local ImageNet weights; missing: weights/vgg_m_imagenet\.pth \("):
         cqd_tables.main(["--scale", "paper", "--data", str(cub), "--out", str(tmp_path / "o")])
 

@@ -82,9 +82,7 @@ def test_decay_outside_0_1_is_a_recipe_error(tmp_path):
 def _trainer(tmp_path: Path | None, decay: float | None, **kw) -> Trainer:  # type: ignore[no-untyped-def]
     seed_everything(0)
     distiller = Supervised({"student": TinyRegressor(dropout=0.0)})
-    cfg = TrainConfig(
-        epochs=3, batch_size=4, progress=False, ema=EMAConfig(decay) if decay is not None else None, **kw
-    )
+    cfg = TrainConfig(epochs=3, batch_size=4, progress=False, ema=EMAConfig(decay) if decay is not None else None, **kw)
     return Trainer(
         distiller,
         ToyIQA(24),

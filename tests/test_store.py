@@ -64,8 +64,9 @@ def test_store_items_equal_file_items(div2k: Path, kadid: Path, tmp_path: Path) 
         assert torch.equal(whole[0]["target"], DIV2K(str(div2k), split="train", scale=scale)[0]["target"])
     for crop in (None, 24):
         kw = {"split": "train", "crop": crop, "hflip": True}
-        files, stored = DATASETS.build("kadid10k", root=str(kadid), **kw), DATASETS.build(
-            "kadid10k", root=str(kadid), format="store", **kw
+        files, stored = (
+            DATASETS.build("kadid10k", root=str(kadid), **kw),
+            DATASETS.build("kadid10k", root=str(kadid), format="store", **kw),
         )
         for i in range(len(files)):
             assert torch.equal(files[i]["input"], stored[i]["input"])

@@ -115,9 +115,7 @@ def prepare_dataset(name: str, root: str | Path, options: dict[str, Any], quiet:
     allowed = [p for p in inspect.signature(fn).parameters if p != "root"]
     unknown = [k for k in options if k not in allowed]
     if unknown:
-        raise DataError(
-            f"prepare {name}: unknown option '{unknown[0]}'. Allowed: {', '.join(allowed) or 'none'}"
-        )
+        raise DataError(f"prepare {name}: unknown option '{unknown[0]}'. Allowed: {', '.join(allowed) or 'none'}")
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DataError(f"prepare {name}: root '{root}' does not exist or is not a folder")

@@ -451,7 +451,12 @@ def write_model_file(converted: Converted, out: str | Path, source: Mapping[str,
 
 
 def convert_file(
-    fmt: str, path: str | Path, out: str | Path, *, hints: Mapping[str, Any] | None = None, force: bool = False,
+    fmt: str,
+    path: str | Path,
+    out: str | Path,
+    *,
+    hints: Mapping[str, Any] | None = None,
+    force: bool = False,
     source: Mapping[str, Any] | None = None,
 ) -> Converted:
     """``distill convert FORMAT FILE OUT``: convert, check, then write OUT (an existing OUT only with ``force``)."""

@@ -26,8 +26,17 @@ import torch
 
 from distill.errors import CheckpointError, DataError
 
-__all__ = ["SWINIR_M_ARGS", "ZOO", "ZOO_PREFIX", "ZooEntry", "cache_dir", "converted_path", "describe",
-           "resolve_zoo", "zoo_entry"]
+__all__ = [
+    "SWINIR_M_ARGS",
+    "ZOO",
+    "ZOO_PREFIX",
+    "ZooEntry",
+    "cache_dir",
+    "converted_path",
+    "describe",
+    "resolve_zoo",
+    "zoo_entry",
+]
 
 ZOO_PREFIX = "zoo:"
 RECORD = "distill_zoo.json"
@@ -321,9 +330,7 @@ def _write_record(entry: ZooEntry, sha: str, size: int, origin: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ resolve
-def resolve_zoo(
-    name: str, *, url: str | None = None, file: str | Path | None = None, force: bool = False
-) -> Path:
+def resolve_zoo(name: str, *, url: str | None = None, file: str | Path | None = None, force: bool = False) -> Path:
     """The converted, self-describing model file of zoo row ``name``: download (or take ``file``), check, convert.
 
     ``url``: a mirror (a file URL, or a base ending in ``/`` that serves the published file name); ``file``: a copy
@@ -448,4 +455,3 @@ def describe(entry: ZooEntry) -> str:
     where = "downloads" if entry.url else "interactive page: --file"
     cached = " [converted]" if converted_path(entry).is_file() else ""
     return f"{entry.name:<25} {entry.model:<8} {where:<25} {entry.title}{cached}"
-

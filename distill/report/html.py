@@ -233,7 +233,6 @@ def group_bars_figure(run: RunFiles, split: str, names: Mapping[str, str]) -> tu
     return embed_figure(fig), caption
 
 
-
 def fig1_image(run: RunFiles, split: str, names: Mapping[str, str]) -> str:
     """The paper's Fig. 1-style violin plot over evaluations (``groups.plot_per_distortion``)."""
     written = run.path / f"per_{run.data.get('group_by')}_{split}.png"  # `distill run` drew it already

@@ -72,8 +72,6 @@ def checkpoint_path(out_dir: Path | None) -> Path | None:
     return RunFolder(out_dir).last if out_dir else None
 
 
-
-
 def check_resumable(
     state: Mapping[str, Any],
     recipe: Mapping[str, Any] | None,
@@ -105,10 +103,6 @@ def check_resumable(
             f"checkpoint does not fit this distiller's models ({mismatch}); it was written by another model or "
             "method: resume with the recipe it came from, or start a new run with --out"
         )
-
-
-
-
 
 
 def write_outputs(out_dir: Path, result: RunResult, selection: str, export: Callable[[], dict[str, Any]]) -> None:

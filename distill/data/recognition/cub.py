@@ -453,6 +453,16 @@ class CUB200Paired(CUB200):
         format: str = "files",
     ) -> None:
         super().__init__(
-            root, split, size, degradation, degradation_args, "single", classes, val_fraction, split_seed, hflip, cache,
+            root,
+            split,
+            size,
+            degradation,
+            degradation_args,
+            "single",
+            classes,
+            val_fraction,
+            split_seed,
+            hflip,
+            cache,
             format,
         )

@@ -135,9 +135,7 @@ def _vgg16(mat: dict[str, Any], convs: list[Any]) -> tuple[dict[str, Any], dict[
 def _convert(mat: dict[str, Any], convs: list[Any]) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     if len(convs) != len(_CONVS) + len(_FCS):
         names = [str(_field(layer, "name")) for layer in convs]
-        raise CheckpointError(
-            f"expected 8 conv layers (conv1-5, fc6-8; VGG-16: 16), found {len(convs)}: {names}"
-        )
+        raise CheckpointError(f"expected 8 conv layers (conv1-5, fc6-8; VGG-16: 16), found {len(convs)}: {names}")
     state: dict[str, torch.Tensor] = {}
     for layer, (k, stride, pad, index) in zip(convs[:5], _CONVS, strict=True):
         filters, biases = _params(layer)
