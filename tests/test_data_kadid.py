@@ -256,3 +256,30 @@ def test_patches_and_base_class(synth: Path, tmp_path: Path) -> None:
     (nested / "images").mkdir(parents=True)
     with pytest.raises(DataError, match=r"no images/ folder in .*did you mean .*kadid10k\?"):
         Kadid10k(str(tmp_path))
+
+
+def test_a_writer_killed_mid_write_leaves_nothing_the_next_write_keeps(tmp_path: Path) -> None:
+    """A writer killed while staging leaves ``.NAME.tmp-PID-*``; the next write of that set removes it once its
+    process is gone and it has not changed for a while, and keeps a live or fresh writer's folder."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from distill.data.synthetic_common import STALE_AFTER_S
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    old = time.time() - STALE_AFTER_S - 60
+    stale = tmp_path / f".set.tmp-{dead_pid}-0a1b2c3d"
+    fresh = tmp_path / f".set.tmp-{dead_pid}-4e5f6a7b"  # its writer may live on another machine sharing the folder
+    live = tmp_path / f".set.tmp-{os.getpid()}-8c9d0e1f"
+    for folder in (stale, fresh, live):
+        (folder / "images").mkdir(parents=True)
+        (folder / "images" / "I01.png").write_bytes(b"partial")
+    for path in (stale / "images" / "I01.png", stale / "images", stale, live / "images", live):
+        os.utime(path, (old, old))
+    write_synthetic_kadid(tmp_path / "set", n_refs=1, size=(16, 16), distortions=["jpeg"], levels=1)
+    assert not stale.exists()
+    assert fresh.is_dir() and live.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["set", fresh.name, live.name])

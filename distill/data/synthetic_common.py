@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = [
     "pseudo_mos",
     "pseudo_mos_formula",
     "reference_crops",
+    "remove_stale_staging",
     "stable_seed",
     "staged_output",
     "to_uint8_batch",
@@ -161,6 +163,41 @@ def _check_out(out: Path, overwrite: bool, title: str) -> None:
             )
 
 
+#: A staging folder untouched this long, whose writer process is gone, was left by a writer that was killed.
+STALE_AFTER_S = 600.0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # another user's process, or a platform that cannot tell: keep its folder
+    return True
+
+
+def remove_stale_staging(out: Path, stale_after_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove the hidden ``.{out.name}.tmp-PID-*`` folders that writers killed mid-write left beside ``out``.
+
+    A folder goes only when its process is not running here and nothing in it changed for ``stale_after_s``
+    seconds (a writer on another machine sharing the folder keeps its own). Returns what was removed.
+    """
+    removed = []
+    for tmp in out.parent.glob(f".{out.name}.tmp-*"):
+        match = re.fullmatch(rf"\.{re.escape(out.name)}\.tmp-(\d+)-[0-9a-f]+", tmp.name)
+        if not match or not tmp.is_dir() or _alive(int(match.group(1))):
+            continue
+        try:
+            newest = max([tmp.stat().st_mtime, *(c.stat().st_mtime for c in tmp.iterdir())])
+        except OSError:
+            continue  # being removed by someone else
+        if time.time() - newest >= stale_after_s:
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+    return removed
+
+
 @contextlib.contextmanager
 def staged_output(out: Path, overwrite: bool, title: str) -> Iterator[Path]:
     """Yield a temporary sibling folder to write a synthetic set into; on success it replaces ``out`` atomically.
@@ -171,6 +208,7 @@ def staged_output(out: Path, overwrite: bool, title: str) -> Iterator[Path]:
     """
     _check_out(out, overwrite, title)
     out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(out)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     threads = torch.get_num_threads()
