@@ -283,3 +283,34 @@ def test_a_writer_killed_mid_write_leaves_nothing_the_next_write_keeps(tmp_path:
     assert not stale.exists()
     assert fresh.is_dir() and live.is_dir()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["set", fresh.name, live.name])
+
+
+@pytest.mark.parametrize("old_set", ["with_manifest", "written_before_the_manifest"])
+def test_overwrite_never_deletes_what_a_person_added_to_a_synthetic_set(old_set: str, tmp_path: Path) -> None:
+    from distill.data.synthetic_common import MANIFEST
+
+    kw = {"size": (16, 16), "distortions": ["jpeg"], "levels": 1}
+    out = write_synthetic_kadid(tmp_path / "set", n_refs=3, **kw)
+    assert (out / MANIFEST).is_file()
+    if old_set == "written_before_the_manifest":
+        (out / MANIFEST).unlink()
+    (out / "notes.txt").write_text("mine")
+    (out / "my_results").mkdir()
+    (out / "my_results" / "r.csv").write_text("x")
+    (out / "images" / "mine.png").write_bytes((out / "images" / "I01.png").read_bytes())
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    with pytest.raises(DataError, match=r" \(images/mine.png, my_results, my_results/r.csv, notes.txt\); move them"):
+        write_synthetic_kadid(out, n_refs=3, seed=1, overwrite=True, **kw)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["set"], "the staging folder was left behind"
+    for added in ("notes.txt", "my_results", "images/mine.png"):
+        path = out / added
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    if old_set == "written_before_the_manifest":  # nothing says the third reference was written by distill
+        with pytest.raises(DataError, match=r"no list of what was written earlier\) \(images/I03.png, "):
+            write_synthetic_kadid(out, n_refs=2, seed=1, overwrite=True, **kw)
+        write_synthetic_kadid(out, n_refs=3, seed=1, overwrite=True, **kw)  # the same files: replaced
+    # what a writer wrote is replaced, also when the new set is smaller (n_refs 3 -> 2)
+    write_synthetic_kadid(out, n_refs=2, seed=1, overwrite=True, **kw)
+    images = sorted(p.name for p in (out / "images").iterdir())
+    assert images == ["I01.png", "I01_10_01.png", "I02.png", "I02_10_01.png"]

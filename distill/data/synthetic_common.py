@@ -14,7 +14,7 @@ import re
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +161,44 @@ def _check_out(out: Path, overwrite: bool, title: str) -> None:
                 f"refusing to replace '{out}': it has no {SYNTHETIC_MARKER}, so it is not a synthetic "
                 "set written by distill; choose an empty or new folder"
             )
+        written = _read_manifest(out)
+        if written is not None:
+            _refuse_foreign(out, written)
+
+
+#: The list of files a writer wrote, kept in the set so that a later overwrite replaces nothing else.
+MANIFEST = ".distill-written"
+
+
+def _with_parents(files: Iterable[str]) -> set[str]:
+    allowed = {MANIFEST}
+    for name in files:
+        parts = name.split("/")
+        allowed.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+    return allowed
+
+
+def _files_in(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir())
+
+
+def _read_manifest(folder: Path) -> set[str] | None:
+    try:
+        return _with_parents((folder / MANIFEST).read_text().splitlines())
+    except (OSError, UnicodeDecodeError):
+        return None  # a set written before the manifest existed
+
+
+def _refuse_foreign(out: Path, allowed: set[str], what: str = "that distill's writer did not write") -> None:
+    """A DataError naming what in ``out`` is not in ``allowed`` (files a person added to a synthetic set)."""
+    entries = (p.relative_to(out).as_posix() for p in out.rglob("*"))
+    foreign = sorted(name for name in entries if name not in allowed)
+    if foreign:
+        shown = ", ".join(foreign[:4]) + (f" and {len(foreign) - 4} more" if len(foreign) > 4 else "")
+        raise DataError(
+            f"refusing to replace '{out}': it holds {len(foreign)} file(s) or folder(s) {what} ({shown}); move them "
+            "out of it, or write the set to another folder"
+        )
 
 
 #: A staging folder untouched this long, whose writer process is gone, was left by a writer that was killed.
@@ -202,9 +240,11 @@ def remove_stale_staging(out: Path, stale_after_s: float = STALE_AFTER_S) -> lis
 def staged_output(out: Path, overwrite: bool, title: str) -> Iterator[Path]:
     """Yield a temporary sibling folder to write a synthetic set into; on success it replaces ``out`` atomically.
 
-    An existing non-empty ``out`` is replaced only with ``overwrite=True`` and only if it holds a
-    ``SYNTHETIC.json`` marker.  Torch runs single-threaded inside (small tensors: extra intra-op threads only add
-    OpenMP contention, 8x slower on a busy machine).
+    An existing non-empty ``out`` is replaced only with ``overwrite=True``, only if it holds a ``SYNTHETIC.json``
+    marker and only if it holds nothing but what a writer wrote (the set's ``.distill-written`` list; for a set
+    written before that list existed, what this write wrote): files a person added are never deleted.  Torch runs
+    single-threaded inside (small tensors: extra intra-op threads only add OpenMP contention, 8x slower on a busy
+    machine).
     """
     _check_out(out, overwrite, title)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -215,7 +255,15 @@ def staged_output(out: Path, overwrite: bool, title: str) -> Iterator[Path]:
     torch.set_num_threads(1)
     try:
         yield tmp
+        (tmp / MANIFEST).write_text("".join(f"{name}\n" for name in _files_in(tmp)))
         if out.exists():
+            if any(out.iterdir()) and overwrite:  # replace only what a writer wrote (this one, if no manifest)
+                written = _read_manifest(out)
+                if written is not None:
+                    _refuse_foreign(out, written)
+                else:  # written by an older distill, without the list: replace only what this write replaces
+                    why = "that this write does not replace (the set has no list of what was written earlier)"
+                    _refuse_foreign(out, _with_parents(_files_in(tmp)), why)
             if any(out.iterdir()) and not overwrite:
                 # another process (a parallel sweep run) wrote the same set meanwhile: keep its copy, which
                 # may already be in use, and drop ours
