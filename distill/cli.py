@@ -75,7 +75,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         check_output_dir(args.out)
 
     if args.quiet:
-        args.set = [*(args.set or []), "train.progress=false"]
+        args.set = ["train.progress=false", *(args.set or [])]  # before the user's: `--set train=5` is named
     if args.seeds:
         return _cmd_repeats(args)
     if args.launcher != "inline" or args.collect_only:
@@ -501,12 +501,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refuse_empty(args: argparse.Namespace, argv: Sequence[str]) -> None:
+    """An argument given as an empty string (``--out ""``, a shell variable that was unset) is an error, not a
+    silent "not given" that would write to the default place."""
+    for dest, value in vars(args).items():
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and not v.strip() for v in values):
+            flag = f"--{dest.replace('_', '-')}"
+            name = flag if any(a == flag or a.startswith(f"{flag}=") for a in argv) else dest.upper()
+            raise DistillError(f"{name}: got an empty value; give a path or value (or leave it out)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parse(parser, argv)
     quiet.install(args.debug)  # libraries' warnings and INFO logs only with --debug (distill/quiet.py)
     try:
+        _refuse_empty(args, argv)
         return int(args.fn(args))
     except DistillError as err:
         if args.debug:

@@ -148,3 +148,15 @@ def test_a_recipe_value_the_writer_refuses_names_the_file_and_key(tmp_path, monk
     err = _error(capsys)
     assert f"{QUICKSTART}: data.synthetic.args.n_refs: n_refs must be at least 1, got -1" in err, err
     assert _files(tmp_path) == [], "a refused recipe wrote files"
+
+
+@pytest.mark.parametrize(
+    ("argv", "name"),
+    [(["run", QUICKSTART, "--out", ""], "--out"), (["run", QUICKSTART, "--out="], "--out"),
+     (["data", "kadid10k", " "], "OUT"), (["predict", "student.pt", ""], "INPUTS")],
+)  # fmt: skip
+def test_an_empty_argument_is_an_error_not_the_default(argv, name, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # `--out ""` used to train into runs/<name> under the current folder
+    assert main(argv) == 2
+    assert _error(capsys) == f"distill: error: {name}: got an empty value; give a path or value (or leave it out)"
+    assert _files(tmp_path) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -126,6 +127,53 @@ def test_yaml_tags_are_not_executed(tmp_path):
     path = write(tmp_path, "evil.yaml", "name: !!python/object/apply:os.system ['echo pwned']\n")
     with pytest.raises(RecipeError, match="malformed YAML"):
         load_recipe(path)
+
+
+def _laughs(levels: int) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (_laughs(9), "expands to more than 100000 values"),  # 10**9 values from 430 bytes: hung the command
+        ("a: &x [*x]\n", "alias (*name) is used inside the value it names"),  # was a RecursionError traceback
+        ("a: &x {b: *x}\n", "alias (*name) is used inside the value it names"),
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+    ],
+)
+def test_yaml_that_would_hang_or_crash_the_loader_is_one_recipe_error(tmp_path, text, says):
+    import time
+
+    path = write(tmp_path, "bad.yaml", text)
+    start = time.perf_counter()
+    with pytest.raises(RecipeError, match=re.escape(says)):
+        load_recipe(path)
+    assert time.perf_counter() - start < 10
+    if text.startswith("a: &x"):  # the same value given with --set
+        with pytest.raises(RecipeError, match=re.escape(says)):
+            load_recipe(write(tmp_path, "ok.yaml", "{}\n"), ["train.epochs=" + text.removeprefix("a: ").strip()])
+
+
+def test_a_set_on_one_use_of_a_yaml_anchor_changes_that_use_only():
+    from distill.recipe.files import apply_overrides, load_raw
+
+    parts = Path(__file__).parent.parent / "recipes" / "_parts" / "cub_vggm.yaml"
+    data, prov = load_raw(parts)  # three optimiser groups share `schedule: *cqd_lr`
+    apply_overrides(data, ["optim.student_head_weight.schedule.name=cosine"], prov)
+    names = {group: data["optim"][group]["schedule"]["name"] for group in ("student", "student_head_weight",
+                                                                            "student_head_bias")}  # fmt: skip
+    assert names == {"student": "piecewise", "student_head_weight": "cosine", "student_head_bias": "piecewise"}
+
+
+def test_a_set_through_a_scalar_names_the_missing_key():
+    from distill.recipe.files import apply_overrides
+
+    says = r"--set train\.progress=false: train is 5, not a mapping, so it has no key 'progress'"
+    with pytest.raises(RecipeError, match=says):
+        apply_overrides({"train": 5}, ["train.progress=false"], {})
 
 
 def test_shipped_recipes_all_validate():

@@ -56,8 +56,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if "\x00" in text:
         raise RecipeError(f"{path}: not a text file (a recipe is YAML text, e.g. recipes/quickstart.yaml)")
     try:
-        _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), path)  # composes nodes: runs no code
-        data = yaml.safe_load(text)
+        data = _safe_yaml(text, path)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -67,6 +66,63 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+#: The most values a recipe (or one ``--set`` value) may hold once its YAML aliases are expanded: recipes hold a few
+#: hundred, while aliases nested in aliases ("billion laughs") reach 10**9 from a few hundred bytes.
+MAX_VALUES = 100_000
+
+
+def _safe_yaml(text: str, where: Path | str, prefix: str = "") -> Any:
+    """``yaml.safe_load`` of a recipe text after checks on its composed nodes (which run no code): no key twice in
+    one mapping, no alias inside the node it names, at most :data:`MAX_VALUES` values with aliases expanded. Every
+    alias becomes its own copy, so a ``--set`` on one use of an anchor changes that use only."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_aliases(root, where)
+        _refuse_duplicate_keys(root, where, prefix)
+        return _unshared(yaml.safe_load(text))
+    except RecursionError:
+        raise RecipeError(f"{where}: the YAML is nested too deeply to be a recipe") from None
+
+
+def _check_aliases(root: yaml.Node | None, where: Path | str) -> None:
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise RecipeError(f"{where}: a YAML alias (*name) is used inside the value it names; write the value out")
+        open_nodes.add(key)
+        if isinstance(node, yaml.SequenceNode):
+            n = 1 + sum(size(item) for item in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            n = 1 + sum(size(k) + size(v) for k, v in node.value)
+        else:
+            n = 1
+        open_nodes.discard(key)
+        if n > MAX_VALUES:
+            raise RecipeError(
+                f"{where}: the YAML expands to more than {MAX_VALUES} values (aliases repeated inside aliases); "
+                "a recipe holds a few hundred: write the values out"
+            )
+        sizes[key] = n
+        return n
+
+    if root is not None:
+        size(root)
+
+
+def _unshared(data: Any) -> Any:
+    """``data`` with every mapping and list its own object (YAML aliases load as one shared object)."""
+    if isinstance(data, dict):
+        return {k: _unshared(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_unshared(v) for v in data]
     return data
 
 
@@ -191,10 +247,9 @@ def parse_override(item: str) -> tuple[str, Any]:
             "write it as dotted names, e.g. train.epochs=3"
         )
     try:
-        value = yaml.safe_load(text) if text.strip() else None
+        value = _safe_yaml(text, f"--set {item}", key) if text.strip() else None
     except yaml.YAMLError:
         return key, text
-    _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), f"--set {item}", key)
     return key, value
 
 
@@ -211,7 +266,9 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], prov: Proven
                 prov[".".join(parts[: depth + 1])] = "--set"  # a key path the recipe lacks is --set's doing
             elif not isinstance(child, dict):
                 where = ".".join(parts[: depth + 1])
-                raise RecipeError(f"--set {item}: {where} is {child!r}, not a mapping, so it has no key '{part}'")
+                raise RecipeError(
+                    f"--set {item}: {where} is {child!r}, not a mapping, so it has no key '{parts[depth + 1]}'"
+                )
             node = child
         node[parts[-1]] = value
         prov[key] = "--set"
