@@ -249,6 +249,17 @@ def test_a_key_written_twice_in_a_set_value_is_refused(tmp_path, capsys):
 
 
 # --------------------------------------------------- the Python API's Trainer refuses what a recipe's checks refuse
+def optim_config(fields: dict):
+    """An ``OptimConfig`` of ``fields``, its ``schedule`` given as a mapping."""
+    from distill import OptimConfig
+    from distill.recipe.config import ScheduleConfig
+
+    fields = dict(fields)
+    if "schedule" in fields:
+        fields["schedule"] = ScheduleConfig(**fields["schedule"])
+    return OptimConfig(**fields)
+
+
 @pytest.mark.parametrize(
     ("optim", "train", "expected"),
     [
@@ -257,9 +268,18 @@ def test_a_key_written_twice_in_a_set_value_is_refused(tmp_path, capsys):
         ({"lr": -0.1}, {}, r"Trainer: optim\.teacher\.lr: got -0\.1, expected a finite learning rate >= 0"),
         ({}, {"batch_size": -1}, r"Trainer: train\.batch_size: got -1, expected a positive integer"),
         ({}, {"device": "tpu"}, r"Trainer: train\.device: got 'tpu': not a device"),
+        # a schedule that would make the learning rate negative (eta_min -1 trained with lr -0.95: gradient ascent)
+        ({"schedule": {"name": "cosine", "eta_min": -1.0}}, {}, r"schedule\.eta_min: got -1\.0, expected a number"),
+        ({"schedule": {"name": "step", "gamma": -0.1}}, {}, r"schedule\.gamma: got -0\.1, expected a number >= 0"),
+        ({"schedule": {"warmup": 2, "warmup_start": -1.0}}, {}, r"schedule\.warmup_start: got -1\.0, expected a"),
+        ({"schedule": {"warmup": -1}}, {}, r"schedule\.warmup: got -1, expected an integer >= 0"),
+        ({"schedule": {"name": "step", "step_size": 0}}, {}, r"schedule\.step_size: got 0, expected an integer >= 1"),
+        ({"schedule": {"name": "multistep", "milestones": [5, 2]}}, {}, r"schedule\.milestones: got \[5, 2\]"),
+        ({"schedule": {"name": "cosine", "t_max": 0}}, {}, r"schedule\.t_max: got 0, expected a positive integer"),
     ],
-    ids=["momentum", "lr_nan", "lr_negative", "batch_size", "device"],
-)
+    ids=["momentum", "lr_nan", "lr_negative", "batch_size", "device", "eta_min", "gamma", "warmup_start", "warmup",
+         "step_size", "milestones", "t_max"],
+)  # fmt: skip
 def test_the_trainer_checks_its_configs_like_a_recipe(optim, train, expected, tmp_path):
     """Before: torch's ValueError (momentum), RuntimeError (device), or a Trainer built with lr NaN / batch -1."""
     from distill import MRKD, OptimConfig, ResNetRegressor, TrainConfig, Trainer
@@ -273,7 +293,7 @@ def test_the_trainer_checks_its_configs_like_a_recipe(optim, train, expected, tm
             MRKD(models, alpha=1.0),
             ToyIQA(8, 32),
             {"test": ToyIQA(8, 32, seed=1)},
-            optim={"teacher": OptimConfig(**optim), "student": OptimConfig()},
+            optim={"teacher": optim_config(optim), "student": OptimConfig()},
             config=config,
             evaluation=EvalConfig(metrics=["srcc"]),
             out_dir=str(tmp_path / "run"),

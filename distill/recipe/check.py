@@ -24,7 +24,7 @@ from typing import Any, Literal, Union
 import yaml
 
 from distill.errors import RecipeError, RegistryError
-from distill.recipe.config import ComponentSpec, OptimConfig, OutputConfig, Recipe, TrainConfig
+from distill.recipe.config import ComponentSpec, OptimConfig, OutputConfig, Recipe, ScheduleConfig, TrainConfig
 from distill.recipe.files import Provenance, apply_overrides, load_raw, source_of, substitute_vars
 from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS, Registry
 
@@ -262,6 +262,7 @@ def check_training_numbers(
                 where = f"optim.{group}.schedule.{name}" if holder is cfg.schedule else f"optim.{group}.{name}"
                 checker.fail(where, f"got {value}, expected a finite number")
         _check_optimizer_numbers(group, cfg, checker)
+        _check_schedule_numbers(group, cfg.schedule, checker)
         points = cfg.schedule.points
         if cfg.schedule.name == "piecewise" and (
             not points
@@ -272,6 +273,22 @@ def check_training_numbers(
                 f"optim.{group}.schedule.points",
                 f"got {points}; piecewise needs [[at, factor], ...] with at ascending and factors >= 0",
             )
+
+
+def _check_schedule_numbers(group: str, schedule: ScheduleConfig, checker: RecipeChecker) -> None:
+    """A schedule's own numbers in the ranges that keep the learning rate >= 0 and the schedule well defined."""
+    key = f"optim.{group}.schedule"
+    for name in ("eta_min", "gamma", "warmup_start"):  # factors and floors of a learning rate: never negative
+        if getattr(schedule, name) < 0:
+            checker.fail(f"{key}.{name}", f"got {getattr(schedule, name)}, expected a number >= 0")
+    for name, least in (("warmup", 0), ("step_size", 1)):
+        if getattr(schedule, name) < least:
+            checker.fail(f"{key}.{name}", f"got {getattr(schedule, name)}, expected an integer >= {least}")
+    if schedule.t_max is not None and schedule.t_max < 1:
+        checker.fail(f"{key}.t_max", f"got {schedule.t_max}, expected a positive integer or null (all iterations)")
+    marks = schedule.milestones
+    if any(m < 0 for m in marks) or any(b <= a for a, b in itertools.pairwise(marks)):
+        checker.fail(f"{key}.milestones", f"got {marks}, expected integers >= 0 in increasing order")
 
 
 def _check_cross_fields(recipe: Recipe, checker: RecipeChecker) -> None:
