@@ -175,6 +175,25 @@ def test_missing_and_malformed_data_are_clear_errors(sr_root, tmp_path):
         SRBenchmark(str(wrong), scale=2, patch_size=0)
 
 
+@pytest.mark.parametrize("store", [False, True])
+def test_an_lr_file_smaller_than_its_hr_over_scale_is_refused_not_paired_with_a_corner(sr_root, tmp_path, store):
+    """x3 files filed as x2 ones (or any LR below HR / scale) would train the HR's top-left corner against the whole
+    LR image; BasicSR refuses it ("Scale mismatches"). The check runs on headers before training and on loading."""
+    wrong = tmp_path / "wrong"
+    shutil.copytree(sr_root / "benchmark" / "Set5", wrong)
+    for lr in (wrong / "LR_bicubic" / "X3").iterdir():
+        shutil.copy(lr, (wrong / "LR_bicubic" / "X2") / lr.name.replace("x3", "x2"))
+    says = r"img_001x2.png: LR image 8x8 is not its HR image .*img_001.png \(24x24\) divided by scale 2 \(12x12\)"
+    with pytest.raises(DataError, match=says):
+        SRBenchmark(str(wrong), scale=2).check_sizes("data.eval.test", 1, "train.eval_batch_size")
+    if store:
+        from distill.data.prepare import prepare_dataset
+
+        prepare_dataset("sr_benchmark", str(wrong), {"scale": 2})
+    with pytest.raises(DataError, match=says):
+        SRBenchmark(str(wrong), scale=2, **({"format": "store"} if store else {}))[0]
+
+
 def _basicsr_validation(distiller, batches, scale: int, quantize: bool) -> tuple[float, float]:
     """BasicSR's ``SRModel.nondist_validation``: tensor2img on output and GT, then its metric functions."""
     from basicsr.utils import tensor2img

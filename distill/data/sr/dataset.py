@@ -74,6 +74,21 @@ class SRSample:
     lr: Path | None
 
 
+def check_lr_size(lr: object, lr_hw: tuple[int, int], hr: object, hr_hw: tuple[int, int], scale: int) -> None:
+    """An LR file must be its HR image divided by ``scale``, rounded down (the HR is then mod-cropped to
+    ``scale x LR``, as BasicSR does); anything else is a DataError naming the LR file (a smaller LR would pair with
+    the HR's top-left corner only: a misaligned pair, trained on silently)."""
+    (lh, lw), (h, w) = lr_hw, hr_hw
+    if (lh, lw) == (h // scale, w // scale):
+        return
+    relation = "times scale {scale} exceeds" if lh * scale > h or lw * scale > w else "is not"
+    raise DataError(
+        f"{lr}: LR image {lh}x{lw} {relation.format(scale=scale)} its HR image {hr} ({h}x{w})"
+        + ("" if "exceeds" in relation else f" divided by scale {scale} ({h // scale}x{w // scale})")
+        + "; is the scale right (X2/X3/X4 folder)?"
+    )
+
+
 def _images(folder: Path) -> list[Path]:
     return image_files(folder)
 
@@ -210,11 +225,7 @@ class SRDataset(SeededDataset):
             return self._made_lr[i].permute(1, 2, 0).numpy(), hr
         lr = self._store.array(s.lr)
         lh, lw = lr.shape[:2]
-        if lh * sc > h or lw * sc > w:
-            raise DataError(
-                f"{s.lr}: LR image {lh}x{lw} times scale {sc} exceeds its HR image {s.hr} ({h}x{w}); "
-                "is the scale right (X2/X3/X4 folder)?"
-            )
+        check_lr_size(s.lr, (lh, lw), s.hr, (h, w), sc)
         return lr, hr[: lh * sc, : lw * sc]
 
     def load_pair(self, i: int) -> tuple[Tensor, Tensor]:
@@ -236,11 +247,7 @@ class SRDataset(SeededDataset):
         else:
             lr = load_rgb_with(s.lr, self.format)
             lh, lw = lr.shape[-2:]
-            if lh * self.scale > h or lw * self.scale > w:
-                raise DataError(
-                    f"{s.lr}: LR image {lh}x{lw} times scale {self.scale} exceeds its HR image {s.hr} ({h}x{w}); "
-                    "is the scale right (X2/X3/X4 folder)?"
-                )
+            check_lr_size(s.lr, (lh, lw), s.hr, (h, w), self.scale)
             hr = hr[:, : lh * self.scale, : lw * self.scale]
         if min(lr.shape[-2:]) < 1:
             raise DataError(f"{s.hr}: image of {h}x{w} is smaller than the scale {self.scale}")
@@ -255,13 +262,17 @@ class SRDataset(SeededDataset):
         patches the LR sizes must agree to batch."""
         scale, patch = self.scale, self.patch_size
         first: tuple[Path, tuple[int, int]] | None = None
-        for path in (Path(s.hr) for s in self.samples):
+        for sample in self.samples:
+            path = Path(sample.hr)
             size = header_size(path)
             if size is None:
                 continue
             h, w = size
             if min(h, w) < scale:
                 raise DataError(f"{key}: HR image {path} is {h}×{w}, smaller than the scale {scale}; remove it")
+            lr_size = header_size(Path(sample.lr)) if sample.lr is not None else None
+            if lr_size is not None:
+                check_lr_size(sample.lr, lr_size, path, size, scale)
             if patch is not None and min(h, w) < patch * scale:
                 raise DataError(
                     f"{key}: HR image {path} is {h}×{w}, smaller than patch_size {patch} × scale {scale}; lower "
