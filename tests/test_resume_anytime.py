@@ -59,6 +59,10 @@ def assert_identical_runs(a: Path, b: Path) -> None:
     ra, rb = (json.loads((d / "results.json").read_text()) for d in (a, b))
     assert json.dumps(ra["results"], sort_keys=True) == json.dumps(rb["results"], sort_keys=True)
     assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()
+    # the same output files, and the plots drawn from the whole evaluation history (before: from the resumed part)
+    assert sorted(p.name for p in a.iterdir()) == sorted(p.name for p in b.iterdir())
+    plots = sorted(p.name for p in a.glob("per_*.png"))
+    assert plots and all((a / n).read_bytes() == (b / n).read_bytes() for n in plots), plots
 
 
 def test_stopped_inside_a_log_window_resumes_to_an_identical_log(data, tmp_path, monkeypatch):
@@ -77,6 +81,28 @@ def test_stopped_inside_a_log_window_resumes_to_an_identical_log(data, tmp_path,
     state = torch.load(tmp_path / "cut" / "checkpoints" / "last.pt", weights_only=True)
     assert state["step"] == 4, "the time-based checkpoint was written although no evaluation was due"
     assert state["running"]["n"] == 1, "step 4 is in the open log window"
+    monkeypatch.setattr(Trainer, "_train_step", train_step)
+    assert main(["run", str(recipe), "--out", str(tmp_path / "cut"), "--resume"]) == 0
+    assert_identical_runs(tmp_path / "full", tmp_path / "cut")
+
+
+def test_stopped_after_an_evaluation_resumes_to_the_same_outputs_and_plots(data, tmp_path, monkeypatch):
+    """Stopped after the first evaluation: the resumed run's per-distortion plot covers every evaluation (it used
+    to be drawn from the evaluations after the resume only, or not at all when fewer than two were left)."""
+    recipe = tiny_quickstart(tmp_path, data, checkpoint_minutes=1e-9)
+    assert main(["run", str(recipe), "--out", str(tmp_path / "full")]) == 0
+    evals = [json.loads(line)["step"] for line in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()
+             if json.loads(line)["kind"] == "eval"]  # fmt: skip
+    assert len(evals) >= 3
+    train_step = Trainer._train_step
+
+    def stop_after_second_evaluation(self, batch):  # type: ignore[no-untyped-def]
+        if self.step == evals[1] + 1:
+            raise KeyboardInterrupt
+        return train_step(self, batch)
+
+    monkeypatch.setattr(Trainer, "_train_step", stop_after_second_evaluation)
+    assert main(["run", str(recipe), "--out", str(tmp_path / "cut")]) == 130
     monkeypatch.setattr(Trainer, "_train_step", train_step)
     assert main(["run", str(recipe), "--out", str(tmp_path / "cut"), "--resume"]) == 0
     assert_identical_runs(tmp_path / "full", tmp_path / "cut")

@@ -62,10 +62,11 @@ class RunLogger:
                 if tensorboard is True:
                     raise RuntimeError(f"output.tensorboard is true but TensorBoard is unavailable: {err}") from err
 
-    def truncate_after(self, step: int) -> None:
-        """Drop records logged after ``step`` (they belong to the part of a killed run that is redone on resume)."""
+    def truncate_after(self, step: int) -> list[dict[str, Any]]:
+        """Drop records logged after ``step`` (they belong to the part of a killed run that is redone on resume);
+        return the records kept."""
         if self.path is None or not self.path.exists():
-            return
+            return []
         kept = []
         for line in self.path.read_text().splitlines():
             try:
@@ -74,9 +75,10 @@ class RunLogger:
             except json.JSONDecodeError:  # a line cut by a kill
                 continue
         self.path.write_text("".join(f"{line}\n" for line in kept))
+        records = [json.loads(line) for line in kept]
         if self.trackers and step > 0:  # a resume: trackers that may have lost the kill's last records get them again
-            records = [json.loads(line) for line in kept]
             self.trackers.replay([(record_scalars(r), int(r.get("step", 0))) for r in records])
+        return records
 
     def log(self, record: dict[str, Any]) -> None:
         if self.path is not None:

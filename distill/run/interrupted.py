@@ -40,6 +40,8 @@ class TrainingInterrupted(KeyboardInterrupt):
 def resume_line(step: int, total: int, out_dir: Path | None) -> str:
     """What a resumed run prints first: where it continues."""
     where = f" ({out_dir / 'checkpoints' / 'last.pt'})" if out_dir is not None else ""
+    if step >= total:  # killed after the last step: only the outputs are written again
+        return f"distill: training had finished (step {step}/{total}); writing its outputs from the checkpoint{where}"
     return f"distill: resuming at step {step + 1}/{total} from the checkpoint of step {step}{where}"
 
 
