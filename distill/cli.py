@@ -512,6 +512,16 @@ def _refuse_empty(args: argparse.Namespace, argv: Sequence[str]) -> None:
             raise DistillError(f"{name}: got an empty value; give a path or value (or leave it out)")
 
 
+def _refuse_bad_device(args: argparse.Namespace) -> None:
+    """``--device`` of predict, eval and profile: one line before any model is loaded, as ``train.device`` is."""
+    name = getattr(args, "device", None)
+    if isinstance(name, str):
+        from distill.recipe.check import device_error
+
+        if (problem := device_error(name, here=True)) is not None:
+            raise DistillError(f"--device: {problem}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -519,6 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet.install(args.debug)  # libraries' warnings and INFO logs only with --debug (distill/quiet.py)
     try:
         _refuse_empty(args, argv)
+        _refuse_bad_device(args)
         return int(args.fn(args))
     except DistillError as err:
         if args.debug:

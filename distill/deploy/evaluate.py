@@ -173,6 +173,11 @@ def _reader_args(ref: ModelRef, reader: str, view_args: Mapping[str, Any]) -> di
     if reader in ("sr_benchmark", "div2k"):
         scale = _scale(ref.model)
         if scale is None:
+            if not ref.task.image_outputs:  # an IQA or recognition model given an SR dataset
+                raise DistillError(
+                    f"{reader}: a super-resolution dataset, but {ref.label} is a model of the task {ref.task.name!r}; "
+                    "score it on a dataset of its own task"
+                )
             raise DistillError(f"{ref.label}: an SR model without a known scale (its spec has no 'upscale')")
         args["scale"] = scale
         args.pop("lr", None)  # LR files when the folder has them, else BasicSR's bicubic from HR
@@ -304,6 +309,13 @@ def evaluate(
                 raise DistillError(f"--save-images: {folder} is not empty; choose another folder (nothing overwritten)")
             folders[s.label] = folder
     dev = torch.device(device)
+    from distill.engine.preflight import check_scoring
+
+    for s in sets:  # every set checked before any is scored: a bad one fails in seconds, in one line
+        ev = s.evaluation
+        check_scoring(_Scored(ref.model, ref.task, opts, None).to(dev), s.dataset,
+                      Evaluator(ev.metrics or [], ev.metric_args, ev.group_by), s.batch_size,
+                      f"dataset {s.label}", "--batch-size", dev)  # fmt: skip
     rows = []
     for s in sets:
         scored = _Scored(ref.model, ref.task, opts, folders.get(s.label)).to(dev)

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset, default_collate
 
 from distill.data.base import as_distill_dataset
 from distill.engine.batches import channels_last, move_to
-from distill.errors import DataError, RecipeError
+from distill.errors import DataError, DistillError, RecipeError
 from distill.run.checkpoint import preserved_rng
 
 _MODEL_ERRORS = (RuntimeError, ValueError, IndexError)
@@ -114,6 +114,33 @@ def dry_run(trainer: Any, report: Callable[[dict[str, Any]], object] | None = No
         distiller.deployable()  # the exporter's model
     if report is not None:
         report(results)
+
+
+def check_scoring(
+    scorer: nn.Module, dataset: Dataset, evaluator: Any, batch_size: int, key: str, batch_key: str, device: Any
+) -> None:
+    """What ``distill eval`` checks before scoring ``dataset`` (``key`` names it in errors): the dataset's own size
+    rules, then a small first batch through ``scorer.eval_outputs`` and ``evaluator``'s metrics, with the RNG and
+    buffers left as they were. A model or metric that cannot take the data is one DistillError."""
+    ds = as_distill_dataset(dataset)
+    ds.check_sizes(key, batch_size, batch_key)
+    batch = move_to(_first_batch(ds, batch_size, key, batch_key), device)
+    with _FrozenState(scorer):
+        scorer.eval()
+        try:
+            with torch.no_grad():
+                scorer.eval_outputs(batch)  # type: ignore[operator]
+        except _MODEL_ERRORS as err:
+            raise DataError(
+                f"{key}: the model cannot process its inputs of shape {_shape_of(batch)}: {str(err).splitlines()[0]}"
+            ) from None
+        try:
+            evaluator.evaluate(scorer, [batch], device)
+        except (ValueError, RuntimeError, TypeError, KeyError, IndexError) as err:
+            raise DistillError(
+                f"{key}: the metrics {', '.join(evaluator.metrics) or '(none)'} cannot be computed on it "
+                f"({type(err).__name__}: {str(err).splitlines()[0]}); is it a dataset of the model's task?"
+            ) from None
 
 
 def _check_group_by(group_by: str | None, batch: Mapping[str, Any], key: str) -> None:

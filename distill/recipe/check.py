@@ -329,26 +329,34 @@ def _check_optimizer_numbers(group: str, cfg: OptimConfig, checker: RecipeChecke
         checker.fail(f"{key}.clip_grad_norm", f"got {cfg.clip_grad_norm}, expected a positive number or null")
 
 
-def _check_device(name: str, checker: RecipeChecker) -> None:
-    """``train.device`` must name a device torch knows: auto, cpu, cuda, cuda:N, mps …"""
+def device_error(name: str, here: bool = False) -> str | None:
+    """Why ``name`` is not a device distill runs on (auto, cpu, cuda, cuda:N, mps), or ``None``. With ``here``,
+    also when this machine lacks it (a recipe is checked without: it may be meant for another machine)."""
     if name == "auto":
-        return
+        return None
     import torch
 
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):
-        checker.fail("train.device", f"got {name!r}: not a device; use auto, cpu, cuda or cuda:N")
+        return f"got {name!r}: not a device; use auto, cpu, cuda or cuda:N"
     if device.type not in ("cpu", "cuda", "mps"):
-        checker.fail("train.device", f"got {name!r}: distill trains on cpu, cuda or mps; use auto, cpu or cuda:N")
+        return f"got {name!r}: distill trains on cpu, cuda or mps; use auto, cpu or cuda:N"
+    if device.type == "cuda" and here and not torch.cuda.is_available():
+        return f"got {name!r}, but CUDA is not available here; use cpu or auto"
     if device.type == "cuda" and device.index is not None and torch.cuda.is_available():
         count = torch.cuda.device_count()
         if device.index >= count:
-            checker.fail(
-                "train.device", f"got {name!r}, but this machine has {count} CUDA device(s): cuda:0..{count - 1}"
-            )
+            return f"got {name!r}, but this machine has {count} CUDA device(s): cuda:0..{count - 1}"
     if device.type == "mps" and not torch.backends.mps.is_available():
-        checker.fail("train.device", f"got {name!r}, but MPS is not available here; use auto or cpu")
+        return f"got {name!r}, but MPS is not available here; use auto or cpu"
+    return None
+
+
+def _check_device(name: str, checker: RecipeChecker) -> None:
+    """``train.device`` must name a device torch knows: auto, cpu, cuda, cuda:N, mps …"""
+    if (problem := device_error(name)) is not None:
+        checker.fail("train.device", problem)
 
 
 def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> tuple[Recipe, dict[str, Any]]:

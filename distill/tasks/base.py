@@ -199,7 +199,7 @@ def batched_outputs(
         images = torch.stack([t for _, t in batch]).to(device)
         try:
             out = model(images).float().cpu()
-        except RuntimeError as err:  # e.g. an image too small for the network's pooling
+        except (RuntimeError, ValueError) as err:  # e.g. an image too small for the network's pooling
             first = paths[batch[0][0]]
             raise DataError(
                 f"the model cannot process {first} ({images.shape[-2]}×{images.shape[-1]} px): "
