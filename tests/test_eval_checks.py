@@ -81,3 +81,24 @@ def test_predict_names_the_image_the_model_cannot_take(world, tmp_path, capsys):
     err = _error(capsys)
     assert f"the model cannot process {folder / 'tiny.png'} (1×1 px): CNNIQA needs images of at least 7x7" in err
     assert not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ({"name": "cnniqa", "args": {"lcn_window": -1}}, "its model spec 'cnniqa' does not build: the normalisation"),
+        ("cnniqa", "its model spec is not {name, args} (got 'cnniqa'); the file is damaged"),
+        ({"name": "cnniqa"}, "its model spec is not {name, args}"),
+    ],
+    ids=["refused_argument", "a_string", "no_args"],
+)
+def test_a_student_file_with_a_damaged_model_spec_is_one_line(world, spec, says, tmp_path, capsys):
+    import torch
+
+    state = torch.load(world["student"], weights_only=True)
+    state["model"] = spec
+    damaged = tmp_path / "student.pt"
+    torch.save(state, damaged)
+    image = world["kadid"] / "images" / "I01.png"
+    assert main(["predict", str(damaged), str(image), "--out", str(tmp_path / "p.csv")]) == 2
+    assert _error(capsys).startswith(f"distill: error: {damaged}: {says}")

@@ -62,7 +62,14 @@ def load_deployable(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
                 f"{path}: the model was exported without a registry spec (built in Python, not from a recipe); "
                 "rebuild it in Python and call load_state_dict(torch.load(path)['state_dict'])"
             )
-        model = MODELS.build(spec["name"], **_without_pretrained(spec["args"]))
+        if not (isinstance(spec, dict) and isinstance(spec.get("name"), str) and isinstance(spec.get("args"), dict)):
+            got = repr(spec)[:60]
+            raise CheckpointError(f"{path}: its model spec is not {{name, args}} (got {got}); the file is damaged")
+        try:
+            model = MODELS.build(spec["name"], **_without_pretrained(spec["args"]))
+        except (TypeError, ValueError) as err:  # arguments the model refuses: a hand-edited or damaged file
+            name = spec["name"]
+            raise CheckpointError(f"{path}: its model spec {name!r} does not build: {first_line(err)}") from None
         mismatch = state_mismatch(model.state_dict(), state["state_dict"])
         if mismatch:
             raise CheckpointError(f"{path}: the weights do not fit the '{spec['name']}' model they name ({mismatch})")
