@@ -102,3 +102,36 @@ def test_a_student_file_with_a_damaged_model_spec_is_one_line(world, spec, says,
     image = world["kadid"] / "images" / "I01.png"
     assert main(["predict", str(damaged), str(image), "--out", str(tmp_path / "p.csv")]) == 2
     assert _error(capsys).startswith(f"distill: error: {damaged}: {says}")
+
+
+# ------------------------------------------------------------------- distill report on a damaged or killed run folder
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        (("metrics.jsonl", b'{"bad json\n{"kind": "x"}\n'), "metrics.jsonl, line {n}: not a JSON record"),
+        (("metrics.jsonl", b"\xff\xfe\n"), "metrics.jsonl: not a text file"),
+        (("results.json", b"[1, 2]"), "results.json: holds a list, not a mapping"),
+        (("results.json", b"{"), "results.json: cannot be read as the run wrote it"),
+        (("recipe.yaml", b"- a\n"), "recipe.yaml: holds a list, not a mapping"),
+    ],
+    ids=["metrics_line", "metrics_binary", "results_list", "results_cut", "recipe_list"],
+)
+def test_report_on_a_damaged_run_folder_is_one_line(world, damage, says, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(world["student"].parent, run)
+    name, data = damage
+    lines = len((run / "metrics.jsonl").read_text().splitlines())
+    with open(run / name, "ab" if name == "metrics.jsonl" else "wb") as fh:
+        fh.write(data)
+    assert main(["report", str(run), "--out", str(tmp_path / "r.html")]) == 2
+    assert _error(capsys).startswith(f"distill: error: {run / says.format(n=lines + 1)}")
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_report_of_a_run_killed_mid_line_leaves_the_cut_line_out(world, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(world["student"].parent, run)
+    with open(run / "metrics.jsonl", "a") as fh:
+        fh.write('{"kind": "train", "step": 99, "lo')  # what a SIGKILL mid-write leaves
+    assert main(["report", str(run), "--out", str(tmp_path / "r.html")]) == 0
+    assert (tmp_path / "r.html").is_file()

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
+from distill.errors import DataError
 from distill.run.layout import RunFolder
 from distill.run.values import UNDEFINED, as_float
 
@@ -107,8 +108,28 @@ class RunLogger:
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """All records of a ``metrics.jsonl`` file."""
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """All records of a ``metrics.jsonl`` file. A last line cut by a kill (no newline, not JSON) is left out, as
+    ``--resume`` drops it; any other line that is not a JSON record is a DataError naming the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text file (metrics.jsonl holds one JSON record per line)") from None
+    lines = text.splitlines()
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines) and not text.endswith("\n"):
+                continue  # the line a kill cut
+            raise DataError(f"{path}, line {number}: not a JSON record; the file was edited or damaged") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{path}, line {number}: a {type(record).__name__}, not a record; the file is damaged")
+        records.append(record)
+    return records
 
 
 def format_metric(name: str, value: Any) -> str:

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from distill.errors import DataError
 from distill.report.view import RunView
 from distill.run.checkpoint import preserved_rng
 from distill.run.layout import RunFolder
@@ -50,4 +51,12 @@ def write_report_data(run: RunView, step: int) -> Path:
 def read_report_data(run_dir: str | Path) -> dict[str, Any]:
     """The report data of a run folder (an empty mapping for runs that predate it)."""
     path = RunFolder(run_dir).report_data
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise DataError(f"{path}: cannot be read as the run wrote it; the file was edited or damaged") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: holds a {type(data).__name__}, not a mapping; the file was edited or damaged")
+    return data

@@ -15,7 +15,7 @@ import io
 import json
 import math
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,19 @@ def _first_metric(results: Mapping[str, Any]) -> str:
     return "loss"
 
 
+def _read_mapping(path: Path, parse: Callable[[str], Any], errors: type[Exception] | tuple) -> dict[str, Any]:
+    """A run file holding one mapping (``recipe.yaml``, ``results.json``); anything else is a DataError naming it."""
+    try:
+        data = parse(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, errors):
+        raise DataError(f"{path}: cannot be read as the run wrote it; the file was edited or damaged") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: holds a {type(data).__name__}, not a mapping; the file was edited or damaged")
+    return data
+
+
 def load_run(path: str | Path) -> RunFiles:
     """Read a run folder; a folder without ``metrics.jsonl`` is a one-line error naming it."""
     path = Path(path)
@@ -80,13 +93,15 @@ def load_run(path: str | Path) -> RunFiles:
     metrics = folder.metrics
     if not metrics.is_file():
         raise DataError(f"{path}: not a run folder (no metrics.jsonl); give the folder `distill run` printed")
-    recipe: dict[str, Any] = {}
-    if folder.recipe.is_file():
-        recipe = yaml.safe_load(folder.recipe.read_text()) or {}
+    recipe: dict[str, Any] = (
+        _read_mapping(folder.recipe, yaml.safe_load, yaml.YAMLError) if folder.recipe.is_file() else {}
+    )
     records = read_metrics(metrics)
     results: dict[str, Any] = {}
     if folder.results.is_file():
-        results = json.loads(folder.results.read_text()).get("results", {})
+        results = _read_mapping(folder.results, json.loads, json.JSONDecodeError).get("results", {})
+        if not isinstance(results, dict):
+            raise DataError(f"{folder.results}: 'results' is not a mapping; the file was edited or damaged")
     else:  # an unfinished run: its last evaluation
         for record in records:
             if record.get("kind") == "eval":
