@@ -75,7 +75,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         check_output_dir(args.out)
 
     if args.quiet:
-        args.set = ["train.progress=false", *(args.set or [])]  # before the user's: `--set train=5` is named
+        args.set = [*(args.set or []), "train.progress=false"]  # after the user's: --quiet wins
     if args.seeds:
         return _cmd_repeats(args)
     if args.launcher != "inline" or args.collect_only:
