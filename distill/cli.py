@@ -523,9 +523,13 @@ def _refuse_bad_device(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parse(parser, argv)
+    try:  # building the parser imports torch (seconds): a Ctrl-C there is a line, not a traceback from torch
+        parser = build_parser()
+        args = _parse(parser, argv)
+    except KeyboardInterrupt:
+        print("distill: interrupted while starting; nothing was done", file=sys.stderr)
+        return 130
     quiet.install(args.debug)  # libraries' warnings and INFO logs only with --debug (distill/quiet.py)
     try:
         _refuse_empty(args, argv)

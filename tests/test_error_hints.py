@@ -160,3 +160,15 @@ def test_an_empty_argument_is_an_error_not_the_default(argv, name, tmp_path, mon
     assert main(argv) == 2
     assert _error(capsys) == f"distill: error: {name}: got an empty value; give a path or value (or leave it out)"
     assert _files(tmp_path) == []
+
+
+def test_ctrl_c_while_the_command_starts_is_one_line(monkeypatch, capsys):
+    """Building the parser imports torch for seconds; a Ctrl-C then used to print torch's import traceback."""
+    import distill.cli
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(distill.cli, "build_parser", interrupted)
+    assert main(["run", QUICKSTART]) == 130
+    assert capsys.readouterr().err == "distill: interrupted while starting; nothing was done\n"
