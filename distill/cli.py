@@ -528,7 +528,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         args = _parse(parser, argv)
     except KeyboardInterrupt:
-        print("distill: interrupted while starting; nothing was done", file=sys.stderr)
+        import shlex
+
+        print(f"distill: interrupted while starting, nothing was done; start it again with: distill {shlex.join(argv)}",
+              file=sys.stderr)  # fmt: skip
         return 130
     quiet.install(args.debug)  # libraries' warnings and INFO logs only with --debug (distill/quiet.py)
     try:

@@ -170,5 +170,7 @@ def test_ctrl_c_while_the_command_starts_is_one_line(monkeypatch, capsys):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(distill.cli, "build_parser", interrupted)
-    assert main(["run", QUICKSTART]) == 130
-    assert capsys.readouterr().err == "distill: interrupted while starting; nothing was done\n"
+    assert main(["run", QUICKSTART, "--set", "train.epochs=2"]) == 130
+    said = capsys.readouterr().err
+    again = f"distill run {QUICKSTART} --set train.epochs=2"
+    assert said == f"distill: interrupted while starting, nothing was done; start it again with: {again}\n"
