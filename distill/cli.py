@@ -153,8 +153,9 @@ def _cmd_data(args: argparse.Namespace) -> int:
     from distill.registry import WRITERS
     from distill.run.safe_write import check_new_folder
 
-    given = {parse_override(item)[0]: item for item in args.set or []}
-    spec = ComponentSpec(args.writer, dict(parse_override(item) for item in args.set or []))
+    parsed = [(item, *parse_override(item)) for item in args.set or []]
+    given = {key: item for item, key, _ in parsed}
+    spec = ComponentSpec(args.writer, {key: value for _, key, value in parsed})
     check_new_folder(args.out, "OUT", force=args.force)
     if args.force:  # the writer replaces a synthetic set written earlier, never a folder of other files
         spec.args["overwrite"] = True

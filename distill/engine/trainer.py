@@ -212,7 +212,7 @@ class Trainer:
             self.load_state(load_checkpoint(ckpt_path, self.device))  # type: ignore[arg-type]
             kept = logger.truncate_after(self.step)
             # the evaluations before the checkpoint, for what reads the whole history (the per-distortion plot)
-            self.history = [r for r in kept if r.get("kind") == "eval"] + self.history
+            self.history = [r for r in kept if r.get("kind") == "eval"]
             self._saved_step = self.step
             if self.dist.is_main:
                 print(resume_line(self.step, self.total_steps, self.out_dir), file=sys.stderr, flush=True)

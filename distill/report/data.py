@@ -9,6 +9,7 @@ the task's own sections (``Task.html_sections``). A few hundred kB at most.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +49,21 @@ def write_report_data(run: RunView, step: int) -> Path:
     return path
 
 
-def read_report_data(run_dir: str | Path) -> dict[str, Any]:
-    """The report data of a run folder (an empty mapping for runs that predate it)."""
-    path = RunFolder(run_dir).report_data
-    if not path.exists():
-        return {}
+def read_mapping_file(path: Path, parse: Callable[[str], Any], errors: type[Exception] | tuple) -> dict[str, Any]:
+    """A run file holding one mapping (``recipe.yaml``, ``results.json``, the report data); an empty file is {},
+    anything else not a mapping is a DataError naming the file."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        data = parse(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, errors):
         raise DataError(f"{path}: cannot be read as the run wrote it; the file was edited or damaged") from None
+    if data is None:
+        return {}
     if not isinstance(data, dict):
         raise DataError(f"{path}: holds a {type(data).__name__}, not a mapping; the file was edited or damaged")
     return data
+
+
+def read_report_data(run_dir: str | Path) -> dict[str, Any]:
+    """The report data of a run folder (an empty mapping for runs that predate it)."""
+    path = RunFolder(run_dir).report_data
+    return read_mapping_file(path, json.loads, json.JSONDecodeError) if path.exists() else {}

@@ -15,7 +15,7 @@ import io
 import json
 import math
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ import yaml
 
 from distill.engine.run_log import format_metric, read_metrics
 from distill.errors import DataError
-from distill.report.data import read_report_data
+from distill.report.data import read_mapping_file, read_report_data
 from distill.report.groups import group_label, hardest_and_easiest, plot_per_distortion
 from distill.run.layout import RunFolder
 from distill.run.values import UNDEFINED, as_float
@@ -73,19 +73,6 @@ def _first_metric(results: Mapping[str, Any]) -> str:
     return "loss"
 
 
-def _read_mapping(path: Path, parse: Callable[[str], Any], errors: type[Exception] | tuple) -> dict[str, Any]:
-    """A run file holding one mapping (``recipe.yaml``, ``results.json``); anything else is a DataError naming it."""
-    try:
-        data = parse(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, errors):
-        raise DataError(f"{path}: cannot be read as the run wrote it; the file was edited or damaged") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise DataError(f"{path}: holds a {type(data).__name__}, not a mapping; the file was edited or damaged")
-    return data
-
-
 def load_run(path: str | Path) -> RunFiles:
     """Read a run folder; a folder without ``metrics.jsonl`` is a one-line error naming it."""
     path = Path(path)
@@ -94,12 +81,12 @@ def load_run(path: str | Path) -> RunFiles:
     if not metrics.is_file():
         raise DataError(f"{path}: not a run folder (no metrics.jsonl); give the folder `distill run` printed")
     recipe: dict[str, Any] = (
-        _read_mapping(folder.recipe, yaml.safe_load, yaml.YAMLError) if folder.recipe.is_file() else {}
+        read_mapping_file(folder.recipe, yaml.safe_load, yaml.YAMLError) if folder.recipe.is_file() else {}
     )
     records = read_metrics(metrics)
     results: dict[str, Any] = {}
     if folder.results.is_file():
-        results = _read_mapping(folder.results, json.loads, json.JSONDecodeError).get("results", {})
+        results = read_mapping_file(folder.results, json.loads, json.JSONDecodeError).get("results", {})
         if not isinstance(results, dict):
             raise DataError(f"{folder.results}: 'results' is not a mapping; the file was edited or damaged")
     else:  # an unfinished run: its last evaluation
