@@ -192,6 +192,7 @@ def build_run(recipe: Recipe, resolved: dict[str, Any] | None = None, out: str |
         output=recipe.output,
     )
     run = Run(recipe, resolved, trainer, train_set, eval_sets, out_dir)
+    trainer.before_results.append(lambda result: _write_report_data(run, result.steps))
     preflight.check_run(run)  # everything training, evaluation and the report need, before step 1
     return run
 
@@ -221,8 +222,12 @@ def run_recipe(
         run.out_dir.mkdir(parents=True, exist_ok=True)
         dump_recipe(resolved, RunFolder(run.out_dir).recipe)
     result = run.trainer.fit(resume=resume)
-    if distributed.is_main():
-        from distill.report.data import write_report_data
-
-        write_report_data(run, result.steps)  # per-sample predictions and SR crops for `distill report`
     return run, result
+
+
+def _write_report_data(run: Run, steps: int) -> None:
+    """Per-sample predictions and SR crops for ``distill report``, saved before ``results.json`` marks the run
+    finished, so a finished run (one a sweep skips) always has them."""
+    from distill.report.data import write_report_data
+
+    write_report_data(run, steps)

@@ -5,7 +5,10 @@ SIGKILLs itself at the moment named by the ``DISTILL_TEST_KILL`` environment var
 
 * ``step:N`` — just before training step N+1 (mid-epoch, work since the last checkpoint is lost);
 * ``after-save:N`` — right after the N-th checkpoint of this process is on disk (between checkpoints);
-* ``in-save:N`` — while the N-th checkpoint is being written: half of its bytes are in the temporary file.
+* ``in-save:N`` — while the N-th checkpoint is being written: half of its bytes are in the temporary file;
+* ``in-write:NAME`` — while the first file named NAME (``data.json``, ``results.json`` …) is being written: half of
+  its bytes are in the temporary file. A file written any other way than through ``distill.run.atomic`` is not
+  caught, and the process then finishes instead of dying, which the tests catch.
 
 SIGKILL cannot be caught, so nothing (no ``finally``, no atexit) tidies up: what is on disk is what a power cut or an
 OOM kill leaves.
@@ -39,7 +42,8 @@ def install_kill(spec: str) -> None:
     from distill.engine.trainer import Trainer
 
     kind, _, n_text = spec.partition(":")
-    n = int(n_text)
+    target = n_text
+    n = int(n_text) if n_text.isdigit() else 0
     if kind == "step":
         train_step = Trainer._train_step
 
@@ -77,6 +81,17 @@ def install_kill(spec: str) -> None:
             return real_save(obj, f, *args, **kwargs)
 
         torch.save = half_save_then_die
+    elif kind == "in-write":
+        real_replace = os.replace
+
+        def half_write_then_die(src, dst, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if Path(dst).name == target:
+                size = os.path.getsize(src)
+                os.truncate(src, size // 2)
+                _die()
+            return real_replace(src, dst, *args, **kwargs)
+
+        os.replace = half_write_then_die  # distill.run.atomic renames every finished temporary file through it
     else:
         raise ValueError(f"{KILL_ENV}: unknown moment '{spec}'")
 
@@ -167,6 +182,36 @@ def test_each_kill_moment_alone_resumes_bit_identically(tmp_path, kill):
     proc = run_killable(recipe, out, None, not first_checkpoint_lost, *(["--force"] if first_checkpoint_lost else []))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert_same_run(tmp_path / "full", out)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "data.json",  # report data: written before results.json, which marks a run finished
+        pytest.param("results.json", marks=pytest.mark.slow),
+        pytest.param("student.pt", marks=pytest.mark.slow),
+        pytest.param("report.html", marks=pytest.mark.slow),
+    ],
+)
+def test_a_kill_while_a_run_writes_its_outputs_leaves_no_half_file_and_resumes_to_the_same_run(tmp_path, name, one_thread):
+    """The files a finishing run writes are each whole or absent after a kill; ``--resume`` completes them."""
+    from distill.cli import main
+
+    register_toys()
+    recipe = toy_recipe(tmp_path / "toy.yaml", "mrkd", group_by=None)
+    assert main(["run", str(recipe), "--out", str(tmp_path / "full")]) == 0
+    out = tmp_path / "cut"
+    proc = run_killable(recipe, out, f"in-write:{name}")
+    assert proc.returncode == -signal.SIGKILL, f"{name} was not written through a temporary file"
+    assert not [p for p in out.rglob(name) if p.is_file()], "no half-written file under its real name"
+    assert [p for p in temp_files(out) if p.name.startswith(f".{name}.")], "the half write stayed in its temporary"
+    if name != "data.json":
+        assert (out / "report" / "data.json").is_file(), "a run that reached results.json has its report data"
+    assert main(["run", str(recipe), "--out", str(out), "--resume"]) == 0
+    assert_same_run(tmp_path / "full", out)
+    for d in (tmp_path / "full", out):
+        json.loads((d / "report" / "data.json").read_text())
+    assert (out / "report.html").is_file()
 
 
 @pytest.mark.slow

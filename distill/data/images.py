@@ -10,6 +10,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from distill.errors import DataError
+from distill.run.atomic import write_with
 
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError)
 
@@ -87,9 +88,10 @@ def to_uint8(tensor: Tensor) -> np.ndarray:
 def save_rgb(tensor: Tensor, path: str | Path) -> Path:
     """Write a float image tensor in [0, 1] to ``path`` (format from the suffix; 8 bits per channel)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(to_uint8(tensor)).save(path)
-    return path
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: unknown image format {path.suffix!r}; use .png, .jpg, .bmp, .tif …")
+    return write_with(path, lambda buf: Image.fromarray(to_uint8(tensor)).save(buf, format=fmt))
 
 
 _TORCHVISION_DECODE: list[object] = []  # [decode_image] once probed and working, [None] when it does not work here

@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from distill.errors import DataError
+from distill.run.atomic import write_text
 
 __all__ = ["FORMATS", "STORE_DIR", "ImageStore", "check_format", "decode_uint8", "prepare_files"]
 
@@ -193,9 +194,7 @@ def prepare_files(
     store = ImageStore(root, "")
 
     def save() -> None:
-        tmp = manifest.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"format": MANIFEST_FORMAT, "entries": entries}))
-        os.replace(tmp, manifest)
+        write_text(manifest, json.dumps({"format": MANIFEST_FORMAT, "entries": entries}))
 
     stored = kept = 0
     last = time.monotonic()

@@ -25,6 +25,7 @@ from torch import nn
 
 from distill import __version__
 from distill.errors import CheckpointError, OutputPathError
+from distill.run.atomic import write_text
 from distill.run.layout import RunFolder
 from distill.run.model_files import CONFIG_FILE, WEIGHTS_FILE, save_safetensors
 from distill.run.safe_write import run_folder_of
@@ -61,13 +62,13 @@ def export_folder(model: nn.Module, state: Mapping[str, Any], checkpoint: Path, 
         "distill_version": __version__,
         "source": checkpoint.name,
     }
-    (out / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str) + "\n")
+    write_text(out / CONFIG_FILE, json.dumps(config, indent=2, default=str) + "\n")
     if recipe:
         import yaml
 
-        (out / "recipe.yaml").write_text(yaml.safe_dump(dict(recipe), sort_keys=False))
+        write_text(out / "recipe.yaml", yaml.safe_dump(dict(recipe), sort_keys=False))
     run_dir = run_folder_of(checkpoint)
-    (out / "README.md").write_text(model_card(config, recipe or {}, run_dir))
+    write_text(out / "README.md", model_card(config, recipe or {}, run_dir))
     return out
 
 

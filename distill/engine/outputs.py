@@ -16,7 +16,6 @@ from distill.errors import CheckpointError, DistillError
 from distill.registry import spec_of
 from distill.run.checkpoint import MODEL_FORMAT, remove_stale_temp_files
 from distill.run.folder import checkpoint_path
-from distill.run.layout import RunFolder
 
 
 def open_run_folder(out_dir: Path, resume: bool, dist: DistInfo) -> None:
@@ -36,7 +35,7 @@ def open_run_folder(out_dir: Path, resume: bool, dist: DistInfo) -> None:
     dist_utils.barrier()  # every rank has checked the folder before rank 0 writes to it
     if dist.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_temp_files(out_dir, RunFolder(out_dir).checkpoints)  # left by a killed write
+        remove_stale_temp_files(out_dir)  # left by a killed write
 
 
 def corrupt_counts(datasets: Mapping[str, DistillDataset], dist: DistInfo) -> dict[str, list[str]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from distill.errors import DataError
+from distill.run.atomic import write_text
 from distill.run.layout import RunFolder
 from distill.run.values import UNDEFINED, as_float
 
@@ -75,7 +76,7 @@ class RunLogger:
                     kept.append(line)
             except json.JSONDecodeError:  # a line cut by a kill
                 continue
-        self.path.write_text("".join(f"{line}\n" for line in kept))
+        write_text(self.path, "".join(f"{line}\n" for line in kept))  # a kill here keeps the old log whole
         records = [json.loads(line) for line in kept]
         if self.trackers and step > 0:  # a resume: trackers that may have lost the kill's last records get them again
             self.trackers.replay([(record_scalars(r), int(r.get("step", 0))) for r in records])

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from distill.errors import DistillError, first_line
 from distill.recipe.check import check_tracker_list
 from distill.recipe.config import MlflowConfig, OutputConfig, WandbConfig
+from distill.run.atomic import write_text
 from distill.run.layout import RunFolder
 
 __all__ = ["IDS_FILE", "Tracker", "attach_artifacts", "check_trackers", "open_trackers", "tensorboard_setting"]
@@ -91,9 +92,7 @@ def _read_ids(out_dir: Path) -> dict[str, Any]:
 
 
 def _write_ids(out_dir: Path, ids: Mapping[str, Any]) -> None:
-    tmp = out_dir / f".{IDS_FILE}.tmp"
-    tmp.write_text(json.dumps(ids, indent=2) + "\n")
-    os.replace(tmp, out_dir / IDS_FILE)
+    write_text(out_dir / IDS_FILE, json.dumps(ids, indent=2) + "\n")
 
 
 def _flat_config(value: Any, prefix: str = "") -> dict[str, str]:

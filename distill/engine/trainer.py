@@ -147,6 +147,9 @@ class Trainer:
         self._batch_source: EpochBatchSource | None = None  # the persistent training loader's (num_workers > 0)
         self._train_loader: DataLoader | None = None
         self.predictions: dict[str, dict[str, Any]] = {}  # split → last evaluation's per-sample predictions
+        #: called on the main rank with the run's result before ``results.json``, the file that marks a run
+        #: finished, is written: what else a finished run must hold (``build_run``: the report data)
+        self.before_results: list[Callable[[RunResult], object]] = []
         self.console = Console(
             config.progress and self.dist.is_main,
             self.total_steps,
@@ -449,6 +452,8 @@ class Trainer:
         )
         result.corrupt_skipped = outputs.corrupt_counts({"train": self.train_set, **self.eval_sets}, self.dist)
         if self.out_dir is not None and self.dist.is_main:
+            for write in self.before_results:
+                write(result)
             run_folder.write_outputs(self.out_dir, result, self.evaluation.selection, self.export_state)
         dist_utils.barrier()  # the run's files are complete before any rank returns
         return result

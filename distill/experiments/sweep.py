@@ -40,6 +40,7 @@ from typing import Any, Protocol, TypeVar
 
 from distill.errors import DistillError, RecipeError
 from distill.experiments.requeue import RequeuedRun
+from distill.run.atomic import write_text
 from distill.run.layout import RunFolder
 
 T = TypeVar("T")
@@ -212,7 +213,7 @@ class LocalLauncher:
             return Outcome(spec, "done")
         error = _last_error_line(proc.stderr.decode(errors="replace"))
         error = f"exit {proc.returncode}: {error} (log: {spec.out / LOG_FILE})"
-        (spec.out / ERROR_FILE).write_text(error + "\n")
+        write_text(spec.out / ERROR_FILE, error + "\n")
         return Outcome(spec, "failed", error)
 
 
@@ -336,7 +337,7 @@ class SlurmLauncher:
             preview = self.folder / "dry_run"
             preview.mkdir(parents=True, exist_ok=True)
             for spec in runs:
-                (preview / f"{job_name(spec)}.sh").write_text(self.script(spec))
+                write_text(preview / f"{job_name(spec)}.sh", self.script(spec))
             return [Outcome(spec, "scripted", job_id=f"{preview}/{job_name(spec)}.sh") for spec in runs]
         ex = self.executor()
         submitted = []
@@ -345,7 +346,7 @@ class SlurmLauncher:
             (spec.out / ERROR_FILE).unlink(missing_ok=True)
             ex.update_parameters(job_name=job_name(spec))
             job = ex.submit(RequeuedRun(spec.command(self.python)))  # requeued on pre-emption (requeue.py)
-            (spec.out / "slurm_job.txt").write_text(f"{job.job_id}\n")
+            write_text(spec.out / "slurm_job.txt", f"{job.job_id}\n")
             submitted.append((spec, job))
         if not self.wait:
             return [Outcome(spec, "submitted", job_id=str(job.job_id)) for spec, job in submitted]
@@ -355,7 +356,7 @@ class SlurmLauncher:
                 job.result()  # re-raises the job's failure
             except Exception as err:
                 msg = f"slurm job {job.job_id}: {_last_error_line(str(err))}"
-                (spec.out / ERROR_FILE).write_text(msg + "\n")
+                write_text(spec.out / ERROR_FILE, msg + "\n")
                 finished.append(Outcome(spec, "failed", msg, str(job.job_id)))
                 continue
             state = "done" if is_complete(spec.out) else "failed"

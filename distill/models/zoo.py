@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from distill.errors import CheckpointError, DataError
+from distill.run.atomic import write_text
 
 __all__ = [
     "SWINIR_M_ARGS",
@@ -323,10 +324,7 @@ def _write_record(entry: ZooEntry, sha: str, size: int, origin: str) -> None:
     record = _read_record()
     record[entry.file] = {"zoo": entry.name, "sha256": sha, "size": size, "origin": origin}
     path = _record_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 # ------------------------------------------------------------------------------------------------ resolve

@@ -14,7 +14,6 @@ import difflib
 import inspect
 import itertools
 import math
-import os
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -27,6 +26,7 @@ from distill.errors import RecipeError, RegistryError
 from distill.recipe.config import ComponentSpec, OptimConfig, OutputConfig, Recipe, ScheduleConfig, TrainConfig
 from distill.recipe.files import Provenance, apply_overrides, load_raw, source_of, substitute_vars
 from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS, Registry
+from distill.run.atomic import write_text
 
 
 # -------------------------------------------------------------------------------------------------------- checking
@@ -376,10 +376,7 @@ def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
 def dump_recipe(recipe: Recipe | dict[str, Any], path: str | Path) -> None:
     """Write the resolved recipe as YAML (through a temporary file, so a killed run never leaves half of it)."""
     data = recipe_to_dict(recipe) if isinstance(recipe, Recipe) else recipe
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
-    os.replace(tmp, path)
+    write_text(path, yaml.safe_dump(data, sort_keys=False))
 
 
 def check_tracker_list(output: OutputConfig, where: str = "output.trackers") -> None:

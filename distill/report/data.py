@@ -15,6 +15,7 @@ from typing import Any
 
 from distill.errors import DataError
 from distill.report.view import RunView
+from distill.run.atomic import write_text
 from distill.run.checkpoint import preserved_rng
 from distill.run.layout import RunFolder
 
@@ -44,9 +45,7 @@ def write_report_data(run: RunView, step: int) -> Path:
         "models_at_step": step,
         "splits": splits,
     }
-    path = RunFolder(run.out_dir).report_data
-    path.write_text(json.dumps(data, default=float))
-    return path
+    return write_text(RunFolder(run.out_dir).report_data, json.dumps(data, default=float))
 
 
 def read_mapping_file(path: Path, parse: Callable[[str], Any], errors: type[Exception] | tuple) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from distill.run.atomic import write_with
 from distill.run.values import UNDEFINED, as_float
 
 
@@ -97,7 +98,6 @@ def plot_per_distortion(
     ax.axvline(0.0, color="grey", lw=0.5)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the violins, never over them
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
+    path = write_with(path, lambda buf: fig.savefig(buf, dpi=120, format=Path(path).suffix[1:] or "png"))
     plt.close(fig)
     return path

@@ -26,6 +26,7 @@ from distill.engine.run_log import format_metric, read_metrics
 from distill.errors import DataError
 from distill.report.data import read_mapping_file, read_report_data
 from distill.report.groups import group_label, hardest_and_easiest, plot_per_distortion
+from distill.run.atomic import write_text
 from distill.run.layout import RunFolder
 from distill.run.values import UNDEFINED, as_float
 
@@ -372,10 +373,4 @@ def render(run_dirs: Sequence[str | Path]) -> str:
 
 def write_report(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
     """Write the report of ``run_dirs`` to ``out`` (atomically) and return its path."""
-    out = Path(out)
-    page = render(run_dirs)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return write_text(out, render(run_dirs))

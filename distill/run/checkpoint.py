@@ -6,9 +6,7 @@ a run killed at any moment leaves either the previous complete checkpoint or the
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -17,50 +15,28 @@ import numpy as np
 import torch
 
 from distill.errors import CheckpointError, first_line
+from distill.run.atomic import remove_stale_temps, write_atomic
 from distill.run.layout import RunFolder
 
 CHECKPOINT_FORMAT = "distill-checkpoint/1"
 MODEL_FORMAT = "distill-model/1"
-# files of a run folder that are written through a temporary file (see remove_stale_temp_files)
-_RUN_FILES = (RunFolder.LAST, RunFolder.BEST_STUDENT, RunFolder.STUDENT, RunFolder.RESULTS)
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` to ``path`` through a temporary file and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, lambda fh: torch.save(obj, fh))
 
 
-def remove_stale_temp_files(*folders: str | Path) -> list[Path]:
-    """Delete the temporary files that a write killed mid-way left in ``folders`` (``.NAME.*.tmp`` / ``.NAME.tmp``).
-
-    Only names written by :func:`atomic_save` and the run's ``results.json`` writer are touched. Returns them.
-    """
-    removed = []
-    for folder in map(Path, folders):
-        if not folder.is_dir():
-            continue
-        for path in folder.glob(".*.tmp"):
-            if path.is_file() and any(path.name.startswith(f".{n}.") for n in _RUN_FILES):
-                path.unlink()
-                removed.append(path)
-    return removed
+def remove_stale_temp_files(out_dir: str | Path) -> list[Path]:
+    """Delete the temporaries that writes killed mid-way left in a run folder: beside the run's own files (not the
+    user's) and anywhere in ``checkpoints/`` and ``report/``, which the run writes as a whole. Returns them."""
+    run = RunFolder(out_dir)
+    own = [Path(f).name for f in RunFolder.files() if "/" not in f]
+    return [
+        *remove_stale_temps(run.path, own),
+        *remove_stale_temps(run.checkpoints),
+        *remove_stale_temps(run.report_dir),
+    ]
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

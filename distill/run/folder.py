@@ -9,7 +9,6 @@ the corrupt files each dataset skipped). The trainer calls these functions; none
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 import torch
 
 from distill.errors import CheckpointError
+from distill.run.atomic import write_text
 from distill.run.checkpoint import CHECKPOINT_FORMAT, atomic_save, load_checkpoint
 from distill.run.layout import RunFolder
 
@@ -123,9 +123,7 @@ def write_outputs(out_dir: Path, result: RunResult, selection: str, export: Call
         "results": result.results,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    tmp = out_dir / f".{RunFolder.RESULTS}.tmp"
-    tmp.write_text(json.dumps(summary, indent=2, default=float))
-    os.replace(tmp, folder.results)
+    write_text(folder.results, json.dumps(summary, indent=2, default=float))
 
 
 def state_mismatch(own: Mapping[str, torch.Tensor], theirs: Mapping[str, Any]) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from distill.errors import CheckpointError, DistillError, first_line
+from distill.run.atomic import write_bytes
 from distill.run.checkpoint import MODEL_FORMAT
 
 WEIGHTS_FILE = "model.safetensors"
@@ -36,9 +37,7 @@ def save_safetensors(state_dict: Mapping[str, torch.Tensor], spec: Mapping[str, 
     """The state dict (contiguous CPU copies: shared storage is not allowed) with the spec as metadata."""
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
     metadata = {"format": "pt", META_KEY: json.dumps(spec)} if spec else {"format": "pt"}
-    tmp = path.with_name(f".{path.name}.tmp")
-    _safetensors().save_file(tensors, str(tmp), metadata=metadata)
-    tmp.replace(path)
+    write_bytes(path, _safetensors().save(tensors, metadata=metadata))
 
 
 def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

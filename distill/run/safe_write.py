@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from distill.errors import OutputPathError
+from distill.run import atomic
 from distill.run.layout import RunFolder
 from distill.run.paths import check_output_dir, check_output_file
 
@@ -169,11 +170,4 @@ def clear_run_files(out_dir: str | Path) -> list[Path]:
 def write_checked_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path``, checked earlier by :func:`check_new_file` (which lets a path through whose folders
     can still be created): creates those folders, then writes through a temporary file so no half file is left."""
-    import os
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
+    return atomic.write_text(path, text)

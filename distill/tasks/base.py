@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -29,6 +30,7 @@ from distill.registry import MODELS, TASKS
 from distill.report.groups import group_label, hardest_and_easiest, plot_per_distortion
 from distill.report.tables import group_table, overall_table
 from distill.report.view import RunView
+from distill.run.atomic import write_text
 from distill.run.paths import check_output_file
 
 if TYPE_CHECKING:
@@ -222,12 +224,11 @@ def batched_outputs(
 def write_csv(out: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Path:
     """A CSV file of predictions (its folder is created; a path that cannot be written is a one-line error)."""
     out = check_output_file(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return out
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return write_text(out, text.getvalue())
 
 
 def task_of(model: nn.Module) -> Task:

@@ -24,6 +24,7 @@ from distill.registry import DATASETS, MODELS, TASKS, Registry, spec_of
 from distill.report.html import RunFiles, img_tag
 from distill.report.tables import table
 from distill.report.view import RunView
+from distill.run.atomic import write_with
 from distill.run.paths import check_output_dir
 from distill.run.values import as_float
 from distill.tasks.base import PredictOptions, Task
@@ -187,7 +188,7 @@ def _png(image: torch.Tensor, path: Path) -> str:
     from PIL import Image
 
     array = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-    Image.fromarray(np.ascontiguousarray(array)).save(path, optimize=True)
+    write_with(path, lambda buf: Image.fromarray(np.ascontiguousarray(array)).save(buf, format="PNG", optimize=True))
     return path.name
 
 

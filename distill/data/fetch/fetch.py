@@ -23,6 +23,7 @@ from distill.data.fetch.download import Expected, download, verify
 from distill.data.fetch.extract import extract
 from distill.data.fetch.sources import MIRROR_ENV, SOURCES, Archive, Source, archive_url, selected_archives
 from distill.errors import DataError, DistillError
+from distill.run.atomic import write_text
 
 RECORD = ".distill_fetch.json"
 SYNTHETIC_MARKER = "SYNTHETIC.json"  # written by the synthetic writers (distill.data.*.synthetic)
@@ -305,7 +306,7 @@ def _install(
             "archives": [{k: v for k, v in e.items() if k != "path"} for e in entries],
             "counts": dict(counts) if counts is not None else None,
         }
-        (found / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+        write_text(found / RECORD, json.dumps(record, indent=2) + "\n")
         _move_into_place(found, root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -49,6 +49,7 @@ from distill.data.iqa.distortions_dbcnn import DBCNN_GENERATOR, dbcnn_distortion
 from distill.data.iqa.pristine import FORMAT, MANIFEST, STORAGES, DbcnnDistortions, item_path, read_manifest
 from distill.data.synthetic_common import stable_seed
 from distill.errors import DataError
+from distill.run.atomic import write_text
 
 #: one chunk's work: (out folder, chunk, [(image index, file, name)], [(type, level)], resize, PNG compress level,
 #: storage)
@@ -181,9 +182,7 @@ def plan_dbcnn(
         raise DataError(f"{out}: exists and is not a prepared DBCNN set; choose a new folder (nothing was changed)")
     else:
         (out / "chunks").mkdir(parents=True, exist_ok=True)
-        tmp = out / f".{MANIFEST}.tmp"
-        tmp.write_text(json.dumps(settings, indent=1) + "\n")
-        os.replace(tmp, out / MANIFEST)
+        write_text(out / MANIFEST, json.dumps(settings, indent=1) + "\n")
     for stale in (out / "chunks").glob(".*.tmp-*"):  # left by a killed worker
         shutil.rmtree(stale, ignore_errors=True)
     n_chunks = -(-len(names) // chunk_images)

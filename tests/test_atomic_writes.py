@@ -1,0 +1,93 @@
+"""Files are written whole or not at all (distill.run.atomic), and a run writes every file of its folder that way.
+
+The kill-at-the-moment tests are in tests/test_crash_resume.py (``in-write:NAME``); here: the writer's own
+contract, the clean-up of what a kill leaves, and that a whole run (``distill run`` with its report and plots)
+opens no file of its folder for writing under the file's real name, which is how a kill leaves a half file.
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from distill.run import atomic
+from distill.run.checkpoint import remove_stale_temp_files
+
+
+def test_a_write_that_fails_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "results.json"
+    target.write_text("old")
+
+    def fail(fh):
+        fh.write(b"half")
+        raise KeyboardInterrupt  # what Ctrl-C mid-write raises
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic.write_atomic(target, fail)
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+
+
+def test_writers_create_folders_and_replace_whole_files(tmp_path):
+    target = tmp_path / "a" / "b" / "page.html"
+    assert atomic.write_text(target, "é" * 3) == target
+    assert target.read_text(encoding="utf-8") == "ééé"
+    atomic.write_bytes(target, b"x")
+    assert target.read_bytes() == b"x"
+    atomic.write_with(target, lambda buf: buf.write(b"from a buffer"))
+    assert target.read_bytes() == b"from a buffer"
+    assert [p.name for p in target.parent.iterdir()] == ["page.html"]
+
+
+def test_what_a_kill_left_is_cleared_in_the_run_folder_and_never_the_users_own_files(tmp_path):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "report").mkdir()
+    left = [
+        run / ".results.json.k2j4l1x0.tmp",
+        run / ".results.json.tmp",  # the name older versions used
+        run / "checkpoints" / ".last.pt.abcd1234.tmp",
+        run / "report" / ".data.json.0z9y8x7w.tmp",
+        run / "report" / ".crop_test_0.png.q1w2e3r4.tmp",
+    ]
+    mine = [run / ".notes.txt.tmp", run / "results.json.tmp", run / "report.html"]
+    for p in [*left, *mine]:
+        p.write_text("x")
+    assert sorted(remove_stale_temp_files(run)) == sorted(left)
+    assert all(p.exists() for p in mine) and not any(p.exists() for p in left)
+
+
+def test_a_run_opens_no_file_of_its_folder_for_writing_under_its_real_name(tmp_path, monkeypatch, one_thread):
+    """Every file of the run folder goes through a temporary and a rename; metrics.jsonl is appended to (a cut last
+    line is skipped on reading) and rewritten whole on resume."""
+    from distill.cli import main
+    from tests.test_distributed import register_toys, toy_recipe
+
+    register_toys()
+    recipe = toy_recipe(tmp_path / "toy.yaml", "mrkd")
+    out = (tmp_path / "run").resolve()
+    direct: list[str] = []
+    real_open, real_io_open = builtins.open, io.open
+
+    def watch(opener):
+        def open_(file, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
+            if isinstance(file, (str, os.PathLike)) and any(c in mode for c in "wxa+"):
+                path = Path(file).resolve()
+                inside = out == path or out in path.parents
+                appended = path.name == "metrics.jsonl" and mode.startswith("a")
+                if inside and not appended and not atomic.is_temp_of(path):
+                    direct.append(f"{path.relative_to(out)} ({mode})")
+            return opener(file, mode, *args, **kwargs)
+
+        return open_
+
+    monkeypatch.setattr(builtins, "open", watch(real_open))
+    monkeypatch.setattr(io, "open", watch(real_io_open))
+    assert main(["run", str(recipe), "--out", str(out), "--set", "train.progress=false"]) == 0
+    assert (out / "report.html").is_file() and (out / "report" / "data.json").is_file()
+    assert list(out.rglob("*.png")), "the run drew its plot (a file written like the others)"
+    assert direct == [], f"written in place, a kill leaves them half-written: {direct}"
