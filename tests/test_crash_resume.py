@@ -193,7 +193,7 @@ def test_each_kill_moment_alone_resumes_bit_identically(tmp_path, kill):
         pytest.param("report.html", marks=pytest.mark.slow),
     ],
 )
-def test_a_kill_while_a_run_writes_its_outputs_leaves_no_half_file_and_resumes_to_the_same_run(tmp_path, name, one_thread):
+def test_a_kill_while_a_run_writes_its_outputs_leaves_no_half_file_and_resumes_to_the_same(tmp_path, name, one_thread):
     """The files a finishing run writes are each whole or absent after a kill; ``--resume`` completes them."""
     from distill.cli import main
 
