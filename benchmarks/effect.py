@@ -46,6 +46,16 @@ Comparisons, each over seeds 0-7 (8 pairs; method and baseline share the seed, t
   (``mipkd_scratch.yaml``) and logits KD (``mipkd_logitskd.yaml``, weight 1) with the same teacher, data, budget.
   Metric: PSNR (dB, Y channel, crop border 2) on the 6 valid images at the last iteration.
 
+MRKD's second regime (``mrkd_cnniqa*.yaml``), added on 2026-12-07 after the first regime's result showed no
+teacher-student gap before distillation, and written here before its own first result (the first regime's result
+is kept and printed above it): only the model, its optimiser and the crop change. Pre-trained start
+(``iqa_pretrain_cnniqa.yaml``): one CNNIQA (lcn_window 7, lcn_c 0.01: the quickstart's model) trained from scratch on
+the IQA pre-training set above with MSE on random 32x32 crops, Adam 1e-3, cosine, 30 epochs, batch 32; its whole
+network is the start of both copies. MRKD: Adam lr 2e-3 / 5e-4 (the quickstart's 4:1), no weight decay, clip 5,
+cosine, alpha 1, 30 epochs, batch 32, random 32x32 crops, whole 48x48 images scored, on the first regime's target
+set and splits (seeds 0-7). Against URKD (both 5e-4) and the baseline (alpha 0). Metric: student test SRCC at the
+last epoch; the same diagnostics as the first regime.
+
 Statistics: per comparison the paired differences d_k = method_k - baseline_k, their mean, the 95 % t-interval
 mean +- t(0.975, n-1) s / sqrt(n) (scipy.stats.t) and the sign count; an effect is *shown* only when the interval
 excludes zero.
@@ -117,6 +127,18 @@ REGIME = (
     "logits KD with the same teacher; metric: PSNR (Y, 6 valid images). Seeds 0-7 for every comparison (method and "
     "baseline share seed, split and start), last evaluation, 95 % t-interval of the mean paired difference; an effect "
     "is shown only when the interval excludes zero. SYNTHETIC data throughout."
+)
+
+#: MRKD's second regime, written before its first result (2026-12-07) and after the first regime's (kept unchanged)
+SECOND_MRKD_REGIME = (
+    "**Second regime, added after the first MRKD result** (written down before its own first result; the table above "
+    "is kept as it was): the first regime showed no teacher-student gap before distillation, which the mechanism "
+    "needs. Only the model, its optimiser and the crop change; the target set, split, seeds 0-7, metric and "
+    "selection are the first regime's. Both copies are CNNIQAs (the quickstart's model, whose large-lr copy ended "
+    "above its student in every quickstart seed) from one pre-trained CNNIQA (the first regime's pre-training set: "
+    "48 references x 10 other distortion types; MSE on random 32x32 crops, Adam 1e-3, cosine, 30 epochs), fine-tuned "
+    "with Adam lr 2e-3 / 5e-4 (the quickstart's 4:1), alpha 1, 30 epochs, batch 32, random 32x32 crops, whole 48x48 "
+    "images scored; URKD 5e-4 / 5e-4; the baseline alpha 0."
 )
 
 
@@ -258,10 +280,12 @@ def jobs(out: Path) -> dict[str, tuple[str, tuple[int, ...], list[str], bool]]:
     """Every group of runs: name -> (recipe, seeds, --set overrides, split seed = seed). The pre-trained files are
     named by their run folders under ``out``."""
     trunk = out / "iqa_pretrain" / "seed0" / "iqa_trunk.pt"
+    cnniqa_start = out / "iqa_pretrain_cnniqa" / "seed0" / "student.pt"
     cqd_start = out / "cqd_pretrain" / "seed0" / "student.pt"
     cqd_teacher = out / "cqd_teacher" / "seed0" / "student.pt"
     sr_teacher = out / "sr_teacher" / "seed0" / "student.pt"
     iqa = [f"models.{r}.args.pretrained={trunk}" for r in ("teacher", "student")]
+    cnniqa = [f"models.{r}.args.pretrained={cnniqa_start}" for r in ("teacher", "student")]
     cqd = [f"models.student.args.pretrained={cqd_start}"]
     sr = [f"models.teacher.args.pretrained={sr_teacher}"]
     return {
@@ -272,6 +296,10 @@ def jobs(out: Path) -> dict[str, tuple[str, tuple[int, ...], list[str], bool]]:
         "mrkd_baseline": ("mrkd_baseline", SEEDS, iqa, True),
         "mrkd_urkd": ("mrkd_urkd", SEEDS, iqa, True),
         "mrkd": ("mrkd", SEEDS, iqa, True),
+        "iqa_pretrain_cnniqa": ("iqa_pretrain_cnniqa", (0,), [], False),
+        "mrkd_cnniqa_baseline": ("mrkd_cnniqa_baseline", SEEDS, cnniqa, True),
+        "mrkd_cnniqa_urkd": ("mrkd_cnniqa_urkd", SEEDS, cnniqa, True),
+        "mrkd_cnniqa": ("mrkd_cnniqa", SEEDS, cnniqa, True),
         "cqd_finetune": ("cqd_finetune", SEEDS, cqd, True),
         "cqd": ("cqd", SEEDS, [*cqd, f"models.teacher.args.pretrained={cqd_teacher}"], True),
         "mipkd_scratch": ("mipkd_scratch", SEEDS, [], False),
@@ -285,6 +313,7 @@ def jobs(out: Path) -> dict[str, tuple[str, tuple[int, ...], list[str], bool]]:
 DEPENDS = {
     "cqd_teacher": ("cqd_pretrain",),
     **{k: ("iqa_pretrain",) for k in ("mrkd_baseline", "mrkd_urkd", "mrkd")},
+    **{k: ("iqa_pretrain_cnniqa",) for k in ("mrkd_cnniqa_baseline", "mrkd_cnniqa_urkd", "mrkd_cnniqa")},
     **{k: ("cqd_pretrain", "cqd_teacher") for k in ("cqd_finetune", "cqd")},
     **{k: ("sr_teacher",) for k in ("mipkd_logitskd", "mipkd", "mipkd_no_feature_mixer", "mipkd_no_block_mixer")},
 }
@@ -298,6 +327,10 @@ WORKER_ORDER = (
     "mipkd_logitskd",
     "cqd",
     "cqd_finetune",
+    "iqa_pretrain_cnniqa",
+    "mrkd_cnniqa",
+    "mrkd_cnniqa_urkd",
+    "mrkd_cnniqa_baseline",
     "mrkd",
     "mrkd_urkd",
     "mrkd_baseline",
@@ -459,11 +492,14 @@ def elapsed_minutes(out: Path, groups: Sequence[str] | None = None) -> float | N
 
 
 #: the methods in the order of the README block and of a full run
-METHODS = ("mrkd", "cqd", "mipkd")
-LABELS = {"mrkd": "MRKD", "cqd": "CQD", "mipkd": "MiPKD"}
+METHODS = ("mrkd", "mrkd_cnniqa", "cqd", "mipkd")
+LABELS = {"mrkd": "MRKD", "mrkd_cnniqa": "MRKD (CNNIQA regime)", "cqd": "CQD", "mipkd": "MiPKD"}
+#: the IQA methods: each an MRKD regime whose runs are the groups ``{key}_baseline``, ``{key}_urkd`` and ``key``
+IQA_METHODS = ("mrkd", "mrkd_cnniqa")
 #: the run groups (:func:`jobs`) each method's numbers come from, its pre-trained starts first
 GROUPS = {
     "mrkd": ("iqa_pretrain", "mrkd_baseline", "mrkd_urkd", "mrkd"),
+    "mrkd_cnniqa": ("iqa_pretrain_cnniqa", "mrkd_cnniqa_baseline", "mrkd_cnniqa_urkd", "mrkd_cnniqa"),
     "cqd": ("cqd_pretrain", "cqd_teacher", "cqd_finetune", "cqd"),
     "mipkd": (
         "sr_teacher",
@@ -477,11 +513,12 @@ GROUPS = {
 #: the ``pretrained`` keys of the saved result that belong to each method
 PRETRAINED_KEYS = {
     "mrkd": ("iqa_pretrain_test_srcc",),
+    "mrkd_cnniqa": ("iqa_pretrain_cnniqa_test_srcc",),
     "cqd": ("cqd_pretrain_test_top1", "cqd_teacher_clean_top1", "cqd_teacher_low_resolution_top1"),
     "mipkd": ("sr_teacher_psnr", "sr_teacher_psnr_curve"),
 }
 #: the key each method's last stage adds to its entry (a method is finished when its entry has it)
-LAST_STAGE = {"mrkd": "grad_ratio", "cqd": "grad_ratio", "mipkd": "ablation"}
+LAST_STAGE = {"mrkd": "grad_ratio", "mrkd_cnniqa": "grad_ratio", "cqd": "grad_ratio", "mipkd": "ablation"}
 
 
 def is_finished(res: dict[str, Any]) -> bool:
@@ -494,6 +531,12 @@ def mrkd_pretrained(bench: Bench) -> dict[str, Any]:
     """The IQA pre-trained start (trained or reused) and its ``pretrained`` keys."""
     (pre,) = bench.job("iqa_pretrain")
     return {"iqa_pretrain_test_srcc": metric(pre, "test", "student", "srcc")}
+
+
+def mrkd_cnniqa_pretrained(bench: Bench) -> dict[str, Any]:
+    """The second MRKD regime's pre-trained CNNIQA (trained or reused) and its ``pretrained`` keys."""
+    (pre,) = bench.job("iqa_pretrain_cnniqa")
+    return {"iqa_pretrain_cnniqa_test_srcc": metric(pre, "test", "student", "srcc")}
 
 
 def cqd_pretrained(bench: Bench) -> dict[str, Any]:
@@ -516,9 +559,10 @@ def mipkd_pretrained(bench: Bench) -> dict[str, Any]:
     }
 
 
-def mrkd_stages(bench: Bench, res: dict[str, Any], stage_done: Callable[[], None]) -> None:
-    """MRKD's runs and comparisons into ``res["methods"]["mrkd"]``, then its diagnostics."""
-    base, urkd, mrkd = bench.job("mrkd_baseline"), bench.job("mrkd_urkd"), bench.job("mrkd")
+def mrkd_stages(bench: Bench, res: dict[str, Any], stage_done: Callable[[], None], key: str = "mrkd") -> None:
+    """An MRKD regime's runs (groups ``{key}_baseline``, ``{key}_urkd``, ``key``) and comparisons into
+    ``res["methods"][key]``, then its diagnostics (keyed by role: ``mrkd_baseline``, ``mrkd_urkd``, ``mrkd``)."""
+    base, urkd, mrkd = bench.job(f"{key}_baseline"), bench.job(f"{key}_urkd"), bench.job(key)
     srcc = {
         k: [metric(r, "test", "student", "srcc") for r in v]
         for k, v in (("baseline", base), ("urkd", urkd), ("mrkd", mrkd))
@@ -527,7 +571,7 @@ def mrkd_stages(bench: Bench, res: dict[str, Any], stage_done: Callable[[], None
     group_mean = {g: statistics.fmean(metric(r, "test", "student", "srcc", g) for r in base) for g in groups}
     hardest = sorted(groups, key=lambda g: group_mean[g])[:2]
     big_teacher = [metric(r, "test", "teacher", "srcc") for r in base]
-    res["methods"]["mrkd"] = {
+    res["methods"][key] = {
         "metric": "SRCC",
         "rows": {k: _summary(v) for k, v in srcc.items()},
         "comparisons": {
@@ -545,11 +589,12 @@ def mrkd_stages(bench: Bench, res: dict[str, Any], stage_done: Callable[[], None
         "gap": paired(big_teacher, srcc["baseline"]) | {"teacher": _summary(big_teacher)},
     }
     stage_done()
-    res["methods"]["mrkd"]["agreement"] = {
-        k: _summary([mrkd_agreement(bench.folder(k, s)) for s in SEEDS]) for k in ("mrkd_baseline", "mrkd")
+    group = {"mrkd_baseline": f"{key}_baseline", "mrkd_urkd": f"{key}_urkd", "mrkd": key}
+    res["methods"][key]["agreement"] = {
+        k: _summary([mrkd_agreement(bench.folder(group[k], s)) for s in SEEDS]) for k in ("mrkd_baseline", "mrkd")
     }
-    res["methods"]["mrkd"]["grad_ratio"] = {
-        k: _summary([grad_ratio(bench.folder(k, s), "student", ["mutual"]) for s in SEEDS])
+    res["methods"][key]["grad_ratio"] = {
+        k: _summary([grad_ratio(bench.folder(group[k], s), "student", ["mutual"]) for s in SEEDS])
         for k in ("mrkd_urkd", "mrkd")
     }
     stage_done()
@@ -644,11 +689,13 @@ def mipkd_stages(bench: Bench, res: dict[str, Any], stage_done: Callable[[], Non
 #: each method's pre-trained starts (run before any method's stages, in :data:`METHODS` order) and its stages
 PRETRAIN: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "mrkd": mrkd_pretrained,
+    "mrkd_cnniqa": mrkd_cnniqa_pretrained,
     "cqd": cqd_pretrained,
     "mipkd": mipkd_pretrained,
 }
 STAGES: dict[str, Callable[[Bench, dict[str, Any], Callable[[], None]], None]] = {
     "mrkd": mrkd_stages,
+    "mrkd_cnniqa": lambda bench, res, done: mrkd_stages(bench, res, done, "mrkd_cnniqa"),
     "cqd": cqd_stages,
     "mipkd": mipkd_stages,
 }
@@ -723,7 +770,7 @@ def run_benchmark(
             if m in res["methods"]:
                 res["methods"][m]["measured"] = (
                     record
-                    | ({"iqa_split": IQA_SPLIT} if m == "mrkd" else {})
+                    | ({"iqa_split": IQA_SPLIT} if m in IQA_METHODS else {})
                     | ({"re_measured": True} if m in again else {})
                 )
         res["complete"] = is_finished(res)
@@ -957,15 +1004,11 @@ def measured_paragraph(res: dict[str, Any]) -> str:
     )
 
 
-def render(res: dict[str, Any]) -> str:
-    """The README block: regime, per method the table and the diagnostics, then how it was made."""
-    lines = [REGIME, ""]
-    methods = res.get("methods", {})
-    if not res.get("complete"):
-        lines += ["**PARTIAL RESULTS**: the benchmark has not finished every stage; missing methods are marked.", ""]
-    m = methods.get("mrkd")
-    lines += ["### MRKD (blind IQA), student test SRCC", ""]
-    if m and provenance(res, "mrkd").get("iqa_split") != IQA_SPLIT:
+def mrkd_section(res: dict[str, Any], key: str, title: str, preface: str = "") -> list[str]:
+    """The README lines of one MRKD regime's entry ``key``: title, table, diagnostics and reading."""
+    m = res.get("methods", {}).get(key)
+    lines = [title, ""] + ([preface, ""] if preface else [])
+    if m and key == "mrkd" and provenance(res, key).get("iqa_split") != IQA_SPLIT:  # the later regime came after it
         lines += [
             "**Measured under an earlier split:** these MRKD runs (and the IQA pre-training) were measured when the "
             "synthetic sets' by-reference split could put crops of one source photo on both sides; the split is now "
@@ -1008,6 +1051,22 @@ def render(res: dict[str, Any]) -> str:
         lines += [*diag, ""]
     else:
         lines += ["not run yet", ""]
+    return lines
+
+
+def render(res: dict[str, Any]) -> str:
+    """The README block: regime, per method the table and the diagnostics, then how it was made."""
+    lines = [REGIME, ""]
+    methods = res.get("methods", {})
+    if not res.get("complete"):
+        lines += ["**PARTIAL RESULTS**: the benchmark has not finished every stage; missing methods are marked.", ""]
+    lines += mrkd_section(res, "mrkd", "### MRKD (blind IQA), student test SRCC")
+    lines += mrkd_section(
+        res,
+        "mrkd_cnniqa",
+        "### MRKD, second regime (CNNIQA), student test SRCC",
+        SECOND_MRKD_REGIME,
+    )
     c = methods.get("cqd")
     lines += ["### CQD (recognition under degradation), top-1 % on low-resolution test views", ""]
     if c:
