@@ -15,6 +15,7 @@ from distill.data.base import DistillDataset, as_distill_dataset
 from distill.data.synthetic_common import blame_args
 from distill.distillers.base import Distiller
 from distill.engine import distributed, preflight
+from distill.engine.outputs import holding_run_folder
 from distill.engine.runtime import resolve_device, seed_everything
 from distill.engine.trackers import check_trackers, tensorboard_setting
 from distill.engine.trainer import Trainer
@@ -212,16 +213,17 @@ def run_recipe(
     out_dir = Path(out) if out else Path(recipe.output.dir.format(name=recipe.name))
     check_run_folder(out_dir, "--out" if out else "output.dir", resume=resume, force=force)
     run = build_run(recipe, resolved, out)
-    if force and not resume:
-        if distributed.is_main():
-            clear_run_files(run.out_dir)
-        distributed.barrier()  # no rank opens the folder before the old run's files are gone
-    if resume == "auto":
-        resume = RunFolder(run.out_dir).last.exists()
-    if not resume and distributed.is_main() and not RunFolder(run.out_dir).last.exists():
-        run.out_dir.mkdir(parents=True, exist_ok=True)
-        dump_recipe(resolved, RunFolder(run.out_dir).recipe)
-    result = run.trainer.fit(resume=resume)
+    with holding_run_folder(run.out_dir, run.trainer.dist):  # before anything in the folder changes
+        if force and not resume:
+            if distributed.is_main():
+                clear_run_files(run.out_dir)
+            distributed.barrier()  # no rank opens the folder before the old run's files are gone
+        if resume == "auto":
+            resume = RunFolder(run.out_dir).last.exists()
+        if not resume and distributed.is_main() and not RunFolder(run.out_dir).last.exists():
+            run.out_dir.mkdir(parents=True, exist_ok=True)
+            dump_recipe(resolved, RunFolder(run.out_dir).recipe)
+        result = run.trainer.fit(resume=resume)
     return run, result
 
 

@@ -317,13 +317,18 @@ def _finished_run(folder: Path, results: dict) -> None:
     (folder / "results.json").write_text(json.dumps({"results": results}))
 
 
-def test_only_mrkd_runs_the_real_mrkd_stages_on_finished_runs_and_trains_nothing(tmp_path, monkeypatch):
-    """The real pre-training and stage functions of MRKD over run folders found finished (nothing trained), with its
-    two model-loading diagnostics replaced by constants."""
+@pytest.mark.parametrize("key", ["mrkd", "mrkd_cnniqa"])
+def test_only_mrkd_runs_the_real_mrkd_stages_on_finished_runs_and_trains_nothing(tmp_path, monkeypatch, key):
+    """The real pre-training and stage functions of each MRKD regime over run folders found finished (nothing
+    trained), with its two model-loading diagnostics replaced by constants; each regime reads its own groups."""
     out = tmp_path / "runs"
-    _finished_run(out / "iqa_pretrain" / "seed0", {"test": {"student": {"overall": {"srcc": 0.5}}}})
+    pretrain = {"mrkd": "iqa_pretrain", "mrkd_cnniqa": "iqa_pretrain_cnniqa"}[key]
+    _finished_run(out / pretrain / "seed0", {"test": {"student": {"overall": {"srcc": 0.5}}}})
+    (out / "iqa_pretrain" / "seed0").mkdir(parents=True, exist_ok=True)
     (out / "iqa_pretrain" / "seed0" / "iqa_trunk.pt").write_bytes(b"")  # already extracted
-    for group, shift in (("mrkd_baseline", 0.0), ("mrkd_urkd", 0.01), ("mrkd", 0.02)):
+    other = "mrkd_cnniqa" if key == "mrkd" else "mrkd"
+    _finished_run(out / f"{other}_baseline" / "seed0", {})  # the other regime's runs are never read
+    for group, shift in ((f"{key}_baseline", 0.0), (f"{key}_urkd", 0.01), (key, 0.02)):
         for seed in effect.SEEDS:
             student = {
                 "overall": {"srcc": 0.3 + shift + seed / 100},
@@ -331,19 +336,22 @@ def test_only_mrkd_runs_the_real_mrkd_stages_on_finished_runs_and_trains_nothing
             }
             results = {"test": {"student": student, "teacher": {"overall": {"srcc": 0.25}}}}
             _finished_run(out / group / f"seed{seed}", results)
-    monkeypatch.setattr(effect, "mrkd_agreement", lambda folder: 0.5)
-    monkeypatch.setattr(effect, "grad_ratio", lambda folder, task, terms: 0.25)
+    read: list[str] = []
+    monkeypatch.setattr(effect, "mrkd_agreement", lambda folder: read.append(folder.parent.name) or 0.5)
+    monkeypatch.setattr(effect, "grad_ratio", lambda folder, task, terms: read.append(folder.parent.name) or 0.25)
     monkeypatch.setattr("distill.experiments.repeats.run_repeats", lambda *a, **k: pytest.fail("trained a run"))
     saved = tmp_path / "effect.json"
     saved.write_text(old_format_text())
-    effect.main(["--only", "mrkd", "--json", str(saved), "--out", str(out)])
+    effect.main(["--only", key, "--json", str(saved), "--out", str(out)])
     old, new = json.loads(old_format_text()), json.loads(saved.read_text())
-    mrkd = new["methods"]["mrkd"]
+    mrkd = new["methods"][key]
+    assert set(read) == {f"{key}_baseline", f"{key}_urkd", key}
     assert mrkd["rows"]["mrkd"]["mean"] == pytest.approx(0.355) and mrkd["rows"]["baseline"]["mean"] == pytest.approx(
         0.335
     )
     assert mrkd["comparisons"]["mrkd_vs_baseline"]["mean_diff"] == pytest.approx(0.02)
     assert mrkd["agreement"]["mrkd"]["mean"] == 0.5 and mrkd["grad_ratio"]["mrkd"]["mean"] == 0.25
-    assert new["pretrained"]["iqa_pretrain_test_srcc"] == 0.5 and new["complete"] is True
+    assert new["pretrained"][effect.PRETRAINED_KEYS[key][0]] == 0.5 and new["complete"] is True
     assert mrkd["measured"]["out"] == str(out) and mrkd["measured"]["elapsed_minutes"] is not None
     assert {m: new["methods"][m] for m in OTHER_CQD_MIPKD} == {m: old["methods"][m] for m in OTHER_CQD_MIPKD}
+    assert new["methods"][other] == old["methods"][other]

@@ -4,7 +4,8 @@ skipped, gathered into one list."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,27 @@ from distill.errors import CheckpointError, DistillError
 from distill.registry import spec_of
 from distill.run.checkpoint import MODEL_FORMAT, remove_stale_temp_files
 from distill.run.folder import checkpoint_path
+from distill.run.lock import RunFolderBusy, run_folder_lock
+
+
+@contextmanager
+def holding_run_folder(out_dir: Path | None, dist: DistInfo) -> Iterator[None]:
+    """Rank 0 holds the run folder's lock (:mod:`distill.run.lock`) for the block; when another process holds it,
+    every rank raises the same :class:`~distill.run.lock.RunFolderBusy` before anything is written."""
+    if out_dir is None:
+        yield
+        return
+    with ExitStack() as stack:
+        error = ""
+        if dist.is_main:
+            try:
+                stack.enter_context(run_folder_lock(out_dir))
+            except RunFolderBusy as err:
+                error = str(err)
+        error = next((e for e in dist_utils.all_gather_objects(error) if e), "")
+        if error:
+            raise RunFolderBusy(error)
+        yield
 
 
 def open_run_folder(out_dir: Path, resume: bool, dist: DistInfo) -> None:

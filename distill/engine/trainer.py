@@ -202,7 +202,12 @@ class Trainer:
 
     # --------------------------------------------------------------------------------------------------- fitting
     def fit(self, resume: bool = False) -> RunResult:
-        """Train to the configured length (continuing from the last checkpoint when ``resume``)."""
+        """Train to the configured length (continuing from the last checkpoint when ``resume``); no other process
+        may train into the same run folder meanwhile (:mod:`distill.run.lock`)."""
+        with outputs.holding_run_folder(self.out_dir, self.dist):
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> RunResult:
         seed_everything(dist_utils.derived_seed(self.config.seed, self.dist.rank), self.config.deterministic)
         ckpt_path = self._checkpoint_path()
         if self.out_dir is not None:
