@@ -67,6 +67,27 @@ def _parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+#: what ``--quiet`` adds to the user's ``--set`` overrides
+QUIET_SET = "train.progress=false"
+
+
+def _quiet_applies(recipe: str, overrides: list[str]) -> bool:
+    """``--quiet``'s override fits the recipe after the user's own; where it does not (``--set train=5``), the recipe
+    check then reports the user's override, not one the user never typed."""
+    from distill.recipe.files import apply_overrides, load_raw
+
+    try:
+        data, prov = load_raw(recipe)
+        apply_overrides(data, overrides, prov)
+    except Exception:  # the recipe or the user's overrides are wrong: the real check says how
+        return True
+    try:
+        apply_overrides(data, [QUIET_SET], prov)
+    except DistillError:
+        return False
+    return True
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from distill.build import run_recipe
     from distill.run.paths import check_output_dir
@@ -74,8 +95,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.out:
         check_output_dir(args.out)
 
-    if args.quiet:
-        args.set = [*(args.set or []), "train.progress=false"]  # after the user's: --quiet wins
+    if args.quiet and _quiet_applies(args.recipe, args.set or []):
+        args.set = [*(args.set or []), QUIET_SET]  # after the user's: --quiet wins
     if args.seeds:
         return _cmd_repeats(args)
     if args.launcher != "inline" or args.collect_only:

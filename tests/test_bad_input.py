@@ -349,3 +349,14 @@ def test_checkpoints_and_recipes_are_data_only(world):
 
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize("flags", [[], ["--quiet"]])
+def test_a_broken_override_is_reported_as_typed_with_or_without_quiet(tmp_path, capsys, flags):
+    """--quiet adds train.progress=false after the user's --set; when the user's own override breaks ``train``, the
+    error names that override, never the one --quiet added."""
+    recipe = str(ROOT / "recipes" / "quickstart.yaml")
+    assert main(["run", recipe, "--set", "train=5", *flags, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "train: got 5, expected a mapping" in err and "progress" not in err
+    assert not (tmp_path / "run").exists()
