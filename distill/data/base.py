@@ -64,6 +64,12 @@ class DistillDataset(Dataset):
         return None
 
 
+def batch_of_one(batch_key: str) -> str:
+    """How to ask for batches of one item, in the words of where the batch size is set: ``--batch-size 1`` for a
+    command-line flag, ``train.eval_batch_size: 1`` for a recipe key."""
+    return f"pass {batch_key} 1" if batch_key.startswith("--") else f"set {batch_key}: 1"
+
+
 class SeededDataset(DistillDataset):
     """Base class giving each item a private RNG derived from (seed, epoch, index)."""
 

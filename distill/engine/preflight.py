@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, default_collate
 
-from distill.data.base import as_distill_dataset
+from distill.data.base import as_distill_dataset, batch_of_one
 from distill.engine.batches import channels_last, move_to
 from distill.errors import DataError, DistillError, RecipeError
 from distill.run.checkpoint import preserved_rng
@@ -38,7 +38,7 @@ def _first_batch(ds: Dataset, batch_size: int, key: str, batch_key: str) -> dict
         names = [str((item.get("meta") or {}).get("name", i)) for i, item in enumerate(items)]
         raise DataError(
             f"{key}: the items {', '.join(names[:4])} cannot be stacked into one batch ({str(err).splitlines()[0]}); "
-            f"make them one size (a crop) or set {batch_key}: 1"
+            f"make them one size (a crop) or {batch_of_one(batch_key)}"
         ) from None
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from distill.data.base import SeededDataset
+from distill.data.base import SeededDataset, batch_of_one
 from distill.data.images import header_size, load_rgb_with, verify_image
 from distill.data.splits import split_indices
 from distill.data.store import ImageStore, check_format
@@ -311,10 +311,14 @@ class IQADataset(SeededDataset):
             if first is None:
                 first = (path, size)
             elif size != first[1]:
+                fix = (
+                    f"set {key}.args.crop (e.g. --set {key}.args.crop=224) or {batch_key}: 1"
+                    if key.startswith("data.")  # a recipe's split; a command's dataset takes no crop
+                    else batch_of_one(batch_key)
+                )
                 raise DataError(
                     f"{key}: images differ in size ({first[0]} is {first[1][0]}×{first[1][1]}, {path} is {h}×{w}) "
-                    f"and crop is null, so a batch of {batch_size} cannot be stacked; set {key}.args.crop (e.g. "
-                    f"--set {key}.args.crop=224) or {batch_key}: 1"
+                    f"and crop is null, so a batch of {batch_size} cannot be stacked; {fix}"
                 )
 
     def __len__(self) -> int:

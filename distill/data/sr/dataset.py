@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from distill.data.base import SeededDataset
+from distill.data.base import SeededDataset, batch_of_one
 from distill.data.images import header_size, image_files, load_rgb_with
 from distill.data.store import ImageStore, check_format
 from distill.errors import DataError
@@ -285,7 +285,7 @@ class SRDataset(SeededDataset):
             elif (h // scale, w // scale) != (first[1][0] // scale, first[1][1] // scale):
                 raise DataError(
                     f"{key}: images differ in size ({first[0]} is {first[1][0]}×{first[1][1]}, {path} is {h}×{w}) "
-                    f"and patch_size is null, so a batch of {batch_size} cannot be stacked; set {batch_key}: 1"
+                    f"and patch_size is null, so a batch of {batch_size} cannot be stacked; {batch_of_one(batch_key)}"
                 )
 
     def __len__(self) -> int:
