@@ -54,6 +54,28 @@ def test_export_reproduces_the_checkpoint(run_dir, fmt, capsys):
     assert out.exists() and "max |difference|" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("fmt", ["torchscript", "pt2"])
+def test_an_export_that_does_not_reproduce_the_checkpoint_writes_nothing(run_dir, fmt, tmp_path, monkeypatch, capsys):
+    import distill.deploy.model as deploy_model
+
+    real_trace, real_export = deploy_model._trace, torch.export.export
+
+    class Off(torch.nn.Module):  # what a broken exporter would hand back: the model, off by one
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            return self.model(x) + 1.0
+
+    monkeypatch.setattr(deploy_model, "_trace", lambda model, example: real_trace(Off(model), example))
+    monkeypatch.setattr(torch.export, "export", lambda model, args, **kw: real_export(Off(model), args, **kw))
+    out = tmp_path / f"student.{fmt}"
+    assert main(["export", str(run_dir / "run" / "student.pt"), "--format", fmt, "--out", str(out)]) == 2
+    assert "differs from the checkpoint" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [], "no file (and no temporary) is left for a failed export"
+
+
 @pytest.mark.skipif(importlib.util.find_spec("onnx") is not None, reason="onnx is installed")
 def test_onnx_without_its_packages_says_what_to_install(run_dir, capsys):
     assert main(["export", str(run_dir / "run" / "student.pt"), "--format", "onnx"]) == 2

@@ -9,9 +9,11 @@ weights but the run's own.
 from __future__ import annotations
 
 import glob
+import io
 import logging
+import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +25,7 @@ from distill.engine.ema import averaged_state
 from distill.errors import CheckpointError, DataError, DistillError, first_line
 from distill.recipe.config import ComponentSpec, Recipe
 from distill.registry import MODELS, TASKS, set_spec
+from distill.run.atomic import TEMP_SUFFIX, write_bytes
 from distill.run.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, load_checkpoint
 from distill.run.folder import state_mismatch
 from distill.run.safe_write import check_new_file, check_new_folder, run_folder_of
@@ -255,12 +258,18 @@ def export_model(
         ) from None
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "torchscript":
-        torch.jit.save(_trace(model, example), str(out))
-        got = torch.jit.load(str(out))(example)
-    elif fmt == "pt2":
-        torch.export.save(torch.export.export(model, (example,)), str(out))
-        got = torch.export.load(str(out)).module()(example)
+    commit: Callable[[], object] = lambda: None  # noqa: E731 - puts a checked export in place
+    if fmt in ("torchscript", "pt2"):  # built and checked in memory; the file appears only once it reproduces
+        buf = io.BytesIO()
+        if fmt == "torchscript":
+            torch.jit.save(_trace(model, example), buf)
+            buf.seek(0)
+            got = torch.jit.load(buf)(example)
+        else:
+            torch.export.save(torch.export.export(model, (example,)), buf)
+            buf.seek(0)
+            got = torch.export.load(buf).module()(example)
+        commit = lambda: write_bytes(out, buf.getvalue())  # noqa: E731
     elif fmt in ("safetensors", "hf"):
         from distill.deploy import share
         from distill.registry import spec_of
@@ -285,14 +294,25 @@ def export_model(
                 "ONNX export needs the `onnx` and `onnxruntime` packages (pip install onnx onnxruntime); "
                 "torchscript and pt2 need nothing extra"
             ) from None
-        torch.onnx.export(  # verbose=False: no "[torch.onnx] …" progress lines of the dynamo exporter
-            model, (example,), str(out), input_names=["image"], output_names=["output"], verbose=False
-        )
-        session = onnxruntime.InferenceSession(str(out))
-        got = torch.from_numpy(session.run(None, {"image": example.numpy()})[0])
+        tmp = out.with_name(f".{out.name}.{os.getpid()}{TEMP_SUFFIX}")  # checked before it takes out's name
+        try:
+            torch.onnx.export(  # verbose=False: no "[torch.onnx] …" progress lines of the dynamo exporter
+                model, (example,), str(tmp), input_names=["image"], output_names=["output"], verbose=False
+            )
+            session = onnxruntime.InferenceSession(str(tmp))
+            got = torch.from_numpy(session.run(None, {"image": example.numpy()})[0])
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        commit = lambda: os.replace(tmp, out)  # noqa: E731
     else:
         raise DistillError(f"unknown export format '{fmt}'; choose torchscript, pt2, onnx, safetensors or hf")
     diff = float((got - expected).abs().max())
     if diff > atol:
-        raise DistillError(f"exported {fmt} model differs from the checkpoint by {diff:.3g} (> {atol:g})")
+        if fmt == "onnx":
+            tmp.unlink(missing_ok=True)
+        raise DistillError(
+            f"exported {fmt} model differs from the checkpoint by {diff:.3g} (> {atol:g}); nothing was written"
+        )
+    commit()
     return out, diff
