@@ -870,8 +870,11 @@ def agreement_change(a: dict[str, Any], method: str, baseline: str, digits: int)
     return verb, f"{_f(a[baseline]['mean'], digits)} → {_f(a[method]['mean'], digits)}, paired {_diff(cmp, digits)}"
 
 
-def mrkd_reading(m: dict[str, Any]) -> str:
-    """What the MRKD diagnostics say, by rule from the saved numbers (each claim from its paired interval)."""
+def mrkd_reading(m: dict[str, Any], shown_elsewhere: int = 0, compared: int = 3) -> str:
+    """What the MRKD diagnostics say, by rule from the saved numbers (each claim from its paired interval).
+
+    ``shown_elsewhere``: intervals excluding zero among the other MRKD regimes' comparisons; ``compared``: how many
+    MRKD comparisons there are in all (for the note on a lone interval that only just excludes zero)."""
     gap = m["gap"]
     better = gap["shown"] == "better"
     text = (
@@ -880,14 +883,36 @@ def mrkd_reading(m: dict[str, Any]) -> str:
         else "the large-lr model is not shown better than its student before distillation (the mechanism needs it to "
         "be)"
     )
+    base, urkd = m["comparisons"]["mrkd_vs_baseline"], m["comparisons"]["mrkd_vs_urkd"]
+    gain = base["shown"] == "better"
     if "agreement" in m:
         verb, change = agreement_change(m["agreement"], "mrkd", "mrkd_baseline", 3)
         text += f"; the mutual term {verb} the two models' agreement ({change})"
-        if not better:
+        if not better and not gain:
             text += (
                 ", and agreement with a model that is no better does not lift the student"
                 if verb == "raises"
                 else ", so in this regime the mutual term neither pulls the models together nor lifts the student"
+            )
+    if gain:
+        text += (
+            f"; the student ends above the baseline ({_diff(base, 4)}, higher in {base['positive']}/{base['n']})"
+            + (" although its partner is not shown better" if not better else "")
+        )
+        text += (
+            "; MRKD is also shown above URKD, so the gain is tied to the unequal learning rates"
+            if urkd["shown"] == "better"
+            else "; MRKD is not shown above URKD (equal learning rates), so the gain is not shown to come from the "
+            "paper's unequal rates"
+        )
+        shown = shown_elsewhere + sum(c["shown"] is not None for c in m["comparisons"].values())
+        near = base["ci"][0] < 0.1 * base["mean_diff"]
+        if near:
+            verb = "excludes" if shown == 1 else "exclude"
+            text += (
+                f". The interval's lower end is {base['ci'][0]:+.4f}, and {shown} of the {compared} MRKD intervals "
+                f"(both regimes, 95 % each, not corrected for multiple comparisons) {verb} zero: weak evidence of a "
+                "small effect"
             )
     return text + "."
 
@@ -1047,7 +1072,10 @@ def mrkd_section(res: dict[str, Any], key: str, title: str, preface: str = "") -
             ]
         hard = "; ".join(f"{g}: {_diff(c, 4)}, MRKD higher {c['positive']}/{c['n']}" for g, c in m["hardest"].items())
         diag.append(f"- Hardest distortion types (lowest mean baseline SRCC), MRKD − baseline: {hard}.")
-        diag.append(f"- Reading: {mrkd_reading(m)}")
+        others = [e for k, e in res.get("methods", {}).items() if k in IQA_METHODS and k != key]
+        shown = sum(c["shown"] is not None for e in others for c in e["comparisons"].values())
+        compared = sum(len(e["comparisons"]) for e in [m, *others])
+        diag.append(f"- Reading: {mrkd_reading(m, shown, compared)}")
         lines += [*diag, ""]
     else:
         lines += ["not run yet", ""]

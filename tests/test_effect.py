@@ -355,3 +355,22 @@ def test_only_mrkd_runs_the_real_mrkd_stages_on_finished_runs_and_trains_nothing
     assert mrkd["measured"]["out"] == str(out) and mrkd["measured"]["elapsed_minutes"] is not None
     assert {m: new["methods"][m] for m in OTHER_CQD_MIPKD} == {m: old["methods"][m] for m in OTHER_CQD_MIPKD}
     assert new["methods"][other] == old["methods"][other]
+
+
+def test_the_mrkd_reading_follows_its_intervals_when_the_student_gains():
+    entry = json.loads(FIXTURE.read_text())["methods"]["mrkd"]
+    base = entry["comparisons"]["mrkd_vs_baseline"]
+    assert base["shown"] == "better"
+    entry["gap"]["shown"] = None  # its partner is not shown better
+    entry["comparisons"]["mrkd_vs_urkd"] |= {"shown": None}
+    text = effect.mrkd_reading(entry)
+    assert "the student ends above the baseline" in text and "although its partner is not shown better" in text
+    assert "not shown to come from the paper's unequal rates" in text and "does not lift the student" not in text
+    assert "weak evidence" not in text  # the interval's lower end is far from zero
+    base["ci"] = [base["mean_diff"] * 0.01, base["mean_diff"] * 2]
+    text = effect.mrkd_reading(entry, shown_elsewhere=0, compared=6)
+    assert "of the 6 MRKD intervals" in text and "weak evidence of a small effect" in text
+    entry["comparisons"]["mrkd_vs_urkd"]["shown"] = "better"
+    assert "the gain is tied to the unequal learning rates" in effect.mrkd_reading(entry)
+    base["shown"] = None
+    assert "the student ends above" not in effect.mrkd_reading(entry)
