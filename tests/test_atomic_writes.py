@@ -61,15 +61,37 @@ def test_what_a_kill_left_is_cleared_in_the_run_folder_and_never_the_users_own_f
     assert all(p.exists() for p in mine) and not any(p.exists() for p in left)
 
 
-def test_a_run_opens_no_file_of_its_folder_for_writing_under_its_real_name(tmp_path, monkeypatch, one_thread):
-    """Every file of the run folder goes through a temporary and a rename; metrics.jsonl is appended to (a cut last
-    line is skipped on reading) and rewritten whole on resume."""
-    from distill.cli import main
+def _iqa_run(tmp_path: Path, out: Path) -> list[str]:
     from tests.test_distributed import register_toys, toy_recipe
 
     register_toys()
-    recipe = toy_recipe(tmp_path / "toy.yaml", "mrkd")
+    return ["run", str(toy_recipe(tmp_path / "toy.yaml", "mrkd")), "--out", str(out), "--set", "train.progress=false"]
+
+
+def _sr_run(tmp_path: Path, out: Path) -> list[str]:
+    """A tiny SR teacher run: its report holds PNG crops beside the report data."""
+    from tests.test_cqd import RECIPES
+    from tests.test_mipkd import TINY_DATA
+
+    sets = [f"data.root={tmp_path / 'div2k'}", f"data.synthetic.root={tmp_path / 'div2k'}", *TINY_DATA,
+            "models.student.args={num_feat: 8, num_block: 2, upscale: 2}", "train.progress=false"]  # fmt: skip
+    return [
+        "run",
+        str(RECIPES / "sr_teacher_quickstart.yaml"),
+        "--out",
+        str(out),
+        *[a for x in sets for a in ("--set", x)],
+    ]
+
+
+@pytest.mark.parametrize("command", [_iqa_run, _sr_run], ids=["iqa", "sr"])
+def test_a_run_opens_no_file_of_its_folder_for_writing_under_its_real_name(tmp_path, monkeypatch, one_thread, command):
+    """Every file of the run folder goes through a temporary and a rename; metrics.jsonl is appended to (a cut last
+    line is skipped on reading) and rewritten whole on resume."""
+    from distill.cli import main
+
     out = (tmp_path / "run").resolve()
+    argv = command(tmp_path, out)
     direct: list[str] = []
     real_open, real_io_open = builtins.open, io.open
 
@@ -87,7 +109,7 @@ def test_a_run_opens_no_file_of_its_folder_for_writing_under_its_real_name(tmp_p
 
     monkeypatch.setattr(builtins, "open", watch(real_open))
     monkeypatch.setattr(io, "open", watch(real_io_open))
-    assert main(["run", str(recipe), "--out", str(out), "--set", "train.progress=false"]) == 0
+    assert main(argv) == 0
     assert (out / "report.html").is_file() and (out / "report" / "data.json").is_file()
-    assert list(out.rglob("*.png")), "the run drew its plot (a file written like the others)"
+    assert list(out.rglob("*.png")), "the run drew its plot or crops (files written like the others)"
     assert direct == [], f"written in place, a kill leaves them half-written: {direct}"
