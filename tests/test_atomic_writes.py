@@ -113,3 +113,40 @@ def test_a_run_opens_no_file_of_its_folder_for_writing_under_its_real_name(tmp_p
     assert (out / "report.html").is_file() and (out / "report" / "data.json").is_file()
     assert list(out.rglob("*.png")), "the run drew its plot or crops (files written like the others)"
     assert direct == [], f"written in place, a kill leaves them half-written: {direct}"
+
+
+def test_commands_after_a_run_write_no_file_in_place(tmp_path, monkeypatch, one_thread):
+    """predict (CSV), eval --json, report and export --format hf write each file through a temporary too."""
+    from distill.cli import main
+    from tests.test_mrkd_e2e import RECIPE, tiny
+
+    out = (tmp_path / "run").resolve()
+    assert main(["run", RECIPE, "--out", str(out), *tiny(tmp_path, "train.epochs=1")]) == 0
+    images = tmp_path / "images"
+    images.mkdir()
+    from PIL import Image
+
+    for k in range(3):
+        Image.new("RGB", (32, 32), (40 * k, 80, 120)).save(images / f"{k}.png")
+    direct: list[str] = []
+    real_open, real_io_open = builtins.open, io.open
+
+    def watch(opener):
+        def open_(file, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
+            if isinstance(file, (str, os.PathLike)) and any(c in mode for c in "wxa+"):
+                path = Path(file).resolve()
+                if tmp_path.resolve() in path.parents and not atomic.is_temp_of(path):
+                    direct.append(f"{path.relative_to(tmp_path.resolve())} ({mode})")
+            return opener(file, mode, *args, **kwargs)
+
+        return open_
+
+    monkeypatch.setattr(builtins, "open", watch(real_open))
+    monkeypatch.setattr(io, "open", watch(real_io_open))
+    student = str(out / "student.pt")
+    assert main(["predict", student, str(images), "--out", str(tmp_path / "scores.csv")]) == 0
+    assert main(["eval", str(out), "test", "--json", str(tmp_path / "eval.json")]) == 0
+    assert main(["report", str(out), "--out", str(tmp_path / "page.html")]) == 0
+    assert main(["export", student, "--format", "hf", "--out", str(tmp_path / "hf")]) == 0
+    assert all((tmp_path / n).is_file() for n in ("scores.csv", "eval.json", "page.html", "hf/config.json"))
+    assert direct == [], f"written in place, a kill leaves them half-written: {direct}"
