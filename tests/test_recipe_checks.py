@@ -61,3 +61,13 @@ def test_signature_of_follows_kwargs_up_the_class_chain():
     assert takes_kwargs is False  # the parent takes no **kwargs: unknown args are refused
     assert list(signature_of(_Parent)[0]) == ["models", "weight", "temperature"]
     assert signature_of(_Open)[2] is False and list(signature_of(_Open)[0]) == ["models", "weight", "temperature"]
+
+
+def test_a_missing_required_key_lists_what_is_required_apart_from_what_is_optional(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("description: no name, no models\n")
+    with pytest.raises(RecipeError) as err:
+        load_recipe(recipe)
+    text = str(err.value)
+    assert "name: required key is missing (Recipe needs: name, models, distiller, data, optim; optional: " in text
+    assert "description" in text.split("optional: ")[1]

@@ -30,6 +30,11 @@ from distill.run.atomic import write_text
 
 
 # -------------------------------------------------------------------------------------------------------- checking
+def _required(field: dataclasses.Field[Any]) -> bool:
+    """A config field without a default: a recipe must give it."""
+    return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+
+
 class RecipeChecker:
     """Coerces plain YAML data into typed values, raising errors that name file, key, value and the allowed set."""
 
@@ -134,8 +139,11 @@ class RecipeChecker:
             dotted = f"{key}.{name}" if key else name
             if name in value:
                 kwargs[name] = self.coerce(value[name], hints[name], dotted)
-            elif fld.default is dataclasses.MISSING and fld.default_factory is dataclasses.MISSING:
-                self.fail(dotted, f"required key is missing ({cls.__name__} needs: {', '.join(fields)})")
+            elif _required(fld):
+                needed = [n for n, f in fields.items() if _required(f)]
+                optional = [n for n, f in fields.items() if not _required(f)]
+                more = f"; optional: {', '.join(optional)}" if optional else ""
+                self.fail(dotted, f"required key is missing ({cls.__name__} needs: {', '.join(needed)}{more})")
         return cls(**kwargs)
 
     def component(self, registry: Registry[Any], spec: ComponentSpec, key: str, skip: Iterable[str] = ()) -> None:
