@@ -47,12 +47,14 @@ def test_what_a_kill_left_is_cleared_in_the_run_folder_and_never_the_users_own_f
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     (run / "report").mkdir()
+    (run / "teacher_cache").mkdir()
     left = [
         run / ".results.json.k2j4l1x0.tmp",
         run / ".results.json.tmp",  # the name older versions used
         run / "checkpoints" / ".last.pt.abcd1234.tmp",
         run / "report" / ".data.json.0z9y8x7w.tmp",
         run / "report" / ".crop_test_0.png.q1w2e3r4.tmp",
+        run / "teacher_cache" / ".teacher_ab12.pt.zz99yy88.tmp",
     ]
     mine = [run / ".notes.txt.tmp", run / "results.json.tmp", run / "report.html"]
     for p in [*left, *mine]:

@@ -45,6 +45,7 @@ from distill.errors import CheckpointError, DistillError, RecipeError
 from distill.recipe.config import TrainConfig
 from distill.registry import spec_of
 from distill.run.checkpoint import atomic_save, preserved_rng
+from distill.run.layout import RunFolder
 
 if TYPE_CHECKING:
     from distill.distillers.base import Distiller
@@ -204,7 +205,7 @@ def prepare(
     if cfg.teacher_cache_dir:
         directory = Path(cfg.teacher_cache_dir).expanduser()
     elif out_dir is not None:
-        directory = Path(out_dir) / "teacher_cache"
+        directory = RunFolder(out_dir).teacher_cache
     started = time.perf_counter()
     n = len(dataset)  # type: ignore[arg-type]
     result = TeacherOutputs({})

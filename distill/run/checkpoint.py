@@ -29,13 +29,15 @@ def atomic_save(obj: Any, path: str | Path) -> None:
 
 def remove_stale_temp_files(out_dir: str | Path) -> list[Path]:
     """Delete the temporaries that writes killed mid-way left in a run folder: beside the run's own files (not the
-    user's) and anywhere in ``checkpoints/`` and ``report/``, which the run writes as a whole. Returns them."""
+    user's) and anywhere in ``checkpoints/``, ``report/`` and its own ``teacher_cache/``, which the run writes as a
+    whole (a shared ``train.teacher_cache_dir`` is left alone: another run may be writing there). Returns them."""
     run = RunFolder(out_dir)
     own = [Path(f).name for f in RunFolder.files() if "/" not in f]
     return [
         *remove_stale_temps(run.path, own),
         *remove_stale_temps(run.checkpoints),
         *remove_stale_temps(run.report_dir),
+        *remove_stale_temps(run.teacher_cache),
     ]
 
 

@@ -24,6 +24,7 @@ class RunFolder:
     BEST_STUDENT = "best_student.pt"
     TENSORBOARD = "tensorboard"
     REPORT_DATA = "data.json"
+    TEACHER_CACHE = "teacher_cache"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -61,6 +62,12 @@ class RunFolder:
     def report_data(self) -> Path:
         """``report/data.json``: what the report page draws beyond metrics.jsonl and results.json."""
         return self.report_dir / self.REPORT_DATA
+
+    @property
+    def teacher_cache(self) -> Path:
+        """``teacher_cache/``: the frozen teacher's cached outputs, unless ``train.teacher_cache_dir`` names another
+        folder."""
+        return self.path / self.TEACHER_CACHE
 
     @property
     def checkpoints(self) -> Path:
