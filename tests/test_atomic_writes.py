@@ -63,6 +63,29 @@ def test_what_a_kill_left_is_cleared_in_the_run_folder_and_never_the_users_own_f
     assert all(p.exists() for p in mine) and not any(p.exists() for p in left)
 
 
+def watch_writes(monkeypatch: pytest.MonkeyPatch, root: Path, appendable: tuple[str, ...] = ()) -> list[str]:
+    """From now on, every file under ``root`` opened for writing under its real name (not a temporary of
+    :mod:`distill.run.atomic`), except appends to the files named ``appendable``."""
+    root = root.resolve()
+    direct: list[str] = []
+
+    def watch(opener):
+        def open_(file, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
+            if isinstance(file, (str, os.PathLike)) and any(c in mode for c in "wxa+"):
+                path = Path(file).resolve()
+                inside = root == path or root in path.parents
+                appended = path.name in appendable and mode.startswith("a")
+                if inside and not appended and not atomic.is_temp_of(path):
+                    direct.append(f"{path.relative_to(root)} ({mode})")
+            return opener(file, mode, *args, **kwargs)
+
+        return open_
+
+    monkeypatch.setattr(builtins, "open", watch(builtins.open))
+    monkeypatch.setattr(io, "open", watch(io.open))
+    return direct
+
+
 def _iqa_run(tmp_path: Path, out: Path) -> list[str]:
     from tests.test_distributed import register_toys, toy_recipe
 
@@ -94,23 +117,7 @@ def test_a_run_opens_no_file_of_its_folder_for_writing_under_its_real_name(tmp_p
 
     out = (tmp_path / "run").resolve()
     argv = command(tmp_path, out)
-    direct: list[str] = []
-    real_open, real_io_open = builtins.open, io.open
-
-    def watch(opener):
-        def open_(file, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
-            if isinstance(file, (str, os.PathLike)) and any(c in mode for c in "wxa+"):
-                path = Path(file).resolve()
-                inside = out == path or out in path.parents
-                appended = path.name == "metrics.jsonl" and mode.startswith("a")
-                if inside and not appended and not atomic.is_temp_of(path):
-                    direct.append(f"{path.relative_to(out)} ({mode})")
-            return opener(file, mode, *args, **kwargs)
-
-        return open_
-
-    monkeypatch.setattr(builtins, "open", watch(real_open))
-    monkeypatch.setattr(io, "open", watch(real_io_open))
+    direct = watch_writes(monkeypatch, out, appendable=("metrics.jsonl",))
     assert main(argv) == 0
     assert (out / "report.html").is_file() and (out / "report" / "data.json").is_file()
     assert list(out.rglob("*.png")), "the run drew its plot or crops (files written like the others)"
@@ -130,21 +137,7 @@ def test_commands_after_a_run_write_no_file_in_place(tmp_path, monkeypatch, one_
 
     for k in range(3):
         Image.new("RGB", (32, 32), (40 * k, 80, 120)).save(images / f"{k}.png")
-    direct: list[str] = []
-    real_open, real_io_open = builtins.open, io.open
-
-    def watch(opener):
-        def open_(file, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
-            if isinstance(file, (str, os.PathLike)) and any(c in mode for c in "wxa+"):
-                path = Path(file).resolve()
-                if tmp_path.resolve() in path.parents and not atomic.is_temp_of(path):
-                    direct.append(f"{path.relative_to(tmp_path.resolve())} ({mode})")
-            return opener(file, mode, *args, **kwargs)
-
-        return open_
-
-    monkeypatch.setattr(builtins, "open", watch(real_open))
-    monkeypatch.setattr(io, "open", watch(real_io_open))
+    direct = watch_writes(monkeypatch, tmp_path)
     student = str(out / "student.pt")
     assert main(["predict", student, str(images), "--out", str(tmp_path / "scores.csv")]) == 0
     assert main(["eval", str(out), "test", "--json", str(tmp_path / "eval.json")]) == 0
