@@ -18,6 +18,7 @@ import torch
 
 from distill import quiet
 from distill.experiments.sweep import RunSource, add_launcher_arguments, run_with_launcher
+from distill.run.atomic import write_text
 
 __all__ = [
     "README",
@@ -181,7 +182,7 @@ def write_readme_block(name: str, block: str, readme: Path | None = None) -> Pat
     pattern = re.compile(re.escape(begin) + r"\n.*?\n" + re.escape(end), re.S)
     if not pattern.search(text):
         raise SystemExit(f"{readme} has no {begin} ... {end} block to write")
-    readme.write_text(pattern.sub(lambda _: f"{begin}\n{block}\n{end}", text, count=1))
+    write_text(readme, pattern.sub(lambda _: f"{begin}\n{block}\n{end}", text, count=1))  # a kill keeps the page
     return readme
 
 
@@ -274,7 +275,7 @@ def publish(
     text = report(res)
     print(text)
     if args.json is not None and args.saved is None:
-        args.json.write_text(json.dumps(res, indent=2))
+        write_text(args.json, json.dumps(res, indent=2))
     if args.readme:
         module = f"benchmarks.{name.replace('-', '_')}"
         block = (

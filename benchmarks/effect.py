@@ -102,6 +102,7 @@ from benchmarks._common import (  # noqa: E402
     saved_result,
 )
 from distill.data.iqa.distortions import KADID_TYPES  # noqa: E402
+from distill.run.atomic import write_text  # noqa: E402
 
 RECIPES = ROOT / "recipes" / "effect"
 BLOCK = "effect"
@@ -203,9 +204,7 @@ class Bench:
         try:
             timings = self.timings
             timings[key] = round(seconds, 1)
-            tmp = self.timings_file.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(timings, indent=1))
-            os.replace(tmp, self.timings_file)
+            write_text(self.timings_file, json.dumps(timings, indent=1))
         finally:
             lock.unlink()
 
@@ -1266,8 +1265,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         def save(partial: dict[str, Any]) -> None:
             if args.json is not None:
-                args.json.parent.mkdir(parents=True, exist_ok=True)
-                args.json.write_text(json.dumps(partial, indent=1, default=float) + "\n")
+                write_text(args.json, json.dumps(partial, indent=1, default=float) + "\n")  # a kill keeps the last
             if args.readme:
                 write_readme_block(BLOCK, render(partial))
 

@@ -76,6 +76,7 @@ from benchmarks._stand_ins import (  # noqa: E402
     split_fraction,
     write_stand_in,
 )
+from distill.run.atomic import write_text  # noqa: E402
 
 LOADER_RESULTS = ROOT / "benchmarks" / "results" / "loader_throughput_cpu.json"
 
@@ -259,9 +260,7 @@ def _load_rows(results: Path, info: dict[str, Any]) -> dict[str, dict[str, Any]]
 
 
 def _save_rows(results: Path, info: dict[str, Any], rows: dict[str, dict[str, Any]]) -> None:
-    tmp = results.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"machine": info, "rows": list(rows.values())}, indent=2))
-    os.replace(tmp, results)
+    write_text(results, json.dumps({"machine": info, "rows": list(rows.values())}, indent=2))
 
 
 def _duration(seconds: float) -> str:
