@@ -184,3 +184,58 @@ def test_predict_on_a_folder_says_which_entries_it_left_out(run_dir, tmp_path, c
     assert "left out 4 of the inputs' entries that are not image files" in err, err
     for name in ("notes.txt", ".DS_Store", f"._{images[0].name}", "sub/"):
         assert name in err, name
+
+
+def _sideways_jpeg(path, upright):
+    """``upright`` (uint8 [H, W, 3]) stored rotated 90° clockwise with EXIF Orientation 8, as phone cameras store a
+    portrait shot: a viewer (and ``ImageOps.exif_transpose``) turns it back to ``upright``."""
+    from PIL import Image
+
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_270)  # 90° clockwise
+    exif = Image.Exif()
+    exif[0x0112] = 8  # Orientation: rotate 90° counter-clockwise to view
+    stored.save(path, format="JPEG", quality=100, subsampling=0, exif=exif.tobytes())
+    return path
+
+
+def _upright_image():
+    import numpy as np
+
+    h, w = 12, 20  # landscape: a sideways copy is portrait, so the orientation shows in the shape
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([x * 12, y * 20, (x + y) * 6], axis=-1).astype(np.uint8)
+
+
+def test_load_rgb_turns_an_exif_rotated_photo_upright_only_when_asked(tmp_path):
+    from distill.data.images import load_rgb
+
+    upright = _upright_image()
+    path = _sideways_jpeg(tmp_path / "portrait.jpg", upright)
+    assert load_rgb(path).shape == (3, 20, 12)  # dataset readers keep the stored pixels
+    turned = load_rgb(path, exif_orientation=True)
+    assert turned.shape == (3, 12, 20)
+    expected = torch.from_numpy(upright).permute(2, 0, 1).float() / 255
+    assert (turned - expected).abs().max() < 0.05  # JPEG at quality 100: equal up to coding noise
+
+
+def test_predict_scores_and_upscales_photos_the_way_a_viewer_shows_them(sr_student, run_dir, tmp_path):
+    from distill.data.images import load_rgb
+
+    upright = _upright_image()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _sideways_jpeg(photos / "phone.jpg", upright)
+    # SR: the upscaled PNG is upright (landscape), like the photo on screen
+    path, model = sr_student
+    assert main(["predict", str(path), str(photos / "phone.jpg"), "--out", str(tmp_path / "sr")]) == 0
+    sr = load_rgb(tmp_path / "sr" / "phone.png")
+    assert sr.shape == (3, 24, 40)
+    expected = model(load_rgb(photos / "phone.jpg", exif_orientation=True)[None])[0].clamp(0, 1)
+    assert (sr - expected).abs().max() <= 1 / 255 + 1e-6
+    # IQA: the score is that of the upright image
+    iqa, _ = load_deployable(run_dir / "run" / "student.pt")
+    out = tmp_path / "scores.csv"
+    assert main(["predict", str(run_dir / "run" / "student.pt"), str(photos / "phone.jpg"), "--out", str(out)]) == 0
+    (row,) = list(csv.DictReader(out.open()))
+    upright_score = iqa(load_rgb(photos / "phone.jpg", exif_orientation=True)[None]).item()
+    assert float(row["score"]) == pytest.approx(upright_score, abs=1e-5)

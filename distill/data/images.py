@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from distill.errors import DataError
@@ -42,9 +42,12 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
-def load_rgb(path: str | Path) -> Tensor:
+def load_rgb(path: str | Path, *, exif_orientation: bool = False) -> Tensor:
     """Decode an image file into a float tensor ``[3, H, W]`` in [0, 1].
 
+    ``exif_orientation`` turns the pixels upright as the file's EXIF Orientation tag says (what a photo viewer
+    shows; phone cameras store portrait shots sideways with the tag). ``distill predict`` sets it for the user's
+    photos; dataset readers keep the stored pixels, as the papers' pipelines read them.
     Raises :class:`DataError` naming the file when it is missing, unreadable, corrupt or truncated.
     """
     path = Path(path)
@@ -53,7 +56,7 @@ def load_rgb(path: str | Path) -> Tensor:
     try:
         with Image.open(path) as img:
             img.load()
-            arr = _to_rgb_array(img)
+            arr = _to_rgb_array(ImageOps.exif_transpose(img) if exif_orientation else img)
     except _DECODE_ERRORS as err:
         raise DataError(
             f"cannot decode image {path}: {err}. The file is corrupt or truncated; replace it from the original archive"

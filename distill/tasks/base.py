@@ -212,7 +212,7 @@ def batched_outputs(
         batch.clear()
 
     for i, path in enumerate(tqdm(paths, desc="predict", disable=not progress, delay=0.5)):
-        img = load_rgb(path)
+        img = load_rgb(path, exif_orientation=True)
         if batch and (len(batch) == batch_size or batch[0][1].shape != img.shape):
             flush()
         batch.append((i, img))

@@ -179,7 +179,13 @@ def upscale_images(
     check_tile(tile, tile_overlap, window_multiple(model), type(model).__name__)  # before the first image
     written = []
     for path in tqdm(paths, desc="upscale", disable=not progress, delay=0.5):
-        sr = super_resolve(model, load_rgb(path)[None].to(device), self_ensemble, tile=tile, tile_overlap=tile_overlap)
+        sr = super_resolve(
+            model,
+            load_rgb(path, exif_orientation=True)[None].to(device),
+            self_ensemble,
+            tile=tile,
+            tile_overlap=tile_overlap,
+        )
         written.append(save_rgb(sr[0].clamp(0, 1).cpu(), out_dir / f"{path.stem}.png"))
     return written
 
