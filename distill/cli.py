@@ -180,7 +180,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
     check_new_folder(args.out, "OUT", force=args.force)
     if args.force:  # the writer replaces a synthetic set written earlier, never a folder of other files
         spec.args["overwrite"] = True
-    RecipeChecker({k: "--set" for k in spec.args}, "distill data").component(WRITERS, spec, "data", skip=("out",))
+    blame = {f"data.args.{key}": f"--set {item}" for key, item in given.items()}  # errors name the user's option
+    RecipeChecker(blame, "distill data").component(WRITERS, spec, "data", skip=("out",))
     try:
         path = WRITERS.build(args.writer, out=args.out, **spec.args)
     except DataError as err:  # a value the writer refuses: name the option that gave it

@@ -128,6 +128,13 @@ def test_the_recipe_that_writes_a_file_is_found_by_its_run_folder(tmp_path, monk
         ("tid2013", "levels=9", "levels must be in 1..5, got 9"),
         ("cub200", "n_classes=1", "n_classes must be at least 2, got 1"),
         ("div2k", "n_train=0", "n_train must be in 1..800"),
+        # the signature check before the writer runs: an unknown key, a value of the wrong type
+        (
+            "kadid10k",
+            "sizee=[8,8]",
+            "data.args.sizee: unknown key for synthetic dataset writer 'kadid10k'. Did you mean",
+        ),
+        ("kadid10k", "size=abc", "data.args.size: got 'abc', expected list[int]"),
     ],
 )
 def test_distill_data_names_the_set_option_a_writer_refuses(writer, option, says, tmp_path, capsys):
