@@ -53,6 +53,7 @@ from distill.distillers.supervised import Supervised
 from distill.engine import Trainer
 from distill.models.recognition.classification import vgg_m
 from distill.recipe.config import OptimConfig, TrainConfig
+from distill.run.atomic import write_text
 from distill.run.checkpoint import preserved_rng
 
 TARGET_RATIO = 1.05
@@ -271,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(format_table(res))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(res, indent=2) + "\n")
+        write_text(json_path, json.dumps(res, indent=2) + "\n")
     if not res["cached_equals_online"]["allclose"]:
         raise AssertionError(
             f"CQD with cached and with online teacher outputs ended with different students (max |diff| "

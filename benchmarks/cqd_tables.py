@@ -62,6 +62,7 @@ from distill.experiments.sweep import INLINE, RunSource  # noqa: E402
 from distill.recipe.files import load_raw  # noqa: E402
 from distill.registry import load_plugins  # noqa: E402
 from distill.report.tables import table  # noqa: E402
+from distill.run.atomic import write_text  # noqa: E402
 
 RECIPES = ROOT / "recipes"
 CLIP = 5.0  # gradient-norm clip of every synthetic-scale run (from scratch at lr 0.05, CQD's lambda = 200 diverges)
@@ -196,7 +197,7 @@ class Bench:
             edit(doc)
         path = self.out / "recipes" / f"{key}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"# composed by benchmarks/cqd_tables.py --scale {sc.name}\n" + yaml.safe_dump(doc))
+        write_text(path, f"# composed by benchmarks/cqd_tables.py --scale {sc.name}\n" + yaml.safe_dump(doc))
         return path
 
     def run(self, key: str, recipe: Path, needs: dict[str, str] | None = None) -> list[dict[str, Any]] | None:
@@ -461,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     elapsed = time.time() - started
     print(f"benchmark time: {elapsed:.0f} s (finished runs under {out} are reused)")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "tables.json").write_text(json.dumps({**printed, "seconds": round(elapsed, 1)}, indent=2))
+    write_text(out / "tables.json", json.dumps({**printed, "seconds": round(elapsed, 1)}, indent=2))
     return printed
 
 

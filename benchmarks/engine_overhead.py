@@ -63,6 +63,7 @@ from distill.distillers.mrkd import MRKD
 from distill.engine import Trainer
 from distill.models.iqa.resnet import ResNetRegressor
 from distill.recipe.config import OptimConfig, ScheduleConfig, TrainConfig
+from distill.run.atomic import write_text
 from distill.run.checkpoint import preserved_rng
 
 TARGET_RATIO = 1.03
@@ -452,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(format_table(res))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(res, indent=2) + "\n")
+        write_text(json_path, json.dumps(res, indent=2) + "\n")
     eq = res["equivalence"]
     if not eq["allclose"]:
         raise AssertionError(

@@ -36,6 +36,7 @@ import torch
 from benchmarks._common import add_force_argument, guard_outputs, machine_info
 from benchmarks.distiller_overhead import ROOT, prepare, run_engine
 from distill.registry import load_plugins
+from distill.run.atomic import write_text
 
 RECIPES = ["quickstart.yaml", "quickstart_sr.yaml"]
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -128,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         out = {"machine": machine_info(), "end_to_end": rows}
         print("\n".join(lines))
         if args.json:
-            Path(args.json).write_text(json.dumps(out, indent=2))
+            write_text(Path(args.json), json.dumps(out, indent=2))
         return out
     if not torch.cuda.is_available():
         reason = "no CUDA device on this machine: the GPU path (AMP, channels_last, compile) was not run"
@@ -164,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     lines += e2e_lines
     print("\n".join(lines))
     if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2))
+        write_text(Path(args.json), json.dumps(out, indent=2))
     return out
 
 

@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._common import add_force_argument, guard_outputs  # noqa: E402
 from distill.build import build_run  # noqa: E402
 from distill.recipe.check import load_recipe  # noqa: E402
+from distill.run.atomic import write_text  # noqa: E402
 from distill.run.checkpoint import preserved_rng  # noqa: E402
 
 MAX_RATIO = 1.10
@@ -220,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(format_table(res))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=2) + "\n")
+        write_text(args.json, json.dumps(res, indent=2) + "\n")
     return res
 
 

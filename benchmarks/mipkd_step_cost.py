@@ -53,6 +53,7 @@ from distill.distillers import MiPKD, SRLogitsKD
 from distill.distillers import mipkd as mipkd_module
 from distill.distillers.base import Distiller
 from distill.models.sr import edsr
+from distill.run.atomic import write_text
 from distill.run.checkpoint import preserved_rng
 
 DEFAULTS: dict[str, Any] = {
@@ -341,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(format_table(res))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(res, indent=2) + "\n")
+        write_text(json_path, json.dumps(res, indent=2) + "\n")
     return res
 
 

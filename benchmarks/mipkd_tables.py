@@ -57,6 +57,7 @@ from distill.experiments.repeats import Aggregate, aggregate, run_repeats  # noq
 from distill.experiments.sweep import INLINE, RunSource  # noqa: E402
 from distill.recipe.config import ComponentSpec  # noqa: E402
 from distill.report.tables import table  # noqa: E402
+from distill.run.atomic import write_text  # noqa: E402
 from distill.run.values import is_defined  # noqa: E402
 
 RECIPES = ROOT / "recipes"
@@ -517,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
         f"benchmark time: {time.time() - started:.0f} s, data writing included (finished runs under {out} are reused)"
     )
     out.mkdir(parents=True, exist_ok=True)
-    (out / "tables.json").write_text(json.dumps(printed, indent=2))
+    write_text(out / "tables.json", json.dumps(printed, indent=2))
     return printed
 
 

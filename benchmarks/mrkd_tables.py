@@ -61,6 +61,7 @@ from distill.recipe.check import load_recipe  # noqa: E402
 from distill.registry import WRITERS, load_plugins  # noqa: E402
 from distill.report.groups import hardest_and_easiest  # noqa: E402
 from distill.report.tables import table  # noqa: E402
+from distill.run.atomic import write_text  # noqa: E402
 from distill.run.values import as_float  # noqa: E402
 
 RECIPES = ROOT / "recipes"
@@ -266,7 +267,7 @@ class Bench:
         doc.update(synthetic_data_section(cell, self.sets, self.split))
         path = self.out / "recipes" / f"{method}_{cell}{self.split_suffix(cell)}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"# composed by benchmarks/mrkd_tables.py --scale {self.scale.name}\n" + yaml.safe_dump(doc))
+        write_text(path, f"# composed by benchmarks/mrkd_tables.py --scale {self.scale.name}\n" + yaml.safe_dump(doc))
         return path
 
     def has_split(self, cell: str) -> bool:
@@ -533,7 +534,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     if failed:
         print(f"{failed} repeats failed; each is listed under its table")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "tables.json").write_text(json.dumps(printed, indent=2))
+    write_text(out / "tables.json", json.dumps(printed, indent=2))
     return printed
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._common import RESULTS_DIR, guard_outputs, machine_info, machine_label, write_readme_block
+from distill.run.atomic import write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -297,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                 check_new_file(args.json, "--json", force=args.force)
             except DistillError as err:
                 parser.exit(2, f"{parser.prog}: error: {err}\n")
-            args.json.write_text(json.dumps(res, indent=2) + "\n")
+            write_text(args.json, json.dumps(res, indent=2) + "\n")
         print(render_text(res))
     else:
         try:
@@ -306,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--commands {args.commands!r}: comma-separated numbers, e.g. 1,2")
         res = measure(numbers, args.slow, args.keep)  # prints the table after each command
         if args.json is not None:
-            args.json.write_text(json.dumps(res, indent=2) + "\n")
+            write_text(args.json, json.dumps(res, indent=2) + "\n")
     if args.readme:
         write_blocks(res)
     failed = [

@@ -41,6 +41,7 @@ from typing import Any
 import torch
 
 from benchmarks._common import machine_info, machine_label, write_readme_block
+from distill.run.atomic import write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes" / "quickstart.yaml"
@@ -314,14 +315,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"training seed 0 with {threads} torch thread{'s' if threads > 1 else ''}")
         measured = measure([0], threads, args.keep)
         if args.json is not None:  # what this machine printed, to add to the saved measurements
-            args.json.write_text(json.dumps(measured, indent=2) + "\n")
+            write_text(args.json, json.dumps(measured, indent=2) + "\n")
         ok, lines = check(measured, saved)
         print("\n".join(lines))
         print("inside the README's band" if ok else "OUTSIDE the README's band: the code changed what it trains")
         return 0 if ok else 1
     measured = measure(seeds, args.threads or 2, args.keep)
     if args.json is not None:
-        args.json.write_text(json.dumps(measured, indent=2) + "\n")
+        write_text(args.json, json.dumps(measured, indent=2) + "\n")
     print(json.dumps(measured["seeds"], indent=2))
     return 0
 

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import add_result_arguments, machine_info, publish, saved_result  # noqa: E402
+from distill.run.atomic import write_text  # noqa: E402
 
 MODELS: dict[str, dict[str, Any]] = {
     "swinir_m": {"embed_dim": 180, "depths": [6] * 6, "num_heads": [6] * 6, "window_size": 8, "mlp_ratio": 2.0,
@@ -78,7 +79,7 @@ def child(model_name: str, h: int, w: int, tile: int, overlap: int, device: str,
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before  # Linux: KiB
     torch.save(y.cpu(), out + ".pt")
-    Path(out).write_text(json.dumps({"peak_mib": peak, "seconds": seconds}))
+    write_text(Path(out), json.dumps({"peak_mib": peak, "seconds": seconds}))
 
 
 def measure(model: str, lr: tuple[int, int], tiles: list[tuple[int, int]], device: str) -> dict[str, Any]:
