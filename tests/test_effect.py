@@ -88,6 +88,9 @@ def test_the_block_is_rendered_from_the_saved_json_byte_for_byte(readme, capsys)
     # the readings follow the numbers: a better teacher; students above bicubic (27 dB) get no under-training note
     assert "the large-lr model is shown better than its student" in text and "below bicubic" not in text
     assert "wrong on 10.00 % of the clean test views" in text  # CQD not better; its teacher has 90 % clean top-1
+    # fewer errors than the paper's teacher (33 %), whose student gained 3.4 points: the errors do not explain it
+    assert "which does not explain it: the paper's VGG-M teacher was wrong on 33.0 %" in text
+    assert "gained 3.4 points over fine-tuning" in text
 
 
 def test_students_below_bicubic_are_called_under_trained():
@@ -374,3 +377,11 @@ def test_the_mrkd_reading_follows_its_intervals_when_the_student_gains():
     assert "the gain is tied to the unequal learning rates" in effect.mrkd_reading(entry)
     base["shown"] = None
     assert "the student ends above" not in effect.mrkd_reading(entry)
+
+
+def test_a_cqd_teacher_wrong_more_often_than_the_papers_is_named_as_such():
+    saved = json.loads(FIXTURE.read_text())
+    saved["methods"]["cqd"]["gap"]["teacher_clean"] = 50.0
+    text = effect.render(saved)
+    assert "wrong on 50.00 % of the clean test views, more often than the paper's VGG-M teacher (33.0 %" in text
+    assert "does not explain it" not in text
