@@ -176,3 +176,27 @@ def test_without_an_output_folder_the_outputs_live_in_memory():
     rng = torch.get_rng_state()
     compute_outputs(teacher, data, "input_clean", torch.device("cpu"), batch_size=7)
     assert torch.equal(rng, torch.get_rng_state())  # the global RNG is untouched (resume stays exact)
+
+
+def test_a_shared_cache_folder_loses_only_the_old_leftovers_of_killed_cache_writes(tmp_path):
+    import os
+    import time
+
+    from distill.run.atomic import STALE_TEMP_AGE_S
+
+    cache = tmp_path / "shared_cache"
+    cache.mkdir()
+    key = "0123456789abcdef0123456789abcdef"
+    old_leftover = cache / f".teacher-{key}.pt.k1ll3d.tmp"  # a run killed while writing, long ago
+    live_write = cache / f".teacher-{'f' * 32}.pt.wr1t1ng.tmp"  # another run writing its cache right now
+    user_files = [cache / ".notes.txt.tmp", cache / "mine.pt", cache / f".teacher-{key}.pt.txt"]
+    for path in (old_leftover, live_write, *user_files):
+        path.write_bytes(b"x")
+    long_ago = time.time() - STALE_TEMP_AGE_S - 60
+    for path in (old_leftover, *user_files):
+        os.utime(path, (long_ago, long_ago))
+    result = prepare(make_trainer(ToyPairs(), Net(0), "auto", tmp_path / "run", cache))
+    assert result is not None and result.files["teacher"].is_file()
+    assert not old_leftover.exists()
+    assert live_write.exists(), "a temporary another run may still be writing was removed"
+    assert all(p.exists() for p in user_files), "a file distill did not write was removed"

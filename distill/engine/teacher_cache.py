@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -44,6 +45,7 @@ from distill.engine import distributed as dist_utils
 from distill.errors import CheckpointError, DistillError, RecipeError
 from distill.recipe.config import TrainConfig
 from distill.registry import spec_of
+from distill.run.atomic import STALE_TEMP_AGE_S, remove_stale_temps
 from distill.run.checkpoint import atomic_save, preserved_rng
 from distill.run.layout import RunFolder
 
@@ -58,6 +60,19 @@ _log = logging.getLogger(__name__)
 CACHE_FORMAT = "distill-teacher-cache/1"
 #: batch key under which cached outputs reach the distiller: ``batch["cached"][role]``
 CACHED_KEY = "cached"
+
+
+_CACHE_FILE = re.compile(r"^\.([\w.]+-[0-9a-f]{32}\.pt)\.")  # the temporary of a cache file <role>-<key>.pt
+
+
+def remove_stale_cache_temps(directory: Path) -> list[Path]:
+    """In a shared ``train.teacher_cache_dir``, delete the temporaries of cache files that a killed run left long
+    ago (:data:`~distill.run.atomic.STALE_TEMP_AGE_S`): other runs may be writing theirs now, and the folder may
+    hold the user's own files, so nothing else is touched."""
+    if not directory.is_dir():
+        return []
+    names = sorted({m.group(1) for p in directory.iterdir() if (m := _CACHE_FILE.match(p.name))})
+    return remove_stale_temps(directory, names, older_than_s=STALE_TEMP_AGE_S) if names else []
 
 
 def state_digest(model: nn.Module) -> str:
@@ -204,6 +219,8 @@ def prepare(
     directory: Path | None = None
     if cfg.teacher_cache_dir:
         directory = Path(cfg.teacher_cache_dir).expanduser()
+        if is_main:
+            remove_stale_cache_temps(directory)
     elif out_dir is not None:
         directory = RunFolder(out_dir).teacher_cache
     started = time.perf_counter()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -61,18 +62,34 @@ def is_temp_of(path: Path, names: Iterable[str] | None = None) -> bool:
     return names is None or any(name.startswith(f".{n}.") for n in names)
 
 
-def remove_stale_temps(folder: str | Path, names: Iterable[str] | None = None) -> list[Path]:
+#: A temporary untouched this long is a kill's leftover even in a folder other processes write to: a live write
+#: streams into its temporary and renames it within seconds to minutes.
+STALE_TEMP_AGE_S = 6 * 3600.0
+
+
+def remove_stale_temps(
+    folder: str | Path, names: Iterable[str] | None = None, older_than_s: float | None = None
+) -> list[Path]:
     """Delete the temporaries that writes killed mid-way left in ``folder`` (only those of ``names`` when given:
-    a folder shared with the user's own files); returns them. Call it only where no other writer is at work."""
+    a folder shared with the user's own files); returns them. Without ``older_than_s`` call it only where no other
+    writer is at work; in a folder other processes may be writing to, pass ``older_than_s`` (e.g.
+    :data:`STALE_TEMP_AGE_S`) so that only temporaries last modified longer ago than that are removed."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
     wanted = None if names is None else tuple(names)
+    now = time.time()
     removed = []
     for path in folder.iterdir():
-        if path.is_file() and not path.is_symlink() and is_temp_of(path, wanted):
+        if not (path.is_file() and not path.is_symlink() and is_temp_of(path, wanted)):
+            continue
+        try:
+            if older_than_s is not None and now - path.stat().st_mtime < older_than_s:
+                continue
             path.unlink()
-            removed.append(path)
+        except FileNotFoundError:  # renamed into place or removed by its writer meanwhile
+            continue
+        removed.append(path)
     return removed
 
 

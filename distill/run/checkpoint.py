@@ -30,7 +30,8 @@ def atomic_save(obj: Any, path: str | Path) -> None:
 def remove_stale_temp_files(out_dir: str | Path) -> list[Path]:
     """Delete the temporaries that writes killed mid-way left in a run folder: beside the run's own files (not the
     user's) and anywhere in ``checkpoints/``, ``report/`` and its own ``teacher_cache/``, which the run writes as a
-    whole (a shared ``train.teacher_cache_dir`` is left alone: another run may be writing there). Returns them."""
+    whole (a shared ``train.teacher_cache_dir`` is cleared of old temporaries only, by the teacher cache itself: another
+    run may be writing there). Returns them."""
     run = RunFolder(out_dir)
     own = [Path(f).name for f in RunFolder.files() if "/" not in f]
     return [
