@@ -24,6 +24,7 @@ from distill.models.weights import WeightsError
 from distill.recipe.check import dump_recipe, load_recipe, recipe_to_dict
 from distill.recipe.config import ComponentSpec, DataConfig, Recipe
 from distill.registry import DATASETS, DISTILLERS, MODELS, WRITERS, set_spec
+from distill.run.checkpoint import preserved_rng
 from distill.run.folder import RunResult
 from distill.run.layout import RunFolder
 from distill.run.paths import check_output_dir
@@ -166,13 +167,15 @@ def build_run(recipe: Recipe, resolved: dict[str, Any] | None = None, out: str |
     resolved = resolved or recipe_to_dict(recipe)
     seed_everything(recipe.train.seed, recipe.train.deterministic)
     distributed.init_distributed(resolve_device(recipe.train.device))  # no-op outside torchrun
-    if distributed.is_main():  # one process writes the synthetic stand-in, the others wait for it
-        ensure_data(recipe.data, recipe.source)
-    distributed.barrier()
-    train_set = build_dataset(recipe.data.train, recipe.data)
-    eval_sets = {split: build_dataset(spec, recipe.data) for split, spec in recipe.data.eval.items()}
-    seed_everything(recipe.train.seed, recipe.train.deterministic)  # model init independent of data building
+    # the models first: a model argument they refuse is an error before a first-use synthetic set is written
     distiller = build_distiller_local_main_first(recipe)
+    with preserved_rng():  # data is built from the seed and leaves the RNG where the model build left it
+        seed_everything(recipe.train.seed, recipe.train.deterministic)
+        if distributed.is_main():  # one process writes the synthetic stand-in, the others wait for it
+            ensure_data(recipe.data, recipe.source)
+        distributed.barrier()
+        train_set = build_dataset(recipe.data.train, recipe.data)
+        eval_sets = {split: build_dataset(spec, recipe.data) for split, spec in recipe.data.eval.items()}
     out_dir = Path(out) if out else Path(recipe.output.dir.format(name=recipe.name))
     check_output_dir(out_dir, "--out" if out else "output.dir")
     if distributed.is_main():

@@ -62,8 +62,8 @@ def test_backward_reaches_every_parameter() -> None:
         ({"kernels": 0}, "kernels must be a positive integer"),
         ({"hidden": 2.5}, "hidden must be a positive integer"),
         ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
-        ({"lcn_window": 4}, "window must be a positive odd integer"),
-        ({"lcn_c": 0}, "constant c must be a positive number"),
+        ({"lcn_window": 4}, r"lcn_window \(the normalisation window\) must be a positive odd integer"),
+        ({"lcn_c": 0}, r"lcn_c \(the normalisation constant\) must be a positive number"),
     ],
 )
 def test_bad_arguments_are_named(kwargs: dict, message: str) -> None:

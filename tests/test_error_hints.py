@@ -158,6 +158,23 @@ def test_a_recipe_value_the_writer_refuses_names_the_file_and_key(tmp_path, monk
 
 
 @pytest.mark.parametrize(
+    ("option", "says"),
+    [("models.student.args.kernels=0", "CNNIQA kernels must be a positive integer, got 0"),
+     ("models.teacher.args.lcn_window=4", "lcn_window (the normalisation window) must be a positive odd integer")],
+)  # fmt: skip
+def test_a_model_argument_the_model_refuses_writes_no_first_use_data(option, says, tmp_path, monkeypatch, capsys):
+    """Models are built before the synthetic set a recipe writes on first use: a refused model argument used to
+    come only after the set (minutes of writing at paper shapes) was on disk."""
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "synthetic"
+    argv = ["run", QUICKSTART, "--set", f"data.root={root}", "--set", f"data.synthetic.root={root}",
+            "--set", option, "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(argv) == 2
+    assert says in _error(capsys)
+    assert _files(tmp_path) == [], "a refused model argument wrote files"
+
+
+@pytest.mark.parametrize(
     ("argv", "name"),
     [(["run", QUICKSTART, "--out", ""], "--out"), (["run", QUICKSTART, "--out="], "--out"),
      (["data", "kadid10k", " "], "OUT"), (["predict", "student.pt", ""], "INPUTS")],

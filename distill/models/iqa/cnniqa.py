@@ -50,12 +50,13 @@ def symmetric_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
     return torch.cat([x[..., :pad].flip(-1), x, x[..., -pad:].flip(-1)], dim=-1)
 
 
-def check_lcn(window: int, c: float) -> None:
-    """Raise ``ValueError`` unless ``window`` is a positive odd integer and ``c`` a positive number."""
+def check_lcn(window: int, c: float, names: tuple[str, str] = ("window", "c")) -> None:
+    """Raise ``ValueError`` unless ``window`` is a positive odd integer and ``c`` a positive number; the message
+    calls them by ``names`` (the caller's argument names)."""
     if isinstance(window, bool) or not isinstance(window, int) or window < 1 or window % 2 == 0:
-        raise ValueError(f"the normalisation window must be a positive odd integer, got {window!r}")
+        raise ValueError(f"{names[0]} (the normalisation window) must be a positive odd integer, got {window!r}")
     if isinstance(c, bool) or not isinstance(c, (int, float)) or not c > 0:
-        raise ValueError(f"the normalisation constant c must be a positive number, got {c!r}")
+        raise ValueError(f"{names[1]} (the normalisation constant) must be a positive number, got {c!r}")
 
 
 @MODELS.register("cnniqa", task="iqa")
@@ -87,7 +88,7 @@ class CNNIQA(IQAModel):
                 raise ValueError(f"CNNIQA {name} must be a positive integer, got {value!r}")
         if not 0 <= dropout < 1:
             raise ValueError(f"CNNIQA dropout must be in [0, 1), got {dropout!r}")
-        check_lcn(lcn_window, lcn_c)
+        check_lcn(lcn_window, lcn_c, ("lcn_window", "lcn_c"))
         self.lcn_window, self.lcn_c, self.kernel_size = int(lcn_window), float(lcn_c), int(kernel_size)
         self.register_buffer("luma", torch.tensor(LUMA).view(1, 3, 1, 1), persistent=False)
         self.conv = nn.Conv2d(1, int(kernels), self.kernel_size)
