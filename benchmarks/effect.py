@@ -154,6 +154,17 @@ SECOND_MRKD_REGIME = (
 )
 
 
+#: CQD's second regime, written before its first result (2026-12-07) and after the first regime's (kept unchanged)
+SECOND_CQD_REGIME = (
+    "**Second regime, added after the first CQD result** (written down before its own first result; the table above "
+    "is kept as it was): a diagnostic run of the first regime (seeds 0-3) found that its teacher fits only part of "
+    "its own clean training views, the views CQD's soft targets are computed on, while the paper's teacher is trained "
+    "for 30 epochs on its training set (run_CQD.m). Only the teacher's length changes: 30 epochs instead of 10 "
+    "(`cqd_teacher_fit.yaml`); the CQD students, the fine-tuning baseline (the same runs as above: it has no teacher), "
+    "seeds 0-7, metric and selection are the first regime's."
+)
+
+
 # ------------------------------------------------------------------------------------------------- statistics
 def paired(method: Sequence[float], baseline: Sequence[float], confidence: float = CONFIDENCE) -> dict[str, Any]:
     """Paired comparison: mean difference (method - baseline), its t-interval, the sign count and the verdict.
@@ -293,6 +304,7 @@ def jobs(out: Path) -> dict[str, tuple[str, tuple[int, ...], list[str], bool]]:
     cnniqa_start = out / "iqa_pretrain_cnniqa" / "seed0" / "student.pt"
     cqd_start = out / "cqd_pretrain" / "seed0" / "student.pt"
     cqd_teacher = out / "cqd_teacher" / "seed0" / "student.pt"
+    cqd_teacher_fit = out / "cqd_teacher_fit" / "seed0" / "student.pt"
     sr_teacher = out / "sr_teacher" / "seed0" / "student.pt"
     iqa = [f"models.{r}.args.pretrained={trunk}" for r in ("teacher", "student")]
     cnniqa = [f"models.{r}.args.pretrained={cnniqa_start}" for r in ("teacher", "student")]
@@ -312,6 +324,8 @@ def jobs(out: Path) -> dict[str, tuple[str, tuple[int, ...], list[str], bool]]:
         "mrkd_cnniqa": ("mrkd_cnniqa", SEEDS, cnniqa, True),
         "cqd_finetune": ("cqd_finetune", SEEDS, cqd, True),
         "cqd": ("cqd", SEEDS, [*cqd, f"models.teacher.args.pretrained={cqd_teacher}"], True),
+        "cqd_teacher_fit": ("cqd_teacher_fit", (0,), cqd, False),
+        "cqd_fit": ("cqd", SEEDS, [*cqd, f"models.teacher.args.pretrained={cqd_teacher_fit}"], True),
         "mipkd_scratch": ("mipkd_scratch", SEEDS, [], False),
         "mipkd_logitskd": ("mipkd_logitskd", SEEDS, sr, False),
         "mipkd": ("mipkd", SEEDS, sr, False),
@@ -322,6 +336,8 @@ def jobs(out: Path) -> dict[str, tuple[str, tuple[int, ...], list[str], bool]]:
 
 DEPENDS = {
     "cqd_teacher": ("cqd_pretrain",),
+    "cqd_teacher_fit": ("cqd_pretrain",),
+    "cqd_fit": ("cqd_pretrain", "cqd_teacher_fit"),
     **{k: ("iqa_pretrain",) for k in ("mrkd_baseline", "mrkd_urkd", "mrkd")},
     **{k: ("iqa_pretrain_cnniqa",) for k in ("mrkd_cnniqa_baseline", "mrkd_cnniqa_urkd", "mrkd_cnniqa")},
     **{k: ("cqd_pretrain", "cqd_teacher") for k in ("cqd_finetune", "cqd")},
@@ -335,6 +351,8 @@ WORKER_ORDER = (
     "mipkd_no_feature_mixer",
     "mipkd",
     "mipkd_logitskd",
+    "cqd_fit",
+    "cqd_teacher_fit",
     "cqd",
     "cqd_finetune",
     "iqa_pretrain_cnniqa",
@@ -445,23 +463,53 @@ def mrkd_agreement(folder: Path) -> float:
 
 
 @torch.no_grad()
-def cqd_agreement(student_pt: Path, teacher_pt: Path, recipe_file: Path) -> float:
-    """Top-1 agreement (%) of the student on the low-resolution test views with the teacher on the clean ones."""
+def cqd_views(model_pt: Path, recipe_file: Path, split: str, view: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The classes a model predicts on the ``split`` (``train`` / ``test``) images of a CQD run's target set, seen
+    through ``view`` (``input``: the run's low-resolution test view; ``input_clean``: the clean crop), and the labels.
+    Both views come from one paired reader built like the run's test split (no augmentation), image order kept."""
     from distill.build import build_dataset
     from distill.deploy.model import load_deployable
     from distill.recipe.check import load_recipe
     from distill.recipe.config import ComponentSpec
 
     recipe, _ = load_recipe(recipe_file)
-    spec = recipe.data.eval["test"]
-    paired_test = build_dataset(ComponentSpec("cub200_paired", dict(spec.args)), recipe.data)
-    student, _ = load_deployable(student_pt)
-    teacher, _ = load_deployable(teacher_pt)
-    same = total = 0
-    for batch in _batches(paired_test, 100):
-        same += int((student(batch["input"]).argmax(1) == teacher(batch["input_clean"]).argmax(1)).sum())
-        total += len(batch["input"])
-    return 100.0 * same / total
+    args = {**recipe.data.eval["test"].args, "split": split}
+    paired_views = build_dataset(ComponentSpec("cub200_paired", args), recipe.data)
+    model, _ = load_deployable(model_pt)
+    with torch.no_grad():
+        batches = _batches(paired_views, 100)
+        predicted = torch.cat([model(b[view]).argmax(1) for b in batches])
+    return predicted, torch.cat([b["target"] for b in batches])
+
+
+def cqd_agreement(student_pt: Path, teacher_pt: Path, recipe_file: Path) -> float:
+    """Top-1 agreement (%) of the student on the low-resolution test views with the teacher on the clean ones."""
+    student, _ = cqd_views(student_pt, recipe_file, "test", "input")
+    teacher, _ = cqd_views(teacher_pt, recipe_file, "test", "input_clean")
+    return 100.0 * (student == teacher).float().mean().item()
+
+
+def cqd_by_teacher(student_pt: Path, teacher_pt: Path, recipe_file: Path) -> dict[str, float]:
+    """The student's top-1 (%) on the low-resolution test views where the teacher is right on the clean view and
+    where it is wrong, and how often (%) it predicts the teacher's wrong class there."""
+    student, labels = cqd_views(student_pt, recipe_file, "test", "input")
+    teacher, _ = cqd_views(teacher_pt, recipe_file, "test", "input_clean")
+    right = teacher == labels
+
+    def pct(hits: torch.Tensor) -> float:
+        return 100.0 * hits.float().mean().item() if hits.numel() else float("nan")
+
+    return {
+        "teacher_right": pct(student[right] == labels[right]),
+        "teacher_wrong": pct(student[~right] == labels[~right]),
+        "repeats_teacher_error": pct(student[~right] == teacher[~right]),
+    }
+
+
+def cqd_teacher_fit(teacher_pt: Path, recipe_file: Path) -> float:
+    """The teacher's top-1 (%) on the clean views of the training images: those its soft targets are computed on."""
+    predicted, labels = cqd_views(teacher_pt, recipe_file, "train", "input_clean")
+    return 100.0 * (predicted == labels).float().mean().item()
 
 
 @torch.no_grad()
@@ -502,8 +550,14 @@ def elapsed_minutes(out: Path, groups: Sequence[str] | None = None) -> float | N
 
 
 #: the methods in the order of the README block and of a full run
-METHODS = ("mrkd", "mrkd_cnniqa", "cqd", "mipkd")
-LABELS = {"mrkd": "MRKD", "mrkd_cnniqa": "MRKD (CNNIQA regime)", "cqd": "CQD", "mipkd": "MiPKD"}
+METHODS = ("mrkd", "mrkd_cnniqa", "cqd", "cqd_fit", "mipkd")
+LABELS = {
+    "mrkd": "MRKD",
+    "mrkd_cnniqa": "MRKD (CNNIQA regime)",
+    "cqd": "CQD",
+    "cqd_fit": "CQD (30-epoch teacher regime)",
+    "mipkd": "MiPKD",
+}
 #: the IQA methods: each an MRKD regime whose runs are the groups ``{key}_baseline``, ``{key}_urkd`` and ``key``
 IQA_METHODS = ("mrkd", "mrkd_cnniqa")
 #: the run groups (:func:`jobs`) each method's numbers come from, its pre-trained starts first
@@ -511,6 +565,7 @@ GROUPS = {
     "mrkd": ("iqa_pretrain", "mrkd_baseline", "mrkd_urkd", "mrkd"),
     "mrkd_cnniqa": ("iqa_pretrain_cnniqa", "mrkd_cnniqa_baseline", "mrkd_cnniqa_urkd", "mrkd_cnniqa"),
     "cqd": ("cqd_pretrain", "cqd_teacher", "cqd_finetune", "cqd"),
+    "cqd_fit": ("cqd_pretrain", "cqd_teacher", "cqd_teacher_fit", "cqd_finetune", "cqd", "cqd_fit"),
     "mipkd": (
         "sr_teacher",
         "mipkd_scratch",
@@ -525,10 +580,17 @@ PRETRAINED_KEYS = {
     "mrkd": ("iqa_pretrain_test_srcc",),
     "mrkd_cnniqa": ("iqa_pretrain_cnniqa_test_srcc",),
     "cqd": ("cqd_pretrain_test_top1", "cqd_teacher_clean_top1", "cqd_teacher_low_resolution_top1"),
+    "cqd_fit": ("cqd_teacher_fit_clean_top1", "cqd_teacher_fit_low_resolution_top1"),
     "mipkd": ("sr_teacher_psnr", "sr_teacher_psnr_curve"),
 }
 #: the key each method's last stage adds to its entry (a method is finished when its entry has it)
-LAST_STAGE = {"mrkd": "grad_ratio", "mrkd_cnniqa": "grad_ratio", "cqd": "grad_ratio", "mipkd": "ablation"}
+LAST_STAGE = {
+    "mrkd": "grad_ratio",
+    "mrkd_cnniqa": "grad_ratio",
+    "cqd": "grad_ratio",
+    "cqd_fit": "by_teacher",
+    "mipkd": "ablation",
+}
 
 
 def is_finished(res: dict[str, Any]) -> bool:
@@ -642,6 +704,65 @@ def cqd_stages(bench: Bench, res: dict[str, Any], stage_done: Callable[[], None]
     stage_done()
 
 
+def cqd_fit_pretrained(bench: Bench) -> dict[str, Any]:
+    """The second CQD regime's teacher (30 epochs; trained or reused) and its ``pretrained`` keys."""
+    bench.job("cqd_pretrain")
+    (teacher,) = bench.job("cqd_teacher_fit")
+    return {
+        "cqd_teacher_fit_clean_top1": 100 * metric(teacher, "test", "student", "top1"),
+        "cqd_teacher_fit_low_resolution_top1": 100 * metric(teacher, "test_low_resolution", "student", "top1"),
+    }
+
+
+def cqd_fit_stages(bench: Bench, res: dict[str, Any], stage_done: Callable[[], None]) -> None:
+    """The second CQD regime into ``res["methods"]["cqd_fit"]``: CQD with the 30-epoch teacher against the same
+    fine-tuning runs, the first regime's diagnostics, then each teacher's fit of its training views and the
+    students' top-1 split by whether their regime's teacher is right."""
+    fine, cqd = bench.job("cqd_finetune"), bench.job("cqd_fit")
+    top1 = {k: [100 * metric(r, "test", "student", "top1") for r in v] for k, v in (("finetune", fine), ("cqd", cqd))}
+    res["methods"]["cqd_fit"] = {
+        "metric": "top-1 %",
+        "rows": {k: _summary(v) for k, v in top1.items()},
+        "comparisons": {"cqd_vs_finetune": paired(top1["cqd"], top1["finetune"])},
+        "gap": {
+            "teacher_clean": res["pretrained"]["cqd_teacher_fit_clean_top1"],
+            "teacher_low_resolution": 100 * metric(cqd[0], "test", "teacher", "top1"),
+            "finetune": _summary(top1["finetune"]),
+        },
+    }
+    stage_done()
+    entry = res["methods"]["cqd_fit"]
+    teacher_pt = bench.folder("cqd_teacher_fit") / "student.pt"
+    entry["agreement"] = {
+        k: _summary([cqd_agreement(bench.folder(g, s) / "student.pt", teacher_pt, bench.folder(g, s) / "recipe.yaml")
+                     for s in SEEDS])
+        for k, g in (("cqd_finetune", "cqd_finetune"), ("cqd", "cqd_fit"))
+    }  # fmt: skip
+    entry["grad_ratio"] = {"cqd": _summary([grad_ratio(bench.folder("cqd_fit", s), "task", ["kd"]) for s in SEEDS])}
+    stage_done()
+    bench.job("cqd")  # the first regime's CQD students, for its side of the split by teacher
+    recipe_file = bench.folder("cqd_fit") / "recipe.yaml"
+    entry["teacher_train_fit"] = {
+        regime: cqd_teacher_fit(bench.folder(teacher) / "student.pt", recipe_file)
+        for regime, teacher in (("first", "cqd_teacher"), ("second", "cqd_teacher_fit"))
+    }
+    by_teacher: dict[str, Any] = {}
+    for regime, teacher, groups in (
+        ("first", "cqd_teacher", ("cqd_finetune", "cqd")),
+        ("second", "cqd_teacher_fit", ("cqd_finetune", "cqd_fit")),
+    ):
+        pt = bench.folder(teacher) / "student.pt"
+        per_group = {}
+        for g in groups:
+            rows = [cqd_by_teacher(bench.folder(g, s) / "student.pt", pt, bench.folder(g, s) / "recipe.yaml")
+                    for s in SEEDS]  # fmt: skip
+            per_group["cqd" if g.startswith("cqd_fit") or g == "cqd" else g] = {
+                k: _summary([r[k] for r in rows]) for k in rows[0]
+            }
+        by_teacher[regime] = per_group
+    entry["by_teacher"] = by_teacher
+
+
 def mipkd_stages(bench: Bench, res: dict[str, Any], stage_done: Callable[[], None]) -> None:
     """MiPKD's runs and comparisons into ``res["methods"]["mipkd"]``, then its diagnostics and the ablation."""
     sr_teacher_pt = bench.folder("sr_teacher") / "student.pt"
@@ -701,12 +822,14 @@ PRETRAIN: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "mrkd": mrkd_pretrained,
     "mrkd_cnniqa": mrkd_cnniqa_pretrained,
     "cqd": cqd_pretrained,
+    "cqd_fit": cqd_fit_pretrained,
     "mipkd": mipkd_pretrained,
 }
 STAGES: dict[str, Callable[[Bench, dict[str, Any], Callable[[], None]], None]] = {
     "mrkd": mrkd_stages,
     "mrkd_cnniqa": lambda bench, res, done: mrkd_stages(bench, res, done, "mrkd_cnniqa"),
     "cqd": cqd_stages,
+    "cqd_fit": cqd_fit_stages,
     "mipkd": mipkd_stages,
 }
 
@@ -927,8 +1050,10 @@ def mrkd_reading(m: dict[str, Any], shown_elsewhere: int = 0, compared: int = 3)
     return text + "."
 
 
-def cqd_reading(c: dict[str, Any]) -> str:
-    """What the CQD diagnostics say, by rule from the saved numbers (each claim from its paired interval)."""
+def cqd_reading(c: dict[str, Any], fit: dict[str, float] | None = None, second: bool = False) -> str:
+    """What the CQD diagnostics say, by rule from the saved numbers (each claim from its paired interval). ``fit``:
+    each regime's teacher's top-1 on its clean training views (the second regime's diagnostic), when measured;
+    ``second``: ``c`` is the second regime's entry."""
     gap, cmp = c["gap"], c["comparisons"]["cqd_vs_finetune"]
     margin = gap["teacher_clean"] - gap["finetune"]["mean"]
     text = f"the clean-view teacher is {_f(margin, 2)} points above the fine-tuned student"
@@ -940,6 +1065,13 @@ def cqd_reading(c: dict[str, Any]) -> str:
             f"; the soft-target term's gradient {size} the CE term's ({_f(ratio, 2)}x) and it {verb} the student's "
             f"agreement with the teacher ({change} points)"
         )
+    if second and fit is not None:
+        text += (
+            f"; its teacher fits {_f(fit['second'], 2)} % of the clean views of its training images (the first "
+            f"regime's {_f(fit['first'], 2)} %)"
+        )
+    if cmp["shown"] == "better":
+        text += f", and top-1 follows ({_diff(cmp, 2)} points over fine-tuning, higher in {cmp['positive']}/{cmp['n']})"
     if cmp["shown"] != "better":
         wrong = 100 - gap["teacher_clean"]
         text += f", yet top-1 does not follow; the teacher is wrong on {_f(wrong, 2)} % of the clean test views"
@@ -948,8 +1080,17 @@ def cqd_reading(c: dict[str, Any]) -> str:
             text += (
                 f", which does not explain it: the paper's VGG-M teacher was wrong on {_f(paper_wrong, 1)} % of "
                 f"clean CUB test crops and its CQD student still gained {_f(paper_gain, 1)} points over fine-tuning "
-                "at low resolution (Table 1, benchmarks/cqd_tables.py). The cause is not found here"
+                "at low resolution (Table 1, benchmarks/cqd_tables.py)"
             )
+            if fit is None or second:
+                text += ". The cause is not found here"
+            else:
+                text += (
+                    f". What the second regime below finds: this teacher fits only {_f(fit['first'], 2)} % of the "
+                    "clean views of its own training images, on which the soft targets are computed, so the student is "
+                    f"pulled toward wrong classes where it learns (trained for the paper's 30 epochs it fits "
+                    f"{_f(fit['second'], 2)} %)"
+                )
         else:
             text += (
                 f", more often than the paper's VGG-M teacher ({_f(paper_wrong, 1)} %, whose CQD student gained "
@@ -1113,6 +1254,49 @@ def mrkd_section(res: dict[str, Any], key: str, title: str, preface: str = "") -
     return lines
 
 
+def cqd_section(res: dict[str, Any], key: str, title: str, preface: str | None = None) -> list[str]:
+    """The README lines of one CQD regime: its table, diagnostics and reading ("not run yet" when absent)."""
+    lines = [title, ""] + ([preface, ""] if preface else [])
+    c = res.get("methods", {}).get(key)
+    if not c:
+        return [*lines, "not run yet", ""]
+    lines += [HEADER, RULE, *_comparison_rows(c, {"cqd_vs_finetune": ("CQD", "fine-tuning")}, 2), ""]
+    gap = c["gap"]
+    diag = [
+        f"- Gap before distillation: the teacher on clean test views {_f(gap['teacher_clean'], 2)}, on the "
+        f"low-resolution views (no adaptation) {_f(gap['teacher_low_resolution'], 2)}; the fine-tuned student "
+        f"{_pm(gap['finetune'], 2)}.",
+    ]
+    if "agreement" in c:
+        a = c["agreement"]
+        diag += [
+            f"- Agreement (top-1 % of the student on low-resolution views with the teacher on clean views): "
+            f"fine-tuning {_pm(a['cqd_finetune'], 2)}, CQD {_pm(a['cqd'], 2)}.",
+            f"- Gradient norm of lambda x soft-target CE / the CE term on the student (final weights, "
+            f"{GRAD_BATCHES} training batches): {_pm(c['grad_ratio']['cqd'], 3)}.",
+        ]
+    if "by_teacher" in c:
+        fit = c["teacher_train_fit"]
+        diag.append(
+            f"- The teacher's top-1 on the clean views of its own training images (where CQD's soft targets are "
+            f"computed): first regime {_f(fit['first'], 2)}, this regime {_f(fit['second'], 2)}."
+        )
+        for regime, label in (("first", "the first regime's teacher"), ("second", "this regime's teacher")):
+            b = c["by_teacher"][regime]
+            diag.append(
+                f"- Split by {label} on the clean test view (CQD with that teacher against fine-tuning), student "
+                f"top-1 where it is right: fine-tuning "
+                f"{_pm(b['cqd_finetune']['teacher_right'], 2)}, CQD {_pm(b['cqd']['teacher_right'], 2)}; where it is "
+                f"wrong: fine-tuning {_pm(b['cqd_finetune']['teacher_wrong'], 2)}, CQD "
+                f"{_pm(b['cqd']['teacher_wrong'], 2)}; the student repeats the teacher's wrong class: fine-tuning "
+                f"{_pm(b['cqd_finetune']['repeats_teacher_error'], 2)} %, "
+                f"CQD {_pm(b['cqd']['repeats_teacher_error'], 2)} %."
+            )
+    fit = c.get("teacher_train_fit") or res.get("methods", {}).get("cqd_fit", {}).get("teacher_train_fit")
+    diag.append(f"- Reading: {cqd_reading(c, fit, second=key == 'cqd_fit')}")
+    return [*lines, *diag, ""]
+
+
 def render(res: dict[str, Any]) -> str:
     """The README block: regime, per method the table and the diagnostics, then how it was made."""
     lines = [REGIME, ""]
@@ -1126,28 +1310,13 @@ def render(res: dict[str, Any]) -> str:
         "### MRKD, second regime (CNNIQA), student test SRCC",
         SECOND_MRKD_REGIME,
     )
-    c = methods.get("cqd")
-    lines += ["### CQD (recognition under degradation), top-1 % on low-resolution test views", ""]
-    if c:
-        lines += [HEADER, RULE, *_comparison_rows(c, {"cqd_vs_finetune": ("CQD", "fine-tuning")}, 2), ""]
-        gap = c["gap"]
-        diag = [
-            f"- Gap before distillation: the teacher on clean test views {_f(gap['teacher_clean'], 2)}, on the "
-            f"low-resolution views (no adaptation) {_f(gap['teacher_low_resolution'], 2)}; the fine-tuned student "
-            f"{_pm(gap['finetune'], 2)}.",
-        ]
-        if "agreement" in c:
-            a = c["agreement"]
-            diag += [
-                f"- Agreement (top-1 % of the student on low-resolution views with the teacher on clean views): "
-                f"fine-tuning {_pm(a['cqd_finetune'], 2)}, CQD {_pm(a['cqd'], 2)}.",
-                f"- Gradient norm of lambda x soft-target CE / the CE term on the student (final weights, "
-                f"{GRAD_BATCHES} training batches): {_pm(c['grad_ratio']['cqd'], 3)}.",
-            ]
-        diag.append(f"- Reading: {cqd_reading(c)}")
-        lines += [*diag, ""]
-    else:
-        lines += ["not run yet", ""]
+    lines += cqd_section(res, "cqd", "### CQD (recognition under degradation), top-1 % on low-resolution test views")
+    lines += cqd_section(
+        res,
+        "cqd_fit",
+        "### CQD, second regime (30-epoch teacher), top-1 % on low-resolution test views",
+        SECOND_CQD_REGIME,
+    )
     p = methods.get("mipkd")
     lines += ["### MiPKD (super-resolution x2), PSNR dB on the valid images", ""]
     if p:

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 import benchmarks._common as common
 from benchmarks import effect
@@ -22,13 +23,15 @@ OLD_FORMAT = effect.ROOT / "benchmarks" / "results" / "effect_history" / "effect
 
 
 def old_format_text() -> str:
-    """:data:`OLD_FORMAT` with the entry of MRKD's second regime (added after it was saved) from the small fixture,
-    saved without a record of its own, so the top-level provenance stands for it as for CQD and MiPKD."""
+    """:data:`OLD_FORMAT` with the entries of MRKD's and CQD's second regimes (added after it was saved) from the small
+    fixture, saved without records of their own, so the top-level provenance stands for them as for CQD and MiPKD."""
     old, small = json.loads(OLD_FORMAT.read_text()), json.loads(FIXTURE.read_text())
     entry = {k: v for k, v in small["methods"]["mrkd_cnniqa"].items() if k != "measured"}
+    cqd_fit = {k: v for k, v in small["methods"]["cqd_fit"].items() if k != "measured"}
     old["methods"] = {"mrkd": old["methods"]["mrkd"], "mrkd_cnniqa": entry, "cqd": old["methods"]["cqd"],
-                      "mipkd": old["methods"]["mipkd"]}  # fmt: skip
-    old["pretrained"]["iqa_pretrain_cnniqa_test_srcc"] = small["pretrained"]["iqa_pretrain_cnniqa_test_srcc"]
+                      "cqd_fit": cqd_fit, "mipkd": old["methods"]["mipkd"]}  # fmt: skip
+    for key in ("iqa_pretrain_cnniqa_test_srcc", *effect.PRETRAINED_KEYS["cqd_fit"]):
+        old["pretrained"][key] = small["pretrained"][key]
     return json.dumps(old, indent=1)
 
 
@@ -109,7 +112,8 @@ def test_a_partial_result_says_so_and_marks_what_is_missing(tmp_path, readme):
     block = readme_block(readme.read_text(), "effect")
     assert "**PARTIAL RESULTS**" in block
     assert block.split("### MiPKD")[1].split("\n\n")[1] == "not run yet"
-    assert "Agreement (top-1" not in block and "CQD is below fine-tuning" in block
+    first_cqd = block.split("### CQD (recognition")[1].split("### CQD, second regime")[0]
+    assert "Agreement (top-1" not in first_cqd and "CQD is below fine-tuning" in first_cqd
 
 
 @pytest.mark.skipif(not SAVED.is_file(), reason="the benchmark's saved result is not in the tree yet")
@@ -208,7 +212,8 @@ def test_only_keeps_the_other_methods_byte_for_byte_and_replaces_the_named_one(t
     block = readme_block(readme.read_text(), "effect")
     assert block == effect.render(new)
     # one sentence per measurement: the old one for CQD and MiPKD, the new one for MRKD; no earlier-split caveat
-    assert "MRKD (CNNIQA regime), CQD and MiPKD: measured on AMD EPYC (x86_64, 2 CPUs), torch 2.13.0+cpu" in block
+    kept = "MRKD (CNNIQA regime), CQD, CQD (30-epoch teacher regime) and MiPKD: measured on AMD EPYC (x86_64, 2 CPUs)"
+    assert kept in block
     assert f"MRKD: re-measured after the photo-disjoint split, {prov['date_utc']} UTC on " in block
     tail = block.rsplit("\n", 1)[1]
     assert tail.count(": measured ") + tail.count(": re-measured ") == 2 and "Measured" not in tail
@@ -264,7 +269,7 @@ def test_a_full_run_measures_every_method_once_and_writes_one_sentence(tmp_path,
     res = json.loads(out.read_text())
     assert res["complete"] is True and res["iqa_split"] == effect.IQA_SPLIT and res["worker_processes"] == 1
     records = [{k: v for k, v in res["methods"][m]["measured"].items() if k != "iqa_split"} for m in effect.METHODS]
-    assert all(r == records[0] for r in records) and len(records) == 4
+    assert all(r == records[0] for r in records) and len(records) == len(effect.METHODS)
     tail = effect.render(res).rsplit("\n", 1)[1]
     assert tail.startswith("Measured ") and "this process and 1 `--worker` process(es)" in tail
 
@@ -284,7 +289,7 @@ def test_an_unknown_only_name_is_a_one_line_error_naming_the_choices(value, caps
         effect.main(["--only", value])
     assert err.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert "--only" in lines[-1] and "choices: mrkd, mrkd_cnniqa, cqd, mipkd" in lines[-1]
+    assert "--only" in lines[-1] and "choices: mrkd, mrkd_cnniqa, cqd, cqd_fit, mipkd" in lines[-1]
 
 
 def test_only_refuses_to_overwrite_a_file_that_is_no_effect_result(tmp_path, fake_stages, capsys):
@@ -382,6 +387,78 @@ def test_the_mrkd_reading_follows_its_intervals_when_the_student_gains():
 def test_a_cqd_teacher_wrong_more_often_than_the_papers_is_named_as_such():
     saved = json.loads(FIXTURE.read_text())
     saved["methods"]["cqd"]["gap"]["teacher_clean"] = 50.0
+    del saved["methods"]["cqd_fit"]  # its teacher (95 %) is wrong less often than the paper's
     text = effect.render(saved)
     assert "wrong on 50.00 % of the clean test views, more often than the paper's VGG-M teacher (33.0 %" in text
     assert "does not explain it" not in text
+
+
+def test_only_cqd_fit_runs_the_real_second_cqd_stages_on_finished_runs_and_trains_nothing(tmp_path, monkeypatch):
+    """The second CQD regime's real pre-training and stages over finished run folders (nothing trained), with its
+    model-loading diagnostics replaced by constants: it compares CQD with the 30-epoch teacher against the same
+    fine-tuning runs as the first regime, and splits both regimes' students by their own teacher."""
+    out = tmp_path / "runs"
+    _finished_run(out / "cqd_pretrain" / "seed0", {"test": {"student": {"overall": {"top1": 0.5}}}})
+    teacher = {
+        "test": {"student": {"overall": {"top1": 0.9}}},
+        "test_low_resolution": {"student": {"overall": {"top1": 0.4}}},
+    }
+    _finished_run(out / "cqd_teacher_fit" / "seed0", teacher)
+    _finished_run(out / "cqd_teacher" / "seed0", teacher)
+    for group, base in (("cqd_finetune", 0.60), ("cqd", 0.58), ("cqd_fit", 0.70)):
+        for seed in effect.SEEDS:
+            student = {"overall": {"top1": base + seed / 200}}
+            _finished_run(
+                out / group / f"seed{seed}", {"test": {"student": student, "teacher": {"overall": {"top1": 0.4}}}}
+            )
+    split_by: list[tuple[str, str]] = []
+
+    def by_teacher(student_pt, teacher_pt, recipe_file):
+        split_by.append((student_pt.parent.parent.name, teacher_pt.parent.parent.name))
+        return {"teacher_right": 80.0, "teacher_wrong": 20.0, "repeats_teacher_error": 50.0}
+
+    monkeypatch.setattr(effect, "cqd_agreement", lambda s, t, r: 70.0)
+    monkeypatch.setattr(effect, "grad_ratio", lambda folder, task, terms: 4.0)
+    monkeypatch.setattr(
+        effect, "cqd_teacher_fit", lambda t, r: {"cqd_teacher": 72.0, "cqd_teacher_fit": 98.0}[t.parent.parent.name]
+    )
+    monkeypatch.setattr(effect, "cqd_by_teacher", by_teacher)
+    monkeypatch.setattr("distill.experiments.repeats.run_repeats", lambda *a, **k: pytest.fail("trained a run"))
+    saved = tmp_path / "effect.json"
+    saved.write_text(old_format_text())
+    effect.main(["--only", "cqd_fit", "--json", str(saved), "--out", str(out)])
+    old, new = json.loads(old_format_text()), json.loads(saved.read_text())
+    entry = new["methods"]["cqd_fit"]
+    assert entry["comparisons"]["cqd_vs_finetune"]["mean_diff"] == pytest.approx(10.0)
+    assert entry["gap"]["teacher_clean"] == pytest.approx(90.0) and entry["teacher_train_fit"] == {
+        "first": 72.0,
+        "second": 98.0,
+    }
+    assert set(split_by) == {
+        *((g, "cqd_teacher") for g in ("cqd_finetune", "cqd")),
+        *((g, "cqd_teacher_fit") for g in ("cqd_finetune", "cqd_fit")),
+    }
+    assert set(entry["by_teacher"]) == {"first", "second"} and set(entry["by_teacher"]["second"]) == {
+        "cqd_finetune",
+        "cqd",
+    }
+    assert {m: new["methods"][m] for m in ("cqd", "mipkd", "mrkd")} == {
+        m: old["methods"][m] for m in ("cqd", "mipkd", "mrkd")
+    }
+    text = effect.render(new)
+    assert "What the second regime below finds: this teacher fits only 72.00 %" in text
+    assert "and top-1 follows (+10.00" in text
+
+
+def test_cqd_by_teacher_splits_the_test_views_by_the_teachers_clean_view(monkeypatch):
+    labels = torch.tensor([0, 1, 2, 3, 4])
+    teacher = torch.tensor([0, 1, 2, 0, 0])  # right on the first three, wrong (class 0) on the last two
+    student = torch.tensor([0, 1, 1, 0, 4])  # right on 2 of 3 where the teacher is right; repeats one error, fixes one
+
+    def views(model_pt, recipe_file, split, view):
+        assert split == "test"
+        return (student if view == "input" else teacher), labels
+
+    monkeypatch.setattr(effect, "cqd_views", views)
+    out = effect.cqd_by_teacher(Path("s.pt"), Path("t.pt"), Path("r.yaml"))
+    assert out == pytest.approx({"teacher_right": 200 / 3, "teacher_wrong": 50.0, "repeats_teacher_error": 50.0})
