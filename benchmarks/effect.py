@@ -3,7 +3,8 @@
     python -m benchmarks.effect [--out runs/effect] [--json FILE] [--readme] [--force] [--threads 1]
     python -m benchmarks.effect --from benchmarks/results/effect_cpu.json --readme     # re-render, no training
     python -m benchmarks.effect --worker [--out runs/effect]   # a second process sharing the runs (then --workers 1)
-    python -m benchmarks.effect --only mrkd[,mrkd_cnniqa,cqd,cqd_fit,mipkd] --json benchmarks/results/effect_cpu.json --readme
+    python -m benchmarks.effect --only mrkd[,mrkd_cnniqa,cqd,cqd_fit,mipkd] \
+        --json benchmarks/results/effect_cpu.json --readme
         # re-measure only these methods (their pre-trained starts and stages); the file keeps the others' numbers
     python -m benchmarks.effect --worker --only mrkd [--out runs/effect]   # a worker for those methods' runs only
 
