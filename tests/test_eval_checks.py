@@ -88,7 +88,10 @@ def test_predict_names_the_image_the_model_cannot_take(world, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("spec", "says"),
     [
-        ({"name": "cnniqa", "args": {"lcn_window": -1}}, "its model spec 'cnniqa' does not build: the normalisation"),
+        (
+            {"name": "cnniqa", "args": {"lcn_window": -1}},
+            "its model spec 'cnniqa' does not build: lcn_window (the normalisation window)",
+        ),
         ("cnniqa", "its model spec is not {name, args} (got 'cnniqa'); the file is damaged"),
         ({"name": "cnniqa"}, "its model spec is not {name, args}"),
     ],
