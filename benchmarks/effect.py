@@ -127,8 +127,9 @@ CONFIDENCE = 0.95
 
 #: the regime as the README block states it (written before the first result, see the module docstring)
 REGIME = (
-    "**Regime** (fixed before the first result, one per method; `benchmarks/effect.py`'s docstring has every "
-    "setting). Each method fine-tunes as its paper does, from a pre-trained start made once: a ResNet-10/16 "
+    "**Regime** (fixed before the first result, one per method; MRKD and CQD each have a second regime, added after "
+    "the first one's result and printed below it, the first kept as it was; `benchmarks/effect.py`'s docstring has "
+    "every setting). Each method fine-tunes as its paper does, from a pre-trained start made once: a ResNet-10/16 "
     "regressor pre-trained on a larger synthetic KADID-layout set with 10 *other* distortion types (48 references, "
     "writer seed 1) for MRKD; a VGG-M/4 pre-trained on 20 synthetic CUB-layout classes (writer seed 1) for CQD, whose "
     "clean-view teacher is that start fine-tuned on the target's clean crops; an EDSR c32b8 x2 teacher trained for "
