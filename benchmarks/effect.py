@@ -674,36 +674,42 @@ def mrkd_stages(bench: Bench, res: dict[str, Any], stage_done: Callable[[], None
     stage_done()
 
 
-def cqd_stages(bench: Bench, res: dict[str, Any], stage_done: Callable[[], None]) -> None:
-    """CQD's runs and comparison into ``res["methods"]["cqd"]``, then its diagnostics."""
-    teacher_pt = bench.folder("cqd_teacher") / "student.pt"
-    fine, cqd = bench.job("cqd_finetune"), bench.job("cqd")
+#: each CQD regime's teacher group and CQD student group (the fine-tuning baseline, ``cqd_finetune``, has no teacher)
+CQD_REGIMES = {"first": ("cqd_teacher", "cqd"), "second": ("cqd_teacher_fit", "cqd_fit")}
+
+
+def cqd_regime_stages(bench: Bench, res: dict[str, Any], stage_done: Callable[[], None], key: str, regime: str) -> None:
+    """One CQD regime's runs and comparison into ``res["methods"][key]``, then its diagnostics: CQD with the regime's
+    teacher against fine-tuning (the same runs in every regime)."""
+    teacher, students = CQD_REGIMES[regime]
+    fine, cqd = bench.job("cqd_finetune"), bench.job(students)
     top1 = {k: [100 * metric(r, "test", "student", "top1") for r in v] for k, v in (("finetune", fine), ("cqd", cqd))}
-    no_adapt = 100 * metric(cqd[0], "test", "teacher", "top1")
-    res["methods"]["cqd"] = {
+    res["methods"][key] = {
         "metric": "top-1 %",
         "rows": {k: _summary(v) for k, v in top1.items()},
         "comparisons": {"cqd_vs_finetune": paired(top1["cqd"], top1["finetune"])},
         "gap": {
-            "teacher_clean": res["pretrained"]["cqd_teacher_clean_top1"],
-            "teacher_low_resolution": no_adapt,
+            "teacher_clean": res["pretrained"][f"{teacher}_clean_top1"],
+            "teacher_low_resolution": 100 * metric(cqd[0], "test", "teacher", "top1"),
             "finetune": _summary(top1["finetune"]),
         },
     }
     stage_done()
-    res["methods"]["cqd"]["agreement"] = {
-        k: _summary(
-            [
-                cqd_agreement(bench.folder(k, s) / "student.pt", teacher_pt, bench.folder(k, s) / "recipe.yaml")
-                for s in SEEDS
-            ]
-        )
-        for k in ("cqd_finetune", "cqd")
-    }
-    res["methods"]["cqd"]["grad_ratio"] = {
-        "cqd": _summary([grad_ratio(bench.folder("cqd", s), "task", ["kd"]) for s in SEEDS])
+    teacher_pt = bench.folder(teacher) / "student.pt"
+    res["methods"][key]["agreement"] = {
+        k: _summary([cqd_agreement(bench.folder(g, s) / "student.pt", teacher_pt, bench.folder(g, s) / "recipe.yaml")
+                     for s in SEEDS])
+        for k, g in (("cqd_finetune", "cqd_finetune"), ("cqd", students))
+    }  # fmt: skip
+    res["methods"][key]["grad_ratio"] = {
+        "cqd": _summary([grad_ratio(bench.folder(students, s), "task", ["kd"]) for s in SEEDS])
     }
     stage_done()
+
+
+def cqd_stages(bench: Bench, res: dict[str, Any], stage_done: Callable[[], None]) -> None:
+    """CQD's runs and comparison into ``res["methods"]["cqd"]``, then its diagnostics."""
+    cqd_regime_stages(bench, res, stage_done, "cqd", "first")
 
 
 def cqd_fit_pretrained(bench: Bench) -> dict[str, Any]:
@@ -720,47 +726,22 @@ def cqd_fit_stages(bench: Bench, res: dict[str, Any], stage_done: Callable[[], N
     """The second CQD regime into ``res["methods"]["cqd_fit"]``: CQD with the 30-epoch teacher against the same
     fine-tuning runs, the first regime's diagnostics, then each teacher's fit of its training views and the
     students' top-1 split by whether their regime's teacher is right."""
-    fine, cqd = bench.job("cqd_finetune"), bench.job("cqd_fit")
-    top1 = {k: [100 * metric(r, "test", "student", "top1") for r in v] for k, v in (("finetune", fine), ("cqd", cqd))}
-    res["methods"]["cqd_fit"] = {
-        "metric": "top-1 %",
-        "rows": {k: _summary(v) for k, v in top1.items()},
-        "comparisons": {"cqd_vs_finetune": paired(top1["cqd"], top1["finetune"])},
-        "gap": {
-            "teacher_clean": res["pretrained"]["cqd_teacher_fit_clean_top1"],
-            "teacher_low_resolution": 100 * metric(cqd[0], "test", "teacher", "top1"),
-            "finetune": _summary(top1["finetune"]),
-        },
-    }
-    stage_done()
+    cqd_regime_stages(bench, res, stage_done, "cqd_fit", "second")
     entry = res["methods"]["cqd_fit"]
-    teacher_pt = bench.folder("cqd_teacher_fit") / "student.pt"
-    entry["agreement"] = {
-        k: _summary([cqd_agreement(bench.folder(g, s) / "student.pt", teacher_pt, bench.folder(g, s) / "recipe.yaml")
-                     for s in SEEDS])
-        for k, g in (("cqd_finetune", "cqd_finetune"), ("cqd", "cqd_fit"))
-    }  # fmt: skip
-    entry["grad_ratio"] = {"cqd": _summary([grad_ratio(bench.folder("cqd_fit", s), "task", ["kd"]) for s in SEEDS])}
-    stage_done()
     bench.job("cqd")  # the first regime's CQD students, for its side of the split by teacher
     recipe_file = bench.folder("cqd_fit") / "recipe.yaml"
     entry["teacher_train_fit"] = {
         regime: cqd_teacher_fit(bench.folder(teacher) / "student.pt", recipe_file)
-        for regime, teacher in (("first", "cqd_teacher"), ("second", "cqd_teacher_fit"))
+        for regime, (teacher, _) in CQD_REGIMES.items()
     }
     by_teacher: dict[str, Any] = {}
-    for regime, teacher, groups in (
-        ("first", "cqd_teacher", ("cqd_finetune", "cqd")),
-        ("second", "cqd_teacher_fit", ("cqd_finetune", "cqd_fit")),
-    ):
+    for regime, (teacher, students) in CQD_REGIMES.items():
         pt = bench.folder(teacher) / "student.pt"
         per_group = {}
-        for g in groups:
+        for k, g in (("cqd_finetune", "cqd_finetune"), ("cqd", students)):
             rows = [cqd_by_teacher(bench.folder(g, s) / "student.pt", pt, bench.folder(g, s) / "recipe.yaml")
                     for s in SEEDS]  # fmt: skip
-            per_group["cqd" if g.startswith("cqd_fit") or g == "cqd" else g] = {
-                k: _summary([r[k] for r in rows]) for k in rows[0]
-            }
+            per_group[k] = {name: _summary([r[name] for r in rows]) for name in rows[0]}
         by_teacher[regime] = per_group
     entry["by_teacher"] = by_teacher
 
